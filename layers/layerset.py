@@ -1,0 +1,89 @@
+""":class:`LayerSet`: the layers of one territory held in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from .errors import SchemaError
+from .schema import LAYER_NAMES, LAYERS, spec
+
+
+def empty_layer(name: str) -> pd.DataFrame:
+    """An empty frame with the contract's columns for layer ``name``."""
+    s = spec(name)
+    data = {f.name: pd.Series([], dtype=_EMPTY_DTYPES[f.kind]) for f in s.fields}
+    if s.geometry is None:
+        return pd.DataFrame(data)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+
+
+_EMPTY_DTYPES = {
+    "str": "str",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "bool",
+    "datetime": "datetime64[ms]",
+}
+
+
+class LayerSet(Mapping[str, pd.DataFrame]):
+    """The layers of one territory: a read-only mapping ``name → (Geo)DataFrame`` plus metadata.
+
+    Layers are reachable as ``ls["grids"]`` or ``ls.grids``. Missing contract layers read as
+    empty frames with the contract's columns. ``meta`` carries store-level facts such as
+    ``fictional`` (demo data), ``source`` and ``attribution``.
+
+    Parameters
+    ----------
+    layers
+        Frames keyed by layer name (contract names only).
+    meta
+        String key/value metadata.
+    """
+
+    def __init__(
+        self, layers: Mapping[str, pd.DataFrame] | None = None, meta: Mapping[str, str] | None = None
+    ) -> None:
+        layers = dict(layers or {})
+        unknown = set(layers) - set(LAYER_NAMES)
+        if unknown:
+            raise SchemaError(f"unknown layer(s) {sorted(unknown)}; known: {', '.join(LAYER_NAMES)}")
+        self._layers: dict[str, pd.DataFrame] = layers
+        self.meta: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items()}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name in self._layers:
+            return self._layers[name]
+        if name in LAYERS:
+            return empty_layer(name)
+        raise KeyError(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in LAYERS:
+            raise AttributeError(name)
+        return self[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(n for n in LAYER_NAMES if n in self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}={len(df)}" for n, df in self._layers.items())
+        return f"LayerSet({parts})"
+
+    def replace(self, **layers: pd.DataFrame) -> LayerSet:
+        """A new LayerSet with some layers replaced (frames are not copied)."""
+        new = dict(self._layers)
+        new.update(layers)
+        return LayerSet(new, self.meta)
+
+    @property
+    def fictional(self) -> bool:
+        """True for demo data (shown with the label 示例数据，非真实)."""
+        return self.meta.get("fictional", "false").lower() == "true"

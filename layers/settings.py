@@ -1,0 +1,65 @@
+"""Settings: one typed, immutable object.
+
+Analyses and generators take a :class:`Settings`; callers change a value with
+``dataclasses.replace(settings, households_per_grid=250)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunable rules of the grid-governance model.
+
+    Attributes
+    ----------
+    households_per_grid
+        Target households per grid used when partitioning communities into grids
+        (a few hundred is common practice in Chinese grid service).
+    sentinel_max_households
+        A sentinel responsible for more households than this (summed over all the grids he or
+        she is an active sentinel of) is reported as overloaded.
+    member_max_buildings
+        A building party member covering more buildings than this is reported as overloaded.
+    suggestions_per_gap
+        How many unassigned party members to suggest for each grid without a sentinel.
+    suggestion_max_distance_m
+        Suggestions farther than this (straight line, metres, home → grid) are left out.
+    metric_crs
+        CRS used to measure distances and areas; ``None`` picks one for the data's extent
+        (CGCS2000 Gauss-Krüger zone in China, UTM elsewhere).
+    tiling_tolerance_m2
+        Gaps or overlaps between a community's grids smaller than this area are tolerated.
+    containment_tolerance_m
+        How far a grid may stick out of its community (digitising noise) before it is an error.
+    repair_max_area_change
+        ``make_valid`` repairs are applied automatically only when they change a polygon's area
+        by less than this fraction; bigger changes are reported as errors instead.
+    as_of
+        The date coverage is evaluated at (ISO ``YYYY-MM-DD``); ``None`` means today.
+    """
+
+    households_per_grid: int = 300
+    sentinel_max_households: int = 450
+    member_max_buildings: int = 20
+    suggestions_per_gap: int = 3
+    suggestion_max_distance_m: float = 3000.0
+    metric_crs: str | None = None
+    tiling_tolerance_m2: float = 1.0
+    containment_tolerance_m: float = 0.5
+    repair_max_area_change: float = 0.01
+    as_of: str | None = None
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.households_per_grid <= 0:
+            raise ValueError("households_per_grid must be positive")
+        if self.sentinel_max_households <= 0:
+            raise ValueError("sentinel_max_households must be positive")
+        if self.suggestions_per_gap < 0:
+            raise ValueError("suggestions_per_gap must be >= 0")
+
+
+DEFAULT_SETTINGS = Settings()

@@ -1,0 +1,629 @@
+"""Validation of a :class:`~layers.layerset.LayerSet` against the layer contract.
+
+:func:`validate` checks everything it can in one pass and returns a normalised copy of the data
+plus one :class:`ValidationReport` listing every problem as (layer, row, code, field, message).
+It never raises for bad data: callers decide (the store refuses to write or load data whose
+report has errors, see :class:`~layers.errors.LayerValidationError`).
+
+All checks are vectorised (pandas / numpy / shapely arrays, ``STRtree`` for geometry pairs).
+Rows are numbered from 1 in the order of the layer (the first feature or data row is row 1).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import crs as _crs
+from .layerset import LayerSet
+from .schema import CLOSED_STATUSES, LAYER_NAMES, Field, LayerSpec, spec
+from .settings import DEFAULT_SETTINGS, Settings
+
+Severity = Literal["error", "repaired", "warning", "info"]
+
+#: At most this many rows are listed per (layer, field, kind of problem); the rest are counted.
+MAX_ROWS_PER_KIND = 200
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of the validator.
+
+    Attributes
+    ----------
+    layer
+        Layer name.
+    row
+        1-based row (feature) number within the layer, or ``None`` for layer-level problems.
+    code
+        The row's key (code / id) when it has one.
+    field
+        The column concerned (``"geometry"`` for geometry), or ``None``.
+    message
+        What is wrong, in plain words. Never contains personal data (phones, names).
+    severity
+        ``error`` (data refused), ``repaired`` (fixed automatically, said so), ``warning``
+        (kept but worth a look) or ``info`` (e.g. reprojected).
+    """
+
+    layer: str
+    row: int | None
+    code: str | None
+    field: str | None
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = [self.layer]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.code:
+            where.append(f"code {self.code}")
+        if self.field:
+            where.append(f"field {self.field}")
+        return f"[{self.severity}] {' / '.join(where)}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """All problems found in one validation run."""
+
+    problems: list[Problem] = field(default_factory=list)
+    source: str | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def repairs(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "repaired"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (repairs, warnings and notes are allowed)."""
+        return not self.errors
+
+    def format(self, limit: int | None = None, severities: tuple[str, ...] | None = None) -> str:
+        """Human-readable listing, errors first."""
+        order = {"error": 0, "repaired": 1, "warning": 2, "info": 3}
+        items = [p for p in self.problems if severities is None or p.severity in severities]
+        items.sort(key=lambda p: order[p.severity])
+        shown = items if limit is None else items[:limit]
+        lines = [str(p) for p in shown]
+        if len(items) > len(shown):
+            lines.append(f"… and {len(items) - len(shown)} more")
+        prefix = f"{self.source}: " if self.source else ""
+        return "\n".join(prefix + line for line in lines)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The report as a table (for the dashboard and CSV downloads)."""
+        cols = ["severity", "layer", "row", "code", "field", "message"]
+        return pd.DataFrame([{c: getattr(p, c) for c in cols} for p in self.problems], columns=cols)
+
+    def counts(self) -> Counter[str]:
+        return Counter(p.severity for p in self.problems)
+
+
+class _Collector:
+    """Adds problems row by row from boolean masks, capping the listing per kind."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+
+    def add(self, problem: Problem) -> None:
+        self.report.problems.append(problem)
+
+    def rows(
+        self,
+        layer: str,
+        mask: np.ndarray,
+        codes: np.ndarray | None,
+        fieldname: str | None,
+        message: str | np.ndarray,
+        severity: Severity = "error",
+    ) -> None:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return
+        shown = idx[:MAX_ROWS_PER_KIND]
+        for i in shown:
+            msg = message if isinstance(message, str) else str(message[i])
+            code = None if codes is None else _clean_code(codes[i])
+            self.add(Problem(layer, int(i) + 1, code, fieldname, msg, severity))
+        if idx.size > shown.size:
+            first = message if isinstance(message, str) else str(message[idx[0]])
+            self.add(
+                Problem(
+                    layer,
+                    None,
+                    None,
+                    fieldname,
+                    f"{idx.size - shown.size} more rows like: {first}",
+                    severity,
+                )
+            )
+
+
+def _clean_code(v: object) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return None
+    return str(v)
+
+
+# --------------------------------------------------------------------------------------------
+# column coercion
+
+
+_TRUE = {"true", "t", "1", "yes", "y", "是", "有", "1.0"}
+_FALSE = {"false", "f", "0", "no", "n", "否", "无", "0.0"}
+
+
+def _coerce(
+    s: pd.Series, f: Field
+) -> tuple[pd.Series, np.ndarray, np.ndarray, str]:
+    """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, what 'bad' means)."""
+    raw_missing = s.isna().to_numpy()
+    if f.kind == "str":
+        if pd.api.types.is_float_dtype(s.dtype):
+            # codes read from Excel come back as floats: 500106.0 -> "500106"
+            as_int = pd.to_numeric(s, errors="coerce")
+            integral = as_int.notna() & (as_int % 1 == 0)
+            s = s.astype(object)
+            s[integral] = as_int[integral].astype("int64").astype(str)
+        out = s.astype("str")
+        stripped = out.str.strip()
+        missing = raw_missing | (stripped == "").fillna(True).to_numpy()
+        return out.where(~missing, None).astype("str"), missing, np.zeros(len(s), bool), ""
+    if f.kind in ("int", "float"):
+        num = pd.to_numeric(s, errors="coerce")
+        bad = (~raw_missing) & num.isna().to_numpy()
+        missing = raw_missing
+        if f.kind == "int":
+            frac = num.notna().to_numpy() & (num.fillna(0) % 1 != 0).to_numpy()
+            bad = bad | frac
+            num = num.where(~frac)
+            return num.round().astype("Int64"), missing, bad, "not a whole number"
+        return num.astype("float64"), missing, bad, "not a number"
+    if f.kind == "bool":
+        if pd.api.types.is_bool_dtype(s.dtype) and not raw_missing.any():
+            return s.astype(bool), raw_missing, np.zeros(len(s), bool), ""
+        txt = s.astype("str").str.strip().str.lower()
+        is_t = txt.isin(_TRUE).to_numpy()
+        is_f = txt.isin(_FALSE).to_numpy()
+        bad = (~raw_missing) & ~(is_t | is_f)
+        return pd.Series(is_t, index=s.index), raw_missing, bad, "not true/false (是/否)"
+    if f.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            out = s
+            if getattr(out.dt, "tz", None) is not None:
+                out = out.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+            return out.astype("datetime64[ms]"), raw_missing, np.zeros(len(s), bool), ""
+        out = pd.to_datetime(s, errors="coerce", format="ISO8601")
+        retry = out.isna().to_numpy() & ~raw_missing
+        if retry.any():
+            out[retry] = pd.to_datetime(s[retry], errors="coerce", format="mixed")
+        bad = (~raw_missing) & out.isna().to_numpy()
+        return out.astype("datetime64[ms]"), raw_missing, bad, "not a date/time"
+    raise AssertionError(f.kind)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
+# the validator
+
+
+def validate(
+    data: LayerSet,
+    settings: Settings = DEFAULT_SETTINGS,
+    *,
+    source: str | None = None,
+    layers: tuple[str, ...] | None = None,
+    check_geometry: bool = True,
+    cross_layer: bool = True,
+) -> tuple[LayerSet, ValidationReport]:
+    """Check ``data`` against the layer contract.
+
+    Parameters
+    ----------
+    data
+        The layers to check.
+    settings
+        Tolerances (tiling, containment, repair) and the metric CRS.
+    source
+        File or store name, used in messages.
+    layers
+        Only these layers (default: all present). Cross-layer references to layers not checked
+        are still resolved against ``data``.
+    check_geometry
+        Set to False to skip the (more expensive) geometric checks: validity, containment,
+        tiling. Columns and keys are always checked.
+    cross_layer
+        Set to False to skip checks between layers (references, code prefixes, assignment
+        targets, grid tiling), e.g. for a read limited to a bounding box.
+
+    Returns
+    -------
+    (LayerSet, ValidationReport)
+        The normalised data (types coerced, CRS EPSG:4326, safe repairs applied) and the report.
+    """
+    report = ValidationReport(source=source)
+    out = _Collector(report)
+    names = [n for n in LAYER_NAMES if n in data and (layers is None or n in layers)]
+    fixed: dict[str, pd.DataFrame] = {}
+    for name in names:
+        fixed[name] = _check_layer(name, data[name], settings, out, check_geometry)
+    merged = {n: data[n] for n in data}
+    merged.update(fixed)
+    result = LayerSet(merged, data.meta)
+    _check_tickets(result, names, out)
+    if cross_layer:
+        _check_references(result, names, out)
+        _check_assignments(result, names, out)
+        if check_geometry and "grids" in names and "communities" in result:
+            _check_tiling(result, settings, out)
+    return result, report
+
+
+def _check_layer(
+    name: str, df: pd.DataFrame, settings: Settings, out: _Collector, check_geometry: bool
+) -> pd.DataFrame:
+    s = spec(name)
+    df = df.copy()
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0:
+        df = df.reset_index(drop=True)
+    codes = df[s.key].astype("str").to_numpy() if s.key and s.key in df else None
+    for f in s.fields:
+        if f.name not in df.columns:
+            out.add(Problem(name, None, None, f.name, "required column is missing"))
+            continue
+        values, missing, bad, what = _coerce(df[f.name], f)
+        if bad.any():
+            if f.personal:
+                msg: str | np.ndarray = f"{what} (value not shown: personal data)"
+            else:
+                raw = df[f.name].astype("str").to_numpy()
+                msg = np.array([f"{what}: {v!r}" for v in raw[bad]], dtype=object)
+                full = np.empty(len(df), dtype=object)
+                full[bad] = msg
+                msg = full
+            out.rows(name, bad, codes, f.name, msg)
+        if not f.nullable:
+            out.rows(name, missing, codes, f.name, "value is missing")
+        if f.choices is not None:
+            okv = values.isna().to_numpy() | values.isin(f.choices).to_numpy()
+            if (~okv).any():
+                allowed = ", ".join(f.choices)
+                vals = values.astype("str").to_numpy()
+                full = np.empty(len(df), dtype=object)
+                full[~okv] = [f"{v!r} is not one of: {allowed}" for v in vals[~okv]]
+                out.rows(name, ~okv, codes, f.name, full)
+        if f.minimum is not None and f.kind in ("int", "float"):
+            low = (values < f.minimum).fillna(False).to_numpy(dtype=bool)
+            out.rows(name, low, codes, f.name, f"must be at least {f.minimum:g}")
+        if f.name == "phone":
+            txt = values.astype("str")
+            badphone = values.notna().to_numpy() & ~txt.str.fullmatch(r"\+?[\d\- ]{5,20}").fillna(
+                False
+            ).to_numpy(dtype=bool)
+            out.rows(name, badphone, codes, f.name, "not a phone number (value not shown)")
+        df[f.name] = values
+    if s.key and s.key in df.columns:
+        keys = df[s.key]
+        dup = keys.duplicated(keep=False).to_numpy() & keys.notna().to_numpy()
+        if dup.any():
+            counts = keys[dup].value_counts()
+            msg = np.empty(len(df), dtype=object)
+            msg[dup] = [f"{s.key} is not unique ({counts[k]} rows share it)" for k in keys[dup]]
+            out.rows(name, dup, codes, s.key, msg)
+    if s.geometry is not None:
+        df = _check_geometry(name, df, s, settings, out, codes, check_geometry)
+    return df
+
+
+def _check_geometry(
+    name: str,
+    df: pd.DataFrame,
+    s: LayerSpec,
+    settings: Settings,
+    out: _Collector,
+    codes: np.ndarray | None,
+    deep: bool,
+) -> pd.DataFrame:
+    if not isinstance(df, gpd.GeoDataFrame) or df.geometry.name not in df:
+        out.add(Problem(name, None, None, "geometry", "layer has no geometry column"))
+        return df
+    if df.crs is None:
+        b = df.total_bounds
+        lonlat = np.isfinite(b).all() and b[0] >= -180 and b[2] <= 180 and b[1] >= -90 \
+            and b[3] <= 90
+        if len(df) == 0 or lonlat:
+            out.add(Problem(name, None, None, "geometry",
+                            "no CRS given; coordinates look like longitude/latitude, "
+                            "assumed WGS-84 (EPSG:4326)", "warning"))
+            df = df.set_crs("EPSG:4326")
+        else:
+            out.add(Problem(name, None, None, "geometry",
+                            "no CRS given and coordinates are not longitude/latitude; "
+                            "set the CRS of the source"))
+            return df
+    elif not df.crs.equals("EPSG:4326"):
+        src = df.crs.to_string()
+        df = _crs.ensure_wgs84(df)
+        out.add(Problem(name, None, None, "geometry", f"reprojected from {src} to EPSG:4326",
+                        "info"))
+    geoms = df.geometry.to_numpy()
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    out.rows(name, empty, codes, "geometry", "geometry is missing or empty")
+    types = shapely.get_type_id(geoms)
+    type_names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+                           "MultiLineString", "MultiPolygon", "GeometryCollection"], dtype=object)
+    tname = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
+    allowed = np.isin(tname, s.geometry) | empty
+    # a MultiPolygon/MultiPoint/MultiLineString of one part where the single type is required
+    single = (~allowed) & (shapely.get_num_geometries(geoms) == 1) & np.isin(
+        tname, ["MultiPolygon", "MultiPoint", "MultiLineString"]
+    )
+    if single.any():
+        parts = shapely.get_geometry(geoms[single], 0)
+        if np.isin(shapely.get_type_id(parts), [_TYPE_ID[t] for t in s.geometry]).all():
+            geoms = geoms.copy()
+            geoms[single] = parts
+            out.rows(name, single, codes, "geometry", "single-part multi-geometry stored as "
+                     "its one part", "repaired")
+            allowed = allowed | single
+    bad_type = ~allowed
+    if bad_type.any():
+        msg = np.empty(len(df), dtype=object)
+        msg[bad_type] = [f"geometry type {t} not allowed (expected {' or '.join(s.geometry)})"
+                         for t in tname[bad_type]]
+        out.rows(name, bad_type, codes, "geometry", msg)
+    if deep:
+        geoms = _check_validity(name, geoms, ~empty & allowed, s, settings, out, codes)
+        _check_coordinates(name, geoms, ~empty, out, codes)
+    df = df.set_geometry(gpd.GeoSeries(geoms, index=df.index, crs="EPSG:4326"))
+    return df
+
+
+_TYPE_ID = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPolygon": 6}
+
+
+def _check_validity(
+    name: str,
+    geoms: np.ndarray,
+    considered: np.ndarray,
+    s: LayerSpec,
+    settings: Settings,
+    out: _Collector,
+    codes: np.ndarray | None,
+) -> np.ndarray:
+    invalid = considered & ~shapely.is_valid(geoms)
+    if not invalid.any():
+        return geoms
+    idx = np.flatnonzero(invalid)
+    reasons = shapely.is_valid_reason(geoms[idx])
+    repaired = shapely.make_valid(geoms[idx], method="structure", keep_collapsed=False)
+    rtype = shapely.get_type_id(repaired)
+    allowed_ids = [_TYPE_ID[t] for t in s.geometry if t in _TYPE_ID]
+    same_type = np.isin(rtype, allowed_ids) & ~shapely.is_empty(repaired)
+    a0 = np.abs(shapely.area(geoms[idx]))
+    a1 = shapely.area(repaired)
+    rel = np.abs(a1 - a0) / np.where(a1 > 0, a1, 1.0)
+    small = (rel <= settings.repair_max_area_change) | (a1 == 0) & (a0 == 0)
+    safe = same_type & small
+    geoms = geoms.copy()
+    geoms[idx[safe]] = repaired[safe]
+    msg = np.empty(len(geoms), dtype=object)
+    for j, i in enumerate(idx):
+        if safe[j]:
+            msg[i] = f"invalid geometry ({reasons[j]}) repaired with make_valid; area changed " \
+                     f"{rel[j]:.2%}"
+        elif not same_type[j]:
+            n = shapely.get_num_geometries(repaired[j])
+            msg[i] = (f"invalid geometry ({reasons[j]}); a repair would turn it into "
+                      f"{shapely.get_type_id(repaired[j]) and repaired[j].geom_type} of {n} "
+                      "part(s), so it was not repaired: fix the outline")
+        else:
+            msg[i] = (f"invalid geometry ({reasons[j]}); a repair would change its area by "
+                      f"{rel[j]:.0%}, so it was not repaired: fix the outline")
+    rep_mask = np.zeros(len(geoms), bool)
+    rep_mask[idx[safe]] = True
+    err_mask = np.zeros(len(geoms), bool)
+    err_mask[idx[~safe]] = True
+    out.rows(name, rep_mask, codes, "geometry", msg, "repaired")
+    out.rows(name, err_mask, codes, "geometry", msg)
+    return geoms
+
+
+def _check_coordinates(
+    name: str, geoms: np.ndarray, considered: np.ndarray, out: _Collector, codes
+) -> None:
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        outside = considered & ~(
+            (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
+        )
+        nan = considered & ~np.isfinite(b).all(axis=1)
+        out.rows(name, nan & ~outside, codes, "geometry", "coordinates are not numbers (NaN)")
+        out.rows(name, outside & ~nan, codes, "geometry",
+                 "coordinates outside longitude −180…180 / latitude −90…90")
+        china = considered & ~nan & ~outside & (
+            (b[:, 0] >= 73) & (b[:, 2] <= 136) & (b[:, 1] >= 3) & (b[:, 3] <= 54)
+        )
+        far = considered & ~nan & ~outside & ~china
+        out.rows(name, far, codes, "geometry",
+                 "outside China — swapped longitude/latitude or a wrong CRS?", "warning")
+
+
+# --------------------------------------------------------------------------------------------
+# cross-layer checks
+
+
+def _check_references(data: LayerSet, names: list[str], out: _Collector) -> None:
+    for name in names:
+        s = spec(name)
+        df = data[name]
+        codes = df[s.key].to_numpy() if s.key and s.key in df else None
+        for ref in s.references:
+            if ref.column not in df or ref.layer not in data:
+                continue  # the parent layer is not loaded: nothing to check against
+            parent = spec(ref.layer)
+            keys = data[ref.layer][parent.key]
+            col = df[ref.column]
+            present = col.notna().to_numpy()
+            unknown = present & ~col.isin(keys).to_numpy()
+            msg = np.empty(len(df), dtype=object)
+            vals = col.astype("str").to_numpy()
+            msg[unknown] = [f"{v!r} is not a code in {ref.layer}" for v in vals[unknown]]
+            out.rows(name, unknown, codes, ref.column, msg)
+            if ref.prefix and s.key:
+                own = df[s.key]
+                ok = present & own.notna().to_numpy()
+                starts = np.zeros(len(df), bool)
+                if ok.any():
+                    a = np.asarray(own[ok].to_numpy(), dtype=np.dtypes.StringDType())
+                    p = np.asarray(col[ok].to_numpy(), dtype=np.dtypes.StringDType())
+                    starts[ok] = np.strings.startswith(a, p)
+                wrong = ok & ~starts
+                msg = np.empty(len(df), dtype=object)
+                msg[wrong] = [f"{s.key} does not start with its {ref.column} {v!r} "
+                              "(codes are hierarchical)" for v in vals[wrong]]
+                out.rows(name, wrong, codes, s.key, msg)
+
+
+def _check_assignments(data: LayerSet, names: list[str], out: _Collector) -> None:
+    if "assignments" not in names:
+        return
+    a = data["assignments"]
+    if not {"role", "target_code"} <= set(a.columns):
+        return
+    role = a["role"]
+    target = a["target_code"]
+    grids = data["grids"]["code"] if "code" in data["grids"] else pd.Series([], dtype="str")
+    buildings = data["buildings"]["code"] if "code" in data["buildings"] else pd.Series(
+        [], dtype="str")
+    for r, layer, keys in (("grid_sentinel", "grids", grids), ("building_member", "buildings",
+                                                                 buildings)):
+        sel = (role == r).to_numpy() & target.notna().to_numpy()
+        bad = sel & ~target.isin(keys).to_numpy()
+        msg = np.empty(len(a), dtype=object)
+        msg[bad] = [f"{r} points at {v!r}, which is not a code in {layer}"
+                    for v in target.astype("str").to_numpy()[bad]]
+        out.rows("assignments", bad, None, "target_code", msg)
+    if {"since", "until"} <= set(a.columns):
+        order = (a["until"] < a["since"]).fillna(False).to_numpy(dtype=bool)
+        out.rows("assignments", order, None, "until", "until is before since")
+    if {"active", "person_id"} <= set(a.columns):
+        active = a["active"].astype(bool)
+        dup = a[active & (role == "grid_sentinel")]
+        many = dup["target_code"].duplicated(keep=False).to_numpy()
+        if many.any():
+            mask = np.zeros(len(a), bool)
+            mask[np.flatnonzero((active & (role == "grid_sentinel")).to_numpy())[many]] = True
+            out.rows("assignments", mask, None, "target_code",
+                     "the grid has more than one active sentinel", "warning")
+
+
+def _check_tickets(data: LayerSet, names: list[str], out: _Collector) -> None:
+    if "tickets" not in names:
+        return
+    t = data["tickets"]
+    if not {"status", "created_at", "closed_at", "id"} <= set(t.columns):
+        return
+    ids = t["id"].to_numpy()
+    closed = t["status"].isin(CLOSED_STATUSES).to_numpy()
+    no_close = closed & t["closed_at"].isna().to_numpy()
+    out.rows("tickets", no_close, ids, "closed_at", "a closed ticket needs closed_at")
+    open_with = ~closed & t["closed_at"].notna().to_numpy()
+    out.rows("tickets", open_with, ids, "closed_at", "an open ticket has a closed_at")
+    before = (t["closed_at"] < t["created_at"]).fillna(False).to_numpy(dtype=bool)
+    out.rows("tickets", before, ids, "closed_at", "closed_at is before created_at")
+
+
+def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
+    """Grids inside their community, no overlaps between grids, no gaps beyond tolerance."""
+    grids = data["grids"]
+    comms = data["communities"]
+    need = {"code", "community_code", "geometry"}
+    if not need <= set(grids.columns) or not {"code", "geometry"} <= set(comms.columns):
+        return
+    if len(grids) == 0 or len(comms) == 0:
+        return
+    g_ok = ~(shapely.is_missing(grids.geometry.values) | shapely.is_empty(grids.geometry.values))
+    g_ok &= shapely.is_valid(grids.geometry.values)
+    c_ok = ~(shapely.is_missing(comms.geometry.values) | shapely.is_empty(comms.geometry.values))
+    c_ok &= shapely.is_valid(comms.geometry.values)
+    bounds = grids.total_bounds
+    metric = settings.metric_crs or _crs.metric_crs(tuple(bounds))
+    gm = grids.geometry.to_crs(metric).to_numpy()
+    cm = comms.geometry.to_crs(metric).to_numpy()
+    comm_pos = pd.Series(np.arange(len(comms)), index=comms["code"].to_numpy())
+    comm_pos = comm_pos[~comm_pos.index.duplicated()]
+    pos = comm_pos.reindex(grids["community_code"].to_numpy()).to_numpy()
+    has = g_ok & ~np.isnan(pos)
+    has[has] &= c_ok[pos[has].astype(int)]
+    codes = grids["code"].to_numpy()
+    tol = settings.containment_tolerance_m
+    # -- containment: grid within its community (buffered by the tolerance)
+    gi = np.flatnonzero(has)
+    ci = pos[gi].astype(int)
+    ucomm, inv = np.unique(ci, return_inverse=True)
+    buffered = shapely.buffer(cm[ucomm], tol)
+    shapely.prepare(buffered)
+    inside = shapely.covered_by(gm[gi], buffered[inv])
+    if (~inside).any():
+        bad = gi[~inside]
+        outside_area = shapely.area(shapely.difference(gm[bad], cm[pos[bad].astype(int)]))
+        msg = np.empty(len(grids), dtype=object)
+        msg[bad] = [f"sticks out of its community by {a:,.0f} m²" for a in outside_area]
+        mask = np.zeros(len(grids), bool)
+        mask[bad] = True
+        out.rows("grids", mask, codes, "geometry", msg)
+    # -- overlaps between grids (any two, same community or not)
+    tree = shapely.STRtree(gm[gi])
+    pairs = []
+    for pred in ("overlaps", "contains"):
+        p = tree.query(gm[gi], predicate=pred)
+        pairs.append(p[:, p[0] != p[1]])
+    pair = np.unique(np.sort(np.concatenate(pairs, axis=1), axis=0), axis=1)
+    overlap_by_comm = np.zeros(len(comms))
+    if pair.size:
+        a, b = gi[pair[0]], gi[pair[1]]
+        inter = shapely.area(shapely.intersection(gm[a], gm[b]))
+        big = inter > settings.tiling_tolerance_m2
+        mask = np.zeros(len(grids), bool)
+        msg = np.empty(len(grids), dtype=object)
+        for x, y, ar in zip(a[big], b[big], inter[big], strict=True):
+            mask[x] = True
+            msg[x] = f"overlaps grid {codes[y]} by {ar:,.1f} m²"
+        out.rows("grids", mask, codes, "geometry", msg)
+        same = pos[a] == pos[b]
+        np.add.at(overlap_by_comm, pos[a][same].astype(int), inter[same])
+    # -- gaps: community area not covered by its grids
+    grid_area = pd.Series(shapely.area(shapely.intersection(gm[gi], cm[ci]))).groupby(ci).sum()
+    c_area = shapely.area(cm)
+    covered = np.zeros(len(comms))
+    covered[grid_area.index.to_numpy()] = grid_area.to_numpy()
+    covered -= overlap_by_comm
+    gap = c_area - covered
+    with_grids = np.zeros(len(comms), bool)
+    with_grids[ucomm] = True
+    gapmask = with_grids & (gap > settings.tiling_tolerance_m2) & (
+        gap > 1e-9 * c_area)
+    ccodes = comms["code"].to_numpy()
+    msg = np.empty(len(comms), dtype=object)
+    msg[gapmask] = [f"its grids leave {g:,.1f} m² uncovered (tolerance "
+                    f"{settings.tiling_tolerance_m2:g} m²)" for g in gap[gapmask]]
+    out.rows("communities", gapmask, ccodes, "geometry", msg)
+    no_grids = c_ok & ~with_grids
+    out.rows("communities", no_grids, ccodes, "geometry",
+             "community has no grids yet (partition it with `partition_grids`)", "warning")

@@ -67,6 +67,10 @@ class LayerSet(Mapping[str, pd.DataFrame]):
             raise AttributeError(name)
         return self[name]
 
+    def __contains__(self, name: object) -> bool:
+        """True when the layer is present (not merely part of the contract)."""
+        return name in self._layers
+
     def __iter__(self) -> Iterator[str]:
         return iter(n for n in LAYER_NAMES if n in self._layers)
 

@@ -25,6 +25,10 @@ from . import crs as _crs
 #: follow a wider gap between buildings.
 SPLIT_SLACK = 0.2
 
+#: Buildings whose centroids are closer than this (metres) along the cut axis count as one row:
+#: a cut never runs between them.
+MIN_GAP_M = 0.5
+
 
 def partition_grids(
     communities: gpd.GeoDataFrame,
@@ -49,7 +53,8 @@ def partition_grids(
     community_column
         Column of ``buildings`` naming each building's community.
     metric_crs
-        CRS to cut in (default: chosen for the data's extent).
+        CRS to cut in (default: the communities' own CRS when it is projected, else one chosen
+        for the data's extent).
     code_digits
         Digits appended to the community code for a grid code (``500106110001`` + ``007``).
 
@@ -73,7 +78,11 @@ def partition_grids(
         raise ValueError("buildings need a 'households' column")
     src_crs = communities.crs or "EPSG:4326"
     if metric_crs is None:
-        metric_crs = _crs.metric_crs(tuple(communities.to_crs(4326).total_bounds))
+        crs_obj = communities.crs
+        if crs_obj is not None and crs_obj.is_projected:
+            metric_crs = crs_obj  # already metric: cut in it, no round trip
+        else:
+            metric_crs = _crs.metric_crs(tuple(communities.to_crs(4326).total_bounds))
     comm_m = communities.to_crs(metric_crs).geometry.to_numpy()
     b_pts = shapely.centroid(buildings.to_crs(metric_crs).geometry.to_numpy())
     hh = pd.to_numeric(buildings["households"], errors="coerce").fillna(0).to_numpy(float)
@@ -166,8 +175,9 @@ def _bisect(
         sy = np.zeros(len(active))
         sx[spread.index] = (spread["x"]["max"] - spread["x"]["min"]).to_numpy()
         sy[spread.index] = (spread["y"]["max"] - spread["y"]["min"]).to_numpy()
-        along_x = np.where(along_x & (sx == 0) & (sy > 0), False, along_x)
-        along_x = np.where(~along_x & (sy == 0) & (sx > 0), True, along_x)
+        flat_x, flat_y = sx <= MIN_GAP_M, sy <= MIN_GAP_M
+        along_x = np.where(along_x & flat_x & ~flat_y, False, along_x)
+        along_x = np.where(~along_x & flat_y & ~flat_x, True, along_x)
         coord = np.where(along_x[s_of], x[bs], y[bs])
         o = np.lexsort((coord, s_of))
         bs, s_of, coord = bs[o], s_of[o], coord[o]
@@ -209,8 +219,8 @@ def _cut_positions(
 ) -> np.ndarray:
     """Cut coordinate per active cell: near the weighted ``frac`` quantile, in a wide gap.
 
-    A cut can only fall between two buildings at different coordinates (buildings in one row
-    share a coordinate and must stay on one side together).
+    A cut can only fall between two buildings more than ``MIN_GAP_M`` apart along the axis
+    (buildings in one row share a coordinate and must stay on one side together).
     """
     n_cells = len(frac)
     lo = np.where(along_x, bounds[:, 0], bounds[:, 1])
@@ -227,7 +237,7 @@ def _cut_positions(
     # candidate cut after position j (between j and j+1, same cell)
     nxt_same = np.r_[s_of[1:] == s_of[:-1], False]
     gap = np.where(nxt_same, np.r_[coord[1:] - coord[:-1], 0.0], -1.0)
-    nxt_same &= gap > 0
+    nxt_same &= gap > MIN_GAP_M
     dev = np.abs(share - frac[s_of])
     ok = nxt_same & (dev <= SPLIT_SLACK / k[s_of])
     # fall back to the position closest to the ideal share when nothing is within the slack

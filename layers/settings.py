@@ -42,7 +42,7 @@ class Settings:
     """
 
     households_per_grid: int = 300
-    sentinel_max_households: int = 450
+    sentinel_max_households: int = 500
     member_max_buildings: int = 20
     suggestions_per_gap: int = 3
     suggestion_max_distance_m: float = 3000.0

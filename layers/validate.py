@@ -388,8 +388,8 @@ def _check_geometry(
                          for t in tname[bad_type]]
         out.rows(name, bad_type, codes, "geometry", msg)
     if deep:
-        geoms = _check_validity(name, geoms, ~empty & allowed, s, settings, out, codes)
-        _check_coordinates(name, geoms, ~empty, out, codes)
+        sane = _check_coordinates(name, geoms, ~empty, out, codes)
+        geoms = _check_validity(name, geoms, ~empty & allowed & sane, s, settings, out, codes)
     df = df.set_geometry(gpd.GeoSeries(geoms, index=df.index, crs="EPSG:4326"))
     return df
 
@@ -429,9 +429,9 @@ def _check_validity(
                      f"{rel[j]:.2%}"
         elif not same_type[j]:
             n = shapely.get_num_geometries(repaired[j])
+            kind = "nothing" if repaired[j].is_empty else repaired[j].geom_type
             msg[i] = (f"invalid geometry ({reasons[j]}); a repair would turn it into "
-                      f"{shapely.get_type_id(repaired[j]) and repaired[j].geom_type} of {n} "
-                      "part(s), so it was not repaired: fix the outline")
+                      f"{kind} of {n} part(s), so it was not repaired: fix the outline")
         else:
             msg[i] = (f"invalid geometry ({reasons[j]}); a repair would change its area by "
                       f"{rel[j]:.0%}, so it was not repaired: fix the outline")
@@ -446,15 +446,16 @@ def _check_validity(
 
 def _check_coordinates(
     name: str, geoms: np.ndarray, considered: np.ndarray, out: _Collector, codes
-) -> None:
+) -> np.ndarray:
+    """Report NaN and out-of-range coordinates; return the mask of geometries without them."""
     b = shapely.bounds(geoms)
     with np.errstate(invalid="ignore"):
-        outside = considered & ~(
+        nan = considered & ~np.isfinite(b).all(axis=1)
+        outside = considered & ~nan & ~(
             (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
         )
-        nan = considered & ~np.isfinite(b).all(axis=1)
-        out.rows(name, nan & ~outside, codes, "geometry", "coordinates are not numbers (NaN)")
-        out.rows(name, outside & ~nan, codes, "geometry",
+        out.rows(name, nan, codes, "geometry", "coordinates are not numbers (NaN)")
+        out.rows(name, outside, codes, "geometry",
                  "coordinates outside longitude −180…180 / latitude −90…90")
         china = considered & ~nan & ~outside & (
             (b[:, 0] >= 73) & (b[:, 2] <= 136) & (b[:, 1] >= 3) & (b[:, 3] <= 54)
@@ -462,6 +463,7 @@ def _check_coordinates(
         far = considered & ~nan & ~outside & ~china
         out.rows(name, far, codes, "geometry",
                  "outside China — swapped longitude/latitude or a wrong CRS?", "warning")
+    return ~(nan | outside)
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,11 +510,10 @@ def _check_assignments(data: LayerSet, names: list[str], out: _Collector) -> Non
         return
     role = a["role"]
     target = a["target_code"]
-    grids = data["grids"]["code"] if "code" in data["grids"] else pd.Series([], dtype="str")
-    buildings = data["buildings"]["code"] if "code" in data["buildings"] else pd.Series(
-        [], dtype="str")
-    for r, layer, keys in (("grid_sentinel", "grids", grids), ("building_member", "buildings",
-                                                                 buildings)):
+    for r, layer in (("grid_sentinel", "grids"), ("building_member", "buildings")):
+        if layer not in data or "code" not in data[layer]:
+            continue  # not loaded: nothing to check against
+        keys = data[layer]["code"]
         sel = (role == r).to_numpy() & target.notna().to_numpy()
         bad = sel & ~target.isin(keys).to_numpy()
         msg = np.empty(len(a), dtype=object)
@@ -556,7 +557,13 @@ def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
     need = {"code", "community_code", "geometry"}
     if not need <= set(grids.columns) or not {"code", "geometry"} <= set(comms.columns):
         return
-    if len(grids) == 0 or len(comms) == 0:
+    if len(comms) == 0:
+        return
+    ccodes = comms["code"].to_numpy()
+    no_grids = ~comms["code"].isin(grids["community_code"]).to_numpy()
+    out.rows("communities", no_grids, ccodes, "geometry",
+             "community has no grids yet (partition it with `partition_grids`)", "warning")
+    if len(grids) == 0:
         return
     g_ok = ~(shapely.is_missing(grids.geometry.values) | shapely.is_empty(grids.geometry.values))
     g_ok &= shapely.is_valid(grids.geometry.values)
@@ -619,11 +626,7 @@ def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
     with_grids[ucomm] = True
     gapmask = with_grids & (gap > settings.tiling_tolerance_m2) & (
         gap > 1e-9 * c_area)
-    ccodes = comms["code"].to_numpy()
     msg = np.empty(len(comms), dtype=object)
     msg[gapmask] = [f"its grids leave {g:,.1f} m² uncovered (tolerance "
                     f"{settings.tiling_tolerance_m2:g} m²)" for g in gap[gapmask]]
     out.rows("communities", gapmask, ccodes, "geometry", msg)
-    no_grids = c_ok & ~with_grids
-    out.rows("communities", no_grids, ccodes, "geometry",
-             "community has no grids yet (partition it with `partition_grids`)", "warning")

@@ -1,0 +1,1 @@
+"""The Streamlit app (entry ``dashboard/app.py``): thin pages over :mod:`layers`."""

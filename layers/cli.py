@@ -1,0 +1,201 @@
+"""Command line: ``python -m layers …``.
+
+Commands
+--------
+demo       generate the fictional demo town (or the city-scale benchmark set) into a GeoPackage
+validate   check a store against the layer contract and print the report
+coverage   grids without a sentinel, overloaded sentinels, buildings without a member …
+
+Errors go to stderr with a non-zero exit status (2 for bad input data or arguments);
+progress goes to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import LayersError, LayerValidationError
+from .settings import Settings
+
+EXIT_OK = 0
+EXIT_DATA = 2
+
+
+class _Steps:
+    """Progress over named steps on stderr: a tqdm bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, file=sys.stderr, disable=quiet or not self.tty,
+                        unit="step", bar_format="{desc:<28} {n_fmt}/{total_fmt} [{elapsed}]")
+        self.started = False
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description_str(message)
+        if not self.quiet and not self.tty:
+            print(f"[{time.perf_counter() - self.t0:6.1f} s] {message}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.bar.close()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = Settings()
+    changes = {}
+    for name in ("households_per_grid", "sentinel_max_households", "as_of"):
+        v = getattr(args, name, None)
+        if v is not None:
+            changes[name] = v
+    return replace(s, **changes) if changes else s
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import generate_demo
+    from .store import open_store
+
+    out = Path(args.out)
+    store = open_store(out)
+    steps = _Steps(9, args.quiet)
+    t0 = time.perf_counter()
+    kw = {"n_towns": args.towns} if args.towns else {}
+    data = generate_demo(args.scale, args.seed, settings=_settings(args), progress=steps,
+                         **({"as_of": args.as_of} if args.as_of else {}), **kw)
+    steps("writing GeoPackage")
+    report = store.write(data)
+    steps.close()
+    counts = ", ".join(f"{n} {len(data[n]):,}" for n in data)
+    print(f"wrote {out} ({data.meta['label']} / {data.meta['label_en']}) in "
+          f"{time.perf_counter() - t0:.1f} s: {counts}", file=sys.stderr)
+    if report.problems:
+        print(report.format(limit=20), file=sys.stderr)
+    print(out)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .store import open_store
+    from .validate import validate
+
+    store = open_store(args.path)
+    frames = {n: store.read_layer(n) for n in store.layer_names()}
+    from .layerset import LayerSet
+
+    _, report = validate(LayerSet(frames, store.meta()), _settings(args), source=store.location)
+    if args.format == "json":
+        print(report.to_frame().to_json(orient="records", force_ascii=False))
+    else:
+        c = report.counts()
+        print(report.format() or "no problems")
+        print(f"{c['error']} error(s), {c['repaired']} repair(s), {c['warning']} warning(s)")
+    return EXIT_OK if report.ok else EXIT_DATA
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from .coverage import coverage
+    from .store import open_store
+
+    steps = _Steps(2, args.quiet)
+    steps("reading and validating")
+    data = open_store(args.path).read(check_geometry=not args.fast)
+    steps("analysing coverage")
+    result = coverage(data, _settings(args))
+    steps.close()
+    if args.format == "json":
+        doc = result.to_dict()
+        if data.fictional:
+            doc["label"] = data.meta.get("label")
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 60):
+        if data.fictional:
+            print(f"【{data.meta.get('label')}】")
+        print(f"覆盖分析 coverage as of {result.as_of}")
+        print("\n== 各社区汇总 summary ==")
+        print(result.summary.to_string(index=False))
+        print(f"\n== 无哨兵网格 grids without sentinel ({len(result.grids_without_sentinel)}) ==")
+        print(" ".join(result.grids_without_sentinel) or "—")
+        print(f"\n== 超负荷哨兵 overloaded sentinels ({len(result.overloaded_sentinels)}) ==")
+        print(result.overloaded_sentinels.to_string(index=False)
+              if len(result.overloaded_sentinels) else "—")
+        n = len(result.buildings_without_member)
+        print(f"\n== 无楼栋党员楼栋 buildings without member ({n}) ==")
+        shown = result.buildings_without_member[:40]
+        print(" ".join(shown) + (f" … (+{n - len(shown)})" if n > len(shown) else "") or "—")
+        print(f"\n== 建议补位党员 suggested party members ({len(result.suggestions)}) ==")
+        print(result.suggestions.to_string(index=False) if len(result.suggestions) else "—")
+        if len(result.buildings_outside_grid):
+            print(f"\n== 楼栋不在所属网格内 buildings outside their grid "
+                  f"({len(result.buildings_outside_grid)}) ==")
+            print(result.buildings_outside_grid.head(40).to_string(index=False))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate the fictional demo data into a GeoPackage")
+    d.add_argument("--out", required=True, help="the .gpkg file to write (replaced atomically)")
+    d.add_argument("--scale", choices=["town", "city"], default="town")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--towns", type=int, default=None, help="number of towns for --scale city")
+    d.add_argument("--as-of", dest="as_of", default=None,
+                   help="the data's 'today', YYYY-MM-DD (default: a fixed date, reproducible)")
+    d.add_argument("--households-per-grid", dest="households_per_grid", type=int)
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("validate", help="check a store against the layer contract")
+    v.add_argument("path")
+    v.add_argument("--format", choices=["table", "json"], default="table")
+    v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("coverage", help="sentinel and building-member coverage analysis")
+    c.add_argument("path")
+    c.add_argument("--format", choices=["table", "json"], default="table")
+    c.add_argument("--as-of", dest="as_of", default=None, help="evaluate on this date")
+    c.add_argument("--sentinel-max-households", dest="sentinel_max_households", type=int)
+    c.add_argument("--fast", action="store_true",
+                   help="skip the geometric part of validation on load (large stores)")
+    c.set_defaults(func=cmd_coverage)
+
+    for sp in (d, v, c):
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "quiet"):
+        args.quiet = False
+    try:
+        return args.func(args)
+    except LayerValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except (LayersError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130

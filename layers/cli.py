@@ -106,12 +106,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from .coverage import coverage
+    from .coverage import LAYERS_NEEDED, coverage
     from .store import open_store
 
     steps = _Steps(2, args.quiet)
     steps("reading and validating")
-    data = open_store(args.path).read(check_geometry=not args.fast)
+    store = open_store(args.path)
+    data = store.read(LAYERS_NEEDED, check_geometry=not args.fast)
     steps("analysing coverage")
     result = coverage(data, _settings(args))
     steps.close()

@@ -516,7 +516,9 @@ def _buildings(rng: np.random.Generator, p: DemoProfile, sk: dict) -> dict:
     off = rng.choice([-1, 1], len(vid)) * rng.uniform(14, 55, len(vid))
     hx = shapely.get_x(pt) - off * np.sin(ang)
     hy = shapely.get_y(pt) + off * np.cos(ang)
-    inside = shapely.contains_xy(_prep(comm["geometry"][v_comm_all[vid]]), hx, hy)
+    # inside the village with a setback, so no house straddles a community boundary
+    inner = _prep(shapely.buffer(comm["geometry"][v_comm_all], -12.0))
+    inside = shapely.contains_xy(inner[vid], hx, hy)
     # outside the built-up core and away from other houses
     sel = np.flatnonzero(inside)
     tree = cKDTree(np.c_[hx[sel], hy[sel]])

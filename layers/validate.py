@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from . import _keys
 from . import crs as _crs
 from .layerset import LayerSet
 from .schema import CLOSED_STATUSES, LAYER_NAMES, Field, LayerSpec, spec
@@ -482,7 +483,7 @@ def _check_references(data: LayerSet, names: list[str], out: _Collector) -> None
             keys = data[ref.layer][parent.key]
             col = df[ref.column]
             present = col.notna().to_numpy()
-            unknown = present & ~col.isin(keys).to_numpy()
+            unknown = present & ~_keys.isin(col, keys)
             msg = np.empty(len(df), dtype=object)
             vals = col.astype("str").to_numpy()
             msg[unknown] = [f"{v!r} is not a code in {ref.layer}" for v in vals[unknown]]
@@ -515,7 +516,7 @@ def _check_assignments(data: LayerSet, names: list[str], out: _Collector) -> Non
             continue  # not loaded: nothing to check against
         keys = data[layer]["code"]
         sel = (role == r).to_numpy() & target.notna().to_numpy()
-        bad = sel & ~target.isin(keys).to_numpy()
+        bad = sel & ~_keys.isin(target, keys)
         msg = np.empty(len(a), dtype=object)
         msg[bad] = [f"{r} points at {v!r}, which is not a code in {layer}"
                     for v in target.astype("str").to_numpy()[bad]]
@@ -560,7 +561,7 @@ def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
     if len(comms) == 0:
         return
     ccodes = comms["code"].to_numpy()
-    no_grids = ~comms["code"].isin(grids["community_code"]).to_numpy()
+    no_grids = ~_keys.isin(comms["code"], grids["community_code"])
     out.rows("communities", no_grids, ccodes, "geometry",
              "community has no grids yet (partition it with `partition_grids`)", "warning")
     if len(grids) == 0:

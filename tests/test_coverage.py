@@ -61,6 +61,7 @@ def _brute(data, settings: Settings, as_of: dt.date) -> dict:
         suggestions[g.code] = [(pid, round(d, 1)) for d, _, pid in
                                ranked[: settings.suggestions_per_gap]]
     return {"without": without, "overloaded": overloaded, "no_member": no_member,
+            "sentinels": {g: ";".join(sorted(p)) for g, p in sentinels.items()},
             "pool": len(pool), "suggestions": suggestions, "hh": hh_of}
 
 
@@ -81,17 +82,19 @@ def _shake(demo, seed: int):
     return demo.replace(assignments=pd.concat([a, extra], ignore_index=True))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_coverage_matches_brute_force(demo, seed):
+@pytest.mark.parametrize(("seed", "k", "reach"), [(0, 4, 800.0), (1, 40, 300.0)])
+def test_coverage_matches_brute_force(demo, seed, k, reach):
+    # (k=40 within 300 m: some gaps have fewer candidates than k, so the radius search runs
+    # all its rounds)
     data = _shake(demo, seed)
-    settings = Settings(sentinel_max_households=420, suggestions_per_gap=4,
-                        suggestion_max_distance_m=800)
+    settings = Settings(sentinel_max_households=420, suggestions_per_gap=k,
+                        suggestion_max_distance_m=reach)
     res = coverage(data, settings)
     as_of = dt.date(2026, 11, 20)
     assert res.as_of == as_of  # from the demo store's metadata
     exp = _brute(data, settings, as_of)
     assert res.grids_without_sentinel == exp["without"]
-    assert len(exp["without"]) >= 5
+    assert len(exp["without"]) >= 3
     got_over = dict(zip(res.overloaded_sentinels.person_id, res.overloaded_sentinels.households,
                         strict=True))
     assert got_over == exp["overloaded"] and got_over
@@ -101,6 +104,8 @@ def test_coverage_matches_brute_force(demo, seed):
            for g, s in res.suggestions.groupby("grid_code")}
     assert got == {g: s for g, s in exp["suggestions"].items() if s}
     assert dict(zip(res.grids.code, res.grids.households, strict=True)) == exp["hh"]
+    assert dict(zip(res.grids.code, res.grids.sentinels, strict=True)) == exp["sentinels"]
+    assert any(";" in v for v in exp["sentinels"].values())  # a grid with two sentinels
 
 
 def test_summary_adds_up(demo):
@@ -169,5 +174,29 @@ def test_json_output_is_plain_and_has_no_phones(demo):
 
 def test_spatial_floor_reports_times(demo):
     t = spatial_floor(demo)
-    assert t["total"] == pytest.approx(t["buildings_in_grids"] + t["members_near_gaps"])
+    assert t["join_total"] == pytest.approx(t["join"] + t["members_near_gaps"])
+    assert t["run_total"] == pytest.approx(t["own_grid"] + t["members_near_gaps"])
     assert all(v >= 0 for v in t.values())
+
+
+def test_locate_strategies_agree(demo):
+    """The verify-then-look-up location equals a full join, also when codes are wrong."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from layers.coverage import _locate_buildings, _locate_points
+
+    b = demo.buildings.geometry.to_numpy()
+    g = demo.grids.geometry.to_numpy()
+    pts = shapely.centroid(b)
+    stored = demo.grids.code.reset_index().set_index("code")["index"].reindex(
+        demo.buildings.grid_code).to_numpy().copy()
+    rng = np.random.default_rng(3)
+    wrong = rng.choice(len(b), 50, replace=False)
+    stored[wrong[:40]] = rng.integers(0, len(g), 40)
+    stored[wrong[40:]] = -1
+    with ThreadPoolExecutor(1) as ex:
+        got, _ = _locate_buildings([ex.submit(lambda: pts)], g, stored)
+    full = _locate_points(pts, g)
+    brute = [next((j for j, gg in enumerate(g) if gg.contains(p)), -1) for p in pts[wrong]]
+    np.testing.assert_array_equal(got, full)
+    np.testing.assert_array_equal(got[wrong], brute)

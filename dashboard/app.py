@@ -65,7 +65,7 @@ cols[2].metric(t("buildings", lang), f"{len(data.buildings):,}")
 cols[3].metric(t("population", lang), f"{int(data.communities.population.sum()):,}")
 cols[4].metric(t("grid_coverage", lang), f"{total.grid_coverage:.1%}",
                delta=f"-{int(total.grids_without_sentinel)} {t('grids_without_sentinel', lang)}",
-               delta_color="inverse")
+               delta_color="normal")
 cols[5].metric(t("building_coverage", lang), f"{total.building_coverage:.1%}")
 
 st.altair_chart(_map_spec(str(path), mtime, lang), width="stretch")
@@ -74,6 +74,8 @@ st.caption(t("map_caption", lang))
 st.subheader(t("summary", lang))
 table = result.summary.copy()
 table.loc[table.community_code == "town", "community_name"] = t("total", lang)
+percent = {t(f"col_{c}", lang): st.column_config.NumberColumn(format="percent")
+           for c in ("grid_coverage", "building_coverage")}
 table = table.rename(columns={c: t(f"col_{c}", lang) for c in table.columns})
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", column_config=percent)
 st.info(t("placeholder_note", lang))

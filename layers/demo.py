@@ -54,7 +54,7 @@ class DemoProfile:
     urban_density_per_km2: float = 12000.0
     party_share: float = 0.045
     tickets_per_year: int = 4200
-    sentinel_gap_share: float = 0.04
+    sentinel_gap_share: float = 0.05
     member_gap_share: float = 0.08
     sentinel_double_share: float = 0.04
 
@@ -223,6 +223,9 @@ def _skeletons(
                                          ordered=True)
         town_polys = shapely.intersection(np.asarray(shapely.get_parts(cells)), region)
     names = _names.town_names(rng, n_towns)
+    if n_towns == 1:  # the demo town is a 镇 with villages, like 曾家镇
+        names = np.array([str(names[0]).removesuffix("街道").removesuffix("镇") + "镇"],
+                         dtype=object)
     district = np.array([f"5001{(i // 24) + 1:02d}" for i in range(n_towns)]) if n_towns > 1 \
         else np.array(["500106"])
     town_no = np.array([f"{110 + (i % 24) * 2:03d}" for i in range(n_towns)])

@@ -85,3 +85,19 @@ def test_small_city_is_valid():
 def test_unknown_scale():
     with pytest.raises(ValueError, match="scale"):
         generate_demo("galaxy")
+
+
+def test_shipped_demo_matches_the_generator(demo):
+    """geodata/demo_town.gpkg is what `python -m layers demo` makes (regenerate it when the
+    generator changes)."""
+    from pathlib import Path
+
+    from layers.store import open_store
+
+    shipped = open_store(Path(__file__).resolve().parent.parent / "geodata" / "demo_town.gpkg")
+    back = shipped.read(["grids", "buildings", "tickets"])
+    assert back.buildings.code.tolist() == demo.buildings.code.tolist()
+    assert back.buildings.households.tolist() == demo.buildings.households.tolist()
+    assert back.grids.code.tolist() == demo.grids.code.tolist()
+    assert back.tickets.id.tolist() == demo.tickets.id.tolist()
+    assert shipped.meta()["fictional"] == "true"

@@ -131,7 +131,7 @@ def generate_demo(
     care = _care_points(rng, sk, comm)
     parking = _parking(rng, sk, comm, b)
     say("tickets")
-    tickets = _tickets(rng, profile, towns, buildings, as_of)
+    tickets = _tickets(rng, profile, towns, buildings, as_of, comm["code"])
 
     say("assembling layers")
     households_c = (
@@ -794,8 +794,7 @@ def _care_points(rng: np.random.Generator, sk: dict, comm: dict) -> dict:
     ci_a = np.concatenate(ci).astype(int) if ci else np.zeros(0, int)
     kinds_a = np.array(kinds, dtype=object)
     n = len(kinds_a)
-    stems = np.array([s[:-2] if s.endswith("社区") else s[:-1] for s in comm["name"][ci_a]],
-                     dtype=object)
+    stems = _stems(comm["name"][ci_a])
     lo = np.array([_CARE_CAPACITY[k][0] for k in kinds_a])
     hi = np.array([_CARE_CAPACITY[k][1] for k in kinds_a])
     seq = pd.Series(np.ones(n, int)).groupby(ci_a).cumsum().to_numpy()
@@ -808,6 +807,12 @@ def _care_points(rng: np.random.Generator, sk: dict, comm: dict) -> dict:
         "community_code": comm["code"][ci_a],
         "geometry": shapely.points(xy),
     }
+
+
+def _stems(names: np.ndarray) -> np.ndarray:
+    """Community names without their 社区/村 suffix (龙台社区 → 龙台), for facility names."""
+    return pd.Series(names, dtype="str").str.replace(r"(社区|村)$", "", regex=True).to_numpy(
+        dtype=object)
 
 
 def _village_centre(sk: dict, comm_idx: np.ndarray) -> np.ndarray:
@@ -873,8 +878,7 @@ def _parking(rng: np.random.Generator, sk: dict, comm: dict, b: dict) -> dict:
     fee.append(np.zeros(len(vil)))
     ci_a = np.concatenate(ci).astype(int)
     kinds_a = np.array(kinds, dtype=object)
-    stems = np.array([s[:-2] if s.endswith("社区") else s[:-1] for s in comm["name"][ci_a]],
-                     dtype=object)
+    stems = _stems(comm["name"][ci_a])
     seq = pd.Series(np.ones(len(ci_a), int)).groupby(ci_a).cumsum().to_numpy()
     return {
         "code": np.char.add(np.char.add(comm["code"][ci_a].astype(str), "P"),
@@ -915,8 +919,8 @@ TIME_LIMIT_DAYS = {"dispute": 10, "sanitation": 3, "facility_repair": 15, "parki
                    "elderly_child_care": 7, "other": 7}
 
 
-def _tickets(rng: np.random.Generator, p: DemoProfile, n_towns: int, bld: dict, as_of: str
-             ) -> dict:
+def _tickets(rng: np.random.Generator, p: DemoProfile, n_towns: int, bld: dict, as_of: str,
+             community_codes: np.ndarray) -> dict:
     n = p.tickets_per_year * n_towns
     cats = np.array(list(_TICKETS), dtype=object)
     share = np.array([v[0] for v in _TICKETS.values()])
@@ -969,15 +973,14 @@ def _tickets(rng: np.random.Generator, p: DemoProfile, n_towns: int, bld: dict, 
     seq = pd.Series(np.ones(n, int)).groupby(dstr).cumsum().to_numpy()
     ids = np.char.add(np.char.add("T", np.char.replace(dstr, "-", "")),
                       np.char.zfill(seq.astype(str), 5))
-    place = np.where(pd.isna(bld["compound"][bi]), bld["name"][bi], bld["name"][bi])
+    place = bld["name"][bi]
     grid_code = bld["grid_code"][bi]
     return {
         "id": ids.astype(object),
         "category": cats[cat_i],
         "status": status.astype(object),
         "grid_code": grid_code,
-        "community_code": np.array([g[:12] for g in grid_code], dtype=object)
-        if len(grid_code) < 50_000 else pd.Series(grid_code).str.slice(0, 12).to_numpy(object),
+        "community_code": community_codes[bld["community_idx"][bi]],
         "building_code": bld["code"][bi],
         "reporter": reporter,
         "created_at": created.astype("datetime64[ms]"),

@@ -1,0 +1,665 @@
+"""The interactive map: folium objects built from a LayerSet, fast and offline.
+
+Two steps, both pure (no Streamlit here, so tests call them directly):
+
+1. :func:`prepare` turns the layers into display data — one GeoJSON string per map layer with
+   geometry simplified for the screen (grids and communities with ``coverage_simplify``, so
+   neighbours keep sharing their edges), coordinates rounded, only the properties shown, HTML
+   in tooltips escaped, and overlays shifted to GCJ-02 when the base map needs it. The app
+   caches this per (store version, community, base map, language).
+2. :func:`build_map` wraps the strings in thin ``L.geoJSON`` layers (:class:`VectorLayer`),
+   styled in the browser from a property, so a rerun costs little Python.
+
+Large stores are aggregated: above ``MAX_GRIDS`` grids (and no community chosen) the map shows
+communities coloured by their sentinel coverage instead of every grid and building.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from folium.plugins import FastMarkerCluster, GroupedLayerControl
+from jinja2 import Template
+
+from dashboard import offline
+from dashboard.i18n import t
+from layers import crs as lcrs
+from layers.coverage import CoverageResult, active_assignments, resolve_as_of
+from layers.layerset import LayerSet
+from layers.schema import CHILD_CARE_KINDS, CLOSED_STATUSES, ELDER_CARE_KINDS
+
+#: Above this many grids (with no community chosen) the map aggregates to communities.
+MAX_GRIDS = 5000
+#: Buildings appear from this zoom level on (street level).
+BUILDING_MIN_ZOOM = 16
+
+STATUS_COLOURS = {"ok": "#2e9d5b", "no_sentinel": "#d62728", "overloaded": "#ff9f1c"}
+MEMBER_COLOURS = {"yes": "#6c8ebf", "no": "#d62728"}
+TICKET_COLOURS = {"open": "#1f77b4", "overdue": "#d62728"}
+BACKGROUND = "#f3f1ec"
+
+_ROAD_STYLE = {"color": "#c9c4b8", "weight": 1.2, "opacity": 1, "fill": False}
+_FEATURE_CAP = {"town": 1, "community": 1}
+
+
+# =============================================================================================
+# base maps
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """A base map.
+
+    Attributes
+    ----------
+    key
+        ``none``, ``osm``, ``tianditu`` or ``amap`` (or a configured name).
+    url
+        Tile URL template (``None`` for no tiles: our own roads and blocks are the base).
+    attribution
+        Shown in the map corner.
+    crs
+        ``wgs84`` or ``gcj02``: AMap tiles are GCJ-02, so overlays are shifted onto them.
+    subdomains
+        Values of ``{s}``.
+    overlay_url
+        A label layer drawn above the tiles (Tianditu's 注记).
+    needs
+        Name of a required secret (``tianditu_token``) that fills ``{token}``.
+    """
+
+    key: str
+    url: str | None
+    attribution: str = ""
+    crs: str = "wgs84"
+    subdomains: str = "abc"
+    overlay_url: str | None = None
+    needs: str | None = None
+
+
+DEFAULT_TILES: dict[str, TileSource] = {
+    "none": TileSource("none", None),
+    "osm": TileSource("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                      "© OpenStreetMap contributors", subdomains="abc"),
+    "tianditu": TileSource(
+        "tianditu", "https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk={token}",
+        "天地图 © 国家地理信息公共服务平台", subdomains="01234567",
+        overlay_url="https://t{s}.tianditu.gov.cn/DataServer?T=cva_w&x={x}&y={y}&l={z}"
+                    "&tk={token}", needs="tianditu_token"),
+    "amap": TileSource(
+        "amap", "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+                "&x={x}&y={y}&z={z}", "© 高德地图 AutoNavi", crs="gcj02", subdomains="1234"),
+}
+
+
+def tile_sources(config: Mapping[str, object] | None = None) -> dict[str, TileSource]:
+    """The base maps, with URLs and tokens from configuration (an intranet tile server, a
+    Tianditu token): ``config`` is the ``[tiles]`` table of ``.streamlit/secrets.toml``, e.g.
+    ``tianditu_token = "…"``, ``osm_url = "http://tiles.intranet/{z}/{x}/{y}.png"``,
+    ``amap_url = …``. Tokens are never written into the repository."""
+    cfg = dict(config or {})
+    out = {}
+    for key, src in DEFAULT_TILES.items():
+        url = cfg.get(f"{key}_url", src.url)
+        overlay = cfg.get(f"{key}_overlay_url", src.overlay_url)
+        token = cfg.get(src.needs) if src.needs else None
+        if src.needs and not token:
+            url = overlay = None  # unavailable without its token
+        elif token:
+            url = str(url).replace("{token}", str(token))
+            overlay = str(overlay).replace("{token}", str(token)) if overlay else None
+        out[key] = TileSource(key, url if key != "none" else None, src.attribution, src.crs,
+                              str(cfg.get(f"{key}_subdomains", src.subdomains)), overlay,
+                              src.needs)
+    return out
+
+
+# =============================================================================================
+# display data
+
+
+@dataclass
+class MapData:
+    """Display-ready layers: GeoJSON strings plus what the map needs around them."""
+
+    layers: dict[str, str]
+    counts: dict[str, int]
+    bounds: tuple[float, float, float, float]
+    aggregated: bool
+    crs: str
+    tickets: list[list] = field(default_factory=list)
+    selection: dict[str, str] = field(default_factory=dict)
+
+    def payload_bytes(self) -> int:
+        return sum(len(s) for s in self.layers.values()) + len(json.dumps(self.tickets))
+
+
+def escape(values: pd.Series | np.ndarray) -> pd.Series:
+    """HTML-escape text for tooltips and popups (vectorised)."""
+    s = pd.Series(values, dtype="str").fillna("")
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;")):
+        s = s.str.replace(a, b, regex=False)
+    return s
+
+
+def _round(geoms: np.ndarray, decimals: int) -> np.ndarray:
+    return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+
+
+def _shift(geoms: np.ndarray, crs: str) -> np.ndarray:
+    return lcrs.convert_geometries(geoms, "wgs84", crs) if crs != "wgs84" else geoms
+
+
+def feature_collection(geoms: np.ndarray, props: pd.DataFrame) -> str:
+    """A GeoJSON FeatureCollection string, built with vectorised string operations; ``<`` is
+    written as ``\\u003c`` so data can never close the page's ``<script>``."""
+    if len(geoms) == 0:
+        return '{"type":"FeatureCollection","features":[]}'
+    g = shapely.to_geojson(geoms).astype(object)
+    if len(props.columns) == 0:
+        p = ["{}"] * len(geoms)
+    else:
+        p = props.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split(
+            "\n")
+    sd = np.dtypes.StringDType()
+    f = np.strings.add(np.strings.add('{"type":"Feature","geometry":', g.astype(sd)),
+                       ',"properties":')
+    f = np.strings.add(np.strings.add(f, np.asarray(p, dtype=sd)), "}")
+    text = '{"type":"FeatureCollection","features":[' + ",".join(f.tolist()) + "]}"
+    return text.replace("<", "\\u003c")
+
+
+def _names_of(ids: pd.Series, people: pd.DataFrame) -> pd.Series:
+    """';'-joined person ids → '、'-joined names (vectorised via explode)."""
+    ex = ids.fillna("").astype(str).str.split(";").explode()
+    lookup = pd.Series(people["name"].to_numpy(), index=people["person_id"].to_numpy())
+    lookup = lookup[~lookup.index.duplicated()]
+    names = ex.map(lookup).dropna()
+    return names.groupby(level=0).agg("、".join).reindex(ids.index, fill_value="")
+
+
+def _simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """Simplify polygons that tile an area without opening gaps between neighbours."""
+    if len(geoms) == 0:
+        return geoms
+    try:
+        return shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True)
+    except shapely.errors.GEOSException:  # not a clean coverage: simplify one by one
+        return shapely.simplify(geoms, tolerance, preserve_topology=True)
+
+
+def prepare(
+    data: LayerSet,
+    cov: CoverageResult,
+    *,
+    crs: str = "wgs84",
+    community: str | None = None,
+    lang: str = "zh",
+    max_grids: int = MAX_GRIDS,
+    tolerance: float = 1e-5,
+    decimals: int = 5,
+) -> MapData:
+    """Build the display data for one map view.
+
+    Parameters
+    ----------
+    data, cov
+        The store's layers and their coverage analysis.
+    crs
+        ``wgs84``, or ``gcj02`` when the base map is AMap (overlays are shifted onto it).
+    community
+        Show only this community (grids, buildings, people, points inside it).
+    lang
+        Language of tooltips.
+    max_grids
+        Above this many grids (and no ``community``), aggregate to communities.
+    tolerance, decimals
+        Simplification tolerance and rounding (degrees; 1e-5° ≈ 1 m).
+    """
+    comms = data["communities"]
+    grids = data["grids"]
+    aggregated = community is None and len(grids) > max_grids
+    status = cov.grids.set_index("code")
+    layers: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+    if community is not None:
+        cmask = (comms["code"] == community).to_numpy()
+        gmask = (grids["community_code"] == community).to_numpy()
+    else:
+        cmask = np.ones(len(comms), bool)
+        gmask = np.ones(len(grids), bool)
+    area = shapely.union_all(comms.geometry.to_numpy()[cmask]) if cmask.any() else None
+
+    def emit(name: str, geoms: np.ndarray, props: pd.DataFrame, simplify: str | None = None,
+             tol: float = tolerance) -> None:
+        if simplify == "coverage":
+            geoms = _simplify_coverage(geoms, tol)
+        elif simplify == "each":
+            geoms = shapely.simplify(geoms, tol, preserve_topology=True)
+        geoms = _round(_shift(geoms, crs), decimals)
+        layers[name] = feature_collection(geoms, props.reset_index(drop=True))
+        counts[name] = len(geoms)
+
+    # -- the light base: roads and the town outline
+    roads = data["roads"]
+    if len(roads) and not aggregated:
+        sel = roads[roads.intersects(area)] if community is not None and area else roads
+        emit("roads", sel.geometry.to_numpy(), pd.DataFrame(index=range(len(sel))), "each")
+    towns = data["towns"]
+    emit("towns", towns.geometry.to_numpy(),
+         pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
+         tol=tolerance * 5)
+
+    # -- communities (aggregated: coloured by the share of grids with a sentinel)
+    summary = cov.summary.set_index("community_code")
+    c = comms[cmask]
+    s = summary.reindex(c["code"])
+    cov_share = s["grid_coverage"].fillna(1.0).to_numpy()
+    level = np.where(cov_share >= 0.999, "ok", np.where(cov_share >= 0.9, "overloaded",
+                                                        "no_sentinel"))
+    tip = ("<b>" + escape(c["name"]) + "</b>（" + escape(c["code"]) + "）<br>"
+           + t("col_grids", lang) + " " + s["grids"].fillna(0).astype(int).astype(str).values
+           + " · " + t("col_grids_without_sentinel", lang) + " "
+           + s["grids_without_sentinel"].fillna(0).astype(int).astype(str).values)
+    emit("communities", c.geometry.to_numpy(), pd.DataFrame({
+        "k": "community", "code": c["code"].to_numpy(), "s": level if aggregated else "line",
+        "tt": tip.to_numpy()}), "coverage", tol=tolerance * (10 if aggregated else 2))
+
+    if not aggregated:
+        # -- grids by sentinel status
+        g = grids[gmask]
+        st = status.reindex(g["code"])
+        sentinel_names = _names_of(st["sentinels"].reset_index(drop=True), data["people"])
+        tip = ("<b>" + escape(g["name"]).values + "</b>（" + escape(g["code"]).values + "）<br>"
+               + t("col_households", lang) + " " + st["households"].astype(str).values
+               + "<br>" + t("sentinel", lang) + "："
+               + escape(sentinel_names.replace("", t("none_assigned", lang))).values)
+        emit("grids", g.geometry.to_numpy(), pd.DataFrame({
+            "k": "grid", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
+            "tt": tip}), "coverage")
+
+        # -- buildings, from street zoom, by building-member status
+        b = data["buildings"]
+        bsel = np.isin(b["grid_code"].to_numpy(), g["code"].to_numpy())
+        b = b[bsel]
+        act = active_assignments(data["assignments"], resolve_as_of(data))
+        mem = act[act["role"] == "building_member"]
+        has = b["code"].isin(mem["target_code"]).to_numpy()
+        tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
+               + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
+               + b["floors"].astype(str).values + t("floors_unit", lang))
+        emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
+            "k": "building", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
+            "tt": tip}), "each", tol=tolerance / 2)
+
+        # -- people on duty: sentinels and building members (homes)
+        people = data["people"]
+        in_area = _within(people.geometry.to_numpy(), area) if community else np.ones(
+            len(people), bool)
+        for role, name in (("grid_sentinel", "sentinels"), ("building_member", "members")):
+            ids = act.loc[act["role"] == role, "person_id"].unique()
+            p = people[np.isin(people["person_id"].to_numpy(), ids) & in_area]
+            tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
+            emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
+
+        # -- care points and parking
+        cp = data["care_points"]
+        cp = cp[_within(cp.geometry.to_numpy(), area)] if community else cp
+        for group, kinds in (("elder_care", ELDER_CARE_KINDS), ("child_care", CHILD_CARE_KINDS)):
+            q = cp[cp["kind"].isin(kinds)]
+            tip = ("<b>" + escape(q["name"]).values + "</b><br>"
+                   + escape(q["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
+                   + t("capacity", lang) + " " + q["capacity"].astype(str).values)
+            emit(group, q.geometry.to_numpy(), pd.DataFrame({"s": group, "tt": tip}))
+        pk = data["parking"]
+        pk = pk[_within(shapely.point_on_surface(pk.geometry.to_numpy()), area)] \
+            if community else pk
+        cap = pk["capacity"].astype(float).to_numpy()
+        tip = ("<b>" + escape(pk["name"]).values + "</b><br>"
+               + escape(pk["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
+               + t("capacity", lang) + " " + pk["capacity"].astype(str).values)
+        emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
+            "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
+            "tt": tip}))
+
+    # -- open tickets, clustered
+    tickets = _open_tickets(data, cov, community, gmask, crs, lang)
+    counts["tickets"] = len(tickets)
+    bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
+                     comms.geometry.to_numpy(), crs)
+    return MapData(layers, counts, bounds, aggregated, crs, tickets)
+
+
+def _within(points: np.ndarray, area: shapely.Geometry | None) -> np.ndarray:
+    if area is None or len(points) == 0:
+        return np.ones(len(points), bool)
+    shapely.prepare(area)
+    return shapely.contains_xy(area, shapely.get_x(points), shapely.get_y(points))
+
+
+def _bounds(geoms: np.ndarray, crs: str) -> tuple[float, float, float, float]:
+    b = shapely.total_bounds(_shift(geoms, crs))
+    return tuple(float(v) for v in b)  # type: ignore[return-value]
+
+
+def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
+                  gmask: np.ndarray, crs: str, lang: str) -> list[list]:
+    tk = data["tickets"]
+    if tk.empty:
+        return []
+    open_ = ~tk["status"].isin(CLOSED_STATUSES).to_numpy()
+    if community is not None:
+        open_ &= np.isin(tk["grid_code"].to_numpy(), data["grids"]["code"].to_numpy()[gmask])
+    tk = tk[open_]
+    as_of = pd.Timestamp(cov.as_of) + pd.Timedelta(days=1)
+    overdue = (tk["deadline"] < as_of).to_numpy() if "deadline" in tk else np.zeros(len(tk),
+                                                                                        bool)
+    pts = _shift(tk.geometry.to_numpy(), crs)
+    tip = ("<b>" + escape(tk["id"]).values + "</b> · "
+           + escape(tk["category"].map(lambda c: t(f"cat_{c}", lang))).values + " · "
+           + escape(tk["status"].map(lambda s: t(f"status_t_{s}", lang))).values
+           + np.where(overdue, " · <b>" + t("overdue", lang) + "</b>", "") + "<br>"
+           + escape(tk["text"]).values)
+    lat = np.round(shapely.get_y(pts), 6)
+    lon = np.round(shapely.get_x(pts), 6)
+    return [[a, b, int(o), s] for a, b, o, s in zip(lat.tolist(), lon.tolist(),
+                                                    overdue.tolist(), tip.tolist(), strict=True)]
+
+
+# =============================================================================================
+# folium elements
+
+
+class VectorLayer(folium.map.Layer):
+    """An ``L.geoJSON`` layer from a ready-made GeoJSON string.
+
+    Features are styled in the browser from ``properties.s`` through a small lookup table;
+    ``properties.tt`` (already escaped HTML) becomes the tooltip; ``properties.r`` sizes circle
+    markers. Points are drawn as circle markers on a canvas, or as ``DivIcon`` badges when an
+    icon is given. With ``min_zoom`` the layer shows only from that zoom on.
+    """
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }}_styles = {{ this.styles|tojson }};
+var {{ this.get_name() }}_canvas = L.canvas({padding: 0.3});
+var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
+    style: function(f) {
+        return Object.assign({}, {{ this.base|tojson }},
+                             {{ this.get_name() }}_styles[f.properties.s] || {});
+    },
+    pointToLayer: function(f, ll) {
+        {%- if this.icon %}
+        return L.marker(ll, {icon: L.divIcon({{ this.icon|tojson }})});
+        {%- else %}
+        var o = Object.assign({renderer: {{ this.get_name() }}_canvas}, {{ this.base|tojson }},
+                              {{ this.get_name() }}_styles[f.properties.s] || {});
+        if (f.properties.r) { o.radius = f.properties.r; }
+        return L.circleMarker(ll, o);
+        {%- endif %}
+    },
+    onEachFeature: function(f, layer) {
+        if (f.properties.tt) { layer.bindTooltip(f.properties.tt, {sticky: true}); }
+    }
+});
+{%- if this.show %}
+{{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+{%- endif %}
+{%- if this.min_zoom %}
+(function() {
+    var m = {{ this._parent.get_name() }}, l = {{ this.get_name() }};
+    var wanted = {{ 'true' if this.show else 'false' }}, busy = false;
+    m.on('overlayadd', function(e) { if (e.layer === l && !busy) { wanted = true; } });
+    m.on('overlayremove', function(e) { if (e.layer === l && !busy) { wanted = false; } });
+    function sync() {
+        busy = true;
+        if (wanted && m.getZoom() >= {{ this.min_zoom }}) { m.addLayer(l); }
+        else { m.removeLayer(l); }
+        busy = false;
+    }
+    m.on('zoomend', sync); sync();
+})();
+{%- endif %}
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, data: str, name: str, *, styles: Mapping[str, dict] | None = None,
+                 base: Mapping[str, object] | None = None, icon: Mapping | None = None,
+                 show: bool = True, min_zoom: int | None = None) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "VectorLayer"
+        self.data = data
+        self.styles = dict(styles or {})
+        self.base = dict(base or {})
+        self.icon = dict(icon) if icon else None
+        self.min_zoom = min_zoom
+
+
+class MapScript(MacroElement):
+    """A snippet of JavaScript run once the map exists (``map`` is the Leaflet map)."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+(function(map) { {{ this.code }} })({{ this._parent.get_name() }});
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self._name = "MapScript"
+        self.code = code
+
+
+def _legend_html(lang: str, aggregated: bool) -> str:
+    def swatch(colour: str, label: str, shape: str = "square") -> str:
+        radius = "50%" if shape == "circle" else "2px"
+        return (f'<div><span style="display:inline-block;width:12px;height:12px;'
+                f'background:{colour};border-radius:{radius};margin-right:6px;'
+                f'vertical-align:middle"></span>{label}</div>')
+
+    rows = [f"<b>{t('legend', lang)}</b>"]
+    prefix = t("legend_communities", lang) if aggregated else t("grids", lang)
+    rows.append(f'<div style="margin-top:4px">{prefix}</div>')
+    if aggregated:
+        rows += [swatch(STATUS_COLOURS["ok"], t("legend_all_covered", lang)),
+                 swatch(STATUS_COLOURS["overloaded"], t("legend_mostly_covered", lang)),
+                 swatch(STATUS_COLOURS["no_sentinel"], t("legend_poorly_covered", lang))]
+    else:
+        rows += [swatch(STATUS_COLOURS[k], t(f"status_{k}", lang)) for k in STATUS_COLOURS]
+        rows += [f'<div style="margin-top:4px">{t("buildings", lang)}</div>',
+                 swatch(MEMBER_COLOURS["yes"], t("legend_has_member", lang)),
+                 swatch(MEMBER_COLOURS["no"], t("legend_no_member", lang)),
+                 f'<div style="margin-top:4px">{t("legend_points", lang)}</div>',
+                 swatch("#6a3d9a", t("grid_sentinel", lang), "circle"),
+                 swatch("#8c6d31", t("building_member", lang), "circle"),
+                 '<div><span class="wg-badge wg-elder">老</span>' + t("elder_care", lang)
+                 + '</div>',
+                 '<div><span class="wg-badge wg-child">幼</span>' + t("child_care", lang)
+                 + '</div>',
+                 swatch("#17becf", t("parking", lang), "circle")]
+    rows += [swatch(TICKET_COLOURS["open"], t("open_tickets", lang), "circle"),
+             swatch(TICKET_COLOURS["overdue"], t("overdue", lang), "circle")]
+    return "".join(rows)
+
+
+_BADGE_CSS = (
+    ".wg-badge{display:inline-block;width:18px;height:18px;line-height:18px;border-radius:50%;"
+    "color:#fff;font-size:11px;font-weight:bold;text-align:center;margin-right:6px;"
+    "border:1.5px solid #fff;box-shadow:0 0 2px rgba(0,0,0,.6);font-family:sans-serif}"
+    ".wg-elder{background:#c2185b}.wg-child{background:#1976d2}"
+    ".wg-legend{background:rgba(255,255,255,.92);padding:8px 10px;border-radius:6px;"
+    "font:12px/1.6 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:190px}"
+)
+
+
+def build_map(
+    md: MapData,
+    tiles: TileSource,
+    *,
+    lang: str = "zh",
+    height_hint: int = 640,
+    selected: str | None = None,
+    selected_geojson: str | None = None,
+    view: tuple[float, float, int] | None = None,
+) -> folium.Map:
+    """Assemble the folium map from display data.
+
+    Parameters
+    ----------
+    md
+        From :func:`prepare` (its ``crs`` must match ``tiles.crs``).
+    tiles
+        The base map; ``url=None`` draws no tiles (our own roads are the base).
+    selected, selected_geojson
+        Code and (display) geometry of the selected grid or building, outlined on top.
+    view
+        ``(lat, lon, zoom)`` to open at; default: fit the data's bounds.
+    """
+    offline.use_local_assets()
+    minx, miny, maxx, maxy = md.bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None,
+                   control_scale=True, zoom_control=True)
+    # without tiles Leaflet has no maxZoom, and marker clustering refuses to start
+    m.options["maxZoom"] = 19
+    m.options["minZoom"] = 3
+    if tiles.url:
+        folium.TileLayer(tiles.url, attr=tiles.attribution, name=tiles.key, overlay=False,
+                         control=False, subdomains=tiles.subdomains, max_zoom=19,
+                         max_native_zoom=18).add_to(m)
+        if tiles.overlay_url:
+            folium.TileLayer(tiles.overlay_url, attr=tiles.attribution, name="labels",
+                             overlay=True, control=False, subdomains=tiles.subdomains,
+                             max_zoom=19, max_native_zoom=18).add_to(m)
+    MapScript(
+        f"map.getContainer().style.background = {json.dumps(BACKGROUND)};"
+        "var css = document.createElement('style');"
+        f"css.textContent = {json.dumps(_BADGE_CSS)}; document.head.appendChild(css);"
+        "map.attributionControl.setPrefix('Leaflet');"
+    ).add_to(m)
+
+    groups: dict[str, list] = {}
+
+    def add(key: str, group: str, layer: folium.map.Layer) -> None:
+        if key in md.layers or key == "tickets":
+            layer.add_to(m)
+            groups.setdefault(group, []).append(layer)
+
+    g_base, g_admin, g_people, g_service, g_events = (
+        t("group_base", lang), t("group_admin", lang), t("group_people", lang),
+        t("group_service", lang), t("group_events", lang))
+    if "roads" in md.layers:
+        add("roads", g_base, VectorLayer(md.layers["roads"], t("roads", lang), base=_ROAD_STYLE,
+                                         show=tiles.url is None))
+    add("towns", g_admin, VectorLayer(md.layers["towns"], t("town_boundary", lang), base={
+        "color": "#333", "weight": 3, "fill": False, "dashArray": "6 4"}))
+    comm_styles = {k: {"fillColor": v, "fillOpacity": 0.55} for k, v in STATUS_COLOURS.items()}
+    comm_styles["line"] = {"fill": False}
+    add("communities", g_admin, VectorLayer(md.layers["communities"], t("communities", lang),
+                                            base={"color": "#1f2328", "weight": 2.2,
+                                                  "fillOpacity": 0.0},
+                                            styles=comm_styles))
+    if "grids" in md.layers:
+        add("grids", g_admin, VectorLayer(
+            md.layers["grids"], t("grids_by_status", lang),
+            base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
+            styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}))
+        add("buildings", g_admin, VectorLayer(
+            md.layers["buildings"], t("buildings_from_zoom", lang),
+            base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
+            styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
+            min_zoom=BUILDING_MIN_ZOOM))
+        add("sentinels", g_people, VectorLayer(
+            md.layers["sentinels"], t("grid_sentinel", lang),
+            base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
+                  "fillOpacity": 0.95}))
+        add("members", g_people, VectorLayer(
+            md.layers["members"], t("building_member", lang), show=False,
+            base={"radius": 3, "color": "#fff", "weight": 0.8, "fillColor": "#8c6d31",
+                  "fillOpacity": 0.9}))
+        add("elder_care", g_service, VectorLayer(
+            md.layers["elder_care"], t("elder_care", lang),
+            icon={"className": "", "html": '<span class="wg-badge wg-elder">老</span>',
+                  "iconSize": [22, 22], "iconAnchor": [11, 11]}))
+        add("child_care", g_service, VectorLayer(
+            md.layers["child_care"], t("child_care", lang),
+            icon={"className": "", "html": '<span class="wg-badge wg-child">幼</span>',
+                  "iconSize": [22, 22], "iconAnchor": [11, 11]}))
+        add("parking", g_service, VectorLayer(
+            md.layers["parking"], t("parking", lang),
+            base={"color": "#0e7c86", "weight": 1, "fillColor": "#17becf",
+                  "fillOpacity": 0.6}))
+    if md.tickets:
+        cluster = FastMarkerCluster(
+            md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
+            callback=_TICKET_CALLBACK, options={"maxClusterRadius": 45})
+        add("tickets", g_events, cluster)
+    if selected_geojson:
+        VectorLayer(selected_geojson, t("selection", lang), base={
+            "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
+            show=True).add_to(m)
+    GroupedLayerControl(groups, exclusive_groups=False, collapsed=True).add_to(m)
+    legend = json.dumps(_legend_html(lang, md.aggregated))
+    MapScript(
+        "var lg = L.control({position: 'bottomleft'});"
+        "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
+        f" d.innerHTML = {legend}; return d; }}; lg.addTo(map);"
+    ).add_to(m)
+    if view is not None:
+        m.location = [view[0], view[1]]
+        m.options["zoom"] = view[2]
+    elif selected_geojson:
+        sx0, sy0, sx1, sy1 = shapely.total_bounds(shapely.from_geojson(selected_geojson))
+        pad = max(sx1 - sx0, sy1 - sy0, 0.002) * 0.6
+        m.fit_bounds([[sy0 - pad, sx0 - pad], [sy1 + pad, sx1 + pad]])
+    else:
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+_TICKET_CALLBACK = """
+function (row) {
+    var colour = row[2] ? '#d62728' : '#1f77b4';
+    var m = L.circleMarker(new L.LatLng(row[0], row[1]),
+        {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
+    m.bindTooltip(row[3]);
+    return m;
+}
+"""
+
+
+def selection_geojson(data: LayerSet, code: str | None, crs: str = "wgs84") -> str | None:
+    """The outline of the selected grid or building (by code), for the map's highlight."""
+    if not code:
+        return None
+    for layer in ("grids", "buildings"):
+        df = data[layer]
+        hit = df[(df["code"] == code).to_numpy()]
+        if len(hit):
+            geoms = _round(_shift(hit.geometry.to_numpy(), crs), 6)
+            return feature_collection(geoms, pd.DataFrame({"s": ["sel"], "k": ["selection"]}))
+    return None
+
+
+def explore_baseline(data: LayerSet, layers: tuple[str, ...]) -> folium.Map:
+    """The same layers drawn with ``GeoDataFrame.explore()`` (the benchmark's comparison)."""
+    m = None
+    for name in layers:
+        gdf = data[name]
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.empty:
+            continue
+        m = gdf.explore(m=m, name=name, tiles=None) if m is not None else gdf.explore(
+            name=name, tiles=None)
+    return m

@@ -1,0 +1,198 @@
+"""Serve every JS/CSS asset of the folium maps from the app itself (no internet at run time).
+
+folium classes name their JavaScript and CSS as class attributes ``default_js`` and
+``default_css`` (lists of ``(name, url)``) pointing at public CDNs; folium writes them into the
+page header and streamlit-folium loads them into its component iframe. On an offline machine a
+single unreachable script makes the component throw before it sizes itself, and the map stays
+0 px high without an error. :func:`use_local_assets` points those attributes at copies vendored
+under ``dashboard/static/vendor/`` (made by ``scripts/vendor_assets.sh``), which Streamlit serves at
+``/app/static/vendor/`` because ``.streamlit/config.toml`` sets ``enableStaticServing``.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import folium
+from folium import plugins
+
+STATIC_ROOT = Path(__file__).parent / "static"
+STATIC_URL = "/app/static"
+
+Assets = list[tuple[str, str]]
+
+
+def _vendor(path: str) -> str:
+    """URL of a vendored file, ``path`` relative to ``static/vendor/``."""
+    return f"{STATIC_URL}/vendor/{path}"
+
+
+# The names are folium's own, so anything that later calls ``add_js_link(name, …)`` replaces
+# our entry instead of adding a second copy.
+_MAP_JS: Assets = [
+    ("leaflet", _vendor("leaflet/leaflet.js")),
+    ("jquery", _vendor("jquery/jquery.min.js")),
+]
+_MAP_CSS: Assets = [("leaflet_css", _vendor("leaflet/leaflet.css"))]
+_CLUSTER_JS: Assets = [("markerclusterjs", _vendor("leaflet.markercluster/leaflet.markercluster.js"))]
+_CLUSTER_CSS: Assets = [
+    ("markerclustercss", _vendor("leaflet.markercluster/MarkerCluster.css")),
+    ("markerclusterdefaultcss", _vendor("leaflet.markercluster/MarkerCluster.Default.css")),
+]
+_GROUPED_JS: Assets = [
+    (
+        "leaflet.groupedlayercontrol.min.js",
+        _vendor("leaflet-groupedlayercontrol/leaflet.groupedlayercontrol.min.js"),
+    )
+]
+_GROUPED_CSS: Assets = [
+    (
+        "leaflet.groupedlayercontrol.min.css",
+        _vendor("leaflet-groupedlayercontrol/leaflet.groupedlayercontrol.min.css"),
+    )
+]
+_HEAT_JS: Assets = [("leaflet-heat.js", _vendor("leaflet.heat/leaflet_heat.min.js"))]
+_FULLSCREEN_JS: Assets = [("Control.Fullscreen.js", _vendor("leaflet.fullscreen/Control.FullScreen.js"))]
+_FULLSCREEN_CSS: Assets = [
+    ("Control.FullScreen.css", _vendor("leaflet.fullscreen/Control.FullScreen.css"))
+]
+
+# Every class whose own ``__dict__`` carries defaults, with what it must load instead.
+# FastMarkerCluster inherits MarkerCluster's lists in folium 0.20; it is listed anyway so a folium
+# release that gives it its own lists cannot slip a CDN URL back in. JSCSSMixin, the parent of
+# all of these, has empty defaults and is left alone.
+_LOCAL_ASSETS: dict[type, tuple[Assets, Assets]] = {
+    folium.Map: (_MAP_JS, _MAP_CSS),
+    plugins.MarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
+    plugins.FastMarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
+    plugins.GroupedLayerControl: (_GROUPED_JS, _GROUPED_CSS),
+    plugins.HeatMap: (_HEAT_JS, []),
+    plugins.Fullscreen: (_FULLSCREEN_JS, _FULLSCREEN_CSS),
+}
+
+FAST_MARKER_CALLBACK = "function (row) { return L.marker(new L.LatLng(row[0], row[1])); }"
+"""Pass as ``plugins.FastMarkerCluster(data, callback=FAST_MARKER_CALLBACK)``.
+
+folium's default callback draws each point with ``L.AwesomeMarkers.icon()``, which
+:func:`use_local_assets` drops: without a callback the map script throws at the cluster and
+every layer after it is missing. This one gives Leaflet's own marker (vendored images).
+"""
+
+# Files the vendored CSS loads itself through relative ``url(…)``; they sit beside the CSS.
+_CSS_DEPENDENCIES: tuple[str, ...] = (
+    "leaflet/images/layers.png",
+    "leaflet/images/layers-2x.png",
+    "leaflet/images/marker-icon.png",
+    "leaflet/images/marker-icon-2x.png",
+    "leaflet/images/marker-shadow.png",
+    "leaflet.fullscreen/icon-fullscreen.svg",
+)
+
+
+def use_local_assets() -> None:
+    """Point folium's map and plugin classes at the vendored copies of their JS and CSS.
+
+    Call it before building a map. Idempotent: every call assigns fresh copies of the same
+    lists, so it also undoes any in-place ``add_js_link``/``add_css_link`` on the class lists.
+
+    Local file (under ``/app/static/vendor/``) and the upstream URL it replaces (folium 0.20):
+
+    ``folium.Map``
+        - ``leaflet/leaflet.js``, ``leaflet/leaflet.css``:
+          ``https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.{js,css}``
+        - ``jquery/jquery.min.js``: ``https://code.jquery.com/jquery-3.7.1.min.js``
+          (kept: ``folium.Popup`` builds its content with ``$(`…`)[0]`` and
+          ``Map.keep_in_front`` uses ``$(document).ready``; without jQuery the map script
+          stops at the first popup)
+    ``plugins.MarkerCluster``, ``plugins.FastMarkerCluster``
+        - ``leaflet.markercluster/leaflet.markercluster.js``, ``MarkerCluster.css``,
+          ``MarkerCluster.Default.css``:
+          ``https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/…`` (same names)
+    ``plugins.GroupedLayerControl``
+        - ``leaflet-groupedlayercontrol/leaflet.groupedlayercontrol.min.{js,css}``:
+          ``https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/…``
+    ``plugins.HeatMap``
+        - ``leaflet.heat/leaflet_heat.min.js``:
+          ``https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js``
+          (folium's patched Leaflet.heat 0.2.0, copied from the folium wheel)
+    ``plugins.Fullscreen``
+        - ``leaflet.fullscreen/Control.FullScreen.js``, ``Control.FullScreen.css``:
+          ``https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.{min.js,css}``
+          (the npm file, unminified; jsDelivr minifies on the fly)
+
+    Dropped from ``folium.Map`` without replacement, because no class the dashboard uses needs
+    them (checked in Chromium: the map, popups, tooltips, clusters, heat map and layer
+    controls all work without them):
+
+    - ``https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js``
+    - ``https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css``
+    - ``https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css``
+    - ``https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css``
+    - ``https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.{js,css}``
+    - ``https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css``
+
+    They serve ``folium.Icon`` (``L.AwesomeMarkers``), which must therefore not be used: mark
+    points with ``folium.DivIcon`` or ``folium.CircleMarker``, and give
+    ``plugins.FastMarkerCluster`` a ``callback`` (e.g. :data:`FAST_MARKER_CALLBACK`), because
+    its default one calls ``L.AwesomeMarkers.icon()``. Custom HTML (legends, popups) cannot
+    rely on Bootstrap classes or Font Awesome icons either.
+    """
+    for cls, (js, css) in _LOCAL_ASSETS.items():
+        cls.default_js = list(js)
+        cls.default_css = list(css)
+
+
+def _local_path(url: str) -> Path:
+    """File under :data:`STATIC_ROOT` served at ``url`` (which starts with :data:`STATIC_URL`)."""
+    if not url.startswith(f"{STATIC_URL}/"):
+        raise ValueError(f"not a {STATIC_URL}/ URL: {url}")
+    return STATIC_ROOT / url.removeprefix(f"{STATIC_URL}/")
+
+
+def asset_paths() -> list[Path]:
+    """List the local files the patched classes load, plus the images their CSS loads.
+
+    Returns
+    -------
+    list[Path]
+        Paths under :data:`STATIC_ROOT`, without duplicates, in a stable order. They are not
+        checked for existence (that is the tests' job).
+    """
+    urls = [url for js, css in _LOCAL_ASSETS.values() for _, url in (*js, *css)]
+    urls += [_vendor(path) for path in _CSS_DEPENDENCIES]
+    return [_local_path(url) for url in dict.fromkeys(urls)]
+
+
+class _AssetLinks(HTMLParser):
+    """Collect ``<script src>`` and ``<link href>`` values of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"script": "src", "link": "href"}.get(tag)
+        self.urls += [value for key, value in attrs if key == wanted and value]
+
+
+def external_urls(html: str) -> list[str]:
+    """Find the assets of a rendered page that would be fetched from another host.
+
+    Parameters
+    ----------
+    html : str
+        A rendered page, e.g. ``m.get_root().render()`` of a folium map.
+
+    Returns
+    -------
+    list[str]
+        The ``http://``, ``https://`` and protocol-relative (``//host/…``) URLs found in
+        ``<script src>`` and ``<link href>``, in page order, without duplicates. Text inside
+        ``<script>`` blocks is not parsed as markup.
+    """
+    parser = _AssetLinks()
+    parser.feed(html)
+    parser.close()
+    external = [u for u in parser.urls if u.strip().lower().startswith(("http://", "https://", "//"))]
+    return list(dict.fromkeys(external))

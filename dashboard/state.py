@@ -1,0 +1,79 @@
+"""What every page shares: the language, the store (cached by file version), its coverage,
+and the query-parameter helpers that keep the view in the URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import data as appdata
+from dashboard import mapview
+from dashboard.i18n import LANGUAGES, t
+from layers.coverage import CoverageResult, coverage
+from layers.layerset import LayerSet
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _load(path: str, mtime_ns: int) -> LayerSet:
+    return appdata.load(path, mtime_ns)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _coverage(path: str, mtime_ns: int) -> CoverageResult:
+    return coverage(_load(path, mtime_ns))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
+             lang: str) -> mapview.MapData:
+    """Display data for one (store version, community, base-map CRS, language)."""
+    return mapview.prepare(_load(path, mtime_ns), _coverage(path, mtime_ns), crs=crs,
+                           community=community, lang=lang)
+
+
+class Store:
+    """The store shown in this session, loaded once per file version."""
+
+    def __init__(self) -> None:
+        path = appdata.store_path(st.query_params.get("data"))
+        if path == appdata.DEMO_STORE and not path.exists():
+            with st.spinner(t("generating", lang())):
+                appdata.ensure_demo(path)
+        self.path: Path = path
+        self.mtime: int = path.stat().st_mtime_ns
+        self.data: LayerSet = _load(str(path), self.mtime)
+        self.cov: CoverageResult = _coverage(str(path), self.mtime)
+
+    def map_data(self, community: str | None, crs: str) -> mapview.MapData:
+        return map_data(str(self.path), self.mtime, community, crs, lang())
+
+
+def lang() -> str:
+    """The interface language: ``?lang=`` or the sidebar switch (Chinese by default)."""
+    return st.session_state.get("lang") or st.query_params.get("lang", "zh")
+
+
+def language_switch() -> str:
+    current = st.query_params.get("lang", "zh")
+    choice = st.sidebar.radio("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get,
+                              horizontal=True, key="lang",
+                              index=list(LANGUAGES).index(current) if current in LANGUAGES
+                              else 0)
+    set_param("lang", None if choice == "zh" else choice)
+    return choice
+
+
+def set_param(name: str, value: str | None) -> None:
+    """Set (or with ``None`` remove) a query parameter, only when it changes."""
+    if value is None or value == "":
+        if name in st.query_params:
+            del st.query_params[name]
+    elif st.query_params.get(name) != value:
+        st.query_params[name] = value
+
+
+def fictional_banner(store: Store) -> None:
+    if store.data.fictional:
+        st.warning(f"**{t('fictional', lang())}** · {store.data.meta.get('label_en', '')}",
+                   icon="⚠️")

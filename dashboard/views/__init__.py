@@ -1,0 +1,1 @@
+"""The app's pages: each wires widgets to :mod:`layers` and :mod:`dashboard.mapview`."""

@@ -1,0 +1,181 @@
+"""地图总览 — every layer on the map; click a grid or building for who is responsible."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import mapview
+from dashboard.i18n import t
+from dashboard.state import Store, fictional_banner, lang, set_param
+from layers import lookup
+
+
+def _tiles() -> dict[str, mapview.TileSource]:
+    try:
+        cfg = dict(st.secrets.get("tiles", {}))
+    except Exception:  # no secrets file: the defaults (and no Tianditu token)
+        cfg = {}
+    return mapview.tile_sources(cfg)
+
+
+def controls(store: Store, key: str) -> tuple[str | None, mapview.TileSource]:
+    """Community filter and base map (both kept in the URL)."""
+    L = lang()
+    comms = store.data.communities
+    options = ["", *comms["code"].tolist()]
+    names = dict(zip(comms["code"], comms["name"], strict=True))
+    current = st.query_params.get("c", "")
+    community = st.sidebar.selectbox(
+        t("community_filter", L), options, index=options.index(current) if current in options
+        else 0, format_func=lambda c: t("all_communities", L) if not c else f"{names[c]}（{c}）",
+        key=f"{key}_community")
+    set_param("c", community)
+    tiles = _tiles()
+    keys = list(tiles)
+    base = st.query_params.get("base", "none")
+    chosen = st.sidebar.selectbox(
+        t("base_map", L), keys, index=keys.index(base) if base in keys else 0,
+        format_func=lambda k: t(f"base_{k}", L) + ("" if k == "none" or tiles[k].url
+                                                   else t("base_unavailable", L)),
+        key=f"{key}_base")
+    if chosen != "none" and not tiles[chosen].url:
+        chosen = "none"
+    set_param("base", None if chosen == "none" else chosen)
+    if chosen != "none":
+        st.sidebar.caption(t("base_online_note", L))
+    if tiles[chosen].crs == "gcj02":
+        st.sidebar.caption(t("base_gcj_note", L))
+    return (community or None), tiles[chosen]
+
+
+def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key: str,
+             height: int = 660) -> dict | None:
+    """Draw the map; return the properties of the feature clicked last (or None)."""
+    L = lang()
+    md = store.map_data(community, tiles.crs)
+    if md.aggregated:
+        st.info(t("aggregated_note", L))
+    selected = st.query_params.get("sel")
+    m = mapview.build_map(md, tiles, lang=L, selected=selected,
+                          selected_geojson=mapview.selection_geojson(store.data, selected,
+                                                                     tiles.crs))
+    out = st_folium(m, key=f"{key}_{community}_{tiles.key}", height=height,
+                    use_container_width=True, returned_objects=["last_active_drawing"])
+    drawing = (out or {}).get("last_active_drawing") or {}
+    props = drawing.get("properties") or {}
+    last = st.session_state.get(f"{key}_last_click")
+    if props.get("code") and props.get("k") in ("grid", "building", "community") and \
+            props != last:
+        st.session_state[f"{key}_last_click"] = props
+        if props["k"] == "community":
+            set_param("c", props["code"])
+            set_param("sel", None)
+        else:
+            set_param("sel", props["code"])
+        st.rerun()
+    return props or None
+
+
+def _people_table(people: list[lookup.Responsible], L: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        t("name", L): p.name, t("person_id", L): p.person_id, "☎": p.phone,
+        t("party_member", L): "✓" if p.is_party_member else "",
+        t("since", L): p.since or ""} for p in people])
+
+
+def detail_panel(store: Store, code: str | None) -> None:
+    L = lang()
+    st.subheader(t("detail", L))
+    if not code:
+        st.caption(t("click_hint", L))
+        return
+    data = store.data
+    try:
+        if (data.grids["code"] == code).any():
+            d = lookup.grid_detail(data, code)
+        else:
+            d = lookup.building_detail(data, code)
+    except KeyError:
+        st.caption(t("no_results", L))
+        return
+    st.markdown(f"**{d.name}**  \n`{d.code}`")
+    c1, c2 = st.columns(2)
+    c1.metric(t("households", L), f"{d.households:,}")
+    if d.kind == "grid":
+        c2.metric(t("buildings_in_grid", L), f"{d.buildings}（{d.buildings_without_member}）")
+    else:
+        c2.metric(t("floors", L), d.facts.get("floors", ""))
+        st.caption(" · ".join([
+            f"{t('year_built', L)} {d.facts.get('year_built') or '—'}",
+            f"{t('has_elevator', L)} {t('yes' if d.facts.get('has_elevator') else 'no', L)}",
+            t(f"renovation_{d.facts.get('renovation')}", L)]))
+    st.markdown(f"**{t('sentinels', L)}** · {t('grid', L)} `{d.grid_code}`")
+    if d.sentinels:
+        st.dataframe(_people_table(d.sentinels, L), hide_index=True, width="stretch")
+    else:
+        st.error(t("no_sentinel_warning", L))
+    if d.kind == "building":
+        st.markdown(f"**{t('members', L)}**")
+        if d.members:
+            st.dataframe(_people_table(d.members, L), hide_index=True, width="stretch")
+        else:
+            st.error(t("no_member_warning", L))
+    st.markdown(f"**{t('open_tickets', L)}**（{len(d.open_tickets)}）")
+    if len(d.open_tickets):
+        tk = d.open_tickets.copy()
+        tk["category"] = tk["category"].map(lambda c: t(f"cat_{c}", L))
+        tk["status"] = tk["status"].map(lambda s: t(f"status_t_{s}", L))
+        tk = tk.rename(columns={c: t(f"tk_{c}", L) for c in tk.columns})
+        st.dataframe(tk, hide_index=True, width="stretch")  # st.dataframe shows text, not HTML
+    else:
+        st.caption(t("no_open_tickets", L))
+    st.markdown(f"**{t('nearest_care', L)}**")
+    nc = d.nearest_care.copy()
+    nc["kind"] = nc["kind"].map(lambda k: t(f"kind_{k}", L))
+    st.dataframe(nc.drop(columns=["group", "code"]).rename(columns={
+        "name": t("name", L), "kind": t("kind", L), "distance_m": t("distance_m", L)}),
+        hide_index=True, width="stretch")
+    if st.button(t("clear_selection", L)):
+        set_param("sel", None)
+        st.rerun()
+
+
+def search_box(store: Store) -> None:
+    L = lang()
+    q = st.sidebar.text_input(t("search", L), value=st.query_params.get("q", ""), key="search")
+    set_param("q", q or None)
+    if not q:
+        return
+    hits = lookup.search(store.data, q)
+    if not hits:
+        st.sidebar.caption(t("no_results", L))
+        return
+    labels = {f"{t(h.kind, L)} · {h.label}": h for h in hits}
+    pick = st.sidebar.radio(t("search_results", L), list(labels), index=None, key="search_pick")
+    if pick is not None:
+        hit = labels[pick]
+        if hit.target and hit.target != st.query_params.get("sel"):
+            set_param("sel", hit.target)
+            g = store.data.grids
+            grid = hit.target if (g["code"] == hit.target).any() else \
+                store.data.buildings.set_index("code")["grid_code"].get(hit.target)
+            comm = g.set_index("code")["community_code"].get(grid) if grid else None
+            if comm:
+                set_param("c", comm)
+            st.rerun()
+
+
+def render() -> None:
+    L = lang()
+    store = Store()
+    st.title(t("page_map", L))
+    fictional_banner(store)
+    search_box(store)
+    community, tiles = controls(store, "map")
+    left, right = st.columns([2.6, 1.2])
+    with left:
+        show_map(store, community, tiles, "map")
+    with right:
+        detail_panel(store, st.query_params.get("sel"))

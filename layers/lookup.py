@@ -1,0 +1,248 @@
+"""Who is responsible for a grid or building, what is open there, what is near: the facts a
+detail panel shows, and search over grids, buildings and people.
+
+Pure functions over a :class:`~layers.layerset.LayerSet`. Phone numbers leave this module only
+masked (``138****1234``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import _keys
+from . import crs as _crs
+from .coverage import active_assignments, resolve_as_of
+from .layerset import LayerSet
+from .schema import CHILD_CARE_KINDS, CLOSED_STATUSES, ELDER_CARE_KINDS
+from .settings import DEFAULT_SETTINGS, Settings
+
+_PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")
+
+
+def mask_phone(phone: object) -> str:
+    """``13812341234`` → ``138****1234``; anything shorter than 8 digits is fully masked."""
+    if phone is None or (isinstance(phone, float) and np.isnan(phone)) or phone is pd.NA:
+        return ""
+    digits = re.sub(r"[\s-]", "", str(phone))
+    if len(digits) < 8:
+        return "*" * len(digits)
+    m = _PHONE.match(digits)
+    return f"{m.group(1)}****{m.group(2)}" if m else "*" * len(digits)
+
+
+@dataclass
+class Responsible:
+    """A person responsible for a grid or building (phone masked)."""
+
+    person_id: str
+    name: str
+    phone: str
+    is_party_member: bool
+    since: str | None
+
+
+@dataclass
+class Detail:
+    """What a detail panel shows for one grid or building."""
+
+    kind: str  # "grid" or "building"
+    code: str
+    name: str
+    households: int
+    community_code: str | None
+    grid_code: str | None
+    sentinels: list[Responsible] = field(default_factory=list)
+    members: list[Responsible] = field(default_factory=list)
+    buildings: int = 0
+    buildings_without_member: int = 0
+    open_tickets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    nearest_care: pd.DataFrame = field(default_factory=pd.DataFrame)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _responsible(data: LayerSet, rows: pd.DataFrame) -> list[Responsible]:
+    if rows.empty:
+        return []
+    people = data["people"]
+    idx = _keys.index_in(rows["person_id"], people["person_id"])
+    out = []
+    for (_, a), i in zip(rows.iterrows(), idx, strict=True):  # a handful of rows
+        p = people.iloc[i] if i >= 0 else None
+        out.append(Responsible(
+            person_id=str(a["person_id"]),
+            name=str(p["name"]) if p is not None else "?",
+            phone=mask_phone(p["phone"]) if p is not None else "",
+            is_party_member=bool(p["is_party_member"]) if p is not None else False,
+            since=None if pd.isna(a["since"]) else pd.Timestamp(a["since"]).date().isoformat(),
+        ))
+    return sorted(out, key=lambda r: r.person_id)
+
+
+def open_tickets(data: LayerSet, *, grid: str | None = None, building: str | None = None,
+                 as_of: dt.date | None = None) -> pd.DataFrame:
+    """Open tickets of a grid or building, oldest first, with ``overdue`` when a deadline
+    column exists and has passed ``as_of``."""
+    t = data["tickets"]
+    if t.empty:
+        return pd.DataFrame(columns=["id", "category", "status", "created_at", "text"])
+    mask = ~t["status"].isin(CLOSED_STATUSES).to_numpy()
+    if grid is not None:
+        mask &= (t["grid_code"] == grid).to_numpy()
+    if building is not None and "building_code" in t:
+        mask &= (t["building_code"] == building).to_numpy()
+    cols = [c for c in ("id", "category", "status", "created_at", "deadline", "text") if c in t]
+    out = pd.DataFrame(t.loc[mask, cols]).sort_values("created_at")
+    if "deadline" in out and as_of is not None:
+        out["overdue"] = out["deadline"] < pd.Timestamp(as_of)
+    return out.reset_index(drop=True)
+
+
+def nearest_care(data: LayerSet, point: shapely.Point, k: int = 3,
+                 settings: Settings = DEFAULT_SETTINGS) -> pd.DataFrame:
+    """The ``k`` nearest elder-care and ``k`` nearest child-care points (straight line, metres)."""
+    cp = data["care_points"]
+    cols = ["group", "code", "name", "kind", "distance_m"]
+    if cp.empty or point is None or point.is_empty:
+        return pd.DataFrame(columns=cols)
+    target = settings.metric_crs or _crs.metric_crs(point.bounds)
+    pts = cp.geometry.to_crs(target).to_numpy()
+    here = gpd.GeoSeries([point], crs=4326).to_crs(target).iloc[0]
+    d = shapely.distance(pts, here)
+    frames = []
+    for group, kinds in (("elder", ELDER_CARE_KINDS), ("child", CHILD_CARE_KINDS)):
+        sel = np.flatnonzero(cp["kind"].isin(kinds).to_numpy())
+        order = sel[np.argsort(d[sel], kind="stable")][:k]
+        frames.append(pd.DataFrame({
+            "group": group, "code": cp["code"].to_numpy()[order],
+            "name": cp["name"].to_numpy()[order], "kind": cp["kind"].to_numpy()[order],
+            "distance_m": np.round(d[order]).astype(int),
+        }))
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS) -> Detail:
+    """Everything about one grid.
+
+    Raises
+    ------
+    KeyError
+        When no grid has this code.
+    """
+    g = data["grids"]
+    hit = np.flatnonzero((g["code"] == code).to_numpy())
+    if hit.size == 0:
+        raise KeyError(f"no grid with code {code!r}")
+    row = g.iloc[hit[0]]
+    as_of = resolve_as_of(data, settings)
+    act = active_assignments(data["assignments"], as_of)
+    b = data["buildings"]
+    mine = b[(b["grid_code"] == code).to_numpy()]
+    members = act[(act["role"] == "building_member").to_numpy()]
+    covered = _keys.isin(mine["code"], members["target_code"])
+    households = int(mine["households"].sum()) if len(mine) else int(row["households"])
+    sentinels = act[((act["role"] == "grid_sentinel") & (act["target_code"] == code)).to_numpy()]
+    return Detail(
+        kind="grid", code=code, name=str(row["name"]), households=households,
+        community_code=str(row["community_code"]), grid_code=code,
+        sentinels=_responsible(data, sentinels),
+        buildings=len(mine), buildings_without_member=int((~covered).sum()),
+        open_tickets=open_tickets(data, grid=code, as_of=as_of),
+        nearest_care=nearest_care(data, shapely.point_on_surface(row.geometry),
+                                  settings=settings),
+    )
+
+
+def building_detail(data: LayerSet, code: str,
+                    settings: Settings = DEFAULT_SETTINGS) -> Detail:
+    """Everything about one building: its members, its grid's sentinels, tickets, care nearby.
+
+    Raises
+    ------
+    KeyError
+        When no building has this code.
+    """
+    b = data["buildings"]
+    hit = np.flatnonzero((b["code"] == code).to_numpy())
+    if hit.size == 0:
+        raise KeyError(f"no building with code {code!r}")
+    row = b.iloc[hit[0]]
+    as_of = resolve_as_of(data, settings)
+    act = active_assignments(data["assignments"], as_of)
+    grid = str(row["grid_code"])
+    members = act[((act["role"] == "building_member") & (act["target_code"] == code)).to_numpy()]
+    sentinels = act[((act["role"] == "grid_sentinel") & (act["target_code"] == grid)).to_numpy()]
+    g = data["grids"]
+    comm = g.loc[(g["code"] == grid).to_numpy(), "community_code"]
+    return Detail(
+        kind="building", code=code, name=str(row["name"]), households=int(row["households"]),
+        community_code=str(comm.iloc[0]) if len(comm) else None, grid_code=grid,
+        sentinels=_responsible(data, sentinels), members=_responsible(data, members),
+        open_tickets=open_tickets(data, grid=grid, building=code, as_of=as_of),
+        nearest_care=nearest_care(data, shapely.centroid(row.geometry), settings=settings),
+        facts={"floors": int(row["floors"]),
+               "year_built": None if pd.isna(row["year_built"]) else int(row["year_built"]),
+               "has_elevator": bool(row["has_elevator"]), "renovation": str(row["renovation"])},
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: what (grid/building/person), its code, a label and where it is."""
+
+    kind: str
+    code: str
+    label: str
+    lon: float
+    lat: float
+    target: str  # the grid or building code to select on the map
+
+
+def search(data: LayerSet, query: str, limit: int = 20) -> list[Hit]:
+    """Find grids (by code or name), buildings (by code or name) and people (by name or id).
+
+    People lead to the grid or building they are responsible for, else to their home building;
+    their phone numbers are neither searched nor shown.
+    """
+    q = query.strip()
+    if not q:
+        return []
+    hits: list[Hit] = []
+    pat = re.escape(q)
+
+    def match(s: pd.Series) -> np.ndarray:
+        return s.astype("str").str.contains(pat, case=False, regex=True).fillna(False).to_numpy(
+            dtype=bool)
+
+    g = data["grids"]
+    sel = np.flatnonzero(match(g["code"]) | match(g["name"]))[:limit]
+    pts = shapely.point_on_surface(g.geometry.to_numpy()[sel])
+    hits += [Hit("grid", c, f"{n}（{c}）", x, y, c) for c, n, x, y in zip(
+        g["code"].to_numpy()[sel], g["name"].to_numpy()[sel], shapely.get_x(pts),
+        shapely.get_y(pts), strict=True)]
+    b = data["buildings"]
+    sel = np.flatnonzero(match(b["code"]) | match(b["name"]))[:limit]
+    pts = shapely.centroid(b.geometry.to_numpy()[sel])
+    hits += [Hit("building", c, f"{n}（{c}）", x, y, c) for c, n, x, y in zip(
+        b["code"].to_numpy()[sel], b["name"].to_numpy()[sel], shapely.get_x(pts),
+        shapely.get_y(pts), strict=True)]
+    p = data["people"]
+    sel = np.flatnonzero(match(p["name"]) | match(p["person_id"]))[:limit]
+    if sel.size:
+        act = active_assignments(data["assignments"], resolve_as_of(data))
+        first = act.drop_duplicates("person_id").set_index("person_id")["target_code"]
+        for pid, name, home, geom in zip(p["person_id"].to_numpy()[sel],
+                                         p["name"].to_numpy()[sel],
+                                         p["home_building_code"].to_numpy()[sel],
+                                         p.geometry.to_numpy()[sel], strict=True):
+            target = first.get(pid) if pid in first.index else home
+            hits.append(Hit("person", pid, f"{name}（{pid}）", geom.x, geom.y,
+                            str(target) if target is not None else ""))
+    return hits[:limit * 3]

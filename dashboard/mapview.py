@@ -151,7 +151,13 @@ def escape(values: pd.Series | np.ndarray) -> pd.Series:
 
 
 def _round(geoms: np.ndarray, decimals: int) -> np.ndarray:
-    return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+    """Round coordinates; a feature that rounding would make invalid (a narrow polygon whose
+    sides cross) keeps its exact coordinates."""
+    rounded = shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+    broken = ~shapely.is_valid(rounded) & shapely.is_valid(geoms)
+    if broken.any():
+        rounded = np.where(broken, geoms, rounded)
+    return rounded
 
 
 def _shift(geoms: np.ndarray, crs: str) -> np.ndarray:
@@ -241,11 +247,16 @@ def prepare(
 
     def emit(name: str, geoms: np.ndarray, props: pd.DataFrame, simplify: str | None = None,
              tol: float = tolerance) -> None:
+        places = decimals
         if simplify == "coverage":
             geoms = _simplify_coverage(geoms, tol)
+            # neighbours share edges split at different vertices (T-junctions); rounding moves
+            # those vertices off the other side's edge, so keep 10× finer coordinates here:
+            # slivers stay centimetres wide, far below a pixel at any zoom
+            places = decimals + 1
         elif simplify == "each":
             geoms = shapely.simplify(geoms, tol, preserve_topology=True)
-        geoms = _round(_shift(geoms, crs), decimals)
+        geoms = _round(_shift(geoms, crs), places)
         layers[name] = feature_collection(geoms, props.reset_index(drop=True))
         counts[name] = len(geoms)
 

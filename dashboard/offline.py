@@ -71,12 +71,23 @@ _LOCAL_ASSETS: dict[type, tuple[Assets, Assets]] = {
     plugins.Fullscreen: (_FULLSCREEN_JS, _FULLSCREEN_CSS),
 }
 
-FAST_MARKER_CALLBACK = "function (row) { return L.marker(new L.LatLng(row[0], row[1])); }"
+LEAFLET_IMAGES_URL = _vendor("leaflet/images/")
+"""Folder of Leaflet's default marker images (``marker-icon.png`` …), with the trailing slash."""
+
+FAST_MARKER_CALLBACK = (
+    "(function () {"
+    f" var icon = new L.Icon.Default({{imagePath: '{LEAFLET_IMAGES_URL}'}});"
+    " return function (row) { return L.marker(new L.LatLng(row[0], row[1]), {icon: icon}); };"
+    " })()"
+)
 """Pass as ``plugins.FastMarkerCluster(data, callback=FAST_MARKER_CALLBACK)``.
 
 folium's default callback draws each point with ``L.AwesomeMarkers.icon()``, which
 :func:`use_local_assets` drops: without a callback the map script throws at the cluster and
-every layer after it is missing. This one gives Leaflet's own marker (vendored images).
+every layer after it is missing. This one draws Leaflet's blue pin from the vendored images.
+The image folder is given explicitly because inside the streamlit-folium iframe the markers are
+made before ``leaflet.css`` applies, and Leaflet's fallback guess then drops ``images/``
+(it requests ``/app/static/vendor/leafletmarker-icon.png``, a 404).
 """
 
 # Files the vendored CSS loads itself through relative ``url(…)``; they sit beside the CSS.

@@ -1,15 +1,19 @@
-"""AppTest smoke tests of the dashboard (the map's content is tested on its spec)."""
+"""AppTest smoke tests of each page, and the problem-list exports (the map's content is
+tested in test_mapview.py and in a real browser in test_browser.py)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import charts
+from dashboard import reports
 from dashboard.i18n import MESSAGES, t
 from layers.coverage import coverage
+from layers.lookup import mask_phone
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -20,39 +24,94 @@ def app(monkeypatch, demo_file):
     return AppTest.from_file(APP, default_timeout=120)
 
 
-def test_overview_in_chinese(app, demo):
+def test_map_page_in_chinese(app, demo):
     at = app.run()
     assert not at.exception
-    assert at.title[0].value == "网格化治理地图"
+    assert at.title[0].value == "地图总览"
     assert any("示例数据，非真实" in w.value for w in at.warning)
+    assert any("点击地图上的网格或楼栋" in c.value for c in at.caption)
+
+
+def test_selection_from_the_url_fills_the_detail_panel(app, demo):
+    cov = coverage(demo)
+    grid = cov.grids_without_sentinel[0]
+    app.query_params["sel"] = grid
+    at = app.run()
+    assert not at.exception
+    assert any("没有在岗哨兵" in e.value for e in at.error)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["网格"] == str(len(demo.grids))
-    res = coverage(demo)
-    share = 1 - len(res.grids_without_sentinel) / len(demo.grids)
-    assert metrics["网格哨兵覆盖率"] == f"{share:.1%}"
-    table = at.dataframe[0].value
-    assert "无哨兵网格" in table.columns and len(table) == 13
+    hh = int(cov.grids.set_index("code").households[grid])
+    assert metrics["户数"] == f"{hh:,}"
+    # a building: its member's phone is masked
+    b = demo.buildings.code.iloc[0]
+    at.query_params["sel"] = b
+    at.run()
+    assert not at.exception
+    shown = "".join(str(df.value.to_dict()) for df in at.dataframe)
+    for phone in demo.people.phone:
+        assert phone not in shown
+    assert "****" in shown
+
+
+def test_search_finds_a_building(app, demo):
+    at = app.run()
+    name = demo.buildings.name.iloc[7]
+    at.sidebar.text_input(key="search").set_value(name).run()
+    assert not at.exception
+    radio = at.sidebar.radio(key="search_pick")
+    assert any(name in o for o in radio.options)
+    assert at.query_params["q"] == [name] or at.query_params["q"] == name
 
 
 def test_english_switch(app):
     at = app.run()
     at.sidebar.radio(key="lang").set_value("en").run()
     assert not at.exception
-    assert at.title[0].value == "Grid Governance Map"
-    assert "Grids" in [m.label for m in at.metric]
+    assert at.title[0].value == "Map overview"
+    assert any("Sample data" in w.value for w in at.warning)
 
 
-def test_map_spec_colours_grids_by_status(demo):
-    res = coverage(demo)
-    spec = charts.town_map(demo, res.grids, "zh").to_dict()
-    grid_layer = spec["layer"][0]
-    features = grid_layer["data"]["values"]
-    assert len(features) == len(demo.grids)
-    by_code = {f["properties"]["code"]: f["properties"]["status"] for f in features}
-    for code in res.grids_without_sentinel:
-        assert by_code[code] == "无哨兵"
-    scale = grid_layer["encoding"]["color"]["scale"]
-    assert scale["range"][scale["domain"].index("无哨兵")] == charts.STATUS_COLOURS["no_sentinel"]
+def test_coverage_page(app, demo):
+    # st.navigation pages are callables: run the page in a small harness script
+    harness = AppTest.from_string(
+        "import sys; sys.path.insert(0, %r)\n"
+        "from dashboard.views import coverage_page\ncoverage_page.render()\n"
+        % str(Path(APP).parent.parent), default_timeout=120)
+    at = harness.run()
+    assert not at.exception
+    cov = coverage(demo)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["无哨兵网格"] == str(len(cov.grids_without_sentinel))
+    assert metrics["超负荷哨兵"] == str(len(cov.overloaded_sentinels))
+    headers = [s.value for s in at.subheader]
+    flagged = (cov.grids.status != "ok").sum()
+    assert f"问题网格（{flagged}）" in headers
+    assert len(at.get("download_button")) == 2
+
+
+def test_problem_list_exports(demo):
+    cov = coverage(demo)
+    tables = reports.problem_tables(demo, cov, "zh")
+    grids = tables["问题网格"]
+    assert set(grids["网格"]) == set(cov.grids.code[cov.grids.status != "ok"])
+    assert set(grids["问题"]) <= {"无在岗哨兵", "哨兵负责户数超过上限"}
+    nomem = tables["无楼栋党员的楼栋"]
+    assert len(nomem) == len(cov.buildings_without_member) + len(cov.buildings_outside_grid)
+    csv = reports.to_csv(tables)
+    assert csv.startswith(b"\xef\xbb\xbf")  # BOM: Excel in China opens UTF-8 right
+    assert "问题网格" in csv.decode("utf-8-sig")
+    xl = pd.read_excel(io.BytesIO(reports.to_excel(tables)), sheet_name=None)
+    assert set(xl) == set(tables)
+    assert len(xl["问题网格"]) == len(grids)
+    en = reports.problem_tables(demo, cov, "en")
+    assert "Flagged grids" in en
+
+
+def test_mask_phone():
+    assert mask_phone("13812341234") == "138****1234"
+    assert mask_phone("138-1234-1234") == "138****1234"
+    assert mask_phone("12345") == "*****"
+    assert mask_phone(None) == ""
 
 
 def test_catalogue_is_complete():

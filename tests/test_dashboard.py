@@ -73,10 +73,11 @@ def test_english_switch(app):
 
 def test_coverage_page(app, demo):
     # st.navigation pages are callables: run the page in a small harness script
+    root = str(Path(APP).parent.parent)
     harness = AppTest.from_string(
-        "import sys; sys.path.insert(0, %r)\n"
-        "from dashboard.views import coverage_page\ncoverage_page.render()\n"
-        % str(Path(APP).parent.parent), default_timeout=120)
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "from dashboard.views import coverage_page\ncoverage_page.render()\n",
+        default_timeout=120)
     at = harness.run()
     assert not at.exception
     cov = coverage(demo)

@@ -17,6 +17,7 @@ communities coloured by their sentinel coverage instead of every grid and buildi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement
 from folium.plugins import FastMarkerCluster, GroupedLayerControl
-from jinja2 import Template
+from folium.template import Template
 
 from dashboard import offline
 from dashboard.i18n import t
@@ -47,7 +48,6 @@ TICKET_COLOURS = {"open": "#1f77b4", "overdue": "#d62728"}
 BACKGROUND = "#f3f1ec"
 
 _ROAD_STYLE = {"color": "#c9c4b8", "weight": 1.2, "opacity": 1, "fill": False}
-_FEATURE_CAP = {"town": 1, "community": 1}
 
 
 # =============================================================================================
@@ -128,7 +128,11 @@ def tile_sources(config: Mapping[str, object] | None = None) -> dict[str, TileSo
 
 @dataclass
 class MapData:
-    """Display-ready layers: GeoJSON strings plus what the map needs around them."""
+    """Display-ready layers: GeoJSON strings plus what the map needs around them.
+
+    Clickable features carry ``k`` (``c`` community, ``g`` grid, ``b`` building, ``s`` the
+    selection outline) and ``code``.
+    """
 
     layers: dict[str, str]
     counts: dict[str, int]
@@ -136,7 +140,9 @@ class MapData:
     aggregated: bool
     crs: str
     tickets: list[list] = field(default_factory=list)
-    selection: dict[str, str] = field(default_factory=dict)
+    #: coordinates are integers: lon = x0 + x·step, lat = y0 + y·step, per layer
+    quant: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    ticket_labels: dict[str, list[str]] = field(default_factory=dict)
 
     def payload_bytes(self) -> int:
         return sum(len(s) for s in self.layers.values()) + len(json.dumps(self.tickets))
@@ -164,23 +170,56 @@ def _shift(geoms: np.ndarray, crs: str) -> np.ndarray:
     return lcrs.convert_geometries(geoms, "wgs84", crs) if crs != "wgs84" else geoms
 
 
-def feature_collection(geoms: np.ndarray, props: pd.DataFrame) -> str:
-    """A GeoJSON FeatureCollection string, built with vectorised string operations; ``<`` is
-    written as ``\\u003c`` so data can never close the page's ``<script>``."""
+_TRAILING_ZERO = re.compile(r"\.0(?=[,\]])")
+
+
+def quantise(geoms: np.ndarray, origin: tuple[float, float], step: float) -> np.ndarray:
+    """Coordinates as whole multiples of ``step`` from ``origin`` (TopoJSON-style quantisation:
+    half the bytes of decimal degrees); the map decodes them with ``coordsToLatLng``."""
+    ox, oy = origin
+    return shapely.transform(
+        geoms, lambda xy: np.round((xy - (ox, oy)) / step))
+
+
+def feature_collection(geoms: np.ndarray, props: pd.DataFrame, *, integers: bool = False
+                       ) -> str:
+    """Features as a compact JSON array of ``[geometry, properties]`` rows (the layer turns
+    them into GeoJSON features in the browser: ~45 bytes a feature less than a
+    FeatureCollection), built with vectorised string operations. ``<`` is written as
+    ``\\u003c`` so data can never close the page's ``<script>``. With ``integers``
+    (quantised coordinates) ``1.0`` is written ``1``."""
     if len(geoms) == 0:
-        return '{"type":"FeatureCollection","features":[]}'
+        return "[]"
     g = shapely.to_geojson(geoms).astype(object)
+    if integers:
+        g = pd.Series(g, dtype="str").str.replace(_TRAILING_ZERO, "", regex=True).to_numpy(
+            dtype=object)
     if len(props.columns) == 0:
         p = ["{}"] * len(geoms)
     else:
         p = props.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n").split(
             "\n")
     sd = np.dtypes.StringDType()
-    f = np.strings.add(np.strings.add('{"type":"Feature","geometry":', g.astype(sd)),
-                       ',"properties":')
-    f = np.strings.add(np.strings.add(f, np.asarray(p, dtype=sd)), "}")
-    text = '{"type":"FeatureCollection","features":[' + ",".join(f.tolist()) + "]}"
+    f = np.strings.add(np.strings.add("[", g.astype(sd)), ",")
+    f = np.strings.add(np.strings.add(f, np.asarray(p, dtype=sd)), "]")
+    text = "[" + ",".join(f.tolist()) + "]"
     return text.replace("<", "\\u003c")
+
+
+def features(text: str) -> list[dict]:
+    """The GeoJSON features of a display layer string (for tests and server-side reuse)."""
+    return [{"type": "Feature", "geometry": g, "properties": p} for g, p in json.loads(text)]
+
+
+def layer_geometries(md: MapData, name: str) -> np.ndarray:
+    """The geometries of display layer ``name`` in degrees (quantisation undone)."""
+    feats = features(md.layers[name])
+    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats]) if feats else \
+        np.array([], dtype=object)
+    if name in md.quant and len(geoms):
+        x0, y0, step = md.quant[name]
+        geoms = shapely.transform(geoms, lambda xy: xy * step + (x0, y0))
+    return geoms
 
 
 def _names_of(ids: pd.Series, people: pd.DataFrame) -> pd.Series:
@@ -236,6 +275,9 @@ def prepare(
     status = cov.grids.set_index("code")
     layers: dict[str, str] = {}
     counts: dict[str, int] = {}
+    quant: dict[str, tuple[float, float, float]] = {}
+    b0 = shapely.total_bounds(_shift(comms.geometry.to_numpy(), crs)) if len(comms) else (0, 0)
+    origin = (float(np.floor(b0[0])), float(np.floor(b0[1])))
 
     if community is not None:
         cmask = (comms["code"] == community).to_numpy()
@@ -243,7 +285,10 @@ def prepare(
     else:
         cmask = np.ones(len(comms), bool)
         gmask = np.ones(len(grids), bool)
-    area = shapely.union_all(comms.geometry.to_numpy()[cmask]) if cmask.any() else None
+    area = shapely.union_all(comms.geometry.to_numpy()[cmask]) \
+        if community is not None and cmask.any() else None
+    if aggregated:  # a whole city on one screen: 10 m detail is below a pixel
+        decimals, tolerance = decimals - 1, tolerance * 3
 
     def emit(name: str, geoms: np.ndarray, props: pd.DataFrame, simplify: str | None = None,
              tol: float = tolerance) -> None:
@@ -253,11 +298,18 @@ def prepare(
             # neighbours share edges split at different vertices (T-junctions); rounding moves
             # those vertices off the other side's edge, so keep 10× finer coordinates here:
             # slivers stay centimetres wide, far below a pixel at any zoom
-            places = decimals + 1
+            places = decimals if aggregated else decimals + 1
         elif simplify == "each":
             geoms = shapely.simplify(geoms, tol, preserve_topology=True)
         geoms = _round(_shift(geoms, crs), places)
-        layers[name] = feature_collection(geoms, props.reset_index(drop=True))
+        step = 10.0 ** -places
+        exact = np.abs(shapely.get_coordinates(geoms) / step - np.round(
+            shapely.get_coordinates(geoms) / step)) < 1e-6
+        if exact.all():  # every vertex on the grid (none kept exact to stay valid)
+            quant[name] = (origin[0], origin[1], step)
+            geoms = quantise(geoms, origin, step)
+        layers[name] = feature_collection(geoms, props.reset_index(drop=True),
+                                          integers=name in quant)
         counts[name] = len(geoms)
 
     # -- the light base: roads and the town outline
@@ -268,22 +320,21 @@ def prepare(
     towns = data["towns"]
     emit("towns", towns.geometry.to_numpy(),
          pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
-         tol=tolerance * 5)
+         tol=tolerance * (20 if aggregated else 5))
 
     # -- communities (aggregated: coloured by the share of grids with a sentinel)
     summary = cov.summary.set_index("community_code")
     c = comms[cmask]
     s = summary.reindex(c["code"])
     cov_share = s["grid_coverage"].fillna(1.0).to_numpy()
-    level = np.where(cov_share >= 0.999, "ok", np.where(cov_share >= 0.9, "overloaded",
-                                                        "no_sentinel"))
-    tip = ("<b>" + escape(c["name"]) + "</b>（" + escape(c["code"]) + "）<br>"
-           + t("col_grids", lang) + " " + s["grids"].fillna(0).astype(int).astype(str).values
-           + " · " + t("col_grids_without_sentinel", lang) + " "
-           + s["grids_without_sentinel"].fillna(0).astype(int).astype(str).values)
+    # coverage level of a community: a all grids covered, b ≥ 90 %, c below
+    level = np.where(cov_share >= 0.999, "a", np.where(cov_share >= 0.9, "b", "c"))
     emit("communities", c.geometry.to_numpy(), pd.DataFrame({
-        "k": "community", "code": c["code"].to_numpy(), "s": level if aggregated else "line",
-        "tt": tip.to_numpy()}), "coverage", tol=tolerance * (10 if aggregated else 2))
+        "k": "c", "code": escape(c["code"]).to_numpy(),
+        "s": level if aggregated else "line", "n": escape(c["name"]).to_numpy(),
+        "g": s["grids"].fillna(0).astype(int).to_numpy(),
+        "w": s["grids_without_sentinel"].fillna(0).astype(int).to_numpy()}),
+        "coverage", tol=tolerance * (30 if aggregated else 2))
 
     if not aggregated:
         # -- grids by sentinel status
@@ -295,7 +346,7 @@ def prepare(
                + "<br>" + t("sentinel", lang) + "："
                + escape(sentinel_names.replace("", t("none_assigned", lang))).values)
         emit("grids", g.geometry.to_numpy(), pd.DataFrame({
-            "k": "grid", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
+            "k": "g", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
             "tt": tip}), "coverage")
 
         # -- buildings, from street zoom, by building-member status
@@ -309,7 +360,7 @@ def prepare(
                + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
                + b["floors"].astype(str).values + t("floors_unit", lang))
         emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
-            "k": "building", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
+            "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
             "tt": tip}), "each", tol=tolerance / 2)
 
         # -- people on duty: sentinels and building members (homes)
@@ -343,11 +394,12 @@ def prepare(
             "tt": tip}))
 
     # -- open tickets, clustered
-    tickets = _open_tickets(data, cov, community, gmask, crs, lang)
+    tickets, labels = _open_tickets(data, cov, community, gmask, crs, lang,
+                                    with_text=not aggregated)
     counts["tickets"] = len(tickets)
     bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
                      comms.geometry.to_numpy(), crs)
-    return MapData(layers, counts, bounds, aggregated, crs, tickets)
+    return MapData(layers, counts, bounds, aggregated, crs, tickets, quant, labels)
 
 
 def _within(points: np.ndarray, area: shapely.Geometry | None) -> np.ndarray:
@@ -363,10 +415,15 @@ def _bounds(geoms: np.ndarray, crs: str) -> tuple[float, float, float, float]:
 
 
 def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
-                  gmask: np.ndarray, crs: str, lang: str) -> list[list]:
+                  gmask: np.ndarray, crs: str, lang: str, with_text: bool = True
+                  ) -> tuple[list[list], dict[str, list[str]]]:
+    """Rows ``[lat, lon, overdue, id, category#, status#, text]`` (text escaped, empty in the
+    aggregated view) and the label tables the category/status numbers index."""
     tk = data["tickets"]
+    labels: dict[str, list[str]] = {"category": [], "status": [],
+                                    "overdue": [t("overdue", lang)]}
     if tk.empty:
-        return []
+        return [], labels
     open_ = ~tk["status"].isin(CLOSED_STATUSES).to_numpy()
     if community is not None:
         open_ &= np.isin(tk["grid_code"].to_numpy(), data["grids"]["code"].to_numpy()[gmask])
@@ -374,16 +431,19 @@ def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
     as_of = pd.Timestamp(cov.as_of) + pd.Timedelta(days=1)
     overdue = (tk["deadline"] < as_of).to_numpy() if "deadline" in tk else np.zeros(len(tk),
                                                                                         bool)
+    cat_i, cats = pd.factorize(tk["category"])
+    st_i, sts = pd.factorize(tk["status"])
+    labels["category"] = [str(escape([t(f"cat_{c}", lang)])[0]) for c in cats]
+    labels["status"] = [str(escape([t(f"status_t_{x}", lang)])[0]) for x in sts]
     pts = _shift(tk.geometry.to_numpy(), crs)
-    tip = ("<b>" + escape(tk["id"]).values + "</b> · "
-           + escape(tk["category"].map(lambda c: t(f"cat_{c}", lang))).values + " · "
-           + escape(tk["status"].map(lambda s: t(f"status_t_{s}", lang))).values
-           + np.where(overdue, " · <b>" + t("overdue", lang) + "</b>", "") + "<br>"
-           + escape(tk["text"]).values)
-    lat = np.round(shapely.get_y(pts), 6)
-    lon = np.round(shapely.get_x(pts), 6)
-    return [[a, b, int(o), s] for a, b, o, s in zip(lat.tolist(), lon.tolist(),
-                                                    overdue.tolist(), tip.tolist(), strict=True)]
+    places = 5 if with_text else 4  # the city overview clusters them anyway
+    lat = np.round(shapely.get_y(pts), places)
+    lon = np.round(shapely.get_x(pts), places)
+    text = escape(tk["text"]).to_numpy() if with_text else np.full(len(tk), "")
+    ids = escape(tk["id"]).to_numpy()
+    return [list(r) for r in zip(lat.tolist(), lon.tolist(), overdue.astype(int).tolist(),
+                                 ids.tolist(), cat_i.tolist(), st_i.tolist(), text.tolist(),
+                                 strict=True)], labels
 
 
 # =============================================================================================
@@ -394,8 +454,8 @@ class VectorLayer(folium.map.Layer):
     """An ``L.geoJSON`` layer from a ready-made GeoJSON string.
 
     Features are styled in the browser from ``properties.s`` through a small lookup table;
-    ``properties.tt`` (already escaped HTML) becomes the tooltip; ``properties.r`` sizes circle
-    markers. Points are drawn as circle markers on a canvas, or as ``DivIcon`` badges when an
+    ``properties.tt`` (already escaped HTML) becomes the tooltip — or ``tooltip_js`` builds it
+    from the properties in the browser; ``properties.r`` sizes circle markers. Points are drawn as circle markers on a canvas, or as ``DivIcon`` badges when an
     icon is given. With ``min_zoom`` the layer shows only from that zoom on.
     """
 
@@ -404,7 +464,15 @@ class VectorLayer(folium.map.Layer):
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }}_styles = {{ this.styles|tojson }};
 var {{ this.get_name() }}_canvas = L.canvas({padding: 0.3});
-var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
+var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
+    return {type: "Feature", geometry: r[0], properties: r[1]};
+}), {
+    {%- if this.quant %}
+    coordsToLatLng: function(c) {
+        return new L.LatLng({{ this.quant[1] }} + c[1] * {{ this.quant[2] }},
+                            {{ this.quant[0] }} + c[0] * {{ this.quant[2] }});
+    },
+    {%- endif %}
     style: function(f) {
         return Object.assign({}, {{ this.base|tojson }},
                              {{ this.get_name() }}_styles[f.properties.s] || {});
@@ -420,7 +488,12 @@ var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
         {%- endif %}
     },
     onEachFeature: function(f, layer) {
+        {%- if this.tooltip_js %}
+        var p = f.properties;
+        layer.bindTooltip({{ this.tooltip_js }}, {sticky: true});
+        {%- else %}
         if (f.properties.tt) { layer.bindTooltip(f.properties.tt, {sticky: true}); }
+        {%- endif %}
     }
 });
 {%- if this.show %}
@@ -447,7 +520,9 @@ var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
 
     def __init__(self, data: str, name: str, *, styles: Mapping[str, dict] | None = None,
                  base: Mapping[str, object] | None = None, icon: Mapping | None = None,
-                 show: bool = True, min_zoom: int | None = None) -> None:
+                 show: bool = True, min_zoom: int | None = None,
+                 tooltip_js: str | None = None,
+                 quant: tuple[float, float, float] | None = None) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "VectorLayer"
         self.data = data
@@ -455,6 +530,10 @@ var {{ this.get_name() }} = L.geoJson({{ this.data }}, {
         self.base = dict(base or {})
         self.icon = dict(icon) if icon else None
         self.min_zoom = min_zoom
+        #: a JS expression of ``p`` (the properties, text already escaped) for the tooltip
+        self.tooltip_js = tooltip_js
+        #: ``(x0, y0, step)`` when coordinates are quantised integers
+        self.quant = quant
 
 
 class MapScript(MacroElement):
@@ -565,6 +644,8 @@ def build_map(
 
     def add(key: str, group: str, layer: folium.map.Layer) -> None:
         if key in md.layers or key == "tickets":
+            if isinstance(layer, VectorLayer):
+                layer.quant = md.quant.get(key)
             layer.add_to(m)
             groups.setdefault(group, []).append(layer)
 
@@ -576,12 +657,17 @@ def build_map(
                                          show=tiles.url is None))
     add("towns", g_admin, VectorLayer(md.layers["towns"], t("town_boundary", lang), base={
         "color": "#333", "weight": 3, "fill": False, "dashArray": "6 4"}))
-    comm_styles = {k: {"fillColor": v, "fillOpacity": 0.55} for k, v in STATUS_COLOURS.items()}
+    comm_styles = {lvl: {"fillColor": STATUS_COLOURS[k], "fillOpacity": 0.55}
+                   for lvl, k in (("a", "ok"), ("b", "overloaded"), ("c", "no_sentinel"))}
     comm_styles["line"] = {"fill": False}
+    comm_tip = ("'<b>' + p.n + '</b>（' + p.code + '）<br>' + "
+                f"{json.dumps(t('col_grids', lang) + ' ')} + p.g + ' · ' + "
+                f"{json.dumps(t('col_grids_without_sentinel', lang) + ' ')} + p.w")
     add("communities", g_admin, VectorLayer(md.layers["communities"], t("communities", lang),
-                                            base={"color": "#1f2328", "weight": 2.2,
+                                            base={"color": "#1f2328",
+                                                  "weight": 1.2 if md.aggregated else 2.2,
                                                   "fillOpacity": 0.0},
-                                            styles=comm_styles))
+                                            styles=comm_styles, tooltip_js=comm_tip))
     if "grids" in md.layers:
         add("grids", g_admin, VectorLayer(
             md.layers["grids"], t("grids_by_status", lang),
@@ -613,9 +699,11 @@ def build_map(
             base={"color": "#0e7c86", "weight": 1, "fillColor": "#17becf",
                   "fillOpacity": 0.6}))
     if md.tickets:
-        cluster = FastMarkerCluster(
+        callback = _TICKET_CALLBACK.replace(
+            "LABELS", json.dumps(md.ticket_labels, ensure_ascii=False).replace("<", "\\u003c"))
+        cluster = TicketCluster(
             md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
-            callback=_TICKET_CALLBACK, options={"maxClusterRadius": 45})
+            callback=callback, options={"maxClusterRadius": 45})
         add("tickets", g_events, cluster)
     if selected_geojson:
         VectorLayer(selected_geojson, t("selection", lang), base={
@@ -632,7 +720,8 @@ def build_map(
         m.location = [view[0], view[1]]
         m.options["zoom"] = view[2]
     elif selected_geojson:
-        sx0, sy0, sx1, sy1 = shapely.total_bounds(shapely.from_geojson(selected_geojson))
+        sel_geoms = [json.dumps(f["geometry"]) for f in features(selected_geojson)]
+        sx0, sy0, sx1, sy1 = shapely.total_bounds(shapely.from_geojson(sel_geoms))
         pad = max(sx1 - sx0, sy1 - sy0, 0.002) * 0.6
         m.fit_bounds([[sy0 - pad, sx0 - pad], [sy1 + pad, sx1 + pad]])
     else:
@@ -640,12 +729,39 @@ def build_map(
     return m
 
 
+class TicketCluster(FastMarkerCluster):
+    """``FastMarkerCluster`` whose rows are embedded as UTF-8 JSON (folium's ``tojson`` writes
+    every Chinese character as a 6-byte ``\\uXXXX`` escape); ``<`` is still escaped."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = (function(){
+    {{ this.callback }}
+    var data = {{ this.data_json }};
+    var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
+    for (var i = 0; i < data.length; i++) { callback(data[i]).addTo(cluster); }
+    cluster.addTo({{ this._parent.get_name() }});
+    return cluster;
+})();
+{% endmacro %}"""
+    )
+
+    def __init__(self, data: list[list], **kwargs) -> None:
+        super().__init__([], **kwargs)
+        self.data_json = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace(
+            "<", "\\u003c")
+
+
 _TICKET_CALLBACK = """
-function (row) {
+var LB = LABELS;
+function callback(row) {
     var colour = row[2] ? '#d62728' : '#1f77b4';
     var m = L.circleMarker(new L.LatLng(row[0], row[1]),
         {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
-    m.bindTooltip(row[3]);
+    var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]
+        + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '') + (row[6] ? '<br>' + row[6] : '');
+    m.bindTooltip(tip);
     return m;
 }
 """
@@ -660,7 +776,7 @@ def selection_geojson(data: LayerSet, code: str | None, crs: str = "wgs84") -> s
         hit = df[(df["code"] == code).to_numpy()]
         if len(hit):
             geoms = _round(_shift(hit.geometry.to_numpy(), crs), 6)
-            return feature_collection(geoms, pd.DataFrame({"s": ["sel"], "k": ["selection"]}))
+            return feature_collection(geoms, pd.DataFrame({"s": ["sel"], "k": ["s"]}))
     return None
 
 

@@ -7,6 +7,11 @@ single unreachable script makes the component throw before it sizes itself, and 
 0 px high without an error. :func:`use_local_assets` points those attributes at copies vendored
 under ``dashboard/static/vendor/`` (made by ``scripts/vendor_assets.sh``), which Streamlit serves at
 ``/app/static/vendor/`` because ``.streamlit/config.toml`` sets ``enableStaticServing``.
+
+This needs a Streamlit whose static serving sends ``.js``/``.css``/``.svg`` with their real
+content types (checked with 1.67). Older releases sent every type outside a small allowlist as
+``text/plain`` with ``X-Content-Type-Options: nosniff``, and the browser refuses to run such
+scripts (streamlit/streamlit#14090 lifted that).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ _MAP_JS: Assets = [
     ("jquery", _vendor("jquery/jquery.min.js")),
 ]
 _MAP_CSS: Assets = [("leaflet_css", _vendor("leaflet/leaflet.css"))]
-_CLUSTER_JS: Assets = [("markerclusterjs", _vendor("leaflet.markercluster/leaflet.markercluster.js"))]
+_CLUSTER_JS: Assets = [
+    ("markerclusterjs", _vendor("leaflet.markercluster/leaflet.markercluster.js"))
+]
 _CLUSTER_CSS: Assets = [
     ("markerclustercss", _vendor("leaflet.markercluster/MarkerCluster.css")),
     ("markerclusterdefaultcss", _vendor("leaflet.markercluster/MarkerCluster.Default.css")),
@@ -53,7 +60,9 @@ _GROUPED_CSS: Assets = [
     )
 ]
 _HEAT_JS: Assets = [("leaflet-heat.js", _vendor("leaflet.heat/leaflet_heat.min.js"))]
-_FULLSCREEN_JS: Assets = [("Control.Fullscreen.js", _vendor("leaflet.fullscreen/Control.FullScreen.js"))]
+_FULLSCREEN_JS: Assets = [
+    ("Control.Fullscreen.js", _vendor("leaflet.fullscreen/Control.FullScreen.js"))
+]
 _FULLSCREEN_CSS: Assets = [
     ("Control.FullScreen.css", _vendor("leaflet.fullscreen/Control.FullScreen.css"))
 ]
@@ -147,7 +156,9 @@ def use_local_assets() -> None:
     points with ``folium.DivIcon`` or ``folium.CircleMarker``, and give
     ``plugins.FastMarkerCluster`` a ``callback`` (e.g. :data:`FAST_MARKER_CALLBACK`), because
     its default one calls ``L.AwesomeMarkers.icon()``. Custom HTML (legends, popups) cannot
-    rely on Bootstrap classes or Font Awesome icons either.
+    rely on Bootstrap classes or Font Awesome icons either, and without Bootstrap's base CSS the
+    page body keeps the browser's default (serif) font: HTML placed outside the Leaflet
+    container, which has its own font, should set ``font-family`` itself.
     """
     for cls, (js, css) in _LOCAL_ASSETS.items():
         cls.default_js = list(js)
@@ -205,5 +216,7 @@ def external_urls(html: str) -> list[str]:
     parser = _AssetLinks()
     parser.feed(html)
     parser.close()
-    external = [u for u in parser.urls if u.strip().lower().startswith(("http://", "https://", "//"))]
+    external = [
+        u for u in parser.urls if u.strip().lower().startswith(("http://", "https://", "//"))
+    ]
     return list(dict.fromkeys(external))

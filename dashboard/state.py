@@ -14,17 +14,19 @@ from layers.coverage import CoverageResult, coverage
 from layers.layerset import LayerSet
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+# The layers and their analysis are shared, read-only objects (cache_resource): st.cache_data
+# would unpickle a fresh copy of millions of features on every rerun.
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _load(path: str, mtime_ns: int) -> LayerSet:
     return appdata.load(path, mtime_ns)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _coverage(path: str, mtime_ns: int) -> CoverageResult:
     return coverage(_load(path, mtime_ns))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
              lang: str) -> mapview.MapData:
     """Display data for one (store version, community, base-map CRS, language)."""

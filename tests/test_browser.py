@@ -119,7 +119,7 @@ def test_map_page_draws_offline(server, browser, demo):
     box = frame_el.bounding_box()
     assert box and box["height"] >= 500, f"map iframe height {box}"
     paths = frame.locator("path.leaflet-interactive")
-    paths.first.wait_for(timeout=30_000)
+    paths.first.wait_for(state="attached", timeout=30_000)
     # the selected grid's neighbourhood at least: grids, community outlines, roads
     assert paths.count() >= 50
     assert frame.locator(".leaflet-control-layers").count() == 1  # grouped layer control
@@ -134,7 +134,8 @@ def test_map_page_draws_offline(server, browser, demo):
 
 def test_whole_town_map_has_every_grid_and_clusters(server, browser, demo):
     page, frame_el, frame, foreign = _open(browser, f"{server}/", "town")
-    frame.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                          timeout=30_000)
     n = frame.locator("path.leaflet-interactive").count()
     assert n >= len(demo.grids) + len(demo.communities)
     assert frame.locator(".marker-cluster").count() > 0  # open tickets, clustered
@@ -146,7 +147,8 @@ def test_whole_town_map_has_every_grid_and_clusters(server, browser, demo):
 def test_coverage_page_in_browser(server, browser):
     page, frame_el, frame, foreign = _open(browser, f"{server}/coverage", "coverage")
     assert frame_el.bounding_box()["height"] >= 400
-    frame.locator("path.leaflet-interactive").first.wait_for(timeout=30_000)
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                          timeout=30_000)
     assert page.get_by_text("问题清单", exact=False).count() >= 1
     _shot(page, "coverage-page")
     assert foreign == []

@@ -65,7 +65,9 @@ DROPPED = ("bootstrap", "awesome", "fontawesome", "glyphicons", "jquery.com", "c
 @pytest.fixture
 def local_assets() -> Iterator[None]:
     """Apply :func:`offline.use_local_assets` and put folium's own class attributes back after."""
-    saved = {cls: {a: cls.__dict__[a] for a in ASSET_ATTRS if a in cls.__dict__} for cls in ALL_CLASSES}
+    saved = {
+        cls: {a: cls.__dict__[a] for a in ASSET_ATTRS if a in cls.__dict__} for cls in ALL_CLASSES
+    }
     offline.use_local_assets()
     yield
     for cls, attrs in saved.items():
@@ -77,7 +79,13 @@ def local_assets() -> Iterator[None]:
 
 
 def _square(lon: float, lat: float, d: float = 0.01) -> list[list[float]]:
-    return [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+    return [
+        [lon - d, lat - d],
+        [lon + d, lat - d],
+        [lon + d, lat + d],
+        [lon - d, lat + d],
+        [lon - d, lat - d],
+    ]
 
 
 def _features(geometries: list[dict], name: str) -> dict:
@@ -98,7 +106,9 @@ def build_map(fast_callback: str | None = offline.FAST_MARKER_CALLBACK) -> foliu
     folium.TileLayer(tiles="/tiles/{z}/{x}/{y}.png", attr="local", name="底图").add_to(m)
 
     grids = folium.FeatureGroup(name="网格").add_to(m)
-    polygons = [{"type": "Polygon", "coordinates": [_square(lon + 0.03 * i, lat)]} for i in range(3)]
+    polygons = [
+        {"type": "Polygon", "coordinates": [_square(lon + 0.03 * i, lat)]} for i in range(3)
+    ]
     folium.GeoJson(
         _features(polygons, "网格"),
         tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["网格"]),
@@ -112,7 +122,10 @@ def build_map(fast_callback: str | None = offline.FAST_MARKER_CALLBACK) -> foliu
         _features(pts, "停车"), marker=folium.Marker(icon=folium.DivIcon(html="<b>停</b>"))
     ).add_to(points)
     folium.CircleMarker(
-        [lat + 0.02, lon], radius=6, tooltip=folium.Tooltip("哨兵"), popup=folium.Popup("<b>哨兵</b>")
+        [lat + 0.02, lon],
+        radius=6,
+        tooltip=folium.Tooltip("哨兵"),
+        popup=folium.Popup("<b>哨兵</b>"),
     ).add_to(points)
     folium.Marker([lat + 0.03, lon], icon=folium.DivIcon(html="<i>党</i>")).add_to(points)
 
@@ -141,8 +154,14 @@ def render(m: folium.Map) -> str:
     return m.get_root().render()
 
 
-def _local_files(html: str) -> list[Path]:
-    return [STATIC_ROOT / url.removeprefix(f"{STATIC_URL}/") for url in LOCAL_URL.findall(html)]
+def _local_urls(html: str) -> list[str]:
+    """The ``/app/static/…`` URLs anywhere in a page, relative to ``/app/static/``."""
+    return [url.removeprefix(f"{STATIC_URL}/") for url in LOCAL_URL.findall(html)]
+
+
+def _local_files(html: str) -> set[Path]:
+    """The files (not folders: no trailing slash) the page's local URLs name."""
+    return {STATIC_ROOT / url for url in _local_urls(html) if not url.endswith("/")}
 
 
 def test_rendered_map_loads_nothing_from_other_hosts(local_assets):
@@ -159,9 +178,8 @@ def test_rendered_map_loads_nothing_from_other_hosts(local_assets):
 
 def test_every_local_url_is_a_vendored_file(local_assets):
     html = render(build_map())
-    files = _local_files(html)
+    urls = set(_local_urls(html))
     # the page names the main libraries and every plugin's files ...
-    names = {p.relative_to(VENDOR).as_posix() for p in files}
     for expected in (
         "leaflet/leaflet.js",
         "leaflet/leaflet.css",
@@ -171,14 +189,15 @@ def test_every_local_url_is_a_vendored_file(local_assets):
         "leaflet-groupedlayercontrol/leaflet.groupedlayercontrol.min.js",
         "leaflet.heat/leaflet_heat.min.js",
         "leaflet.fullscreen/Control.FullScreen.js",
-        "leaflet/images/",  # the FastMarkerCluster callback's icon folder
     ):
-        assert expected in names
+        assert f"vendor/{expected}" in urls
     # ... and each of them is there
-    for path in files:
-        if path.name:
-            assert path.is_file(), path
-    assert (STATIC_ROOT / offline.LEAFLET_IMAGES_URL.removeprefix(f"{STATIC_URL}/")).is_dir()
+    for url in urls:
+        path = STATIC_ROOT / url
+        assert path.is_dir() if url.endswith("/") else path.is_file(), url
+    # the FastMarkerCluster callback's icon folder holds Leaflet's marker images
+    assert "vendor/leaflet/images/" in urls
+    assert (VENDOR / "leaflet" / "images" / "marker-icon.png").is_file()
 
 
 def test_dropped_assets_are_not_loaded(local_assets):
@@ -203,19 +222,22 @@ def test_no_used_class_keeps_a_remote_default(local_assets):
 
 
 def test_a_plugin_left_on_its_cdn_is_caught(local_assets, monkeypatch):
-    cdn = "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js"
+    cdn = (
+        "https://cdn.jsdelivr.net/gh/python-visualization/folium@main"
+        "/folium/templates/leaflet_heat.min.js"
+    )
     monkeypatch.setattr(plugins.HeatMap, "default_js", [("leaflet-heat.js", cdn)])
     assert offline.external_urls(render(build_map())) == [cdn]
 
 
 def test_use_local_assets_is_idempotent(local_assets):
-    first = {cls: [list(getattr(cls, a)) for a in ASSET_ATTRS] for cls in ALL_CLASSES}
+    first = {cls: [list(getattr(cls, a, [])) for a in ASSET_ATTRS] for cls in ALL_CLASSES}
     html_first = render(build_map())
     offline.use_local_assets()
     offline.use_local_assets()
-    assert {cls: [list(getattr(cls, a)) for a in ASSET_ATTRS] for cls in ALL_CLASSES} == first
+    assert {cls: [list(getattr(cls, a, [])) for a in ASSET_ATTRS] for cls in ALL_CLASSES} == first
     html_again = render(build_map())
-    assert LOCAL_URL.findall(html_again) == LOCAL_URL.findall(html_first)
+    assert _local_urls(html_again) == _local_urls(html_first)
     assert offline.external_urls(html_again) == []
 
 
@@ -233,8 +255,7 @@ def test_asset_paths_exist_and_cover_the_page(local_assets):
     for path in paths:
         assert path.is_file(), path
         assert VENDOR in path.parents
-    on_page = {p for p in _local_files(render(build_map())) if p.name}
-    assert on_page <= set(paths)
+    assert _local_files(render(build_map())) <= set(paths)
 
 
 def test_css_references_are_vendored():

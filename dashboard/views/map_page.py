@@ -66,10 +66,9 @@ def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key
     drawing = (out or {}).get("last_active_drawing") or {}
     props = drawing.get("properties") or {}
     last = st.session_state.get(f"{key}_last_click")
-    if props.get("code") and props.get("k") in ("grid", "building", "community") and \
-            props != last:
+    if props.get("code") and props.get("k") in ("g", "b", "c") and props != last:
         st.session_state[f"{key}_last_click"] = props
-        if props["k"] == "community":
+        if props["k"] == "c":
             set_param("c", props["code"])
             set_param("sel", None)
         else:

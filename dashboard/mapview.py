@@ -753,18 +753,20 @@ var {{ this.get_name() }} = (function(){
             "<", "\\u003c")
 
 
-_TICKET_CALLBACK = """
-var LB = LABELS;
-function callback(row) {
-    var colour = row[2] ? '#d62728' : '#1f77b4';
-    var m = L.circleMarker(new L.LatLng(row[0], row[1]),
-        {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
-    var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]
-        + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '') + (row[6] ? '<br>' + row[6] : '');
-    m.bindTooltip(tip);
-    return m;
-}
-"""
+# folium writes ``var callback = <this>;``: one expression, a closure over the label tables
+_TICKET_CALLBACK = """(function() {
+    var LB = LABELS;
+    return function(row) {
+        var colour = row[2] ? '#d62728' : '#1f77b4';
+        var m = L.circleMarker(new L.LatLng(row[0], row[1]),
+            {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
+        var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]
+            + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '')
+            + (row[6] ? '<br>' + row[6] : '');
+        m.bindTooltip(tip);
+        return m;
+    };
+})()"""
 
 
 def selection_geojson(data: LayerSet, code: str | None, crs: str = "wgs84") -> str | None:

@@ -190,3 +190,22 @@ def test_selection_outline(demo, md):
     html = m.get_root().render()
     assert "#00e5ff" in html
     assert mapview.selection_geojson(demo, "nope") is None
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="node not installed")
+@pytest.mark.parametrize("aggregated", [False, True])
+def test_the_script_st_folium_sends_is_valid_javascript(demo, cov, tmp_path, aggregated):
+    """A syntax error anywhere leaves the map iframe at 0 px with no message: parse the exact
+    script streamlit-folium sends (the browser tests prove it also runs)."""
+    import subprocess
+
+    from streamlit_folium import _get_map_string
+
+    md = prepare(demo, cov, max_grids=50 if aggregated else 5000)
+    sel = mapview.selection_geojson(demo, demo.grids.code.iloc[0])
+    m = build_map(md, mapview.tile_sources()["none"], selected=demo.grids.code.iloc[0],
+                  selected_geojson=sel)
+    script = tmp_path / "map.js"
+    script.write_text(_get_map_string(m))
+    r = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[:500]

@@ -13,9 +13,24 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_STORE = ROOT / "geodata" / "demo_town.gpkg"
 
 
+def data_dir() -> Path:
+    """The folder ``?data=NAME`` may pick stores from (``$WANGGE_DATA_DIR``, else geodata/)."""
+    return Path(os.environ.get("WANGGE_DATA_DIR") or DEMO_STORE.parent).resolve()
+
+
 def store_path(query_value: str | None = None) -> Path:
-    """The store to show: ``?data=`` (a path), else ``$WANGGE_STORE``, else the demo town."""
-    chosen = query_value or os.environ.get("WANGGE_STORE")
+    """The store to show.
+
+    ``?data=NAME`` picks ``NAME.gpkg`` from :func:`data_dir` — only a plain file name, so a
+    link cannot open arbitrary files on the server; otherwise ``$WANGGE_STORE`` (a path set by
+    whoever runs the server), else the demo town.
+    """
+    if query_value:
+        name = Path(query_value).name.removesuffix(".gpkg")
+        candidate = (data_dir() / f"{name}.gpkg").resolve()
+        if name and candidate.parent == data_dir() and candidate.is_file():
+            return candidate
+    chosen = os.environ.get("WANGGE_STORE")
     return Path(chosen) if chosen else DEMO_STORE
 
 

@@ -119,3 +119,17 @@ def test_catalogue_is_complete():
     for key, entry in MESSAGES.items():
         assert entry.get("zh") and entry.get("en"), key
     assert t("missing-key") == "missing-key"
+
+
+def test_data_parameter_only_picks_stores_from_the_data_folder(tmp_path, monkeypatch):
+    from dashboard import data as appdata
+
+    (tmp_path / "other.gpkg").write_bytes(b"x")
+    secret = tmp_path.parent / "secret.gpkg"
+    secret.write_bytes(b"x")
+    monkeypatch.setenv("WANGGE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("WANGGE_STORE", raising=False)
+    assert appdata.store_path("other") == (tmp_path / "other.gpkg").resolve()
+    assert appdata.store_path("other.gpkg") == (tmp_path / "other.gpkg").resolve()
+    for attempt in ("../secret", str(secret), "/etc/passwd", "missing"):
+        assert appdata.store_path(attempt) == appdata.DEMO_STORE

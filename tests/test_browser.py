@@ -162,3 +162,31 @@ def test_english_and_amap_shift(server, browser, demo):
     # AMap tiles are the only thing allowed off the machine here, and nothing answers offline
     assert all("autonavi.com" in u for u in foreign), foreign[:5]
     page.close()
+
+
+def test_clicking_a_grid_opens_its_details(server, browser, demo):
+    """The user flow AppTest cannot do: click a grid on the map, the panel shows who is
+    responsible, and the selection lands in the URL."""
+    community = demo.communities.code.iloc[0]
+    page, frame_el, frame, foreign = _open(browser, f"{server}/?c={community}", "click")
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=30_000)
+    assert page.get_by_text("点击地图上的网格或楼栋查看详情").count() == 1
+    box = frame_el.bounding_box()
+    grids = set(demo.grids.code[demo.grids.community_code == community])
+    # click a few points near the middle until one lands on a grid (not on a marker)
+    for dx, dy in ((0.5, 0.5), (0.42, 0.55), (0.58, 0.45), (0.5, 0.62), (0.35, 0.4)):
+        page.mouse.click(box["x"] + box["width"] * dx, box["y"] + box["height"] * dy)
+        try:
+            page.wait_for_url(lambda url: "sel=" in url, timeout=8_000)
+            break
+        except Exception:  # noqa: BLE001 - landed on a marker or a gap: try elsewhere
+            continue
+    sel = dict(p.split("=", 1) for p in page.url.split("?", 1)[1].split("&"))["sel"]
+    assert sel in grids
+    name = demo.grids.set_index("code").name[sel]
+    page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)  # the detail panel
+    page.get_by_text("户数", exact=True).first.wait_for(timeout=10_000)
+    assert page.get_by_text("点击地图上的网格或楼栋查看详情").count() == 0
+    _shot(page, "map-clicked")
+    assert foreign == []
+    page.close()

@@ -116,41 +116,17 @@ def use_local_assets() -> None:
     Call it before building a map. Idempotent: every call assigns fresh copies of the same
     lists, so it also undoes any in-place ``add_js_link``/``add_css_link`` on the class lists.
 
-    Local file (under ``/app/static/vendor/``) and the upstream URL it replaces (folium 0.20):
-
-    ``folium.Map``
-        - ``leaflet/leaflet.js``, ``leaflet/leaflet.css``:
-          ``https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.{js,css}``
-        - ``jquery/jquery.min.js``: ``https://code.jquery.com/jquery-3.7.1.min.js``
-          (kept: ``folium.Popup`` builds its content with ``$(`…`)[0]`` and
-          ``Map.keep_in_front`` uses ``$(document).ready``; without jQuery the map script
-          stops at the first popup)
-    ``plugins.MarkerCluster``, ``plugins.FastMarkerCluster``
-        - ``leaflet.markercluster/leaflet.markercluster.js``, ``MarkerCluster.css``,
-          ``MarkerCluster.Default.css``:
-          ``https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/…`` (same names)
-    ``plugins.GroupedLayerControl``
-        - ``leaflet-groupedlayercontrol/leaflet.groupedlayercontrol.min.{js,css}``:
-          ``https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/…``
-    ``plugins.HeatMap``
-        - ``leaflet.heat/leaflet_heat.min.js``:
-          ``https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js``
-          (folium's patched Leaflet.heat 0.2.0, copied from the folium wheel)
-    ``plugins.Fullscreen``
-        - ``leaflet.fullscreen/Control.FullScreen.js``, ``Control.FullScreen.css``:
-          ``https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.{min.js,css}``
-          (the npm file, unminified; jsDelivr minifies on the fly)
+    Which local file (under ``/app/static/vendor/``) replaces which upstream asset of each
+    class is listed in ``dashboard/static/vendor/README.md``. jQuery is kept because
+    ``folium.Popup`` builds its content with ``$(…)``; without it the map script stops at the
+    first popup.
 
     Dropped from ``folium.Map`` without replacement, because no class the dashboard uses needs
     them (checked in Chromium: the map, popups, tooltips, clusters, heat map and layer
     controls all work without them):
 
-    - ``https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js``
-    - ``https://cdn.jsdelivr.net/npm/bootstrap@5.2.2/dist/css/bootstrap.min.css``
-    - ``https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css``
-    - ``https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@6.2.0/css/all.min.css``
-    - ``https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.{js,css}``
-    - ``https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/leaflet.awesome.rotate.min.css``
+    Bootstrap 5.2.2 (JS and CSS), Bootstrap 3 glyphicons, Font Awesome 6.2.0,
+    Leaflet.awesome-markers 2.0.2 (JS and CSS) and folium's ``leaflet.awesome.rotate`` CSS.
 
     They serve ``folium.Icon`` (``L.AwesomeMarkers``), which must therefore not be used: mark
     points with ``folium.DivIcon`` or ``folium.CircleMarker``, and give

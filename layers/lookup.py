@@ -128,6 +128,18 @@ def nearest_care(data: LayerSet, point: shapely.Point, k: int = 3,
     return pd.concat(frames, ignore_index=True)[cols]
 
 
+def _row(df: pd.DataFrame, code: str, what: str) -> pd.Series:
+    hit = np.flatnonzero((df["code"] == code).to_numpy())
+    if hit.size == 0:
+        raise KeyError(f"no {what} with code {code!r}")
+    return df.iloc[hit[0]]
+
+
+def _holding(act: pd.DataFrame, role: str, target: str) -> pd.DataFrame:
+    """Active assignments of ``role`` on ``target``."""
+    return act[((act["role"] == role) & (act["target_code"] == target)).to_numpy()]
+
+
 def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS) -> Detail:
     """Everything about one grid.
 
@@ -136,11 +148,7 @@ def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS
     KeyError
         When no grid has this code.
     """
-    g = data["grids"]
-    hit = np.flatnonzero((g["code"] == code).to_numpy())
-    if hit.size == 0:
-        raise KeyError(f"no grid with code {code!r}")
-    row = g.iloc[hit[0]]
+    row = _row(data["grids"], code, "grid")
     as_of = resolve_as_of(data, settings)
     act = active_assignments(data["assignments"], as_of)
     b = data["buildings"]
@@ -148,7 +156,7 @@ def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS
     members = act[(act["role"] == "building_member").to_numpy()]
     covered = _keys.isin(mine["code"], members["target_code"])
     households = int(mine["households"].sum()) if len(mine) else int(row["households"])
-    sentinels = act[((act["role"] == "grid_sentinel") & (act["target_code"] == code)).to_numpy()]
+    sentinels = _holding(act, "grid_sentinel", code)
     return Detail(
         kind="grid", code=code, name=str(row["name"]), households=households,
         community_code=str(row["community_code"]), grid_code=code,
@@ -169,16 +177,12 @@ def building_detail(data: LayerSet, code: str,
     KeyError
         When no building has this code.
     """
-    b = data["buildings"]
-    hit = np.flatnonzero((b["code"] == code).to_numpy())
-    if hit.size == 0:
-        raise KeyError(f"no building with code {code!r}")
-    row = b.iloc[hit[0]]
+    row = _row(data["buildings"], code, "building")
     as_of = resolve_as_of(data, settings)
     act = active_assignments(data["assignments"], as_of)
     grid = str(row["grid_code"])
-    members = act[((act["role"] == "building_member") & (act["target_code"] == code)).to_numpy()]
-    sentinels = act[((act["role"] == "grid_sentinel") & (act["target_code"] == grid)).to_numpy()]
+    members = _holding(act, "building_member", code)
+    sentinels = _holding(act, "grid_sentinel", grid)
     g = data["grids"]
     comm = g.loc[(g["code"] == grid).to_numpy(), "community_code"]
     return Detail(

@@ -150,6 +150,87 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ticket_store(path: str):
+    from .tickets import TicketStore
+
+    if not Path(path).exists():
+        from .errors import StoreError
+
+        raise StoreError(f"{path}: no such file")
+    return TicketStore.for_store(path)
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+    ts = _ticket_store(args.path)
+    df = ts.frame(status=args.status, grid_code=args.grid)
+    if args.limit:
+        df = df.tail(args.limit)
+    if args.format == "json":
+        hist = ts.histories(df["id"].tolist())
+        recs = []
+        for rec in df.to_dict(orient="records"):
+            rec = {k: (v.isoformat() if hasattr(v, "isoformat") and not pd_isna(v) else
+                       (None if pd_isna(v) else v)) for k, v in rec.items()}
+            rec["history"] = hist.get(rec["id"], [])
+            recs.append(rec)
+        json.dump(recs, sys.stdout, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        import pandas as pd
+
+        cols = ["id", "category", "status", "grid_code", "created_at", "deadline", "overdue"]
+        with pd.option_context("display.width", 200, "display.max_rows", 200):
+            print(df[cols].to_string(index=False) if len(df) else "—")
+        print(f"{len(df)} ticket(s)")
+    return EXIT_OK
+
+
+def pd_isna(v: object) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def cmd_tickets_add(args: argparse.Namespace) -> int:
+    ts = _ticket_store(args.path)
+    tid = ts.add(args.category, args.lon, args.lat, args.text, reporter=args.reporter,
+                 building_code=args.building, by=args.by)
+    t = ts.get(tid)
+    print(f"received in grid {t['grid_code']} ({t['community_code']}), deadline "
+          f"{t['deadline']}", file=sys.stderr)
+    print(tid)
+    return EXIT_OK
+
+
+def cmd_tickets_move(args: argparse.Namespace) -> int:
+    ts = _ticket_store(args.path)
+    t = ts.move(args.id, args.to, by=args.by, note=args.note,
+                expected_version=args.expect_version, handler=args.handler)
+    print(f"{t['id']}: {t['status']} (version {t['version']})")
+    return EXIT_OK
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+    from .tickets import to_json
+
+    t = _ticket_store(args.path).get(args.id)
+    if args.format == "json":
+        print(to_json(t))
+    else:
+        for k in ("id", "category", "status", "grid_code", "community_code", "building_code",
+                  "reporter", "created_at", "deadline", "closed_at", "overdue", "version",
+                  "text"):
+            print(f"{k:15} {t.get(k)}")
+        print("history:")
+        for h in t["history"]:
+            print(f"  {h['seq']:>2} {h['at']}  {h['status']:18} {h.get('by') or ''} "
+                  f"{h.get('note') or ''}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -179,7 +260,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the geometric part of validation on load (large stores)")
     c.set_defaults(func=cmd_coverage)
 
-    for sp in (d, v, c):
+    tk = sub.add_parser("tickets", help="residents' requests: list, add, move, show")
+    tsub = tk.add_subparsers(dest="tickets_command", required=True)
+    tl = tsub.add_parser("list", help="list tickets")
+    tl.add_argument("path", help="the layer store (.gpkg); tickets live beside it")
+    tl.add_argument("--format", choices=["table", "json"], default="table")
+    tl.add_argument("--status", default=None)
+    tl.add_argument("--grid", default=None)
+    tl.add_argument("--limit", type=int, default=None)
+    tl.set_defaults(func=cmd_tickets_list)
+    ta = tsub.add_parser("add", help="receive a ticket; prints its id on the last line")
+    ta.add_argument("path")
+    ta.add_argument("--category", required=True)
+    ta.add_argument("--lon", type=float, required=True)
+    ta.add_argument("--lat", type=float, required=True)
+    ta.add_argument("--text", required=True)
+    ta.add_argument("--reporter", default="resident")
+    ta.add_argument("--building", default=None)
+    ta.add_argument("--by", default=None)
+    ta.set_defaults(func=cmd_tickets_add)
+    tm = tsub.add_parser("move", help="move a ticket to another status")
+    tm.add_argument("path")
+    tm.add_argument("id")
+    tm.add_argument("--to", required=True)
+    tm.add_argument("--note", default=None)
+    tm.add_argument("--by", default=None)
+    tm.add_argument("--handler", default=None)
+    tm.add_argument("--expect-version", dest="expect_version", type=int, default=None)
+    tm.set_defaults(func=cmd_tickets_move)
+    tsh = tsub.add_parser("show", help="one ticket with its history")
+    tsh.add_argument("path")
+    tsh.add_argument("id")
+    tsh.add_argument("--format", choices=["table", "json"], default="table")
+    tsh.set_defaults(func=cmd_tickets_show)
+
+    for sp in (d, v, c, tl, ta, tm, tsh):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 

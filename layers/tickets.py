@@ -1,0 +1,498 @@
+"""Tickets (诉求 / 工单): intake with the grid found at intake, moves through the lifecycle,
+an append-only history, safe for several users and processes.
+
+The embedded store is SQLite in WAL mode beside the layer store (``town.gpkg`` →
+``town.tickets.sqlite``), written through SQLAlchemy Core so a PostgreSQL URL can replace it.
+
+- **Intake** (:meth:`TicketStore.add`): the point is placed in its grid and community by a
+  spatial lookup against the layer store, stored with the ticket (like FixMyStreet's areas);
+  the deadline comes from the category's time limit.
+- **Moves** (:meth:`TicketStore.move`): only those in :data:`layers.workflow.MOVES`; each one
+  appends an event (status, when, by whom, note) to the history, which the database itself
+  refuses to update or delete (triggers).
+- **Concurrency**: writes run in ``BEGIN IMMEDIATE`` transactions (one writer at a time, waiting
+  up to ``timeout``); a move names the ``version`` it was decided on, and a stale version gets
+  :class:`ConflictError` — nothing is overwritten. A batch is one transaction: a process killed
+  half way leaves no half ticket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from . import workflow
+from ._names import TICKET_CATEGORIES
+from .errors import LayersError
+
+#: Category code → (Chinese name, days allowed before a ticket is overdue).
+DEFAULT_CATALOGUE: dict[str, tuple[str, int]] = {
+    code: (name, days) for (code, name), days in zip(
+        TICKET_CATEGORIES.items(), (10, 3, 15, 5, 7, 5, 60, 10, 15, 2, 7, 7), strict=True)
+}
+REPORTERS = ("resident", "sentinel", "hotline_12345", "inspection")
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
+
+
+class TicketError(LayersError):
+    """Bad ticket input (unknown category, point outside every grid, empty text …)."""
+
+
+class TicketNotFound(TicketError):
+    """No ticket has this id."""
+
+
+class ConflictError(TicketError):
+    """Someone else moved the ticket first: reload it and decide again."""
+
+
+metadata = MetaData()
+tickets_table = Table(
+    "tickets", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("category", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("reporter", String(32), nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("grid_code", String(64), index=True),
+    Column("community_code", String(64), index=True),
+    Column("building_code", String(64)),
+    Column("handler", String(128)),
+    Column("status", String(32), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("deadline", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+    Column("satisfaction", String(32)),
+    Column("version", Integer, nullable=False),
+)
+events_table = Table(
+    "ticket_events", metadata,
+    Column("ticket_id", String(32), ForeignKey("tickets.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("by", String(128)),
+    Column("note", Text),
+)
+
+_APPEND_ONLY = (
+    "CREATE TRIGGER IF NOT EXISTS ticket_events_no_update BEFORE UPDATE ON ticket_events "
+    "BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS ticket_events_no_delete BEFORE DELETE ON ticket_events "
+    "BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END",
+)
+
+
+def db_path_for(store: str | os.PathLike[str]) -> Path:
+    """Where the tickets of a layer store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
+    p = Path(store)
+    return p.with_name(p.stem + ".tickets.sqlite")
+
+
+@dataclass(frozen=True)
+class Located:
+    grid_code: str | None
+    community_code: str | None
+
+
+class GridLocator:
+    """Finds the grid (and its community) of points, with an STRtree over the grids."""
+
+    def __init__(self, grids: pd.DataFrame) -> None:
+        self.codes = grids["code"].astype(str).to_numpy()
+        self.communities = grids["community_code"].astype(str).to_numpy()
+        self.geoms = grids.geometry.to_numpy()
+        shapely.prepare(self.geoms)
+        self.tree = shapely.STRtree(self.geoms)
+
+    @classmethod
+    def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
+        from .store import open_store
+
+        return cls(open_store(store).read(["communities", "grids"], check_geometry=False).grids)
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid and community codes of each point (``None`` outside every grid)."""
+        pts = shapely.points(np.asarray(lon, float), np.asarray(lat, float))
+        pi, gi = self.tree.query(pts, predicate="intersects")
+        idx = np.full(len(pts), -1)
+        idx[pi[::-1]] = gi[::-1]
+        grid = np.where(idx >= 0, self.codes[np.maximum(idx, 0)], None)
+        comm = np.where(idx >= 0, self.communities[np.maximum(idx, 0)], None)
+        return grid, comm
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+class TicketStore:
+    """The tickets of one territory.
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL or a path to the SQLite file (created on first use).
+    locator
+        Places points in grids at intake (:meth:`GridLocator.from_store`).
+    catalogue
+        Category code → (name, days allowed).
+    timeout
+        Seconds a writer waits for another writer before giving up.
+    """
+
+    def __init__(self, url: str | os.PathLike[str], locator: GridLocator | None = None,
+                 catalogue: Mapping[str, tuple[str, int]] = DEFAULT_CATALOGUE,
+                 timeout: float = 30.0) -> None:
+        url = str(url)
+        if "://" not in url:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{url}"
+        self.url = url
+        self.locator = locator
+        self.catalogue = dict(catalogue)
+        self.engine: Engine = create_engine(url, connect_args={"timeout": timeout}
+                                            if url.startswith("sqlite") else {})
+        if url.startswith("sqlite"):
+            _sqlite_setup(self.engine)
+        metadata.create_all(self.engine)
+        if url.startswith("sqlite"):
+            with self.engine.connect() as c:
+                for stmt in _APPEND_ONLY:
+                    c.exec_driver_sql(stmt)
+
+    @classmethod
+    def for_store(cls, store: str | os.PathLike[str], **kw: Any) -> TicketStore:
+        """The ticket store beside a layer store; seeded with the layer store's ``tickets``
+        layer (the demo's history) the first time."""
+        db = db_path_for(store)
+        fresh = not db.exists()
+        ts = cls(db, GridLocator.from_store(store), **kw)
+        if fresh:
+            from .store import open_store
+
+            layers = open_store(store)
+            if "tickets" in layers.layer_names():
+                ts.import_frame(layers.read(["tickets"], check_geometry=False).tickets)
+        return ts
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks)."""
+        with self.engine.connect() as conn:
+            if self.url.startswith("sqlite"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+            else:
+                with conn.begin():
+                    yield conn
+
+    # -- intake ------------------------------------------------------------------------------
+    def add(self, category: str, lon: float, lat: float, text_: str, *,
+            reporter: str = "resident", building_code: str | None = None,
+            by: str | None = None, created_at: dt.datetime | None = None) -> str:
+        """Receive one ticket; return its id (``T`` + date + a 5-digit number of the day)."""
+        return self.add_many([{"category": category, "lon": lon, "lat": lat, "text": text_,
+                               "reporter": reporter, "building_code": building_code,
+                               "by": by, "created_at": created_at}])[0]
+
+    def add_many(self, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Receive several tickets in one transaction (all or none)."""
+        df = pd.DataFrame(list(rows))
+        if df.empty:
+            return []
+        df = self._check_new(df)
+        if self.locator is not None:
+            grid, comm = self.locator.locate(df["lon"].to_numpy(), df["lat"].to_numpy())
+            outside = np.flatnonzero(pd.isna(grid))
+            if outside.size:
+                i = int(outside[0])
+                raise TicketError(
+                    f"row {i + 1}: point ({df['lon'].iloc[i]:.6f}, {df['lat'].iloc[i]:.6f}) lies "
+                    "outside every grid of this store (wrong coordinates, or GCJ-02 from a web "
+                    "map? convert with layers.crs first)")
+            df["grid_code"], df["community_code"] = grid, comm
+        else:
+            df["grid_code"] = df.get("grid_code")
+            df["community_code"] = df.get("community_code")
+        limits = df["category"].map(lambda c: self.catalogue[c][1])
+        df["deadline"] = df["created_at"] + pd.to_timedelta(limits, unit="D")
+        with self._write() as conn:
+            ids = self._next_ids(conn, df["created_at"])
+            df["id"] = ids
+            conn.execute(tickets_table.insert(), [
+                {"id": r.id, "category": r.category, "text": r.text, "reporter": r.reporter,
+                 "lon": float(r.lon), "lat": float(r.lat), "grid_code": r.grid_code,
+                 "community_code": r.community_code,
+                 "building_code": None if pd.isna(r.building_code) else r.building_code,
+                 "handler": None, "status": "received",
+                 "created_at": r.created_at.to_pydatetime(),
+                 "deadline": r.deadline.to_pydatetime(), "closed_at": None,
+                 "satisfaction": None, "version": 1} for r in df.itertuples()])
+            conn.execute(events_table.insert(), [
+                {"ticket_id": r.id, "seq": 1, "status": "received",
+                 "at": r.created_at.to_pydatetime(), "by": None if pd.isna(r.by) else r.by,
+                 "note": "受理"} for r in df.itertuples()])
+        return list(ids)
+
+    def _check_new(self, df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        for col, default in (("reporter", "resident"), ("building_code", None), ("by", None),
+                             ("created_at", None)):
+            if col not in df:
+                df[col] = default
+        for i, r in enumerate(df.itertuples(index=False), start=1):  # validation messages
+            if r.category not in self.catalogue:
+                raise TicketError(f"row {i}: unknown category {r.category!r}; known: "
+                                  f"{', '.join(self.catalogue)}")
+            if not isinstance(r.text, str) or not r.text.strip():
+                raise TicketError(f"row {i}: text is empty")
+            if r.reporter not in REPORTERS:
+                raise TicketError(f"row {i}: reporter {r.reporter!r} is not one of "
+                                  f"{', '.join(REPORTERS)}")
+            lon, lat = float(r.lon), float(r.lat)
+            if not (math.isfinite(lon) and math.isfinite(lat)) or not (
+                    -180 <= lon <= 180 and -90 <= lat <= 90):
+                raise TicketError(f"row {i}: ({r.lon}, {r.lat}) is not a longitude/latitude")
+        df["created_at"] = pd.to_datetime(df["created_at"]).fillna(pd.Timestamp(_now()))
+        df["created_at"] = df["created_at"].dt.floor("s")
+        df["text"] = df["text"].str.strip()
+        return df
+
+    def _next_ids(self, conn: Connection, created: pd.Series) -> list[str]:
+        days = created.dt.strftime("%Y%m%d")
+        out: list[str] = []
+        for day, group in days.groupby(days, sort=True):  # one query per day in the batch
+            last = conn.execute(select(tickets_table.c.id).where(
+                tickets_table.c.id.like(f"T{day}%")).order_by(
+                tickets_table.c.id.desc()).limit(1)).scalar()
+            start = int(last[9:]) if last else 0
+            n = np.arange(start + 1, start + 1 + len(group))
+            out += [(idx, f"T{day}{k:05d}") for idx, k in zip(group.index, n, strict=True)]
+        return [i for _, i in sorted(out)]
+
+    # -- moves -------------------------------------------------------------------------------
+    def move(self, ticket_id: str, to: str, *, by: str | None = None, note: str | None = None,
+             expected_version: int | None = None, handler: str | None = None,
+             satisfaction: str | None = None, at: dt.datetime | None = None) -> dict:
+        """Move a ticket to ``to``; return the updated ticket.
+
+        Raises
+        ------
+        TicketNotFound, IllegalMove
+            Unknown id; a move the lifecycle does not allow.
+        ConflictError
+            ``expected_version`` is not the ticket's current version (someone moved it first).
+        """
+        if satisfaction is not None and satisfaction not in SATISFACTION:
+            raise TicketError(f"satisfaction must be one of {', '.join(SATISFACTION)}")
+        when = (at or _now()).replace(microsecond=0)
+        with self._write() as conn:
+            row = conn.execute(select(tickets_table.c.status, tickets_table.c.version).where(
+                tickets_table.c.id == ticket_id)).first()
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id!r}")
+            status, version = row
+            if expected_version is not None and expected_version != version:
+                raise ConflictError(
+                    f"ticket {ticket_id} was changed by someone else (now version {version}, "
+                    f"status {status}; you had version {expected_version}); reload it")
+            workflow.check_move(status, to)
+            values: dict[str, Any] = {"status": to, "version": version + 1}
+            if workflow.is_closed(to):
+                values["closed_at"] = when
+            if handler is not None:
+                values["handler"] = handler
+            if satisfaction is not None:
+                values["satisfaction"] = satisfaction
+            done = conn.execute(tickets_table.update().where(
+                (tickets_table.c.id == ticket_id) & (tickets_table.c.version == version)
+            ).values(**values))
+            if done.rowcount != 1:  # pragma: no cover - the write lock makes this unreachable
+                raise ConflictError(f"ticket {ticket_id} changed while moving it; reload it")
+            seq = conn.execute(select(events_table.c.seq).where(
+                events_table.c.ticket_id == ticket_id).order_by(
+                events_table.c.seq.desc()).limit(1)).scalar() or 0
+            conn.execute(events_table.insert().values(
+                ticket_id=ticket_id, seq=seq + 1, status=to, at=when, by=by, note=note))
+        return self.get(ticket_id)
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, ticket_id: str, now: dt.datetime | None = None) -> dict:
+        """One ticket with its ``history`` (oldest first) and derived ``overdue``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets_table).where(
+                tickets_table.c.id == ticket_id)).mappings().first()
+            if row is None:
+                raise TicketNotFound(f"no ticket {ticket_id!r}")
+            hist = conn.execute(select(events_table).where(
+                events_table.c.ticket_id == ticket_id).order_by(events_table.c.seq)
+            ).mappings().all()
+        out = _jsonable(dict(row))
+        out["overdue"] = _overdue(row["status"], row["deadline"], row["closed_at"],
+                                  now or _now())
+        out["closed_late"] = bool(row["closed_at"] is not None
+                                  and row["closed_at"] > row["deadline"])
+        out["history"] = [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
+                          for h in hist]
+        out["allowed"] = [m.target for m in workflow.allowed_moves(row["status"])]
+        return out
+
+    def frame(self, **filters: Any) -> pd.DataFrame:
+        """All tickets (optionally filtered by equality on columns) as a DataFrame, with
+        ``overdue``."""
+        q = select(tickets_table)
+        for col, value in filters.items():
+            if value is not None:
+                q = q.where(tickets_table.c[col] == value)
+        with self.engine.connect() as conn:
+            df = pd.read_sql(q.order_by(tickets_table.c.id), conn)
+        for col in ("created_at", "deadline", "closed_at"):
+            df[col] = pd.to_datetime(df[col])
+        now = pd.Timestamp(_now())
+        open_ = ~df["status"].isin(("closed", "closed_unresolved"))
+        df["overdue"] = open_ & (df["deadline"] < now)
+        df["closed_late"] = ~open_ & (df["closed_at"] > df["deadline"])
+        return df
+
+    def histories(self, ids: Iterable[str] | None = None) -> dict[str, list[dict]]:
+        """The history of many tickets in one query (oldest event first)."""
+        q = select(events_table).order_by(events_table.c.ticket_id, events_table.c.seq)
+        if ids is not None:
+            q = q.where(events_table.c.ticket_id.in_(list(ids)))
+        out: dict[str, list[dict]] = {}
+        with self.engine.connect() as conn:
+            for h in conn.execute(q).mappings():
+                out.setdefault(h["ticket_id"], []).append(
+                    _jsonable({k: v for k, v in h.items() if k != "ticket_id"}))
+        return out
+
+    # -- import ------------------------------------------------------------------------------
+    def import_frame(self, tickets: pd.DataFrame) -> int:
+        """Load a ``tickets`` layer (e.g. the demo's history) with a plausible history for each
+        ticket (the usual path of statuses, spread between creation and closing). One
+        transaction; existing ids are skipped."""
+        if tickets.empty:
+            return 0
+        t = tickets.reset_index(drop=True)
+        pts = t.geometry.to_numpy()
+        created = pd.to_datetime(t["created_at"])
+        limits = t["category"].map(lambda c: self.catalogue.get(c, ("", 7))[1])
+        deadline = (pd.to_datetime(t["deadline"]) if "deadline" in t
+                    else created + pd.to_timedelta(limits, unit="D"))
+        closed = pd.to_datetime(t["closed_at"])
+        with self._write() as conn:
+            have = set(conn.execute(select(tickets_table.c.id)).scalars())
+            keep = ~t["id"].isin(have).to_numpy()
+            if not keep.any():
+                return 0
+            t, created, deadline, closed = (x[keep] for x in (t, created, deadline, closed))
+            pts = pts[keep]
+            status = t["status"].astype(str).to_numpy()
+            end = closed.fillna(pd.Timestamp(_now())).to_numpy()
+            start = created.to_numpy()
+            end = np.maximum(end, start)
+            opt = {c: (t[c].astype(object).where(t[c].notna(), None).to_numpy()
+                       if c in t else np.full(len(t), None, dtype=object))
+                   for c in ("grid_code", "community_code", "building_code")}
+            rows = pd.DataFrame({
+                "id": t["id"].astype(str).to_numpy(), "category": t["category"].astype(str),
+                "text": t["text"].astype(str),
+                "reporter": t["reporter"].astype(str) if "reporter" in t else "resident",
+                "lon": shapely.get_x(pts), "lat": shapely.get_y(pts),
+                **opt, "handler": None, "status": status,
+                "created_at": start, "deadline": deadline.to_numpy(),
+                "closed_at": closed.to_numpy(), "satisfaction": None,
+                "version": [len(workflow.path_to(s_)) for s_ in status]})
+            # history: the usual path to each status, spread between creation and closing
+            events = []
+            for st in np.unique(status):  # one pass per status, not per ticket
+                path = workflow.path_to(str(st))
+                sel = np.flatnonzero(status == st)
+                span = (end[sel] - start[sel])
+                for k, s_ in enumerate(path):
+                    at = start[sel] + span * (k / max(len(path) - 1, 1))
+                    events.append(pd.DataFrame({
+                        "ticket_id": rows["id"].to_numpy()[sel], "seq": k + 1, "status": s_,
+                        "at": pd.to_datetime(at).floor("s"), "by": "import", "note": None}))
+            ev = pd.concat(events, ignore_index=True)
+            conn.execute(tickets_table.insert(), _records(rows))
+            conn.execute(events_table.insert(), _records(ev))
+        return len(rows)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows for ``executemany``: timestamps as datetimes, missing values as None."""
+    out = df.astype(object).where(df.notna(), None)
+    for col in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            out[col] = pd.Series([None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()
+                                  for v in df[col]], index=df.index, dtype=object)
+    return out.to_dict(orient="records")
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def _opt(v: object) -> str | None:
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or pd.isna(v) \
+        else str(v)
+
+
+def _overdue(status: str, deadline: dt.datetime, closed_at: dt.datetime | None,
+             now: dt.datetime) -> bool:
+    """Open and past its deadline (a closed ticket is never overdue; see ``closed_late``)."""
+    return not workflow.is_closed(status) and now > deadline
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in d.items()}
+
+
+def to_json(ticket: Mapping[str, Any]) -> str:
+    return json.dumps(ticket, ensure_ascii=False, indent=1, default=str)
+
+
+__all__ = ["DEFAULT_CATALOGUE", "ConflictError", "GridLocator", "TicketError",
+           "TicketNotFound", "TicketStore", "db_path_for"]

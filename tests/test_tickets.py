@@ -1,0 +1,244 @@
+"""Tickets: lifecycle as data, intake with the grid found by spatial join, optimistic
+concurrency, append-only history, several processes at once, and a crash mid-batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from layers import workflow
+from layers.schema import TICKET_STATUSES
+from layers.tickets import (
+    ConflictError,
+    GridLocator,
+    TicketError,
+    TicketNotFound,
+    TicketStore,
+    db_path_for,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(tmp_path, demo_file) -> Path:
+    path = tmp_path / "town.gpkg"
+    shutil.copyfile(demo_file, path)
+    return path
+
+
+@pytest.fixture
+def ts(store) -> TicketStore:
+    return TicketStore.for_store(store)
+
+
+def _point_in(demo, grid_index: int) -> tuple[float, float]:
+    p = shapely.point_on_surface(demo.grids.geometry.iloc[grid_index])
+    return p.x, p.y
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+def test_lifecycle_table():
+    for m in workflow.MOVES:
+        assert m.source in TICKET_STATUSES and m.target in TICKET_STATUSES
+    # every status is reachable from received, and the happy path exists
+    for s in TICKET_STATUSES:
+        assert workflow.path_to(s)[0] == "received"
+    assert workflow.path_to("closed") == ["received", "registered", "dispatched",
+                                          "in_progress", "handled", "verified", "closed"]
+    assert workflow.allowed_moves("closed") == ()
+    with pytest.raises(workflow.IllegalMove, match="allowed next: registered"):
+        workflow.check_move("received", "closed")
+    with pytest.raises(workflow.IllegalMove, match="final"):
+        workflow.check_move("closed", "returned")
+    with pytest.raises(workflow.IllegalMove, match="unknown status"):
+        workflow.check_move("received", "teleported")
+
+
+# -- intake ------------------------------------------------------------------------------------
+
+
+def test_intake_finds_grid_and_community_like_brute_force(ts, demo):
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(demo.grids), 25, replace=False)
+    rows = []
+    for i in idx:
+        lon, lat = _point_in(demo, int(i))
+        rows.append({"category": "sanitation", "lon": lon, "lat": lat, "text": "垃圾未清运"})
+    ids = ts.add_many(rows)
+    assert len(set(ids)) == 25
+    for tid, i in zip(ids, idx, strict=True):
+        t = ts.get(tid)
+        # brute force: which grid polygon contains the point
+        pt = shapely.Point(t["lon"], t["lat"])
+        owner = [c for c, g in zip(demo.grids.code, demo.grids.geometry, strict=True)
+                 if g.intersects(pt)]
+        assert t["grid_code"] == owner[0] == demo.grids.code.iloc[i]
+        assert t["community_code"] == demo.grids.community_code.iloc[i]
+        assert t["status"] == "received" and t["version"] == 1
+        assert [h["status"] for h in t["history"]] == ["received"]
+
+
+def test_deadline_from_category_limit(ts, demo):
+    lon, lat = _point_in(demo, 0)
+    t = ts.get(ts.add("power_supply", lon, lat, "晚间频繁跳闸"))
+    created = np.datetime64(t["created_at"])
+    assert np.datetime64(t["deadline"]) - created == np.timedelta64(2, "D")
+
+
+def test_bad_intake_is_refused_with_a_clear_message(ts, demo):
+    lon, lat = _point_in(demo, 0)
+    before = len(ts.frame())
+    with pytest.raises(TicketError, match="unknown category 'ufo'"):
+        ts.add("ufo", lon, lat, "?")
+    with pytest.raises(TicketError, match="text is empty"):
+        ts.add("dispute", lon, lat, "   ")
+    with pytest.raises(TicketError, match="outside every grid"):
+        ts.add("dispute", lon + 1.0, lat, "far away")
+    # a batch with one bad row stores nothing
+    with pytest.raises(TicketError, match="row 2"):
+        ts.add_many([{"category": "dispute", "lon": lon, "lat": lat, "text": "ok"},
+                     {"category": "dispute", "lon": float("nan"), "lat": lat, "text": "bad"}])
+    assert len(ts.frame()) == before
+
+
+# -- moves, conflicts, history -----------------------------------------------------------------
+
+
+def test_moves_follow_the_table_and_history_grows(ts, demo):
+    lon, lat = _point_in(demo, 3)
+    tid = ts.add("facility_repair", lon, lat, "楼顶漏水")
+    for target in workflow.path_to("closed")[1:]:
+        t = ts.move(tid, target, by="staff", note=f"to {target}")
+    assert t["status"] == "closed" and t["closed_at"] and t["version"] == 7
+    assert [h["status"] for h in t["history"]] == workflow.path_to("closed")
+    assert [h["seq"] for h in t["history"]] == list(range(1, 8))
+    with pytest.raises(workflow.IllegalMove):
+        ts.move(tid, "returned")
+    with pytest.raises(TicketNotFound):
+        ts.move("T000", "registered")
+
+
+def test_second_mover_gets_a_conflict_and_nothing_is_overwritten(ts, demo):
+    lon, lat = _point_in(demo, 4)
+    tid = ts.add("dispute", lon, lat, "邻里纠纷")
+    seen_by_a = ts.get(tid)["version"]
+    seen_by_b = ts.get(tid)["version"]
+    ts.move(tid, "registered", by="A", expected_version=seen_by_a)
+    with pytest.raises(ConflictError, match="changed by someone else"):
+        ts.move(tid, "closed_unresolved", by="B", expected_version=seen_by_b)
+    t = ts.get(tid)
+    assert t["status"] == "registered" and t["version"] == 2
+    assert [h["by"] for h in t["history"]] == [None, "A"]
+
+
+def test_history_is_append_only_in_the_database(ts, demo):
+    lon, lat = _point_in(demo, 5)
+    tid = ts.add("dispute", lon, lat, "x")
+    db = sqlite3.connect(ts.url.removeprefix("sqlite:///"))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE ticket_events SET status='closed' WHERE ticket_id=?", (tid,))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM ticket_events WHERE ticket_id=?", (tid,))
+    db.close()
+
+
+def test_demo_history_is_imported_once(store, demo):
+    ts = TicketStore.for_store(store)
+    df = ts.frame()
+    assert len(df) == len(demo.tickets)
+    assert set(df.id) == set(demo.tickets.id)
+    closed = demo.tickets[demo.tickets.status == "closed"].id.iloc[0]
+    t = ts.get(closed)
+    assert [h["status"] for h in t["history"]] == workflow.path_to("closed")
+    assert TicketStore.for_store(store).frame().shape[0] == len(demo.tickets)  # not twice
+
+
+# -- several processes -------------------------------------------------------------------------
+
+
+def _add_from_process(args) -> list[str]:
+    db, store, k, lon, lat = args
+    ts = TicketStore(db, GridLocator.from_store(store))
+    return [ts.add("other", lon, lat, f"process ticket {k}-{j}") for j in range(15)]
+
+
+def test_parallel_processes_lose_nothing(store, demo):
+    ts = TicketStore.for_store(store)
+    before = len(ts.frame())
+    lon, lat = _point_in(demo, 6)
+    db = db_path_for(store)
+    with ProcessPoolExecutor(4) as ex:
+        got = list(ex.map(_add_from_process, [(db, store, k, lon, lat) for k in range(4)]))
+    ids = [i for g in got for i in g]
+    assert len(ids) == 60 and len(set(ids)) == 60
+    after = ts.frame()
+    assert len(after) == before + 60
+    assert set(ids) <= set(after.id)
+
+
+CRASH = """
+import os, sys
+from layers.tickets import TicketStore, events_table
+ts = TicketStore(sys.argv[1])
+real = events_table.insert
+def boom(*a, **k):
+    os._exit(9)  # killed after the tickets were written, before their history
+events_table.insert = boom
+ts.add_many([{"category": "other", "lon": 106.28, "lat": 29.6, "text": f"t{i}"}
+             for i in range(500)])
+"""
+
+
+def test_a_process_killed_mid_batch_leaves_no_half_ticket(tmp_path):
+    db = tmp_path / "t.sqlite"
+    ts = TicketStore(db)
+    ts.add("other", 106.28, 29.6, "before")
+    r = subprocess.run([sys.executable, "-c", CRASH, str(db)], cwd=ROOT)
+    assert r.returncode == 9
+    df = ts.frame()
+    assert df["text"].tolist() == ["before"]
+    assert len(ts.histories()) == 1
+    ts.add("other", 106.28, 29.6, "after")  # the store still works, the lock was released
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "layers", "tickets", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli(store, demo):
+    lon, lat = _point_in(demo, 7)
+    r = _cli("add", str(store), "--category", "tree_trimming", "--lon", str(lon), "--lat",
+             str(lat), "--text", "<script>alert(1)</script> 树挡光", "--reporter", "sentinel")
+    assert r.returncode == 0, r.stderr
+    tid = r.stdout.strip().splitlines()[-1]
+    assert tid.startswith("T")
+    r = _cli("move", str(store), tid, "--to", "closed")
+    assert r.returncode != 0 and "cannot move from received" in r.stderr
+    assert _cli("move", str(store), tid, "--to", "registered", "--by", "staff").returncode == 0
+    shown = json.loads(_cli("show", str(store), tid, "--format", "json").stdout)
+    assert shown["status"] == "registered" and shown["grid_code"] == demo.grids.code.iloc[7]
+    assert shown["community_code"] == demo.grids.community_code.iloc[7]
+    assert [h["status"] for h in shown["history"]] == ["received", "registered"]
+    assert shown["version"] == 2
+    listed = json.loads(_cli("list", str(store), "--format", "json").stdout)
+    mine = [t for t in listed if t["id"] == tid]
+    assert mine and mine[0]["status"] == "registered" and "history" in mine[0]
+    assert {"id", "category", "status", "grid_code"} <= set(listed[0])
+    r = _cli("show", str(store), "T-nope")
+    assert r.returncode != 0 and "no ticket" in r.stderr

@@ -231,6 +231,39 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tickets_export(args: argparse.Namespace) -> int:
+    from . import ticket_reports as tr
+
+    ts = _ticket_store(args.path)
+    if args.format == "open311":
+        n = tr.write_open311(ts, args.out)
+    else:
+        from .store import open_store
+
+        comms = open_store(args.path).read(["communities"], check_geometry=False).communities
+        Path(args.out).write_bytes(tr.joint_meeting_excel(
+            ts, dict(zip(comms["code"], comms["name"], strict=True))))
+        n = None
+    print(f"wrote {args.out}" + (f" ({n} requests)" if n is not None else ""), file=sys.stderr)
+    print(args.out)
+    return EXIT_OK
+
+
+def cmd_tickets_import(args: argparse.Namespace) -> int:
+    from . import ticket_reports as tr
+
+    ts = _ticket_store(args.path)
+    if args.format == "open311":
+        ids = tr.from_open311(ts, json.loads(Path(args.file).read_text(encoding="utf-8")),
+                              crs=args.crs)
+    else:
+        ids = tr.import_hotline_csv(ts, args.file, crs=args.crs)
+    print(f"received {len(ids)} ticket(s)", file=sys.stderr)
+    for i in ids:
+        print(i)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -294,7 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     tsh.add_argument("--format", choices=["table", "json"], default="table")
     tsh.set_defaults(func=cmd_tickets_show)
 
-    for sp in (d, v, c, tl, ta, tm, tsh):
+    te = tsub.add_parser("export", help="Open311 GeoReport v2 JSON, or the joint-meeting "
+                                        "Excel (escalated and overdue tickets by community)")
+    te.add_argument("path")
+    te.add_argument("--format", choices=["open311", "excel"], required=True)
+    te.add_argument("--out", required=True)
+    te.set_defaults(func=cmd_tickets_export)
+    ti = tsub.add_parser("import", help="receive tickets from Open311 JSON or a hotline CSV")
+    ti.add_argument("path")
+    ti.add_argument("file")
+    ti.add_argument("--format", choices=["open311", "csv"], required=True)
+    ti.add_argument("--crs", default="wgs84", help="wgs84, gcj02 or bd09 (web-map exports)")
+    ti.set_defaults(func=cmd_tickets_import)
+
+    for sp in (d, v, c, tl, ta, tm, tsh, te, ti):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 

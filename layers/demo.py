@@ -132,6 +132,14 @@ def generate_demo(
     parking = _parking(rng, sk, comm, b)
     say("tickets")
     tickets = _tickets(rng, profile, towns, buildings, as_of, comm["code"])
+    # like intake: a ticket's grid is the grid its point lies in
+    cell = _owner(tickets["geometry"], grids.geometry.to_numpy())
+    found = cell >= 0
+    tickets["grid_code"] = np.where(found, grids["code"].to_numpy()[np.maximum(cell, 0)],
+                                    tickets["grid_code"]).astype(object)
+    tickets["community_code"] = np.where(
+        found, grids["community_code"].to_numpy()[np.maximum(cell, 0)],
+        tickets["community_code"]).astype(object)
 
     say("assembling layers")
     households_c = (
@@ -941,8 +949,8 @@ def _tickets(rng: np.random.Generator, p: DemoProfile, n_towns: int, bld: dict, 
     cum = np.cumsum(bld["households"])
     bi = np.searchsorted(cum, rng.random(n) * cum[-1], "right")
     c = bld["centroid"][bi]
-    loc = shapely.points(shapely.get_x(c) + rng.normal(0, 12, n),
-                         shapely.get_y(c) + rng.normal(0, 12, n))
+    loc = shapely.points(shapely.get_x(c) + rng.uniform(-2, 2, n),
+                         shapely.get_y(c) + rng.uniform(-2, 2, n))  # at the building
     median = np.array([v[1] for v in _TICKETS.values()])[cat_i]
     dur_days = median * np.exp(rng.normal(0, 0.7, n))
     age_days = (today - created).astype("timedelta64[s]").astype(float) / 86400

@@ -66,7 +66,7 @@ def test_people_care_parking_tickets_are_plausible(demo):
     # every ticket lies in (or within metres of) its grid
     g = demo.grids.set_index("code").geometry
     d = shapely.distance(t.geometry.to_numpy(), g.reindex(t.grid_code).to_numpy())
-    assert np.quantile(d, 0.95) < 0.0005
+    assert (d == 0).all()  # inside its grid, as intake would place it
 
 
 def test_labelled_fictional(demo):

@@ -1,0 +1,228 @@
+"""Ticket KPIs, exports and imports: what leaders and the monthly joint meeting read, and how
+tickets travel to and from other systems (Open311 GeoReport v2, hotline CSV exports).
+
+KPI definitions (also in ``docs/tickets.md``), for a period ``[start, end)``:
+
+received
+    tickets created in the period.
+closed
+    tickets that reached 结案 or 结案（未解决） in the period.
+closure_rate (结案率)
+    of the tickets received in the period, the share closed by ``end``.
+on_time_rate (按期结案率)
+    of the tickets whose deadline fell in the period (应结案), the share closed on or before
+    their deadline.
+avg_handling_days
+    mean days from creation to closing, over the tickets closed in the period.
+overdue
+    tickets open at ``end`` whose deadline had passed.
+satisfaction_rate
+    of the tickets closed in the period with a rating, the share rated 满意 or 基本满意.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import crs as lcrs
+from .tickets import DEFAULT_CATALOGUE, TicketError, TicketStore
+
+CLOSED = ("closed", "closed_unresolved")
+KPI_COLUMNS = ["received", "closed", "closure_rate", "on_time_rate", "avg_handling_days",
+               "overdue", "satisfaction_rate"]
+
+
+def ticket_kpis(df: pd.DataFrame, start: str | dt.date, end: str | dt.date,
+                by: str | None = "community_code") -> pd.DataFrame:
+    """KPIs per group (``community_code``, ``grid_code`` or ``None`` for the town) over
+    ``[start, end)``, vectorised with pandas; a ``total`` row closes grouped tables."""
+    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+    created = pd.to_datetime(df["created_at"])
+    closed_at = pd.to_datetime(df["closed_at"])
+    deadline = pd.to_datetime(df["deadline"])
+    is_closed = df["status"].isin(CLOSED).to_numpy()
+    recv = ((created >= t0) & (created < t1)).to_numpy()
+    clos = (is_closed & (closed_at >= t0) & (closed_at < t1)).to_numpy()
+    closed_by_end = is_closed & (closed_at < t1).to_numpy()
+    due = ((deadline >= t0) & (deadline < t1)).to_numpy()
+    on_time = is_closed & (closed_at <= deadline).to_numpy()
+    overdue = (created < t1).to_numpy() & ~closed_by_end & (deadline < t1).to_numpy()
+    days = ((closed_at - created).dt.total_seconds() / 86400).to_numpy()
+    sat = df["satisfaction"] if "satisfaction" in df else pd.Series(None, index=df.index)
+    rated = clos & sat.notna().to_numpy()
+    happy = rated & sat.isin(["satisfied", "basically_satisfied"]).to_numpy()
+    parts = pd.DataFrame({
+        "received": recv, "closed": clos, "recv_closed": recv & closed_by_end,
+        "due": due, "due_on_time": due & on_time,
+        "days": np.where(clos, days, 0.0), "overdue": overdue, "rated": rated, "happy": happy,
+    })
+    key = df[by].fillna("—").to_numpy() if by else np.zeros(len(df), dtype=int)
+    g = parts.groupby(key).sum()
+    if by:
+        g.loc["total"] = g.sum()
+    out = pd.DataFrame(index=g.index)
+    out["received"] = g["received"].astype(int)
+    out["closed"] = g["closed"].astype(int)
+    out["closure_rate"] = (g["recv_closed"] / g["received"].where(g["received"] > 0)).round(4)
+    out["on_time_rate"] = (g["due_on_time"] / g["due"].where(g["due"] > 0)).round(4)
+    out["avg_handling_days"] = (g["days"] / g["closed"].where(g["closed"] > 0)).round(2)
+    out["overdue"] = g["overdue"].astype(int)
+    out["satisfaction_rate"] = (g["happy"] / g["rated"].where(g["rated"] > 0)).round(4)
+    out.index.name = by or "scope"
+    return out.reset_index()
+
+
+# -- Open311 GeoReport v2 ---------------------------------------------------------------------
+
+_TZ = "+08:00"
+
+
+def _iso(v: Any) -> str | None:
+    if v is None or pd.isna(v):
+        return None
+    return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S") + _TZ
+
+
+def to_open311(store: TicketStore) -> list[dict[str, Any]]:
+    """Every ticket as an Open311 GeoReport v2 service request (times in China Standard
+    Time, ``status`` open/closed, our status and history in ``status_notes``)."""
+    df = store.frame()
+    hist = store.histories()
+    out = []
+    for r in df.itertuples(index=False):  # an export file: one dict per request is its format
+        h = hist.get(r.id, [])
+        out.append({
+            "service_request_id": r.id,
+            "status": "closed" if r.status in CLOSED else "open",
+            "status_notes": f"{r.status}" + (f": {h[-1]['note']}" if h and h[-1].get("note")
+                                             else ""),
+            "service_name": store.catalogue.get(r.category, (r.category, 0))[0],
+            "service_code": r.category,
+            "description": r.text,
+            "agency_responsible": r.handler,
+            "service_notice": None,
+            "requested_datetime": _iso(r.created_at),
+            "updated_datetime": _iso(h[-1]["at"]) if h else _iso(r.created_at),
+            "expected_datetime": _iso(r.deadline),
+            "address": r.grid_code,
+            "address_id": r.building_code,
+            "zipcode": None,
+            "lat": r.lat,
+            "long": r.lon,
+            "media_url": None,
+        })
+    return out
+
+
+def from_open311(store: TicketStore, requests: list[Mapping[str, Any]],
+                 crs: str = "wgs84") -> list[str]:
+    """Receive Open311 service requests as new tickets (one transaction). ``crs`` names the
+    coordinates' datum (``gcj02`` for web-map exports)."""
+    rows = []
+    for i, r in enumerate(requests, start=1):
+        for field in ("service_code", "lat", "long"):
+            if r.get(field) in (None, ""):
+                raise TicketError(f"request {i}: field {field!r} is missing")
+        rows.append({"category": r["service_code"], "lon": float(r["long"]),
+                     "lat": float(r["lat"]), "text": r.get("description") or "",
+                     "reporter": "hotline_12345",
+                     "created_at": _local(r.get("requested_datetime"))})
+    return _add_converted(store, pd.DataFrame(rows), crs)
+
+
+def _local(value: Any) -> pd.Timestamp | None:
+    """An ISO time as naive China Standard Time (how the store keeps times)."""
+    if value in (None, ""):
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("Asia/Shanghai").tz_localize(None) if ts.tzinfo else ts
+
+
+def _add_converted(store: TicketStore, df: pd.DataFrame, crs: str) -> list[str]:
+    if df.empty:
+        return []
+    if crs.lower() not in ("wgs84", "epsg:4326"):
+        lon, lat = lcrs.convert_coords(df["lon"].to_numpy(float), df["lat"].to_numpy(float),
+                                       crs, "wgs84")
+        df = df.assign(lon=lon, lat=lat)
+    return store.add_many(df.to_dict(orient="records"))
+
+
+#: Common headers of hotline (12345) exports → our fields.
+HOTLINE_HEADERS = {
+    "诉求内容": "text", "内容": "text", "描述": "text", "description": "text",
+    "类别": "category", "诉求类别": "category", "category": "category",
+    "经度": "lon", "lng": "lon", "lon": "lon", "longitude": "lon",
+    "纬度": "lat", "lat": "lat", "latitude": "lat",
+    "受理时间": "created_at", "来电时间": "created_at", "created_at": "created_at",
+}
+
+
+def import_hotline_csv(store: TicketStore, path: str | Path, *, crs: str = "gcj02",
+                       encoding: str = "utf-8-sig") -> list[str]:
+    """Receive tickets from a hotline CSV export (coordinates GCJ-02 by default, as web maps
+    give them; Chinese or English headers; categories by code or Chinese name)."""
+    df = pd.read_csv(path, encoding=encoding, dtype=str)
+    df = df.rename(columns={c: HOTLINE_HEADERS[c] for c in df.columns if c in HOTLINE_HEADERS})
+    missing = [c for c in ("text", "category", "lon", "lat") if c not in df]
+    if missing:
+        raise TicketError(f"{path}: missing column(s) {', '.join(missing)} "
+                          f"(known headers: {', '.join(HOTLINE_HEADERS)})")
+    by_name = {name: code for code, (name, _) in store.catalogue.items()}
+    df["category"] = df["category"].map(lambda c: by_name.get(c, c))
+    bad = pd.to_numeric(df["lon"], errors="coerce").isna() | pd.to_numeric(
+        df["lat"], errors="coerce").isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TicketError(f"{path}: row {i + 2}: longitude/latitude are not numbers")
+    df["reporter"] = "hotline_12345"
+    keep = [c for c in ("text", "category", "lon", "lat", "created_at", "reporter") if c in df]
+    return _add_converted(store, df[keep], crs)
+
+
+# -- the monthly joint meeting (大党委联席会议) ---------------------------------------------------
+
+
+def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] | None = None,
+                        now: dt.datetime | None = None) -> bytes:
+    """Escalated (to the street's joint meeting or a department) and overdue open tickets, by
+    community, as an Excel workbook: a summary sheet and one list."""
+    df = store.frame()
+    now_ts = pd.Timestamp(now or dt.datetime.now())
+    open_ = ~df["status"].isin(CLOSED)
+    overdue = open_ & (df["deadline"] < now_ts)
+    escalated = open_ & df["handler"].fillna("").str.startswith(("joint_meeting", "department"))
+    pick = df[overdue | escalated].copy()
+    names = dict(community_names or {})
+    pick["社区"] = pick["community_code"].map(lambda c: names.get(c, c))
+    pick["问题"] = np.where(overdue[pick.index] & escalated[pick.index], "上报且超期",
+                          np.where(escalated[pick.index], "已上报", "超期"))
+    pick["类别"] = pick["category"].map(lambda c: DEFAULT_CATALOGUE.get(c, (c, 0))[0])
+    pick["超期天数"] = ((now_ts - pick["deadline"]).dt.total_seconds() / 86400).clip(
+        lower=0).round(1)
+    listing = pick[["社区", "id", "类别", "status", "handler", "created_at", "deadline",
+                    "超期天数", "问题", "text"]].rename(columns={
+                        "id": "工单号", "status": "状态", "handler": "承办", "created_at": "受理时间",
+                        "deadline": "办理时限", "text": "内容"}).sort_values(["社区", "受理时间"])
+    summary = pick.groupby("社区").agg(工单数=("id", "size"),
+                                     超期=("问题", lambda s: int(s.str.contains("超期").sum())),
+                                     已上报=("问题", lambda s: int(s.str.contains("上报").sum())))
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        summary.reset_index().to_excel(xl, sheet_name="按社区汇总", index=False)
+        listing.to_excel(xl, sheet_name="超期与上报工单", index=False)
+    return buf.getvalue()
+
+
+def write_open311(store: TicketStore, out: str | Path) -> int:
+    data = to_open311(store)
+    Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    return len(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import streamlit as st
 
 from dashboard import data as appdata
@@ -12,6 +13,7 @@ from dashboard import mapview
 from dashboard.i18n import LANGUAGES, t
 from layers.coverage import CoverageResult, coverage
 from layers.layerset import LayerSet
+from layers.tickets import TicketStore
 
 
 # The layers and their analysis are shared, read-only objects (cache_resource): st.cache_data
@@ -26,12 +28,27 @@ def _coverage(path: str, mtime_ns: int) -> CoverageResult:
     return coverage(_load(path, mtime_ns))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _tickets(path: str) -> TicketStore:
+    return TicketStore.for_store(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _ticket_layer(path: str, version: tuple[int, str]) -> gpd.GeoDataFrame:
+    """The live tickets as a layer (for the map), per ticket-store version."""
+    del version
+    df = _tickets(path).frame()
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]),
+                            crs="EPSG:4326")
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
-             lang: str) -> mapview.MapData:
-    """Display data for one (store version, community, base-map CRS, language)."""
-    return mapview.prepare(_load(path, mtime_ns), _coverage(path, mtime_ns), crs=crs,
-                           community=community, lang=lang)
+             lang: str, tickets_version: tuple[int, str] = (0, "")) -> mapview.MapData:
+    """Display data for one (store version, community, base-map CRS, language, tickets)."""
+    data = _load(path, mtime_ns).replace(tickets=_ticket_layer(path, tickets_version))
+    return mapview.prepare(data, _coverage(path, mtime_ns), crs=crs, community=community,
+                           lang=lang)
 
 
 class Store:
@@ -47,8 +64,14 @@ class Store:
         self.data: LayerSet = _load(str(path), self.mtime)
         self.cov: CoverageResult = _coverage(str(path), self.mtime)
 
+    @property
+    def tickets(self) -> TicketStore:
+        """The live ticket store beside the layers (seeded from the demo history)."""
+        return _tickets(str(self.path))
+
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
-        return map_data(str(self.path), self.mtime, community, crs, lang())
+        return map_data(str(self.path), self.mtime, community, crs, lang(),
+                        self.tickets.version())
 
 
 def lang() -> str:

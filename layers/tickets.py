@@ -43,6 +43,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -351,6 +352,12 @@ class TicketStore:
         return self.get(ticket_id)
 
     # -- reading -----------------------------------------------------------------------------
+    def version(self) -> tuple[int, str]:
+        """Changes whenever a ticket is added or moved (a cache key for views)."""
+        with self.engine.connect() as conn:
+            n, last = conn.execute(select(func.count(), func.max(events_table.c.at))).one()
+        return int(n), str(last)
+
     def get(self, ticket_id: str, now: dt.datetime | None = None) -> dict:
         """One ticket with its ``history`` (oldest first) and derived ``overdue``."""
         with self.engine.connect() as conn:

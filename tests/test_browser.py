@@ -190,3 +190,14 @@ def test_clicking_a_grid_opens_its_details(server, browser, demo):
     _shot(page, "map-clicked")
     assert foreign == []
     page.close()
+
+
+def test_tickets_page_in_browser(server, browser):
+    page, frame_el, frame, foreign = _open(browser, f"{server}/tickets", "tickets")
+    assert frame_el.bounding_box()["height"] >= 300
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                              timeout=30_000)
+    assert page.get_by_text("哨兵一键下单").count() >= 1
+    _shot(page, "tickets-page")
+    assert foreign == []
+    page.close()

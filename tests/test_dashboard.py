@@ -133,3 +133,47 @@ def test_data_parameter_only_picks_stores_from_the_data_folder(tmp_path, monkeyp
     assert appdata.store_path("other.gpkg") == (tmp_path / "other.gpkg").resolve()
     for attempt in ("../secret", str(secret), "/etc/passwd", "missing"):
         assert appdata.store_path(attempt) == appdata.DEMO_STORE
+
+
+def _tickets_harness():
+    root = str(Path(APP).parent.parent)
+    return AppTest.from_string(
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "from dashboard.views import tickets_page\ntickets_page.render()\n",
+        default_timeout=120)
+
+
+@pytest.fixture
+def fresh_store(tmp_path, demo_file, monkeypatch):
+    import shutil
+
+    path = tmp_path / "town.gpkg"
+    shutil.copyfile(demo_file, path)
+    monkeypatch.setenv("WANGGE_STORE", str(path))
+    return path
+
+
+def test_tickets_page_intake_and_move(fresh_store, demo):
+    from layers.tickets import TicketStore
+
+    at = _tickets_harness().run()
+    assert not at.exception
+    assert {m.label for m in at.metric} >= {"受理", "结案率", "按期结案率", "超期"}
+    building = demo.buildings.code.iloc[11]
+    at.selectbox(key="intake_building").set_value(building).run()
+    form_text = [a for a in at.text_area if a.label == "内容"][0]
+    form_text.set_value("<b>楼道灯</b>坏了")
+    at.button[0].click().run()  # 受理
+    assert not at.exception
+    assert any("已受理" in s.value for s in at.success)
+    ts = TicketStore.for_store(fresh_store)
+    new = ts.frame().sort_values("id").iloc[-1]
+    assert new["text"] == "<b>楼道灯</b>坏了"  # stored as typed, shown as text
+    assert new["grid_code"] == demo.buildings.grid_code.iloc[11]
+    assert new["building_code"] == building
+    # the detail of the new ticket offers exactly the allowed moves
+    labels = [b.label for b in at.button]
+    assert "立案" in labels and "不予立案" in labels and "结案" not in labels
+    [b for b in at.button if b.label == "立案"][0].click().run()
+    assert not at.exception
+    assert ts.get(new["id"])["status"] == "registered"

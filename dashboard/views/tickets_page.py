@@ -1,0 +1,215 @@
+"""工单 — receive a resident's request (哨兵一键下单), follow it through the lifecycle, read the
+KPIs, export for the joint meeting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import mapview
+from dashboard.i18n import t
+from dashboard.state import Store, fictional_banner, lang
+from layers import ticket_reports as tr
+from layers import workflow
+from layers.tickets import DEFAULT_CATALOGUE, REPORTERS, ConflictError, TicketError
+
+
+def _intake(store: Store) -> None:
+    L = lang()
+    data = store.data
+    st.caption(t("intake_hint", L))
+    left, right = st.columns([1.4, 1])
+    with left:
+        md = store.map_data(None, "wgs84")
+        m = mapview.build_map(md, mapview.tile_sources()["none"], lang=L)
+        out = st_folium(m, key="intake_map", height=430, use_container_width=True,
+                        returned_objects=["last_clicked"])
+        clicked = (out or {}).get("last_clicked")
+    with right:
+        b = data.buildings
+        options = ["", *b["code"].tolist()]
+        names = dict(zip(b["code"], b["name"], strict=True))
+        building = st.selectbox(t("intake_building", L), options,
+                                format_func=lambda c: t("intake_by_click", L) if not c
+                                else f"{names[c]}（{c}）", key="intake_building")
+        if building:
+            p = b.set_index("code").geometry[building].centroid
+            lon, lat = p.x, p.y
+        elif clicked:
+            lon, lat = clicked["lng"], clicked["lat"]
+        else:
+            lon = lat = None
+        st.caption(f"{t('location', L)}: " + (f"{lon:.6f}, {lat:.6f}" if lon is not None
+                                               else t("location_missing", L)))
+        with st.form("intake", clear_on_submit=True):
+            category = st.selectbox(t("tk_category", L), list(DEFAULT_CATALOGUE),
+                                    format_func=lambda c: t(f"cat_{c}", L))
+            reporter = st.selectbox(t("reporter", L), REPORTERS,
+                                    format_func=lambda r: t(f"reporter_{r}", L))
+            text = st.text_area(t("tk_text", L), max_chars=500)
+            by = st.text_input(t("by", L))
+            sent = st.form_submit_button(t("submit_ticket", L), type="primary")
+        if sent:
+            if lon is None:
+                st.error(t("location_missing", L))
+                return
+            try:
+                tid = store.tickets.add(category, lon, lat, text, reporter=reporter,
+                                        building_code=building or None, by=by or None)
+            except TicketError as exc:
+                st.error(str(exc))
+                return
+            got = store.tickets.get(tid)
+            st.success(f"{t('received_as', L)} {tid} · {t('grid', L)} {got['grid_code']} · "
+                       f"{t('tk_deadline', L)} {got['deadline'][:16].replace('T', ' ')}")
+            st.session_state["ticket_sel"] = tid
+
+
+def _list_and_detail(store: Store) -> None:
+    L = lang()
+    df = store.tickets.frame()
+    comms = store.data.communities
+    cnames = dict(zip(comms["code"], comms["name"], strict=True))
+    f1, f2, f3, f4 = st.columns([1.2, 1.2, 1, 0.8])
+    status = f1.multiselect(t("tk_status", L), workflow.STATUS_LABELS_ZH,
+                            default=[s for s in workflow.STATUS_LABELS_ZH
+                                     if not workflow.is_closed(s)],
+                            format_func=lambda s: t(f"status_t_{s}", L))
+    category = f2.multiselect(t("tk_category", L), list(DEFAULT_CATALOGUE),
+                              format_func=lambda c: t(f"cat_{c}", L))
+    community = f3.selectbox(t("community_filter", L), ["", *cnames],
+                             format_func=lambda c: t("all_communities", L) if not c
+                             else cnames[c])
+    overdue_only = f4.checkbox(t("overdue_only", L))
+    grid = st.text_input(t("grid_filter", L), key="ticket_grid")
+    sel = df["status"].isin(status) if status else pd.Series(True, index=df.index)
+    if category:
+        sel &= df["category"].isin(category)
+    if community:
+        sel &= df["community_code"] == community
+    if grid:
+        sel &= df["grid_code"].fillna("").str.startswith(grid.strip())
+    if overdue_only:
+        sel &= df["overdue"]
+    shown = df[sel].sort_values("created_at", ascending=False)
+    st.caption(f"{len(shown)} / {len(df)}")
+    table = pd.DataFrame({
+        t("tk_id", L): shown["id"], t("tk_category", L): shown["category"].map(
+            lambda c: t(f"cat_{c}", L)),
+        t("tk_status", L): shown["status"].map(lambda s: t(f"status_t_{s}", L)),
+        t("community_filter", L): shown["community_code"].map(cnames),
+        t("grid", L): shown["grid_code"], t("tk_created_at", L): shown["created_at"],
+        t("tk_deadline", L): shown["deadline"], t("tk_overdue", L): shown["overdue"],
+        t("tk_text", L): shown["text"],  # st.dataframe shows text, never HTML
+    })
+    event = st.dataframe(table.head(500), hide_index=True, width="stretch", height=320,
+                         on_select="rerun", selection_mode="single-row", key="ticket_table")
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.session_state["ticket_sel"] = shown["id"].iloc[rows[0]]
+    tid = st.session_state.get("ticket_sel")
+    if tid:
+        _detail(store, tid)
+
+
+def _detail(store: Store, tid: str) -> None:
+    L = lang()
+    try:
+        tk = store.tickets.get(tid)
+    except TicketError:
+        return
+    cat = t("cat_" + tk["category"], L)
+    status = t("status_t_" + tk["status"], L)
+    st.subheader(f"{tid} · {cat} · {status}")
+    if tk["overdue"]:
+        st.error(t("overdue", L))
+    c1, c2 = st.columns([1.3, 1])
+    with c1:
+        st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
+        st.caption(f"{t('grid', L)} {tk['grid_code']} · {t('tk_created_at', L)} "
+                   f"{tk['created_at'].replace('T', ' ')} · {t('tk_deadline', L)} "
+                   f"{tk['deadline'].replace('T', ' ')} · v{tk['version']}")
+        hist = pd.DataFrame(tk["history"])
+        hist["status"] = hist["status"].map(lambda s: t(f"status_t_{s}", L))
+        st.dataframe(hist.rename(columns={"seq": "#", "status": t("tk_status", L),
+                                          "at": t("when", L), "by": t("by", L),
+                                          "note": t("note", L)}),
+                     hide_index=True, width="stretch")
+    with c2:
+        moves = workflow.allowed_moves(tk["status"])
+        if not moves:
+            st.caption(t("ticket_final", L))
+            return
+        with st.form(f"move_{tid}"):
+            note = st.text_input(t("note", L))
+            by = st.text_input(t("by", L))
+            handler = st.text_input(t("handler", L), value=tk.get("handler") or "")
+            pressed = [st.form_submit_button(m.label_zh if L == "zh" else m.action)
+                       for m in moves]
+        for m, hit in zip(moves, pressed, strict=True):
+            if hit:
+                try:
+                    store.tickets.move(tid, m.target, by=by or None, note=note or None,
+                                       handler=handler or None,
+                                       expected_version=tk["version"])
+                except ConflictError as exc:
+                    st.warning(f"{t('conflict', L)} {exc}")
+                    return
+                st.rerun()
+
+
+def _kpis(store: Store) -> None:
+    L = lang()
+    today = dt.date.fromisoformat(store.data.meta.get("as_of", dt.date.today().isoformat()))
+    c1, c2 = st.columns(2)
+    start = c1.date_input(t("period_start", L), today.replace(day=1), key="kpi_start")
+    end = c2.date_input(t("period_end", L), today + dt.timedelta(days=1), key="kpi_end")
+    df = store.tickets.frame()
+    k = tr.ticket_kpis(df, start, end, by="community_code")
+    total = k.set_index("community_code").loc["total"]
+    m = st.columns(6)
+    m[0].metric(t("kpi_received", L), int(total["received"]))
+    m[1].metric(t("kpi_closed", L), int(total["closed"]))
+    m[2].metric(t("kpi_closure_rate", L), _pct(total["closure_rate"]))
+    m[3].metric(t("kpi_on_time_rate", L), _pct(total["on_time_rate"]))
+    m[4].metric(t("kpi_overdue", L), int(total["overdue"]))
+    m[5].metric(t("kpi_avg_days", L), "—" if pd.isna(total["avg_handling_days"])
+                else f"{total['avg_handling_days']:.1f}")
+    names = dict(zip(store.data.communities["code"], store.data.communities["name"],
+                     strict=True))
+    k.insert(0, t("community_filter", L), k["community_code"].map(
+        lambda c: names.get(c, t("total", L))))
+    k = k.drop(columns="community_code").rename(columns={
+        c: t(f"kpi_{c}", L) for c in tr.KPI_COLUMNS})
+    st.dataframe(k, hide_index=True, width="stretch")
+    st.caption(t("kpi_definitions", L))
+    d1, d2 = st.columns(2)
+    d1.download_button(t("download_joint_meeting", L),
+                       tr.joint_meeting_excel(store.tickets, names), "联席会议工单清单.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    d2.download_button(t("download_open311", L),
+                       json.dumps(tr.to_open311(store.tickets), ensure_ascii=False),
+                       "open311.json", "application/json")
+
+
+def _pct(v: float) -> str:
+    return "—" if pd.isna(v) else f"{v:.1%}"
+
+
+def render() -> None:
+    L = lang()
+    store = Store()
+    st.title(t("page_tickets", L))
+    fictional_banner(store)
+    tab_in, tab_list, tab_kpi = st.tabs([t("tab_intake", L), t("tab_list", L),
+                                         t("tab_kpi", L)])
+    with tab_in:
+        _intake(store)
+    with tab_list:
+        _list_and_detail(store)
+    with tab_kpi:
+        _kpis(store)

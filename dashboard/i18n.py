@@ -91,6 +91,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "child_care": {"zh": "托育服务点", "en": "Child care"},
     "parking": {"zh": "停车场（按车位）", "en": "Parking (by spaces)"},
     "open_tickets": {"zh": "未办结工单", "en": "Open tickets"},
+    "ticket_heat": {"zh": "工单热力图", "en": "Ticket heat map"},
     "overdue": {"zh": "已超期", "en": "Overdue"},
     "selection": {"zh": "选中", "en": "Selected"},
     "legend": {"zh": "图例", "en": "Legend"},

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from branca.element import MacroElement
-from folium.plugins import FastMarkerCluster, GroupedLayerControl
+from folium.plugins import FastMarkerCluster, GroupedLayerControl, HeatMap
 from folium.template import Template
 
 from dashboard import offline
@@ -45,6 +45,11 @@ BUILDING_MIN_ZOOM = 16
 STATUS_COLOURS = {"ok": "#2e9d5b", "no_sentinel": "#d62728", "overloaded": "#ff9f1c"}
 MEMBER_COLOURS = {"yes": "#6c8ebf", "no": "#d62728"}
 TICKET_COLOURS = {"open": "#1f77b4", "overdue": "#d62728"}
+#: Open tickets by status (overdue ones are red whatever their status).
+STATUS_TICKET_COLOURS = {
+    "received": "#9467bd", "registered": "#8c564b", "dispatched": "#1f77b4",
+    "in_progress": "#17becf", "handled": "#2ca02c", "verified": "#bcbd22", "returned": "#ff7f0e",
+}
 BACKGROUND = "#f3f1ec"
 
 _ROAD_STYLE = {"color": "#c9c4b8", "weight": 1.2, "opacity": 1, "fill": False}
@@ -435,6 +440,7 @@ def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
     st_i, sts = pd.factorize(tk["status"])
     labels["category"] = [str(escape([t(f"cat_{c}", lang)])[0]) for c in cats]
     labels["status"] = [str(escape([t(f"status_t_{x}", lang)])[0]) for x in sts]
+    labels["colour"] = [STATUS_TICKET_COLOURS.get(str(x), "#1f77b4") for x in sts]
     pts = _shift(tk.geometry.to_numpy(), crs)
     places = 5 if with_text else 4  # the city overview clusters them anyway
     lat = np.round(shapely.get_y(pts), places)
@@ -580,8 +586,10 @@ def _legend_html(lang: str, aggregated: bool) -> str:
                  '<div><span class="wg-badge wg-child">幼</span>' + t("child_care", lang)
                  + '</div>',
                  swatch("#17becf", t("parking", lang), "circle")]
-    rows += [swatch(TICKET_COLOURS["open"], t("open_tickets", lang), "circle"),
+    rows += [f'<div style="margin-top:4px">{t("open_tickets", lang)}</div>',
              swatch(TICKET_COLOURS["overdue"], t("overdue", lang), "circle")]
+    rows += [swatch(c, t(f"status_t_{k}", lang), "circle")
+             for k, c in STATUS_TICKET_COLOURS.items()]
     return "".join(rows)
 
 
@@ -705,6 +713,9 @@ def build_map(
             md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
             callback=callback, options={"maxClusterRadius": 45})
         add("tickets", g_events, cluster)
+        heat = HeatMap([[r[0], r[1]] for r in md.tickets], name=t("ticket_heat", lang),
+                       show=False, radius=18, blur=14, min_opacity=0.35)
+        add("tickets", g_events, heat)
     if selected_geojson:
         VectorLayer(selected_geojson, t("selection", lang), base={
             "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
@@ -757,7 +768,7 @@ var {{ this.get_name() }} = (function(){
 _TICKET_CALLBACK = """(function() {
     var LB = LABELS;
     return function(row) {
-        var colour = row[2] ? '#d62728' : '#1f77b4';
+        var colour = row[2] ? '#d62728' : LB.colour[row[5]];
         var m = L.circleMarker(new L.LatLng(row[0], row[1]),
             {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
         var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]

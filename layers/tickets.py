@@ -232,78 +232,90 @@ class TicketStore:
 
     def add_many(self, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """Receive several tickets in one transaction (all or none)."""
-        df = pd.DataFrame(list(rows))
-        if df.empty:
+        new = [self._check_row(i, r) for i, r in enumerate(rows, start=1)]
+        if not new:
             return []
-        df = self._check_new(df)
+        lon = np.fromiter((r["lon"] for r in new), float, len(new))
+        lat = np.fromiter((r["lat"] for r in new), float, len(new))
         if self.locator is not None:
-            grid, comm = self.locator.locate(df["lon"].to_numpy(), df["lat"].to_numpy())
+            grid, comm = self.locator.locate(lon, lat)
             outside = np.flatnonzero(pd.isna(grid))
             if outside.size:
                 i = int(outside[0])
                 raise TicketError(
-                    f"row {i + 1}: point ({df['lon'].iloc[i]:.6f}, {df['lat'].iloc[i]:.6f}) lies "
-                    "outside every grid of this store (wrong coordinates, or GCJ-02 from a web "
-                    "map? convert with layers.crs first)")
-            df["grid_code"], df["community_code"] = grid, comm
+                    f"row {i + 1}: point ({lon[i]:.6f}, {lat[i]:.6f}) lies outside every "
+                    "grid of this store (wrong coordinates, or GCJ-02 from a web map? "
+                    "convert with layers.crs first)")
         else:
-            df["grid_code"] = df.get("grid_code")
-            df["community_code"] = df.get("community_code")
-        limits = df["category"].map(lambda c: self.catalogue[c][1])
-        df["deadline"] = df["created_at"] + pd.to_timedelta(limits, unit="D")
+            grid = [r.get("grid_code") for r in new]
+            comm = [r.get("community_code") for r in new]
         with self._write() as conn:
-            ids = self._next_ids(conn, df["created_at"])
-            df["id"] = ids
+            ids = self._next_ids(conn, [r["created_at"] for r in new])
             conn.execute(tickets_table.insert(), [
-                {"id": r.id, "category": r.category, "text": r.text, "reporter": r.reporter,
-                 "lon": float(r.lon), "lat": float(r.lat), "grid_code": r.grid_code,
-                 "community_code": r.community_code,
-                 "building_code": None if pd.isna(r.building_code) else r.building_code,
-                 "handler": None, "status": "received",
-                 "created_at": r.created_at.to_pydatetime(),
-                 "deadline": r.deadline.to_pydatetime(), "closed_at": None,
-                 "satisfaction": None, "version": 1} for r in df.itertuples()])
+                {"id": tid, "category": r["category"], "text": r["text"],
+                 "reporter": r["reporter"], "lon": float(x), "lat": float(y), "grid_code": g,
+                 "community_code": c, "building_code": r["building_code"], "handler": None,
+                 "status": "received", "created_at": r["created_at"],
+                 "deadline": r["created_at"] + dt.timedelta(
+                     days=self.catalogue[r["category"]][1]),
+                 "closed_at": None, "satisfaction": None, "version": 1}
+                for tid, r, x, y, g, c in zip(ids, new, lon, lat, grid, comm, strict=True)])
             conn.execute(events_table.insert(), [
-                {"ticket_id": r.id, "seq": 1, "status": "received",
-                 "at": r.created_at.to_pydatetime(), "by": None if pd.isna(r.by) else r.by,
-                 "note": "受理"} for r in df.itertuples()])
-        return list(ids)
+                {"ticket_id": tid, "seq": 1, "status": "received", "at": r["created_at"],
+                 "by": r["by"], "note": "受理"} for tid, r in zip(ids, new, strict=True)])
+        return ids
 
-    def _check_new(self, df: pd.DataFrame) -> pd.DataFrame:
-        df = df.copy()
-        for col, default in (("reporter", "resident"), ("building_code", None), ("by", None),
-                             ("created_at", None)):
-            if col not in df:
-                df[col] = default
-        for i, r in enumerate(df.itertuples(index=False), start=1):  # validation messages
-            if r.category not in self.catalogue:
-                raise TicketError(f"row {i}: unknown category {r.category!r}; known: "
-                                  f"{', '.join(self.catalogue)}")
-            if not isinstance(r.text, str) or not r.text.strip():
-                raise TicketError(f"row {i}: text is empty")
-            if r.reporter not in REPORTERS:
-                raise TicketError(f"row {i}: reporter {r.reporter!r} is not one of "
-                                  f"{', '.join(REPORTERS)}")
-            lon, lat = float(r.lon), float(r.lat)
-            if not (math.isfinite(lon) and math.isfinite(lat)) or not (
-                    -180 <= lon <= 180 and -90 <= lat <= 90):
-                raise TicketError(f"row {i}: ({r.lon}, {r.lat}) is not a longitude/latitude")
-        df["created_at"] = pd.to_datetime(df["created_at"]).fillna(pd.Timestamp(_now()))
-        df["created_at"] = df["created_at"].dt.floor("s")
-        df["text"] = df["text"].str.strip()
-        return df
+    def _check_row(self, i: int, r: Mapping[str, Any]) -> dict[str, Any]:
+        """One new ticket, checked, with defaults; a clear error names the row and field."""
+        category = r.get("category")
+        if category not in self.catalogue:
+            raise TicketError(f"row {i}: unknown category {category!r}; known: "
+                              f"{', '.join(self.catalogue)}")
+        text_ = r.get("text")
+        if not isinstance(text_, str) or not text_.strip():
+            raise TicketError(f"row {i}: text is empty")
+        reporter = r.get("reporter") or "resident"
+        if reporter not in REPORTERS:
+            raise TicketError(f"row {i}: reporter {reporter!r} is not one of "
+                              f"{', '.join(REPORTERS)}")
+        try:
+            lon, lat = float(r.get("lon")), float(r.get("lat"))
+        except (TypeError, ValueError):
+            lon = lat = math.nan
+        if not (math.isfinite(lon) and math.isfinite(lat)) or not (
+                -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise TicketError(f"row {i}: ({r.get('lon')}, {r.get('lat')}) is not a "
+                              "longitude/latitude")
+        created = r.get("created_at")
+        if created is None or (not isinstance(created, str) and pd.isna(created)):
+            created = _now()
+        else:
+            try:
+                created = pd.Timestamp(created).to_pydatetime().replace(microsecond=0)
+            except (TypeError, ValueError):
+                raise TicketError(f"row {i}: created_at {created!r} is not a time") from None
+        building = r.get("building_code")
+        by = r.get("by")
+        return {"category": category, "text": text_.strip(), "reporter": reporter,
+                "lon": lon, "lat": lat, "created_at": created,
+                "building_code": None if building is None or pd.isna(building) else building,
+                "by": None if by is None or pd.isna(by) else by,
+                "grid_code": r.get("grid_code"), "community_code": r.get("community_code")}
 
-    def _next_ids(self, conn: Connection, created: pd.Series) -> list[str]:
-        days = created.dt.strftime("%Y%m%d")
-        out: list[str] = []
-        for day, group in days.groupby(days, sort=True):  # one query per day in the batch
+    def _next_ids(self, conn: Connection, created: list[dt.datetime]) -> list[str]:
+        """``T`` + date + the next 5-digit numbers of each day (inside the write lock)."""
+        days = [c.strftime("%Y%m%d") for c in created]
+        next_no: dict[str, int] = {}
+        for day in sorted(set(days)):  # one query per day in the batch
             last = conn.execute(select(tickets_table.c.id).where(
                 tickets_table.c.id.like(f"T{day}%")).order_by(
                 tickets_table.c.id.desc()).limit(1)).scalar()
-            start = int(last[9:]) if last else 0
-            n = np.arange(start + 1, start + 1 + len(group))
-            out += [(idx, f"T{day}{k:05d}") for idx, k in zip(group.index, n, strict=True)]
-        return [i for _, i in sorted(out)]
+            next_no[day] = int(last[9:]) if last else 0
+        out = []
+        for day in days:
+            next_no[day] += 1
+            out.append(f"T{day}{next_no[day]:05d}")
+        return out
 
     # -- moves -------------------------------------------------------------------------------
     def move(self, ticket_id: str, to: str, *, by: str | None = None, note: str | None = None,

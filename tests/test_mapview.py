@@ -72,6 +72,8 @@ def test_layers_present_and_grouped(md):
     assert set(control.grouped_overlays) == {"底图", "区划与网格", "人员", "服务设施", "工单"}
     assert "L.control.groupedLayers" in html
     assert "markerClusterGroup" in html  # tickets clustered, not one folium.Marker each
+    assert "L.heatLayer" in html  # the heat-map option (off until chosen)
+    assert any(n == "工单热力图" for n in names)
     assert html.count("L.marker(") <= 2  # only the DivIcon templates, never per point
     assert "wg-legend" in html
     # buildings only from street zoom

@@ -177,3 +177,10 @@ def test_tickets_page_intake_and_move(fresh_store, demo):
     [b for b in at.button if b.label == "立案"][0].click().run()
     assert not at.exception
     assert ts.get(new["id"])["status"] == "registered"
+    # dispatch it to the street's joint meeting
+    [s for s in at.selectbox if s.label == "承办"][0].set_value("joint_meeting")
+    [b for b in at.button if b.label == "派遣"][0].click().run()
+    assert not at.exception
+    t = ts.get(new["id"])
+    assert t["status"] == "dispatched" and t["handler"] == "joint_meeting"
+    assert [h["status"] for h in t["history"]] == ["received", "registered", "dispatched"]

@@ -15,7 +15,13 @@ from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from layers import ticket_reports as tr
 from layers import workflow
-from layers.tickets import DEFAULT_CATALOGUE, REPORTERS, ConflictError, TicketError
+from layers.tickets import (
+    DEFAULT_CATALOGUE,
+    REPORTERS,
+    SATISFACTION,
+    ConflictError,
+    TicketError,
+)
 
 
 def _intake(store: Store) -> None:
@@ -144,10 +150,15 @@ def _detail(store: Store, tid: str) -> None:
         if not moves:
             st.caption(t("ticket_final", L))
             return
+        handlers = _handlers(store, tk)
         with st.form(f"move_{tid}"):
             note = st.text_input(t("note", L))
             by = st.text_input(t("by", L))
-            handler = st.text_input(t("handler", L), value=tk.get("handler") or "")
+            handler = st.selectbox(t("handler", L), list(handlers), format_func=handlers.get,
+                                   index=list(handlers).index(tk["handler"])
+                                   if tk.get("handler") in handlers else 0)
+            satisfaction = st.selectbox(t("satisfaction", L), ["", *SATISFACTION],
+                                        format_func=lambda v: t(f"sat_{v}", L) if v else "—")
             pressed = [st.form_submit_button(m.label_zh if L == "zh" else m.action)
                        for m in moves]
         for m, hit in zip(moves, pressed, strict=True):
@@ -155,6 +166,8 @@ def _detail(store: Store, tid: str) -> None:
                 try:
                     store.tickets.move(tid, m.target, by=by or None, note=note or None,
                                        handler=handler or None,
+                                       satisfaction=(satisfaction or None)
+                                       if workflow.is_closed(m.target) else None,
                                        expected_version=tk["version"])
                 except ConflictError as exc:
                     st.warning(f"{t('conflict', L)} {exc}")
@@ -162,15 +175,37 @@ def _detail(store: Store, tid: str) -> None:
                 st.rerun()
 
 
+def _handlers(store: Store, tk: dict) -> dict[str, str]:
+    """Who a ticket can be dispatched to: its grid's sentinels, the community, the street's
+    joint meeting (大党委联席会议) or a department."""
+    L = lang()
+    out = {"": "—"}
+    if tk.get("grid_code"):
+        from layers import lookup
+
+        try:
+            for p in lookup.grid_detail(store.data, tk["grid_code"]).sentinels:
+                out[f"sentinel:{p.person_id}"] = f"{t('grid_sentinel', L)} {p.name}"
+        except KeyError:
+            pass
+    out["community"] = t("handler_community", L)
+    out["joint_meeting"] = t("handler_joint_meeting", L)
+    for dept in ("住建", "城管", "民政", "供电", "人社"):
+        out[f"department:{dept}"] = f"{t('handler_department', L)} · {dept}"
+    return out
+
+
 def _kpis(store: Store) -> None:
     L = lang()
     today = dt.date.fromisoformat(store.data.meta.get("as_of", dt.date.today().isoformat()))
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     start = c1.date_input(t("period_start", L), today.replace(day=1), key="kpi_start")
     end = c2.date_input(t("period_end", L), today + dt.timedelta(days=1), key="kpi_end")
+    level = c3.radio(t("kpi_by", L), ["community_code", "grid_code"], horizontal=True,
+                     format_func=lambda v: t(f"kpi_by_{v}", L), key="kpi_level")
     df = store.tickets.frame()
-    k = tr.ticket_kpis(df, start, end, by="community_code")
-    total = k.set_index("community_code").loc["total"]
+    k = tr.ticket_kpis(df, start, end, by=level)
+    total = k.set_index(level).loc["total"]
     m = st.columns(6)
     m[0].metric(t("kpi_received", L), int(total["received"]))
     m[1].metric(t("kpi_closed", L), int(total["closed"]))
@@ -181,9 +216,10 @@ def _kpis(store: Store) -> None:
                 else f"{total['avg_handling_days']:.1f}")
     names = dict(zip(store.data.communities["code"], store.data.communities["name"],
                      strict=True))
-    k.insert(0, t("community_filter", L), k["community_code"].map(
-        lambda c: names.get(c, t("total", L))))
-    k = k.drop(columns="community_code").rename(columns={
+    if level == "grid_code":
+        names = dict(zip(store.data.grids["code"], store.data.grids["name"], strict=True))
+    k.insert(0, t(f"kpi_by_{level}", L), k[level].map(lambda c: names.get(c, t("total", L))))
+    k = k.drop(columns=level).rename(columns={
         c: t(f"kpi_{c}", L) for c in tr.KPI_COLUMNS})
     st.dataframe(k, hide_index=True, width="stretch")
     st.caption(t("kpi_definitions", L))

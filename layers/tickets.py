@@ -111,6 +111,40 @@ _APPEND_ONLY = (
 )
 
 
+def catalogue_path_for(store: str | os.PathLike[str]) -> Path:
+    """The optional category catalogue of a layer store: ``town.gpkg`` → ``town.categories.json``
+    (``{"code": {"name": "矛盾纠纷", "days": 10}, …}``)."""
+    p = Path(store)
+    return p.with_name(p.stem + ".categories.json")
+
+
+def load_catalogue(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
+    """Read a category catalogue file.
+
+    Raises
+    ------
+    TicketError
+        Naming the file, the category and what is wrong.
+    """
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TicketError(f"{path}: not a readable JSON catalogue ({exc})") from exc
+    if not isinstance(raw, dict) or not raw:
+        raise TicketError(f"{path}: expected an object of categories")
+    out: dict[str, tuple[str, int]] = {}
+    for code, entry in raw.items():
+        name = entry.get("name") if isinstance(entry, dict) else None
+        days = entry.get("days") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise TicketError(f"{path}: category {code!r}: field 'name' is missing")
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            raise TicketError(f"{path}: category {code!r}: field 'days' must be a positive "
+                              f"whole number of days, not {days!r}")
+        out[str(code)] = (name.strip(), days)
+    return out
+
+
 def db_path_for(store: str | os.PathLike[str]) -> Path:
     """Where the tickets of a layer store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
     p = Path(store)
@@ -192,9 +226,13 @@ class TicketStore:
     @classmethod
     def for_store(cls, store: str | os.PathLike[str], **kw: Any) -> TicketStore:
         """The ticket store beside a layer store; seeded with the layer store's ``tickets``
-        layer (the demo's history) the first time."""
+        layer (the demo's history) the first time. Categories come from
+        :func:`catalogue_path_for` when that file exists, else :data:`DEFAULT_CATALOGUE`."""
         db = db_path_for(store)
         fresh = not db.exists()
+        cat = catalogue_path_for(store)
+        if "catalogue" not in kw and cat.exists():
+            kw["catalogue"] = load_catalogue(cat)
         ts = cls(db, GridLocator.from_store(store), **kw)
         if fresh:
             from .store import open_store

@@ -242,3 +242,22 @@ def test_cli(store, demo):
     assert {"id", "category", "status", "grid_code"} <= set(listed[0])
     r = _cli("show", str(store), "T-nope")
     assert r.returncode != 0 and "no ticket" in r.stderr
+
+
+def test_catalogue_is_configurable(store, demo):
+    from layers.tickets import catalogue_path_for, load_catalogue
+
+    cat = catalogue_path_for(store)
+    cat.write_text(json.dumps({"dispute": {"name": "矛盾纠纷", "days": 3},
+                               "stray_dogs": {"name": "流浪犬", "days": 1}},
+                              ensure_ascii=False), encoding="utf-8")
+    ts = TicketStore.for_store(store)
+    lon, lat = _point_in(demo, 2)
+    t = ts.get(ts.add("stray_dogs", lon, lat, "小区流浪犬伤人"))
+    assert np.datetime64(t["deadline"]) - np.datetime64(t["created_at"]) == np.timedelta64(
+        1, "D")
+    with pytest.raises(TicketError, match="unknown category 'sanitation'"):
+        ts.add("sanitation", lon, lat, "x")
+    cat.write_text('{"x": {"name": "X", "days": "soon"}}', encoding="utf-8")
+    with pytest.raises(TicketError, match=r"categories.json: category 'x': field 'days'"):
+        load_catalogue(cat)

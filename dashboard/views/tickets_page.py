@@ -16,7 +16,6 @@ from dashboard.state import Store, fictional_banner, lang
 from layers import ticket_reports as tr
 from layers import workflow
 from layers.tickets import (
-    DEFAULT_CATALOGUE,
     REPORTERS,
     SATISFACTION,
     ConflictError,
@@ -52,8 +51,8 @@ def _intake(store: Store) -> None:
         st.caption(f"{t('location', L)}: " + (f"{lon:.6f}, {lat:.6f}" if lon is not None
                                                else t("location_missing", L)))
         with st.form("intake", clear_on_submit=True):
-            category = st.selectbox(t("tk_category", L), list(DEFAULT_CATALOGUE),
-                                    format_func=lambda c: t(f"cat_{c}", L))
+            category = st.selectbox(t("tk_category", L), list(store.tickets.catalogue),
+                                    format_func=lambda c: _cat(store, c))
             reporter = st.selectbox(t("reporter", L), REPORTERS,
                                     format_func=lambda r: t(f"reporter_{r}", L))
             text = st.text_area(t("tk_text", L), max_chars=500)
@@ -85,8 +84,8 @@ def _list_and_detail(store: Store) -> None:
                             default=[s for s in workflow.STATUS_LABELS_ZH
                                      if not workflow.is_closed(s)],
                             format_func=lambda s: t(f"status_t_{s}", L))
-    category = f2.multiselect(t("tk_category", L), list(DEFAULT_CATALOGUE),
-                              format_func=lambda c: t(f"cat_{c}", L))
+    category = f2.multiselect(t("tk_category", L), list(store.tickets.catalogue),
+                              format_func=lambda c: _cat(store, c))
     community = f3.selectbox(t("community_filter", L), ["", *cnames],
                              format_func=lambda c: t("all_communities", L) if not c
                              else cnames[c])
@@ -105,7 +104,7 @@ def _list_and_detail(store: Store) -> None:
     st.caption(f"{len(shown)} / {len(df)}")
     table = pd.DataFrame({
         t("tk_id", L): shown["id"], t("tk_category", L): shown["category"].map(
-            lambda c: t(f"cat_{c}", L)),
+            lambda c: _cat(store, c)),
         t("tk_status", L): shown["status"].map(lambda s: t(f"status_t_{s}", L)),
         t("community_filter", L): shown["community_code"].map(cnames),
         t("grid", L): shown["grid_code"], t("tk_created_at", L): shown["created_at"],
@@ -128,7 +127,7 @@ def _detail(store: Store, tid: str) -> None:
         tk = store.tickets.get(tid)
     except TicketError:
         return
-    cat = t("cat_" + tk["category"], L)
+    cat = _cat(store, tk["category"])
     status = t("status_t_" + tk["status"], L)
     st.subheader(f"{tid} · {cat} · {status}")
     if tk["overdue"]:
@@ -230,6 +229,14 @@ def _kpis(store: Store) -> None:
     d2.download_button(t("download_open311", L),
                        json.dumps(tr.to_open311(store.tickets), ensure_ascii=False),
                        "open311.json", "application/json")
+
+
+def _cat(store: Store, code: str) -> str:
+    """A category's label: the interface catalogue, else the store's own catalogue name."""
+    label = t(f"cat_{code}", lang())
+    if label == f"cat_{code}":
+        return store.tickets.catalogue.get(code, (code, 0))[0]
+    return label
 
 
 def _pct(v: float) -> str:

@@ -161,6 +161,8 @@ def _ticket_store(path: str):
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
+    from .workflow import allowed_moves
+
     ts = _ticket_store(args.path)
     df = ts.frame(status=args.status, grid_code=args.grid)
     if args.limit:
@@ -172,6 +174,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
             rec = {k: (v.isoformat() if hasattr(v, "isoformat") and not pd_isna(v) else
                        (None if pd_isna(v) else v)) for k, v in rec.items()}
             rec["history"] = hist.get(rec["id"], [])
+            rec["allowed"] = [m.target for m in allowed_moves(rec["status"])]
             recs.append(rec)
         json.dump(recs, sys.stdout, ensure_ascii=False, default=str)
         sys.stdout.write("\n")

@@ -240,6 +240,7 @@ def test_cli(store, demo):
     mine = [t for t in listed if t["id"] == tid]
     assert mine and mine[0]["status"] == "registered" and "history" in mine[0]
     assert {"id", "category", "status", "grid_code"} <= set(listed[0])
+    assert set(shown) == set(mine[0])  # the same fields as show
     r = _cli("show", str(store), "T-nope")
     assert r.returncode != 0 and "no ticket" in r.stderr
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 from dashboard.i18n import t  # noqa: E402
 from dashboard.state import language_switch  # noqa: E402
-from dashboard.views import coverage_page, map_page, tickets_page  # noqa: E402
+from dashboard.views import coverage_page, map_page, tickets_page, wall_page  # noqa: E402
 
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
@@ -31,6 +31,10 @@ pages = {
     t("nav_work", lang): [
         st.Page(tickets_page.render, title=t("page_tickets", lang), url_path="tickets",
                 icon=":material/assignment:"),
+    ],
+    t("nav_wall", lang): [
+        st.Page(wall_page.render, title=t("page_wall", lang), url_path="wall",
+                icon=":material/tv:"),
     ],
 }
 st.navigation(pages).run()

@@ -201,3 +201,68 @@ def test_tickets_page_in_browser(server, browser):
     _shot(page, "tickets-page")
     assert foreign == []
     page.close()
+
+
+def test_wall_screen_fits_1920x1080(server, browser, demo, demo_file):
+    """The 大屏: one screen, no scrolling, map drawn, tiles equal to the library's figures."""
+    import datetime as dt
+
+    from layers.coverage import coverage
+    from layers.wall import wall_snapshot
+
+    at = "2026-11-20T15:00:00"
+    page, frame_el, frame, foreign = _open(browser, f"{server}/wall?at={at}", "wall",
+                                           width=1920, height=1080)
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                              timeout=30_000)
+    page.get_by_text("未办结工单").first.wait_for(timeout=30_000)
+    height = page.evaluate("() => Math.max(document.documentElement.scrollHeight, "
+                           "document.querySelector('[data-testid=stMain]').scrollHeight)")
+    assert height <= 1080, f"page is {height} px high"
+    assert page.locator("[data-testid=stSidebar]").is_visible() is False
+    values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    labels = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
+    tiles = dict(zip([s.strip() for s in labels], [s.strip() for s in values], strict=True))
+    snap = wall_snapshot(demo, coverage(demo), _server_tickets(demo_file),
+                         dt.datetime.fromisoformat(at))
+    assert tiles["未办结工单"] == f"{snap.open_tickets:,}"
+    assert tiles["超期工单"] == f"{snap.overdue:,}"
+    assert tiles["本月结案率"] == f"{snap.closure_rate_month:.1%}"
+    assert tiles["网格哨兵覆盖率"] == f"{snap.grid_coverage:.1%}"
+    _shot(page, "wall-1920x1080")
+    assert foreign == []
+    page.close()
+
+
+def _server_tickets(demo_file):
+    """The tickets a fresh copy of the demo store starts with (what the server shows, as long
+    as no earlier test added tickets through the page)."""
+    import tempfile
+
+    from layers.tickets import TicketStore
+
+    tmp = Path(tempfile.mkdtemp()) / "town.gpkg"
+    shutil.copyfile(demo_file, tmp)
+    return TicketStore.for_store(tmp).frame()
+
+
+def test_wall_refresh_keeps_the_map(server, browser):
+    """The figures refresh in a fragment; the map iframe is neither rebuilt nor reset."""
+    page, frame_el, frame, foreign = _open(browser, f"{server}/wall?refresh=5", "wall-refresh",
+                                           width=1920, height=1080)
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                              timeout=30_000)
+    frame_el.evaluate("el => { el.dataset.mark = 'before-refresh'; }")
+    frame.locator(".leaflet-control-zoom-in").click()
+    page.wait_for_timeout(800)
+    inner = page.frames[[f.url for f in page.frames].index(next(
+        u for u in [f.url for f in page.frames] if "st_folium" in u))]
+    zoom = inner.evaluate("() => map_div.getZoom()")
+    before = page.locator("[data-testid=stMetricValue]").first.inner_text()
+    page.wait_for_timeout(12_000)  # two refresh cycles
+    still = page.locator("iframe[title='streamlit_folium.st_folium']")
+    assert still.evaluate("el => el.dataset.mark") == "before-refresh"
+    assert inner.evaluate("() => map_div.getZoom()") == zoom
+    assert page.locator("[data-testid=stMetricValue]").first.inner_text() == before
+    assert foreign == []
+    page.close()

@@ -267,6 +267,46 @@ def cmd_tickets_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reach(args: argparse.Namespace) -> int:
+    from . import network
+    from .reach import reach
+    from .store import open_store
+
+    steps = _Steps(3, args.quiet)
+    steps("reading and validating")
+    store = open_store(args.path)
+    names = ["towns", "communities", "grids", "buildings", "care_points", "parking"]
+    if "roads" in store.layer_names():
+        names.append("roads")
+    data = store.read(names, check_geometry=False)
+    steps("walking network")
+    net = None
+    if not args.straight:
+        net = network.cached(args.path, data.get("roads"),
+                             osm=args.osm)
+    steps("distances")
+    result = reach(data, net, _settings(args))
+    steps.close()
+    if args.format == "json":
+        doc = result.to_dict()
+        doc["network"] = None if net is None else {
+            "source": net.source, "nodes": net.n_nodes, "edges": net.n_edges, "crs": net.crs}
+        json.dump(doc, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(f"method: {result.method}" + (f" ({net.source}, {net.n_nodes:,} nodes)"
+                                            if net else ""))
+        print(result.summary[result.summary["level"] != "grid"].to_string(index=False))
+        far = result.buildings.sort_values("elder_care_m", ascending=False).head(15)
+        print("\nfarthest from elder care:")
+        print(far[["code", "households", "elder_care_m", "child_care_m", "parking_m"]]
+              .round(0).to_string(index=False))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -343,7 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("--crs", default="wgs84", help="wgs84, gcj02 or bd09 (web-map exports)")
     ti.set_defaults(func=cmd_tickets_import)
 
-    for sp in (d, v, c, tl, ta, tm, tsh, te, ti):
+    r = sub.add_parser("reach", help="walking distance to elder care, child care and parking")
+    r.add_argument("path")
+    r.add_argument("--osm", default=None,
+                   help="a local OpenStreetMap file (.osm, .osm.bz2, .osm.gz) for the network; "
+                        "default: the store's roads layer")
+    r.add_argument("--straight", action="store_true", help="straight-line distances only")
+    r.add_argument("--format", choices=["table", "json"], default="table")
+    r.set_defaults(func=cmd_reach)
+
+    for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 

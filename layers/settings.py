@@ -39,6 +39,10 @@ class Settings:
         by less than this fraction; bigger changes are reported as errors instead.
     as_of
         The date coverage is evaluated at (ISO ``YYYY-MM-DD``); ``None`` means today.
+    life_circle_m
+        Walking distances of the life circles reported by the reach analysis (metres).
+    walk_speed_m_per_min
+        Walking speed that turns life-circle distances into minutes.
     """
 
     households_per_grid: int = 300
@@ -51,6 +55,8 @@ class Settings:
     containment_tolerance_m: float = 0.5
     repair_max_area_change: float = 0.01
     as_of: str | None = None
+    life_circle_m: tuple[int, ...] = (300, 500, 1000)
+    walk_speed_m_per_min: float = 75.0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,222 @@
+"""Walking networks: from the store's own ``roads`` layer or a local OpenStreetMap file.
+
+A :class:`WalkNetwork` is nodes in a metric CRS plus a symmetric sparse matrix of edge lengths
+(metres), ready for ``scipy.sparse.csgraph`` shortest paths. OSM files (``.osm``, ``.osm.bz2``,
+``.osm.gz``) are read with osmnx's ``graph_from_xml``, which makes no network call; only ways
+with a ``highway`` tag are kept (it also turns building outlines into edges) and small
+components are kept too (``retain_all``). Networks are cached next to the store as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import Transformer
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from . import crs as _crs
+from .errors import LayersError
+
+
+class NetworkError(LayersError):
+    """A network file cannot be read or holds no streets."""
+
+
+@dataclass
+class WalkNetwork:
+    """A walking network.
+
+    Attributes
+    ----------
+    x, y
+        Node coordinates in ``crs`` (metres).
+    graph
+        Symmetric CSR matrix of edge lengths in metres.
+    crs
+        The metric CRS of the coordinates.
+    source
+        Where it came from (``roads`` or ``osm:<file>``), for reports.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    graph: sparse.csr_matrix
+    crs: str
+    source: str
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.graph.nnz // 2)
+
+    def components(self) -> np.ndarray:
+        """Component label of each node."""
+        return connected_components(self.graph, directed=False)[1]
+
+    def snap(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node of each point and the distance to it (metres)."""
+        d, i = cKDTree(np.c_[self.x, self.y]).query(np.c_[x, y])
+        return i.astype(np.int64), d
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        g = self.graph.tocoo()
+        np.savez_compressed(path, x=self.x, y=self.y, row=g.row, col=g.col, w=g.data,
+                            crs=self.crs, source=self.source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> WalkNetwork:
+        z = np.load(path, allow_pickle=False)
+        n = len(z["x"])
+        g = sparse.csr_matrix((z["w"], (z["row"], z["col"])), shape=(n, n))
+        return cls(z["x"], z["y"], g, str(z["crs"]), str(z["source"]))
+
+
+def _from_edges(ex0, ey0, ex1, ey1, length, crs: str, source: str,
+                snap_m: float) -> WalkNetwork:
+    """Build a network from segment end points, merging ends closer than ``snap_m``."""
+    pts = np.r_[np.c_[ex0, ey0], np.c_[ex1, ey1]]
+    key = np.round(pts / snap_m).astype(np.int64)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    xy = np.zeros((len(uniq), 2))
+    np.add.at(xy, inv, pts)
+    xy /= np.bincount(inv, minlength=len(uniq))[:, None]
+    m = len(ex0)
+    u, v = inv[:m], inv[m:]
+    keep = u != v
+    u, v, w = u[keep], v[keep], np.asarray(length, float)[keep]
+    n = len(uniq)
+    # parallel edges: keep the shortest (converting to CSR would add them up)
+    coo = sparse.coo_matrix((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n))
+    order = np.lexsort((coo.data, coo.col, coo.row))
+    r, c, d = coo.row[order], coo.col[order], coo.data[order]
+    first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
+    g = sparse.csr_matrix((d[first], (r[first], c[first])), shape=(n, n))
+    return WalkNetwork(xy[:, 0], xy[:, 1], g, crs, source)
+
+
+def from_roads(roads: gpd.GeoDataFrame, metric_crs: str | None = None, *,
+               snap_m: float = 1.0, heal_m: float = 15.0) -> WalkNetwork:
+    """A walking network from a ``roads`` layer (LineStrings in any CRS).
+
+    The lines are noded at their crossings; dead ends within ``heal_m`` of another part of the
+    network are joined to it (digitising gaps, a village road stopping short of a street).
+    """
+    if roads.empty:
+        raise NetworkError("the roads layer is empty: no network to build")
+    crs = metric_crs or _crs.metric_crs(tuple(roads.to_crs(4326).total_bounds)).to_string()
+    lines = roads.to_crs(crs).geometry.to_numpy()
+    noded = shapely.get_parts(shapely.node(shapely.multilinestrings(lines)))
+    coords, idx = shapely.get_coordinates(noded, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    length = np.hypot(*(b - a).T)
+    net = _from_edges(a[:, 0], a[:, 1], b[:, 0], b[:, 1], length, crs, "roads", snap_m)
+    return _heal(net, heal_m)
+
+
+def _heal(net: WalkNetwork, heal_m: float) -> WalkNetwork:
+    """Join each dead end to the nearest point of an edge of another component within
+    ``heal_m``: a node is inserted there, linked to the edge's two ends and to the dead end."""
+    deg = np.diff(net.graph.indptr)
+    comp = net.components()
+    ends = np.flatnonzero(deg == 1)
+    if not len(ends):
+        return net
+    g = sparse.triu(net.graph, format="coo")
+    segs = shapely.linestrings(np.stack([np.c_[net.x[g.row], net.y[g.row]],
+                                         np.c_[net.x[g.col], net.y[g.col]]], axis=1))
+    tree = shapely.STRtree(segs)
+    ends_pt = shapely.points(net.x[ends], net.y[ends])
+    ei, si = tree.query(ends_pt, predicate="dwithin", distance=heal_m)
+    other = comp[g.row[si]] != comp[ends[ei]]
+    ei, si = ei[other], si[other]
+    if not len(ei):
+        return net
+    d = shapely.distance(ends_pt[ei], segs[si])
+    best = np.lexsort((d, ei))
+    first = np.r_[True, ei[best][1:] != ei[best][:-1]]
+    ei, si, d = ei[best][first], si[best][first], d[best][first]
+    proj = shapely.line_interpolate_point(segs[si], shapely.line_locate_point(
+        segs[si], ends_pt[ei]))
+    n0 = net.n_nodes
+    new = n0 + np.arange(len(ei))
+    a, b = g.row[si], g.col[si]
+    px, py = shapely.get_x(proj), shapely.get_y(proj)
+    da = np.hypot(px - net.x[a], py - net.y[a])
+    db = np.hypot(px - net.x[b], py - net.y[b])
+    u = np.r_[new, new, new]
+    v = np.r_[a, b, ends[ei]]
+    w = np.r_[da, db, d]
+    n = n0 + len(new)
+    extra = sparse.coo_matrix((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n))
+    base = sparse.csr_matrix((net.graph.data, net.graph.indices,
+                              np.r_[net.graph.indptr, np.full(n - n0, net.graph.nnz)]),
+                             shape=(n, n))
+    return WalkNetwork(np.r_[net.x, px], np.r_[net.y, py], (base + extra).tocsr(), net.crs,
+                       net.source)
+
+
+def from_osm(path: str | os.PathLike[str], metric_crs: str | None = None) -> WalkNetwork:
+    """A walking network from a local OSM XML file (``.osm``, ``.osm.bz2``, ``.osm.gz``).
+
+    Raises
+    ------
+    NetworkError
+        Unreadable file, or no way with a ``highway`` tag in it.
+    """
+    import osmnx as ox
+
+    p = Path(path)
+    if not p.is_file():
+        raise NetworkError(f"{p}: no such file")
+    if p.suffix == ".pbf":
+        raise NetworkError(f"{p}: .pbf is not supported; convert it to .osm or .osm.bz2")
+    try:
+        G = ox.graph_from_xml(p, simplify=True, retain_all=True)
+    except Exception as exc:  # osmnx raises several kinds for bad files
+        raise NetworkError(f"{p}: cannot be read as OSM XML ({exc})") from exc
+    edges = [(u, v, d.get("length", 0.0)) for u, v, d in G.edges(data=True)
+             if d.get("highway") is not None]  # streets only: drop building outlines
+    if not edges:
+        raise NetworkError(f"{p}: no ways with a highway tag")
+    node_ids = np.array(list(G.nodes))
+    lon = np.array([G.nodes[n]["x"] for n in node_ids])
+    lat = np.array([G.nodes[n]["y"] for n in node_ids])
+    crs = metric_crs or _crs.metric_crs((lon.min(), lat.min(), lon.max(), lat.max())
+                                        ).to_string()
+    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    pos = {n: i for i, n in enumerate(node_ids)}
+    u = np.array([pos[e[0]] for e in edges])
+    v = np.array([pos[e[1]] for e in edges])
+    w = np.array([e[2] for e in edges], float)
+    return _from_edges(x[u], y[u], x[v], y[v], w, crs, f"osm:{p.name}", snap_m=0.01)
+
+
+def cached(store: str | os.PathLike[str], roads: gpd.GeoDataFrame | None = None,
+           osm: str | os.PathLike[str] | None = None) -> WalkNetwork | None:
+    """The store's walking network: built from ``osm`` (or the store's ``roads``) and cached
+    next to the store (``town.walk.npz``); None when there are no roads to build from."""
+    p = Path(store)
+    cache = p.with_name(p.stem + (f".walk-{Path(osm).stem}" if osm else ".walk") + ".npz")
+    if cache.exists() and cache.stat().st_mtime >= max(
+            p.stat().st_mtime, Path(osm).stat().st_mtime if osm else 0):
+        return WalkNetwork.load(cache)
+    if osm:
+        net = from_osm(osm)
+    elif roads is not None and not roads.empty:
+        net = from_roads(roads)
+    else:
+        return None
+    net.save(cache)
+    return net

@@ -154,3 +154,112 @@ def _summary(b: pd.DataFrame, thresholds: tuple[int, ...]) -> pd.DataFrame:
         shares.insert(0, "level", level)
         frames.append(shares.reset_index(drop=True))
     return pd.concat(frames, ignore_index=True)
+
+
+def parking_balance(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> pd.DataFrame:
+    """Parking supply against demand per grid.
+
+    Supply: the capacity of the car parks inside the grid (staggered-hours shared parking
+    counted at ``shared_parking_share``); demand: households × ``parking_spaces_per_household``.
+    A negative ``balance`` is a deficit.
+    """
+    grids = data["grids"]
+    pk = data["parking"]
+    pts = shapely.point_on_surface(pk.geometry.to_numpy())
+    tree = shapely.STRtree(grids.geometry.to_numpy())
+    pi, gi = tree.query(pts, predicate="within")
+    cap = pd.to_numeric(pk["capacity"]).fillna(0).to_numpy(float)
+    cap = np.where(pk["kind"].to_numpy() == "shared_staggered",
+                   cap * settings.shared_parking_share, cap)
+    supply = np.bincount(gi, weights=cap[pi], minlength=len(grids))
+    b = data["buildings"]
+    hh = pd.to_numeric(b["households"]).fillna(0).groupby(b["grid_code"].to_numpy()).sum()
+    households = hh.reindex(grids["code"].to_numpy()).fillna(0).to_numpy()
+    demand = households * settings.parking_spaces_per_household
+    out = pd.DataFrame({"grid_code": grids["code"].to_numpy(),
+                        "community_code": grids["community_code"].to_numpy(),
+                        "households": households.astype(int), "supply": np.round(supply, 1),
+                        "demand": np.round(demand, 1), "balance": np.round(supply - demand, 1)})
+    return out.sort_values("balance", ignore_index=True)
+
+
+def suggest_sentinels(data: LayerSet, gaps: list[str], network: WalkNetwork | None = None,
+                      settings: Settings = DEFAULT_SETTINGS) -> pd.DataFrame:
+    """One unassigned party member for each grid without a sentinel, globally best.
+
+    Costs are walking distances from each member's home to the grid (to the network node
+    nearest the grid's centre, plus both snaps; straight lines without a network); the
+    assignment minimises their total (``scipy.optimize.linear_sum_assignment``). Pairs farther
+    than ``assignment_max_walk_m`` are never suggested.
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse.csgraph import dijkstra as _dijkstra
+
+    from .coverage import active_assignments, resolve_as_of
+
+    cols = ["grid_code", "person_id", "name", "distance_m", "method"]
+    people = data["people"]
+    act = active_assignments(data["assignments"], resolve_as_of(data, settings))
+    pool = people[people["is_party_member"].astype(bool).to_numpy()
+                  & ~people["person_id"].isin(act["person_id"]).to_numpy()]
+    grids = data["grids"].set_index("code").loc[gaps] if gaps else data["grids"].iloc[:0]
+    if pool.empty or grids.empty:
+        return pd.DataFrame(columns=cols)
+    crs = network.crs if network is not None else (
+        settings.metric_crs or _crs.metric_crs(tuple(data["grids"].total_bounds)).to_string())
+    gm = shapely.point_on_surface(grids.geometry.to_crs(crs).to_numpy())
+    pm = pool.geometry.to_crs(crs).to_numpy()
+    gx, gy = shapely.get_x(gm), shapely.get_y(gm)
+    px, py = shapely.get_x(pm), shapely.get_y(pm)
+    if network is not None:
+        g_node, g_snap = network.snap(gx, gy)
+        p_node, p_snap = network.snap(px, py)
+        # one Dijkstra per gap grid (gaps are few), read at every member's node
+        d = _dijkstra(network.graph, directed=False, indices=g_node,
+                      limit=settings.assignment_max_walk_m)
+        cost = d[:, p_node] + g_snap[:, None] + p_snap[None, :]
+        method = "network"
+    else:
+        cost = np.hypot(gx[:, None] - px[None, :], gy[:, None] - py[None, :])
+        method = "straight"
+    big = 1e12
+    allowed = np.isfinite(cost) & (cost <= settings.assignment_max_walk_m)
+    rows, colsel = linear_sum_assignment(np.where(allowed, cost, big))
+    keep = allowed[rows, colsel]
+    rows, colsel = rows[keep], colsel[keep]
+    return pd.DataFrame({
+        "grid_code": grids.index.to_numpy()[rows],
+        "person_id": pool["person_id"].to_numpy()[colsel],
+        "name": pool["name"].to_numpy()[colsel],
+        "distance_m": np.round(cost[rows, colsel], 1),
+        "method": method,
+    }).sort_values("grid_code", ignore_index=True)
+
+
+def isochrones(network: WalkNetwork, lon: float, lat: float,
+               distances: tuple[int, ...] = (300, 500, 1000)) -> gpd.GeoDataFrame:
+    """Areas within each walking distance of a point (e.g. a care point), as polygons: the
+    streets reachable within the distance, buffered by what is left to walk off them (at most
+    the 50 m a building is set back), in EPSG:4326."""
+    from scipy.sparse.csgraph import dijkstra as _dijkstra
+
+    x, y = gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326).to_crs(network.crs).iloc[0].xy
+    node, snap = network.snap(np.array(x), np.array(y))
+    dist = _dijkstra(network.graph, directed=False, indices=int(node[0]),
+                     limit=max(distances)) + snap[0]
+    coo = sparse.triu(network.graph, format="coo")
+    polys = []
+    for limit in sorted(distances):  # a handful of distances
+        ok = (dist[coo.row] <= limit) & (dist[coo.col] <= limit)
+        segs = shapely.linestrings(np.stack([np.c_[network.x[coo.row[ok]],
+                                                   network.y[coo.row[ok]]],
+                                             np.c_[network.x[coo.col[ok]],
+                                                   network.y[coo.col[ok]]]], axis=1))
+        reached = np.flatnonzero(dist <= limit)
+        pts = shapely.buffer(shapely.points(network.x[reached], network.y[reached]),
+                             np.minimum(limit - dist[reached], 50.0))
+        polys.append(shapely.union_all(np.r_[shapely.buffer(segs, 25.0), pts]))
+    out = gpd.GeoDataFrame({"distance_m": sorted(distances)}, geometry=polys,
+                           crs=network.crs).to_crs(4326)
+    out["minutes"] = (out["distance_m"] / DEFAULT_SETTINGS.walk_speed_m_per_min).round(1)
+    return out

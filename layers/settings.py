@@ -43,6 +43,13 @@ class Settings:
         Walking distances of the life circles reported by the reach analysis (metres).
     walk_speed_m_per_min
         Walking speed that turns life-circle distances into minutes.
+    parking_spaces_per_household
+        Parking demand per household (residential-area planning ratio).
+    shared_parking_share
+        Share of a staggered-hours shared car park's spaces counted for residents (the hours it
+        is open to them).
+    assignment_max_walk_m
+        Party members farther than this walk from a grid are not suggested for it.
     """
 
     households_per_grid: int = 300
@@ -57,6 +64,9 @@ class Settings:
     as_of: str | None = None
     life_circle_m: tuple[int, ...] = (300, 500, 1000)
     walk_speed_m_per_min: float = 75.0
+    parking_spaces_per_household: float = 0.8
+    shared_parking_share: float = 0.5
+    assignment_max_walk_m: float = 2000.0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -126,3 +126,65 @@ def test_reach_cli(tmp_path, demo_file):
                          "--format", "json", "-q"], cwd=ROOT, capture_output=True, text=True,
                         timeout=300)
     assert json.loads(r2.stdout)["method"] == "straight"
+
+
+def test_parking_balance_matches_brute_force(demo):
+    from layers.reach import parking_balance
+
+    s = Settings(parking_spaces_per_household=0.7, shared_parking_share=0.4)
+    got = parking_balance(demo, s).set_index("grid_code")
+    pk = demo.parking
+    for g in demo.grids.itertuples():
+        supply = 0.0
+        for p in pk.itertuples():
+            if g.geometry.contains(p.geometry.representative_point()):
+                supply += p.capacity * (0.4 if p.kind == "shared_staggered" else 1.0)
+        hh = demo.buildings.households[demo.buildings.grid_code == g.code].sum()
+        assert got.loc[g.code, "supply"] == pytest.approx(supply, abs=0.05)
+        assert got.loc[g.code, "demand"] == pytest.approx(hh * 0.7, abs=0.05)
+    assert (got["balance"] < 0).any()
+
+
+def test_sentinel_suggestions_are_globally_best(demo):
+    import itertools
+
+    from layers.coverage import coverage
+    from layers.reach import suggest_sentinels
+
+    gaps = coverage(demo).grids_without_sentinel
+    act_ids = set(demo.assignments.person_id[demo.assignments.active])
+    pool = demo.people[demo.people.is_party_member & ~demo.people.person_id.isin(act_ids)]
+    keep = pool.person_id.iloc[:6].tolist()  # a small pool: brute force is possible
+    people = demo.people.copy()
+    people["is_party_member"] = people.person_id.isin(keep)
+    data = demo.replace(people=people)
+    s = Settings(assignment_max_walk_m=1e9)
+    got = suggest_sentinels(data, gaps, None, s)
+    assert len(got) == len(gaps) and got.person_id.is_unique
+    gm = data.grids.set_index("code").loc[gaps].to_crs(4544).geometry.representative_point()
+    pm = data.people.set_index("person_id").loc[keep].to_crs(4544).geometry
+    cost = {(g, p): gm[g].distance(pm[p]) for g in gaps for p in keep}
+    best = min(sum(cost[g, p] for g, p in zip(gaps, perm, strict=True))
+               for perm in itertools.permutations(keep, len(gaps)))
+    assert got.distance_m.sum() == pytest.approx(best, abs=0.5)
+    # with a walking network: still one member per grid, never beyond the limit
+    net = network.from_roads(demo.roads)
+    limited = suggest_sentinels(data, gaps, net, Settings(assignment_max_walk_m=400))
+    assert (limited.distance_m <= 400).all() and limited.method.eq("network").all()
+
+
+def test_isochrones_are_nested_and_contain_their_centre(demo):
+    from layers.reach import isochrones
+
+    net = network.from_roads(demo.roads)
+    cp = demo.care_points.geometry.iloc[0]
+    iso = isochrones(net, cp.x, cp.y, (300, 600, 1200))
+    assert iso.distance_m.tolist() == [300, 600, 1200]
+    a = iso.to_crs(4544).area.to_numpy()
+    assert a[0] < a[1] < a[2]
+    g = iso.to_crs(4544).geometry.to_numpy()
+    assert g[1].buffer(1).contains(g[0]) and g[2].buffer(1).contains(g[1])
+    # the care point's nearest street node is inside the smallest area
+    node, _ = net.snap(*[np.array([v]) for v in gpd.GeoSeries([cp], crs=4326).to_crs(
+        net.crs).iloc[0].xy])
+    assert g[0].contains(shapely.Point(net.x[node[0]], net.y[node[0]]))

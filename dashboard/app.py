@@ -16,7 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 from dashboard.i18n import t  # noqa: E402
 from dashboard.state import language_switch  # noqa: E402
-from dashboard.views import coverage_page, map_page, tickets_page, wall_page  # noqa: E402
+from dashboard.views import (  # noqa: E402
+    coverage_page,
+    map_page,
+    reach_page,
+    tickets_page,
+    wall_page,
+)
 
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
@@ -27,6 +33,8 @@ pages = {
                 icon=":material/map:"),
         st.Page(coverage_page.render, title=t("page_coverage", lang), url_path="coverage",
                 icon=":material/fact_check:"),
+        st.Page(reach_page.render, title=t("page_reach", lang), url_path="reach",
+                icon=":material/directions_walk:"),
     ],
     t("nav_work", lang): [
         st.Page(tickets_page.render, title=t("page_tickets", lang), url_path="tickets",

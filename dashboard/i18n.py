@@ -203,6 +203,27 @@ MESSAGES: dict[str, dict[str, str]] = {
     "handler_joint_meeting": {"zh": "上报街道大党委联席会议", "en": "Street joint meeting"},
     "handler_department": {"zh": "职能部门", "en": "Department"},
     "kpi_by": {"zh": "统计单元", "en": "By"},
+    # -- reach page
+    "page_reach": {"zh": "服务覆盖", "en": "Service reach"},
+    "reach_group": {"zh": "服务", "en": "Service"},
+    "reach_elder_care": {"zh": "养老服务", "en": "Elder care"},
+    "reach_child_care": {"zh": "托育服务", "en": "Child care"},
+    "reach_parking": {"zh": "停车", "en": "Parking"},
+    "reach_within": {"zh": "步行", "en": "Within"},
+    "reach_method_network": {"zh": "按道路网步行距离（{source}，{nodes} 个节点）",
+                             "en": "Walking distance on the street network ({source}, "
+                                   "{nodes} nodes)"},
+    "reach_method_straight": {"zh": "无道路网：按直线距离", "en": "No street network: "
+                                                                  "straight-line distance"},
+    "reach_isochrone_of": {"zh": "等时圈：服务点", "en": "Isochrones of"},
+    "reach_by_community": {"zh": "各社区生活圈覆盖（按户）", "en": "Life circles by community "
+                                                               "(households)"},
+    "reach_parking_deficits": {"zh": "停车缺口最大的网格", "en": "Largest parking deficits"},
+    "reach_supply": {"zh": "车位供给", "en": "Supply"},
+    "reach_demand": {"zh": "车位需求", "en": "Demand"},
+    "reach_balance": {"zh": "余缺", "en": "Balance"},
+    "reach_beyond": {"zh": "超出最大生活圈的楼栋", "en": "Buildings beyond the largest circle"},
+    "reach_download": {"zh": "下载服务覆盖分析（Excel）", "en": "Download (Excel)"},
     # -- wall screen
     "nav_wall": {"zh": "大屏", "en": "Wall screen"},
     "page_wall": {"zh": "指挥大屏", "en": "Wall screen"},

@@ -32,6 +32,8 @@ from .schema import CHILD_CARE_KINDS, ELDER_CARE_KINDS
 from .settings import DEFAULT_SETTINGS, Settings
 
 GROUPS = ("elder_care", "child_care", "parking")
+__all__ = ["CHILD_CARE_KINDS", "ELDER_CARE_KINDS", "GROUPS", "ReachResult", "isochrones",
+           "network_distance", "parking_balance", "reach", "suggest_sentinels"]
 
 
 @dataclass

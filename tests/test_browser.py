@@ -266,3 +266,14 @@ def test_wall_refresh_keeps_the_map(server, browser):
     assert page.locator("[data-testid=stMetricValue]").first.inner_text() == before
     assert foreign == []
     page.close()
+
+
+def test_reach_page_in_browser(server, browser):
+    page, frame_el, frame, foreign = _open(browser, f"{server}/reach", "reach")
+    assert frame_el.bounding_box()["height"] >= 500
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                              timeout=30_000)
+    assert frame.locator("path.leaflet-interactive").count() > 3000  # buildings by band
+    _shot(page, "reach-page")
+    assert foreign == []
+    page.close()

@@ -184,3 +184,23 @@ def test_tickets_page_intake_and_move(fresh_store, demo):
     t = ts.get(new["id"])
     assert t["status"] == "dispatched" and t["handler"] == "joint_meeting"
     assert [h["status"] for h in t["history"]] == ["received", "registered", "dispatched"]
+
+
+def test_reach_page(fresh_store, demo):
+    from layers import network
+    from layers.reach import reach
+
+    root = str(Path(APP).parent.parent)
+    at = AppTest.from_string(f"import sys; sys.path.insert(0, {root!r})\n"
+                             "from dashboard.views import reach_page\nreach_page.render()\n",
+                             default_timeout=120).run()
+    assert not at.exception
+    exp = reach(demo, network.from_roads(demo.roads))
+    town = exp.summary[exp.summary.level == "town"].iloc[0]
+    tiles = {m.label.split("（")[0]: m.value for m in at.metric}
+    assert tiles["步行 500 m"] == f"{town['share_elder_care_500']:.1%}"
+    at.radio(key="reach_group").set_value("parking").run()
+    assert not at.exception
+    tiles = {m.label.split("（")[0]: m.value for m in at.metric}
+    assert tiles["步行 1000 m"] == f"{town['share_parking_1000']:.1%}"
+    assert any("停车缺口" in s.value for s in at.subheader)

@@ -1,0 +1,136 @@
+"""服务覆盖 — walking distance to elder care, child care and parking; life circles; parking
+deficits; who could fill each grid without a sentinel."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import mapview
+from dashboard.i18n import t
+from dashboard.state import Store, _coverage, _load, fictional_banner, lang
+from layers import network as lnet
+from layers import reach as lreach
+from layers.settings import DEFAULT_SETTINGS
+
+BANDS = ((300, "a", "#1a9850"), (500, "b", "#91cf60"), (1000, "c", "#fdae61"),
+         (np.inf, "d", "#d73027"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _analysis(path: str, mtime_ns: int):
+    data = _load(path, mtime_ns)
+    net = lnet.cached(path, data.get("roads"))
+    result = lreach.reach(data, net)
+    parking = lreach.parking_balance(data)
+    gaps = _coverage(path, mtime_ns).grids_without_sentinel
+    suggestions = lreach.suggest_sentinels(data, gaps, net)
+    return net, result, parking, suggestions
+
+
+def _band(d: np.ndarray) -> np.ndarray:
+    out = np.full(len(d), "d", dtype=object)
+    for limit, code, _ in reversed(BANDS):
+        out[np.nan_to_num(d, nan=np.inf) <= limit] = code
+    return out
+
+
+def render() -> None:
+    L = lang()
+    store = Store()
+    st.title(t("page_reach", L))
+    fictional_banner(store)
+    net, result, parking, suggestions = _analysis(str(store.path), store.mtime)
+    st.caption(t("reach_method_network", L).format(nodes=net.n_nodes, source=net.source)
+               if net is not None else t("reach_method_straight", L))
+    group = st.radio(t("reach_group", L), lreach.GROUPS, horizontal=True,
+                     format_func=lambda g: t(f"reach_{g}", L), key="reach_group")
+    town = result.summary[result.summary["level"] == "town"].iloc[0]
+    cols = st.columns(len(result.thresholds))
+    for c, d in zip(cols, result.thresholds, strict=True):
+        minutes = d / DEFAULT_SETTINGS.walk_speed_m_per_min
+        c.metric(f"{t('reach_within', L)} {d} m（≈{minutes:.0f} min）",
+                 f"{town[f'share_{group}_{d}']:.1%}")
+    left, right = st.columns([1.6, 1])
+    with left:
+        md = store.map_data(None, "wgs84")
+        m = mapview.build_map(md, mapview.tile_sources()["none"], lang=L)
+        b = store.data.buildings
+        d = result.buildings[f"{group}_m"].to_numpy()
+        tip = (mapview.escape(b["name"]).values + "<br>" + t("distance_m", L) + " "
+               + pd.Series(np.round(d)).astype("Int64").astype(str).replace("<NA>", "—").values)
+        layer = mapview.feature_collection(mapview._round(b.geometry.to_numpy(), 6),
+                                           pd.DataFrame({"s": _band(d), "tt": tip}))
+        mapview.VectorLayer(layer, t(f"reach_{group}", L), base={
+            "weight": 0.6, "color": "#333", "fillOpacity": 0.9},
+            styles={code: {"fillColor": colour} for _, code, colour in BANDS}).add_to(m)
+        cp = store.data.care_points
+        if net is not None and group != "parking" and len(cp):
+            kinds = lreach.ELDER_CARE_KINDS if group == "elder_care" else \
+                lreach.CHILD_CARE_KINDS
+            pick = cp[cp["kind"].isin(kinds)]
+            chosen = st.selectbox(t("reach_isochrone_of", L), pick["code"].tolist(),
+                                  format_func=dict(zip(pick["code"], pick["name"],
+                                                       strict=True)).get, key="iso_point")
+            p = pick.set_index("code").geometry[chosen]
+            iso = lreach.isochrones(net, p.x, p.y, result.thresholds)
+            for row in iso.iloc[::-1].itertuples():
+                mapview.VectorLayer(mapview.feature_collection(
+                    np.array([row.geometry]), pd.DataFrame({"tt": [
+                        f"{row.distance_m} m · ≈{row.minutes:g} min"]})),
+                    f"{row.distance_m} m", base={"color": "#6a3d9a", "weight": 1.5,
+                                                 "fillOpacity": 0.08}).add_to(m)
+        if len(suggestions):
+            people = store.data.people.set_index("person_id")
+            pts = people.geometry.reindex(suggestions["person_id"]).to_numpy()
+            tips = (mapview.escape(suggestions["name"]).values + " → "
+                    + suggestions["grid_code"].values + "（" + suggestions["distance_m"]
+                    .astype(str).values + " m）")
+            mapview.VectorLayer(mapview.feature_collection(pts, pd.DataFrame({"tt": tips})),
+                                t("suggestions", L), base={
+                                    "radius": 7, "color": "#fff", "weight": 2,
+                                    "fillColor": "#e7298a", "fillOpacity": 1}).add_to(m)
+        st_folium(m, key=f"reach_map_{group}", height=600, use_container_width=True,
+                  returned_objects=[])
+        st.caption(" · ".join(f"{'≤' + str(int(lim)) + ' m' if np.isfinite(lim) else '> 1000 m'}"
+                              for lim, _, _ in BANDS))
+    with right:
+        comm = result.summary[result.summary["level"] == "community"].copy()
+        names = dict(zip(store.data.communities["code"], store.data.communities["name"],
+                         strict=True))
+        table = pd.DataFrame({t("community_filter", L): comm["code"].map(names),
+                              t("households", L): comm["households"]})
+        for d in result.thresholds:
+            table[f"≤{d} m"] = comm[f"share_{group}_{d}"].to_numpy()
+        st.subheader(t("reach_by_community", L))
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            f"≤{d} m": st.column_config.NumberColumn(format="percent")
+            for d in result.thresholds})
+        st.subheader(t("reach_parking_deficits", L))
+        deficit = parking[parking["balance"] < 0].head(15)
+        st.dataframe(deficit.rename(columns={"grid_code": t("grid", L),
+                                             "households": t("households", L),
+                                             "supply": t("reach_supply", L),
+                                             "demand": t("reach_demand", L),
+                                             "balance": t("reach_balance", L)}
+                                    ).drop(columns="community_code"),
+                     hide_index=True, width="stretch")
+        st.subheader(t("suggestions", L))
+        st.dataframe(suggestions, hide_index=True, width="stretch")
+    far = result.buildings.merge(store.data.buildings[["code", "name"]], on="code")
+    far = far[far[f"{group}_m"].isna() | (far[f"{group}_m"] > max(result.thresholds))]
+    st.subheader(f"{t('reach_beyond', L)}（{len(far)}）")
+    st.dataframe(far[["code", "name", "households", f"{group}_m", "snap_m"]].round(0),
+                 hide_index=True, width="stretch", height=260)
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        result.buildings.to_excel(xl, sheet_name="buildings", index=False)
+        result.summary.to_excel(xl, sheet_name="life_circles", index=False)
+        parking.to_excel(xl, sheet_name="parking", index=False)
+        suggestions.to_excel(xl, sheet_name="suggestions", index=False)
+    st.download_button(t("reach_download", L), buf.getvalue(), "服务覆盖.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

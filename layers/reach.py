@@ -80,13 +80,15 @@ def _targets(data: LayerSet) -> dict[str, np.ndarray]:
 
 
 def network_distance(net: WalkNetwork, sources: np.ndarray, xs: np.ndarray,
-                     ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     ys: np.ndarray, snapped: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Walking distance from each point (xs, ys) to the nearest source point (metric xy
-    arrays of shape (k, 2)), and each point's snap distance. One Dijkstra for all sources."""
+    arrays of shape (k, 2)), and each point's snap distance. One Dijkstra for all sources.
+    ``snapped`` passes the points' (node, distance) when already known."""
     n = net.n_nodes
+    b_node, b_snap = snapped if snapped is not None else net.snap(xs, ys)
     if len(sources) == 0:
-        _, snap = net.snap(xs, ys)
-        return np.full(len(xs), np.inf), snap
+        return np.full(len(xs), np.inf), b_snap
     s_node, s_snap = net.snap(sources[:, 0], sources[:, 1])
     # several sources on one node: the nearest counts (a sparse matrix would add them up)
     best = np.full(n, np.inf)
@@ -98,7 +100,6 @@ def network_distance(net: WalkNetwork, sources: np.ndarray, xs: np.ndarray,
     extra = sparse.csr_matrix((s_snap + 1e-9, (np.full(len(s_node), n), s_node)),
                               shape=(n + 1, n + 1))
     dist = dijkstra(g + extra, directed=True, indices=n)
-    b_node, b_snap = net.snap(xs, ys)
     return dist[b_node] + b_snap, b_snap
 
 
@@ -118,11 +119,12 @@ def reach(data: LayerSet, network: WalkNetwork | None = None,
     comm = pd.Series(grids["community_code"].to_numpy(), index=grids["code"].to_numpy())
     out["community_code"] = comm.reindex(out["grid_code"]).to_numpy()
     snap = np.zeros(len(out))
+    snapped = network.snap(bx, by) if network is not None else None  # once for all groups
     for group, pts in _targets(data).items():
         xy = shapely.get_coordinates(gpd.GeoSeries(pts, crs="EPSG:4326").to_crs(crs)
                                      .to_numpy()) if len(pts) else np.zeros((0, 2))
         if network is not None:
-            d, snap = network_distance(network, xy, bx, by)
+            d, snap = network_distance(network, xy, bx, by, snapped)
         elif len(xy):
             d = cKDTree(xy).query(np.c_[bx, by])[0]
         else:

@@ -4,7 +4,8 @@ A :class:`WalkNetwork` is nodes in a metric CRS plus a symmetric sparse matrix o
 (metres), ready for ``scipy.sparse.csgraph`` shortest paths. OSM files (``.osm``, ``.osm.bz2``,
 ``.osm.gz``) are read with osmnx's ``graph_from_xml``, which makes no network call; only ways
 with a ``highway`` tag are kept (it also turns building outlines into edges) and small
-components are kept too (``retain_all``). Networks are cached next to the store as ``.npz``.
+components are kept too (``retain_all``). Networks are cached next to the store in a
+GeoPackage (``town.walk.gpkg``).
 """
 
 from __future__ import annotations
@@ -69,16 +70,40 @@ class WalkNetwork:
         return i.astype(np.int64), d
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        g = self.graph.tocoo()
-        np.savez_compressed(path, x=self.x, y=self.y, row=g.row, col=g.col, w=g.data,
-                            crs=self.crs, source=self.source)
+        """Write ``walk_nodes`` and ``walk_edges`` layers to a GeoPackage (QGIS opens it)."""
+        import pyogrio
+
+        g = sparse.triu(self.graph, format="coo")
+        nodes = gpd.GeoDataFrame({"node": np.arange(self.n_nodes)},
+                                 geometry=shapely.points(self.x, self.y), crs=self.crs)
+        edges = gpd.GeoDataFrame(
+            {"u": g.row, "v": g.col, "length_m": g.data},
+            geometry=shapely.linestrings(np.stack([np.c_[self.x[g.row], self.y[g.row]],
+                                                   np.c_[self.x[g.col], self.y[g.col]]],
+                                                  axis=1)), crs=self.crs)
+        tmp = Path(path).with_suffix(".tmp.gpkg")
+        tmp.unlink(missing_ok=True)
+        pyogrio.write_dataframe(nodes, tmp, layer="walk_nodes", driver="GPKG")
+        pyogrio.write_dataframe(edges, tmp, layer="walk_edges", driver="GPKG",
+                                layer_options={"DESCRIPTION": self.source})
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WalkNetwork:
-        z = np.load(path, allow_pickle=False)
-        n = len(z["x"])
-        g = sparse.csr_matrix((z["w"], (z["row"], z["col"])), shape=(n, n))
-        return cls(z["x"], z["y"], g, str(z["crs"]), str(z["source"]))
+        import pyogrio
+
+        nodes = pyogrio.read_dataframe(path, layer="walk_nodes", use_arrow=True)
+        edges = pyogrio.read_dataframe(path, layer="walk_edges", use_arrow=True,
+                                       read_geometry=False)
+        info = pyogrio.read_info(path, layer="walk_edges")
+        order = np.argsort(nodes["node"].to_numpy())
+        x, y = shapely.get_x(nodes.geometry.to_numpy()[order]), shapely.get_y(
+            nodes.geometry.to_numpy()[order])
+        n = len(x)
+        u, v, w = (edges[c].to_numpy() for c in ("u", "v", "length_m"))
+        g = sparse.csr_matrix((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n))
+        source = (info.get("layer_metadata") or {}).get("DESCRIPTION") or "cache"
+        return cls(x, y, g, nodes.crs.to_string(), source)
 
 
 def _from_edges(ex0, ey0, ex1, ey1, length, crs: str, source: str,
@@ -186,10 +211,15 @@ def from_osm(path: str | os.PathLike[str], metric_crs: str | None = None) -> Wal
         G = ox.graph_from_xml(p, simplify=True, retain_all=True)
     except Exception as exc:  # osmnx raises several kinds for bad files
         raise NetworkError(f"{p}: cannot be read as OSM XML ({exc})") from exc
+    return _from_nx(G, f"osm:{p.name}", metric_crs)
+
+
+def _from_nx(G, source: str, metric_crs: str | None) -> WalkNetwork:
+    """A WalkNetwork from an osmnx graph (lon/lat nodes, ``length`` on edges), streets only."""
     edges = [(u, v, d.get("length", 0.0)) for u, v, d in G.edges(data=True)
              if d.get("highway") is not None]  # streets only: drop building outlines
     if not edges:
-        raise NetworkError(f"{p}: no ways with a highway tag")
+        raise NetworkError(f"{source}: no ways with a highway tag")
     node_ids = np.array(list(G.nodes))
     lon = np.array([G.nodes[n]["x"] for n in node_ids])
     lat = np.array([G.nodes[n]["y"] for n in node_ids])
@@ -200,15 +230,35 @@ def from_osm(path: str | os.PathLike[str], metric_crs: str | None = None) -> Wal
     u = np.array([pos[e[0]] for e in edges])
     v = np.array([pos[e[1]] for e in edges])
     w = np.array([e[2] for e in edges], float)
-    return _from_edges(x[u], y[u], x[v], y[v], w, crs, f"osm:{p.name}", snap_m=0.01)
+    return _from_edges(x[u], y[u], x[v], y[v], w, crs, source, snap_m=0.01)
+
+
+def from_place(query: str | shapely.Geometry, metric_crs: str | None = None) -> WalkNetwork:
+    """Download a walking network by place name (``"曾家镇, 重庆"``) or WGS-84 polygon with
+    osmnx. Needs the internet: on an offline machine it fails with a clear
+    :class:`NetworkError` — use :func:`from_osm` with a local extract instead."""
+    import osmnx as ox
+
+    try:
+        if isinstance(query, str):
+            G = ox.graph_from_place(query, network_type="walk", retain_all=True)
+        else:
+            G = ox.graph_from_polygon(query, network_type="walk", retain_all=True)
+    except Exception as exc:  # no connection, unknown place, …
+        raise NetworkError(
+            f"could not download a network for {query!s:.80} ({type(exc).__name__}); "
+            "offline machines load a local OSM file instead (--osm FILE)") from exc
+    return _from_nx(G, f"osm-online:{query!s:.40}", metric_crs)
 
 
 def cached(store: str | os.PathLike[str], roads: gpd.GeoDataFrame | None = None,
            osm: str | os.PathLike[str] | None = None) -> WalkNetwork | None:
     """The store's walking network: built from ``osm`` (or the store's ``roads``) and cached
-    next to the store (``town.walk.npz``); None when there are no roads to build from."""
+    next to the store (``town.walk.gpkg``: layers ``walk_nodes`` and ``walk_edges``); None when
+    there are no roads to build from."""
     p = Path(store)
-    cache = p.with_name(p.stem + (f".walk-{Path(osm).stem}" if osm else ".walk") + ".npz")
+    cache = p.with_name(p.stem + (f".walk-{Path(osm).name.split('.')[0]}" if osm else ".walk")
+                        + ".gpkg")
     if cache.exists() and cache.stat().st_mtime >= max(
             p.stat().st_mtime, Path(osm).stat().st_mtime if osm else 0):
         return WalkNetwork.load(cache)

@@ -121,7 +121,10 @@ def test_reach_cli(tmp_path, demo_file):
     assert set(b["method"]) == {"network"}
     town = [s for s in doc["summary"] if s["level"] == "town"][0]
     assert 0 <= town["share_elder_care_500"] <= town["share_elder_care_1000"] <= 1
-    assert (tmp_path / "town.walk.npz").exists()  # the network is cached beside the store
+    cache = tmp_path / "town.walk.gpkg"  # the network is cached beside the store
+    assert cache.exists()
+    cached = network.WalkNetwork.load(cache)
+    assert cached.source == "roads" and cached.n_nodes == doc["network"]["nodes"]
     r2 = subprocess.run([sys.executable, "-m", "layers", "reach", str(store), "--straight",
                          "--format", "json", "-q"], cwd=ROOT, capture_output=True, text=True,
                         timeout=300)
@@ -188,3 +191,25 @@ def test_isochrones_are_nested_and_contain_their_centre(demo):
     node, _ = net.snap(*[np.array([v]) for v in gpd.GeoSeries([cp], crs=4326).to_crs(
         net.crs).iloc[0].xy])
     assert g[0].contains(shapely.Point(net.x[node[0]], net.y[node[0]]))
+
+
+def test_online_loader_fails_clearly_without_internet(monkeypatch):
+    import osmnx as ox
+
+    def no_connection(*a, **k):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(ox, "graph_from_place", no_connection)
+    with pytest.raises(network.NetworkError, match="--osm FILE"):
+        network.from_place("曾家镇, 重庆")
+
+
+def test_network_cache_round_trip(tmp_path, demo):
+    net = network.from_roads(demo.roads)
+    path = tmp_path / "w.gpkg"
+    net.save(path)
+    back = network.WalkNetwork.load(path)
+    assert back.n_nodes == net.n_nodes and back.n_edges == net.n_edges
+    assert abs(back.graph - net.graph).max() == 0
+    assert back.crs == net.crs and back.source == "roads"
+    assert not list(tmp_path.glob("*.tmp*"))

@@ -242,6 +242,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wall_days_over": {"zh": "超期天数", "en": "days over"},
     "wall_no_alerts": {"zh": "暂无预警", "en": "No alerts"},
     "wall_showing": {"zh": "当前显示：", "en": "Showing:"},
+    "wall_elder_500": {"zh": "500米养老覆盖", "en": "Elder care ≤ 500 m"},
     "kpi_by_community_code": {"zh": "社区/村", "en": "Community"},
     "kpi_by_grid_code": {"zh": "网格", "en": "Grid"},
     "kind": {"zh": "类型", "en": "Kind"},

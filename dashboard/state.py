@@ -29,6 +29,21 @@ def _coverage(path: str, mtime_ns: int) -> CoverageResult:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def reach_analysis(path: str, mtime_ns: int):
+    """(network, reach result, parking balance, sentinel suggestions) of a store version."""
+    from layers import network as lnet
+    from layers import reach as lreach
+
+    data = _load(path, mtime_ns)
+    net = lnet.cached(path, data.get("roads"))
+    result = lreach.reach(data, net)
+    parking = lreach.parking_balance(data)
+    suggestions = lreach.suggest_sentinels(
+        data, _coverage(path, mtime_ns).grids_without_sentinel, net)
+    return net, result, parking, suggestions
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
 def _tickets(path: str) -> TicketStore:
     return TicketStore.for_store(path)
 

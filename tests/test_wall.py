@@ -78,6 +78,12 @@ def test_wall_page_tiles_equal_the_library(wall_store, demo):
     assert tiles["本月按期结案率"] == f"{snap.on_time_rate_month:.1%}"
     assert tiles["网格哨兵覆盖率"] == f"{snap.grid_coverage:.1%}"
     assert any("示例数据" in m.value for m in at.markdown)
+    from layers import network
+    from layers.reach import reach
+
+    r = reach(demo, network.from_roads(demo.roads)).summary
+    share = r[r.level == "town"].share_elder_care_500.iloc[0]
+    assert tiles["500米养老覆盖"] == f"{share:.1%}"  # households within 500 m walk
 
 
 def test_clock_parameter_cannot_inject_script(wall_store):

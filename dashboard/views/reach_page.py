@@ -12,24 +12,12 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, _coverage, _load, fictional_banner, lang
-from layers import network as lnet
+from dashboard.state import Store, fictional_banner, lang, reach_analysis
 from layers import reach as lreach
 from layers.settings import DEFAULT_SETTINGS
 
 BANDS = ((300, "a", "#1a9850"), (500, "b", "#91cf60"), (1000, "c", "#fdae61"),
          (np.inf, "d", "#d73027"))
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _analysis(path: str, mtime_ns: int):
-    data = _load(path, mtime_ns)
-    net = lnet.cached(path, data.get("roads"))
-    result = lreach.reach(data, net)
-    parking = lreach.parking_balance(data)
-    gaps = _coverage(path, mtime_ns).grids_without_sentinel
-    suggestions = lreach.suggest_sentinels(data, gaps, net)
-    return net, result, parking, suggestions
 
 
 def _band(d: np.ndarray) -> np.ndarray:
@@ -44,7 +32,7 @@ def render() -> None:
     store = Store()
     st.title(t("page_reach", L))
     fictional_banner(store)
-    net, result, parking, suggestions = _analysis(str(store.path), store.mtime)
+    net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime)
     st.caption(t("reach_method_network", L).format(nodes=net.n_nodes, source=net.source)
                if net is not None else t("reach_method_straight", L))
     group = st.radio(t("reach_group", L), lreach.GROUPS, horizontal=True,

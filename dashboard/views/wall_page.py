@@ -19,7 +19,7 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, lang
+from dashboard.state import Store, lang, reach_analysis
 from layers.wall import WallSnapshot, wall_snapshot
 
 DEFAULT_REFRESH_S = 30
@@ -90,12 +90,13 @@ def _tiles(snap: WallSnapshot, L: str) -> None:
     row1[1].metric(t("wall_new_today", L), f"{snap.new_today:,}")
     row1[2].metric(t("wall_closed_today", L), f"{snap.closed_today:,}")
     row1[3].metric(t("wall_overdue", L), f"{snap.overdue:,}")
-    row2 = st.columns(4)
+    row2 = st.columns(5)
     row2[0].metric(t("wall_closure_month", L), _pct(snap.closure_rate_month))
     row2[1].metric(t("wall_on_time_month", L), _pct(snap.on_time_rate_month))
     row2[2].metric(t("grid_coverage", L), _pct(snap.grid_coverage))
     row2[3].metric(t("building_coverage", L), _pct(snap.building_coverage))
-    # households within 500 m of elder care: shown once the service-reach analysis exists
+    if snap.elder_reach_500m is not None:
+        row2[4].metric(t("wall_elder_500", L), _pct(snap.elder_reach_500m))
 
 
 def _charts(snap: WallSnapshot, names: dict[str, str], L: str) -> None:
@@ -183,6 +184,10 @@ def render() -> None:
             scope = order[int(time.time() // refresh) % len(order)]
             st.caption(f"{t('wall_showing', L)} {names.get(scope, town)}")
         snap = wall_snapshot(store.data, store.cov, store.tickets.frame(), _now(), scope)
+        summary = reach_analysis(str(store.path), store.mtime)[1].summary
+        level = summary[summary["code"] == (scope or "town")]
+        if len(level):
+            snap.elder_reach_500m = float(level["share_elder_care_500"].iloc[0])
         _tiles(snap, L)
         _charts(snap, names, L)
         _ranking_and_alerts(snap, names, L)

@@ -307,6 +307,32 @@ def cmd_reach(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import import_file
+    from .store import open_store
+
+    mapping: dict[str, str] = {}
+    if args.mapping:
+        mapping.update(json.loads(Path(args.mapping).read_text(encoding="utf-8")))
+    for pair in args.map or []:
+        if "=" not in pair:
+            raise ValueError(f"--map {pair!r}: expected SOURCE=TARGET")
+        a, b = pair.split("=", 1)
+        mapping[a.strip()] = b.strip()
+    steps = _Steps(2, args.quiet)
+    steps(f"reading {Path(args.file).name}")
+    result = import_file(open_store(args.path), args.file, args.layer,
+                         mode="append" if args.append else "replace", crs=args.crs,
+                         encoding=args.encoding, mapping=mapping)
+    steps.close()
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.report.problems:
+        print(result.report.format(limit=30), file=sys.stderr)
+    print(f"{result.layer}: {result.rows} row(s) now in the store")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -392,7 +418,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["table", "json"], default="table")
     r.set_defaults(func=cmd_reach)
 
-    for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r):
+    im = sub.add_parser("import", help="bring a file into a layer of the store")
+    im.add_argument("path", help="the store (.gpkg)")
+    im.add_argument("file", help="CSV, Excel, shapefile (.shp or .zip), GeoJSON or GeoPackage")
+    im.add_argument("--layer", required=True)
+    im.add_argument("--crs", default=None,
+                    help="EPSG:nnnn (e.g. EPSG:4544), gcj02 or bd09; default: the file's")
+    im.add_argument("--encoding", default=None, help="text encoding (default: detected)")
+    im.add_argument("--map", action="append", metavar="SRC=DST", help="rename a column")
+    im.add_argument("--mapping", default=None, help="a JSON file of column renames")
+    mode = im.add_mutually_exclusive_group()
+    mode.add_argument("--replace", action="store_true", help="replace the layer (default)")
+    mode.add_argument("--append", action="store_true", help="add to the layer")
+    im.set_defaults(func=cmd_import)
+
+    for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 

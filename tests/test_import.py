@@ -1,0 +1,143 @@
+"""Bringing files in: a corpus of bad and awkward files made by the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from layers import crs as lcrs
+from layers.errors import LayerValidationError
+from layers.importer import ImportFileError, import_file, read_source
+from layers.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(tmp_path, demo_file):
+    path = tmp_path / "town.gpkg"
+    shutil.copyfile(demo_file, path)
+    return path
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _care_rows(demo, n=5):
+    pts = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:n])
+    return pd.DataFrame({"编码": [f"NEW{i}" for i in range(n)],
+                         "名称": [f"新建养老服务站{i}" for i in range(n)],
+                         "类型": ["elder_station"] * n, "容量": [20 + i for i in range(n)],
+                         "经度": shapely.get_x(pts), "纬度": shapely.get_y(pts)})
+
+
+def test_csv_with_chinese_headers_in_gcj02_appends(store, demo, tmp_path):
+    rows = _care_rows(demo)
+    glon, glat = lcrs.wgs84_to_gcj02(rows["经度"].to_numpy(), rows["纬度"].to_numpy())
+    rows["经度"], rows["纬度"] = glon, glat
+    f = tmp_path / "care.csv"
+    rows.to_csv(f, index=False, encoding="gb18030")  # GBK text, as office PCs save it
+    result = import_file(open_store(store), f, "care_points", mode="append", crs="gcj02")
+    assert any("GCJ-02" in n for n in result.notes)
+    back = open_store(store).read(["care_points"]).care_points
+    assert len(back) == len(demo.care_points) + 5
+    new = back[back.code.str.startswith("NEW")]
+    assert new.name.iloc[0] == "新建养老服务站0"
+    exp = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:5])
+    d = shapely.distance(new.geometry.to_numpy(), exp)
+    assert (d < 1e-6).all()  # back on the WGS-84 spot, not ~500 m off
+
+
+def test_any_invalid_row_refuses_the_file_and_keeps_the_store(store, demo, tmp_path):
+    rows = _care_rows(demo).astype({"经度": object, "纬度": object})
+    rows.loc[1, "经度"] = "abc"  # NaN coordinate
+    rows.loc[2, ["经度", "纬度"]] = [29.6, 106.28]  # swapped
+    rows.loc[3, "编码"] = "NEW4"  # duplicate code
+    rows.loc[4, "类型"] = "spa"
+    f = tmp_path / "bad.csv"
+    rows.to_csv(f, index=False)
+    before = _digest(store)
+    with pytest.raises(LayerValidationError) as err:
+        import_file(open_store(store), f, "care_points", mode="append")
+    text = str(err.value)
+    assert str(f) in text
+    assert "row 2" in text and "not numbers" in text
+    assert "row 3" in text and "swapped" in text
+    assert "not unique" in text and "'spa' is not one of" in text
+    assert _digest(store) == before
+
+
+def test_missing_columns_are_named(store, demo, tmp_path):
+    rows = _care_rows(demo).drop(columns=["容量"])
+    f = tmp_path / "nocap.xlsx"
+    rows.to_excel(f, index=False)
+    with pytest.raises(LayerValidationError, match="capacity / .*required column is missing|"
+                       "field capacity: required column is missing"):
+        import_file(open_store(store), f, "care_points")
+
+
+def test_shapefile_gbk_without_cpg_and_projected_crs(store, demo, tmp_path):
+    shp = tmp_path / "bld.shp"
+    b = demo.buildings.iloc[:20].to_crs(4544)[["code", "grid_code", "name", "households",
+                                              "floors", "year_built", "has_elevator",
+                                              "renovation", "geometry"]]
+    b["has_elevator"] = b["has_elevator"].astype(int)
+    pyogrio.write_dataframe(b, shp, encoding="GB18030")
+    shp.with_suffix(".cpg").unlink(missing_ok=True)  # like many offices' files
+    df, problems, notes = read_source(shp, "buildings")
+    assert not problems
+    assert any("GB18030" in n for n in notes) and any("4544" in n for n in notes)
+    assert df.name.tolist() == demo.buildings.name.iloc[:20].tolist()
+    assert df.crs.to_epsg() == 4326
+    d = shapely.hausdorff_distance(df.geometry.to_numpy(), demo.buildings.geometry.iloc[:20]
+                                   .to_numpy())
+    assert d.max() < 1e-7
+
+
+def test_self_intersecting_polygon_is_refused(store, demo, tmp_path):
+    b = demo.buildings.iloc[:3].copy()
+    x0, y0, x1, y1 = b.geometry.iloc[1].bounds
+    b.loc[b.index[1], "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    f = tmp_path / "b.geojson"
+    b.to_file(f, driver="GeoJSON")
+    with pytest.raises(LayerValidationError, match="row 2 .*Self-intersection"):
+        import_file(open_store(store), f, "buildings", mode="append")
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("empty.csv", b"", "empty"),
+    ("broken.geojson", b'{"type": "FeatureCollection", "features": [', "malformed JSON"),
+    ("trunc.zip", b"PK\x03\x04 truncated", "zip"),
+    ("table.ods", b"whatever", "unknown format"),
+])
+def test_unreadable_files_get_a_message(store, tmp_path, name, content, message):
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(ImportFileError, match=message):
+        import_file(open_store(store), f, "care_points")
+
+
+def test_cli_import(store, demo, tmp_path):
+    rows = _care_rows(demo).rename(columns={"容量": "beds"})
+    f = tmp_path / "c.csv"
+    rows.to_csv(f, index=False)
+    r = subprocess.run([sys.executable, "-m", "layers", "import", str(store), str(f),
+                        "--layer", "care_points", "--map", "beds=capacity", "--append", "-q"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"care_points: {len(demo.care_points) + 5} row(s)" in r.stdout
+    bad = tmp_path / "bad.csv"
+    rows.assign(经度="x").to_csv(bad, index=False)
+    r = subprocess.run([sys.executable, "-m", "layers", "import", str(store), str(bad),
+                        "--layer", "care_points", "--map", "beds=capacity", "-q"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not numbers" in r.stderr

@@ -18,6 +18,7 @@ from dashboard.i18n import t  # noqa: E402
 from dashboard.state import language_switch  # noqa: E402
 from dashboard.views import (  # noqa: E402
     coverage_page,
+    data_page,
     map_page,
     reach_page,
     tickets_page,
@@ -39,6 +40,10 @@ pages = {
     t("nav_work", lang): [
         st.Page(tickets_page.render, title=t("page_tickets", lang), url_path="tickets",
                 icon=":material/assignment:"),
+    ],
+    t("nav_data", lang): [
+        st.Page(data_page.render, title=t("page_data", lang), url_path="data",
+                icon=":material/upload_file:"),
     ],
     t("nav_wall", lang): [
         st.Page(wall_page.render, title=t("page_wall", lang), url_path="wall",

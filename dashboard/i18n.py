@@ -224,6 +224,32 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reach_balance": {"zh": "余缺", "en": "Balance"},
     "reach_beyond": {"zh": "超出最大生活圈的楼栋", "en": "Buildings beyond the largest circle"},
     "reach_download": {"zh": "下载服务覆盖分析（Excel）", "en": "Download (Excel)"},
+    # -- data management page
+    "nav_data": {"zh": "数据", "en": "Data"},
+    "page_data": {"zh": "数据管理", "en": "Data import"},
+    "data_hint": {"zh": "上传 CSV/Excel（经度、纬度列）、压缩的 Shapefile（.zip）、GeoJSON 或 GeoPackage；"
+                        "先检查、预览，确认后才写入。任何一行有误，整个文件都不会写入。",
+                  "en": "Upload CSV/Excel (longitude/latitude columns), a zipped shapefile, "
+                        "GeoJSON or GeoPackage; it is checked and previewed, and written only "
+                        "when you confirm. A file with any invalid row is not written at all."},
+    "data_layer": {"zh": "导入到图层", "en": "Into layer"},
+    "data_mode": {"zh": "方式", "en": "Mode"},
+    "data_append": {"zh": "追加", "en": "Append"},
+    "data_replace": {"zh": "替换", "en": "Replace"},
+    "data_crs": {"zh": "坐标系（留空自动）", "en": "Coordinates (blank: automatic)"},
+    "data_mapping": {"zh": "列名对应（原列名=字段，每行一个）", "en": "Column renames (SRC=DST, one "
+                                                                  "a line)"},
+    "data_file": {"zh": "文件", "en": "File"},
+    "data_checking": {"zh": "正在读取与检查…", "en": "Reading and checking…"},
+    "data_checked": {"zh": "检查完成", "en": "Checked"},
+    "data_unreadable": {"zh": "文件无法读取", "en": "The file cannot be read"},
+    "data_refused": {"zh": "发现 {n} 个问题：文件不会写入，请修改后重新上传。",
+                     "en": "{n} problem(s): the file will not be written; fix and re-upload."},
+    "data_ok": {"zh": "检查通过，共 {n} 行。", "en": "All good: {n} rows."},
+    "data_confirm": {"zh": "确认导入", "en": "Import"},
+    "data_rows_in_file": {"zh": "文件中的 {n} 行（灰色为现有数据，蓝色为本文件）",
+                          "en": "{n} rows in the file (grey: current layer, blue: this file)"},
+    "data_done": {"zh": "已写入图层 {layer}，共 {n} 行。", "en": "Layer {layer} now has {n} rows."},
     # -- wall screen
     "nav_wall": {"zh": "大屏", "en": "Wall screen"},
     "page_wall": {"zh": "指挥大屏", "en": "Wall screen"},

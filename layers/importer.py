@@ -61,6 +61,8 @@ class ImportResult:
     frame: pd.DataFrame
     report: ValidationReport
     notes: list[str] = field(default_factory=list)
+    #: the file's own rows, converted (``frame`` is the whole layer as it would be stored)
+    file_rows: pd.DataFrame | None = None
 
 
 def _problem(source: str, row: int | None, column: str | None, message: str,
@@ -225,6 +227,38 @@ def _to_wgs84(df: gpd.GeoDataFrame, crs: str | None, src: str, notes: list[str],
     return df
 
 
+def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
+               crs: str | None = None, encoding: str | None = None,
+               mapping: Mapping[str, str] | None = None,
+               settings: Settings = DEFAULT_SETTINGS) -> ImportResult:
+    """Everything an import does except writing: read, convert, validate the file's rows and
+    then the layer as it would be, against the rest of the store. The report's ``ok`` says
+    whether :func:`import_file` would succeed."""
+    if mode not in ("replace", "append"):
+        raise ValueError("mode must be 'replace' or 'append'")
+    new, problems, notes = read_source(path, layer, crs=crs, encoding=encoding,
+                                       mapping=mapping)
+    src = str(path)
+    # the file's own rows first: messages name the file's row numbers
+    _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
+                      cross_layer=False)
+    report = ValidationReport(problems + [Problem(src, p.row, p.code, p.field, p.message,
+                                                  p.severity) for p in own.problems],
+                              source=src)
+    merged = new
+    if report.ok:
+        if mode == "append" and layer in store.layer_names():
+            current = store.read([layer], check_geometry=False)[layer]
+            merged = pd.concat([current, new], ignore_index=True)
+            if isinstance(current, gpd.GeoDataFrame):
+                merged = gpd.GeoDataFrame(merged, geometry=current.geometry.name,
+                                          crs="EPSG:4326")
+        others = store.read(check_geometry=False)
+        _, whole = validate(others.replace(**{layer: merged}), settings, source=store.location)
+        report.problems += [p for p in whole.problems if p.severity == "error"]
+    return ImportResult(layer, len(merged), merged, report, notes, new)
+
+
 def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
@@ -238,24 +272,10 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
     LayerValidationError
         Any invalid row (the report names file rows); the store is unchanged.
     """
-    if mode not in ("replace", "append"):
-        raise ValueError("mode must be 'replace' or 'append'")
-    new, problems, notes = read_source(path, layer, crs=crs, encoding=encoding,
-                                       mapping=mapping)
-    src = str(path)
-    # the file's own rows first: messages name the file's row numbers
-    _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
-                      cross_layer=False)
-    report = ValidationReport(problems + [Problem(src, p.row, p.code, p.field, p.message,
-                                                  p.severity) for p in own.problems],
-                              source=src)
-    if not report.ok:
-        raise LayerValidationError(report, src)
-    if mode == "append" and layer in store.layer_names():
-        current = store.read([layer], check_geometry=False)[layer]
-        new = pd.concat([current, new], ignore_index=True)
-        if isinstance(current, gpd.GeoDataFrame):
-            new = gpd.GeoDataFrame(new, geometry=current.geometry.name, crs="EPSG:4326")
-    repaired = store.update({layer: new}, settings=settings)
-    report.problems += [p for p in repaired.problems if p.severity != "error"]
-    return ImportResult(layer, len(new), new, report, notes)
+    result = check_file(store, path, layer, mode=mode, crs=crs, encoding=encoding,
+                        mapping=mapping, settings=settings)
+    if not result.report.ok:
+        raise LayerValidationError(result.report, str(path))
+    repaired = store.update({layer: result.frame}, settings=settings)
+    result.report.problems += [p for p in repaired.problems if p.severity != "error"]
+    return result

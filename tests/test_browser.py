@@ -45,6 +45,7 @@ def server(tmp_path_factory, demo_file):
     store = tmp_path_factory.mktemp("browser") / "town.gpkg"
     shutil.copyfile(demo_file, store)
     env = {**os.environ, "WANGGE_STORE": str(store)}
+    os.environ["WANGGE_STORE_UNDER_TEST"] = str(store)  # for tests that check the file
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.headless", "true", "--server.port", str(port),
@@ -277,3 +278,30 @@ def test_reach_page_in_browser(server, browser):
     _shot(page, "reach-page")
     assert foreign == []
     page.close()
+
+
+def test_data_page_upload_check_confirm(server, browser, demo, tmp_path):
+    """Upload a CSV in the browser, read the check, confirm: the layer grows on disk."""
+    import pandas as pd
+    import shapely
+
+    pts = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:2])
+    csv = tmp_path / "托育点.csv"
+    pd.DataFrame({"编码": ["UP1", "UP2"], "名称": ["上传托育园一", "上传托育园二"],
+                  "类型": ["nursery", "nursery"], "容量": [30, 40],
+                  "经度": shapely.get_x(pts), "纬度": shapely.get_y(pts)}).to_csv(csv,
+                                                                               index=False)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{server}/data?layer=care_points", wait_until="domcontentloaded")
+    page.locator("input[type=file]").wait_for(state="attached", timeout=60_000)
+    page.locator("input[type=file]").set_input_files(str(csv))
+    page.get_by_text("检查通过").wait_for(timeout=60_000)
+    page.get_by_role("button", name="确认导入").click()
+    page.get_by_text("已写入图层 care_points").wait_for(timeout=60_000)
+    _shot(page, "data-page")
+    page.close()
+    store = Path(os.environ["WANGGE_STORE_UNDER_TEST"])
+    from layers.store import open_store
+
+    codes = set(open_store(store).read(["care_points"]).care_points.code)
+    assert {"UP1", "UP2"} <= codes

@@ -204,3 +204,32 @@ def test_reach_page(fresh_store, demo):
     tiles = {m.label.split("（")[0]: m.value for m in at.metric}
     assert tiles["步行 1000 m"] == f"{town['share_parking_1000']:.1%}"
     assert any("停车缺口" in s.value for s in at.subheader)
+
+
+def test_data_page_checks_then_imports(fresh_store, demo, tmp_path):
+    import shapely
+
+    from layers.store import open_store
+
+    root = str(Path(APP).parent.parent)
+    pts = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:3])
+    good = pd.DataFrame({"编码": ["U1", "U2", "U3"], "名称": ["甲", "乙", "丙"],
+                         "类型": ["nursery"] * 3, "容量": [30, 40, 50],
+                         "经度": shapely.get_x(pts), "纬度": shapely.get_y(pts)})
+    at = AppTest.from_string(f"import sys; sys.path.insert(0, {root!r})\n"
+                             "from dashboard.views import data_page\ndata_page.render()\n",
+                             default_timeout=120).run()
+    assert not at.exception
+    from layers.importer import check_file
+
+    f = tmp_path / "nurseries.csv"
+    good.to_csv(f, index=False)
+    res = check_file(open_store(fresh_store), f, "care_points", mode="append")
+    assert res.report.ok and res.rows == len(demo.care_points) + 3
+    assert res.file_rows["code"].tolist() == ["U1", "U2", "U3"]
+    bad = tmp_path / "bad.csv"
+    good.assign(类型="sauna").to_csv(bad, index=False)
+    res = check_file(open_store(fresh_store), bad, "care_points", mode="append")
+    assert not res.report.ok
+    assert any("'sauna' is not one of" in p.message and p.row == 1
+               for p in res.report.errors)

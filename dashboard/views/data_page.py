@@ -1,0 +1,106 @@
+"""数据管理 — bring a file into a layer: upload, preview beside the current layer, read the
+validation report, confirm."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import mapview, offline
+from dashboard.i18n import t
+from dashboard.state import Store, fictional_banner, lang
+from layers.errors import LayersError
+from layers.importer import ImportFileError, check_file, import_file
+from layers.schema import LAYER_NAMES
+from layers.store import open_store
+
+UPLOAD_TYPES = ["csv", "txt", "xlsx", "zip", "geojson", "json", "gpkg"]
+
+
+def _preview(current: pd.DataFrame, new: pd.DataFrame) -> folium.Map:
+    """The current layer (grey) and the file (blue) on one offline map."""
+    offline.use_local_assets()
+    frames = [f for f in (current, new) if isinstance(f, gpd.GeoDataFrame) and len(f)]
+    geoms = [g for f in frames for g in f.geometry.to_numpy()[:20000] if g is not None]
+    b = shapely.total_bounds(geoms) if geoms else (106.2, 29.5, 106.4, 29.7)
+    m = folium.Map(tiles=None, control_scale=True)
+    m.options["maxZoom"] = 19
+    for frame, colour, name in ((current, "#888888", "current"), (new, "#1f77b4", "file")):
+        if not isinstance(frame, gpd.GeoDataFrame) or frame.empty:
+            continue
+        g = frame.geometry.to_numpy()[:20000]
+        g = g[~shapely.is_missing(g)]
+        data = mapview.feature_collection(mapview._round(g, 6),
+                                          pd.DataFrame(index=range(len(g))))
+        mapview.VectorLayer(data, name, base={"color": colour, "weight": 1,
+                                              "fillColor": colour, "fillOpacity": 0.35,
+                                              "radius": 4}).add_to(m)
+    mapview.MapScript("map.attributionControl.setPrefix('Leaflet');").add_to(m)
+    m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
+    return m
+
+
+def render() -> None:
+    L = lang()
+    store = Store()
+    st.title(t("page_data", L))
+    fictional_banner(store)
+    st.caption(t("data_hint", L))
+    c1, c2, c3 = st.columns(3)
+    names = [n for n in LAYER_NAMES if n != "roads"]
+    wanted = st.query_params.get("layer")
+    layer = c1.selectbox(t("data_layer", L), names, key="data_layer",
+                         index=names.index(wanted) if wanted in names else 0)
+    mode = c2.radio(t("data_mode", L), ["append", "replace"], horizontal=True,
+                    format_func=lambda m: t(f"data_{m}", L), key="data_mode")
+    crs = c3.text_input(t("data_crs", L), placeholder="gcj02 / bd09 / EPSG:4544",
+                        key="data_crs").strip() or None
+    mapping_text = st.text_area(t("data_mapping", L), placeholder="楼名=name\n床位=capacity",
+                                key="data_mapping", height=80)
+    mapping = dict(line.split("=", 1) for line in mapping_text.splitlines() if "=" in line)
+    upload = st.file_uploader(t("data_file", L), type=UPLOAD_TYPES, key="data_file")
+    if upload is None:
+        return
+    tmp = Path(tempfile.mkdtemp()) / upload.name  # keep the name: its suffix picks the reader
+    tmp.write_bytes(upload.getvalue())
+    target = open_store(store.path)
+    with st.status(t("data_checking", L), expanded=False) as status:
+        try:
+            result = check_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
+        except (ImportFileError, LayersError, ValueError) as exc:
+            status.update(label=t("data_unreadable", L), state="error")
+            st.error(str(exc))
+            return
+        status.update(label=t("data_checked", L), state="complete")
+    for note in result.notes:
+        st.caption(f"· {note}")
+    current = store.data.get(layer)
+    left, right = st.columns([1.3, 1])
+    with left:
+        st_folium(_preview(current, result.file_rows), key=f"data_preview_{upload.name}",
+                  height=420, use_container_width=True, returned_objects=[])
+    with right:
+        report = result.report.to_frame()
+        errors = report[report["severity"] == "error"]
+        if len(errors):
+            st.error(t("data_refused", L).format(n=len(errors)))
+        else:
+            st.success(t("data_ok", L).format(n=result.rows))
+        st.dataframe(report, hide_index=True, width="stretch", height=300)
+    st.caption(t("data_rows_in_file", L).format(n=len(result.file_rows)))
+    st.dataframe(pd.DataFrame(result.file_rows).drop(columns="geometry", errors="ignore")
+                 .head(50), hide_index=True, width="stretch")
+    if len(errors) == 0 and st.button(t("data_confirm", L), type="primary"):
+        try:
+            import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
+        except LayersError as exc:
+            st.error(str(exc))
+            return
+        st.success(t("data_done", L).format(n=result.rows, layer=layer))

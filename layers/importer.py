@@ -125,7 +125,8 @@ def _read_vector(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, st
 
 
 def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = None,
-                encoding: str | None = None, mapping: Mapping[str, str] | None = None
+                encoding: str | None = None, mapping: Mapping[str, str] | None = None,
+                grids: gpd.GeoDataFrame | None = None
                 ) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Read a file into the shape of ``layer``.
 
@@ -146,6 +147,11 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
     suffix = p.suffix.lower()
     notes: list[str] = []
     problems: list[Problem] = []
+    if is_osm(p):
+        df, osm_notes = read_osm(p, layer, grids)
+        if len(df) == 0:
+            raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(osm_notes)})")
+        return df, problems, osm_notes
     if suffix in _CSV or suffix in _EXCEL:
         df, enc = _read_table(p, encoding)
         notes.append(f"read as {enc}")
@@ -236,8 +242,10 @@ def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "
     whether :func:`import_file` would succeed."""
     if mode not in ("replace", "append"):
         raise ValueError("mode must be 'replace' or 'append'")
+    grids = store.read(["communities", "grids"], check_geometry=False).grids \
+        if is_osm(path) and layer == "buildings" else None
     new, problems, notes = read_source(path, layer, crs=crs, encoding=encoding,
-                                       mapping=mapping)
+                                       mapping=mapping, grids=grids)
     src = str(path)
     # the file's own rows first: messages name the file's row numbers
     _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
@@ -259,6 +267,108 @@ def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "
     return ImportResult(layer, len(merged), merged, report, notes, new)
 
 
+OSM_ATTRIBUTION = ("© OpenStreetMap contributors, Open Database License 1.0 "
+                   "(https://www.openstreetmap.org/copyright)")
+_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz")
+_OSM_CARE = {  # tag value → care kind
+    "kindergarten": "kindergarten", "childcare": "nursery", "nursing_home": "elder_day_care",
+}
+
+
+def is_osm(path: str | os.PathLike[str]) -> bool:
+    return str(path).lower().endswith(_OSM_SUFFIXES)
+
+
+def read_osm(path: str | os.PathLike[str], layer: str,
+             grids: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Features of a local OSM file (no network call) as rows of ``layer``: ``buildings``
+    (placed in the store's ``grids``; those outside every grid are left out), ``care_points``
+    (kindergartens, childcare, nursing homes, social facilities for the elderly) or
+    ``parking`` (``amenity=parking``)."""
+    import osmnx as ox
+
+    tags = {"buildings": {"building": True},
+            "care_points": {"amenity": [*_OSM_CARE, "social_facility"],
+                            "social_facility": True},
+            "parking": {"amenity": "parking"}}.get(layer)
+    if tags is None:
+        raise ImportFileError(f"{path}: OSM files can fill buildings, care_points or parking, "
+                              f"not {layer}")
+    try:
+        f = ox.features_from_xml(Path(path), tags=tags)
+    except Exception as exc:  # osmnx raises several kinds for bad or empty files
+        raise ImportFileError(f"{path}: no usable OSM features for {layer} ({exc})") from exc
+    f = f.reset_index()
+    osm_id = (f["element"].astype(str).str[0] + f["id"].astype(str)).to_numpy()
+    name = f["name"] if "name" in f else pd.Series(None, index=f.index)
+    notes = [f"{len(f)} OSM feature(s) for {layer}; attribution kept: {OSM_ATTRIBUTION}"]
+    metric = f.geometry.to_crs(lcrs.metric_crs(tuple(f.total_bounds)))
+    if layer == "care_points":
+        amenity = f["amenity"] if "amenity" in f else pd.Series("", index=f.index)
+        sf = f["social_facility"] if "social_facility" in f else pd.Series("", index=f.index)
+        kind = amenity.map(_OSM_CARE)
+        elderly = sf.notna() | (amenity == "social_facility")
+        kind = kind.where(kind.notna(), np.where(elderly, "elder_station", None))
+        keep = kind.notna().to_numpy()
+        cap = pd.to_numeric(f.get("capacity"), errors="coerce") if "capacity" in f else \
+            pd.Series(0, index=f.index)
+        out = gpd.GeoDataFrame({
+            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna(kind),
+            "kind": kind, "capacity": cap.fillna(0).astype(int)},
+            geometry=f.geometry.representative_point().to_numpy(), crs=4326)[keep]
+    elif layer == "parking":
+        street = f["parking"].isin(["street_side", "lane", "on_street"]) if "parking" in f \
+            else pd.Series(False, index=f.index)
+        cap = pd.to_numeric(f["capacity"], errors="coerce") if "capacity" in f else \
+            pd.Series(np.nan, index=f.index)
+        cap = cap.fillna(pd.Series(np.round(metric.area.to_numpy() / 25), index=f.index))
+        fee = (f["fee"] == "yes").astype(float) * 2.0 if "fee" in f else 0.0
+        poly = f.geometry.geom_type.isin(["Polygon"]).to_numpy()
+        geom = np.where(poly, f.geometry.to_numpy(), f.geometry.representative_point()
+                        .to_numpy())
+        out = gpd.GeoDataFrame({
+            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna("停车场"),
+            "kind": np.where(street, "street", "lot"), "capacity": cap.astype(int),
+            "fee": fee}, geometry=geom, crs=4326)
+    else:
+        poly = f[f.geometry.geom_type == "Polygon"]
+        if grids is None or grids.empty:
+            raise ImportFileError(f"{path}: buildings need the store's grids to be placed in")
+        pts = poly.geometry.representative_point().to_numpy()
+        tree = shapely.STRtree(grids.geometry.to_numpy())
+        pi, gi = tree.query(pts, predicate="within")
+        grid = np.full(len(poly), None, dtype=object)
+        grid[pi] = grids["code"].to_numpy()[gi]
+        placed = pd.notna(grid)
+        notes.append(f"{int((~placed).sum())} building(s) outside every grid left out")
+        levels = pd.to_numeric(poly.get("building:levels"), errors="coerce") \
+            if "building:levels" in poly else pd.Series(np.nan, index=poly.index)
+        floors = levels.fillna(1).clip(lower=1).astype(int)
+        area = metric[poly.index].area.to_numpy()
+        flats = pd.to_numeric(poly.get("building:flats"), errors="coerce") \
+            if "building:flats" in poly else pd.Series(np.nan, index=poly.index)
+        households = flats.fillna(pd.Series(np.round(area * floors / 90), index=poly.index))
+        ids = osm_id[poly.index]
+        out = gpd.GeoDataFrame({
+            "code": np.char.add(np.where(placed, grid, "").astype(str), ids.astype(str)),
+            "grid_code": grid, "name": _building_names(poly, name[poly.index], ids),
+            "households": households.astype(int).to_numpy(), "floors": floors.to_numpy(),
+            "year_built": pd.array([None] * len(poly), dtype="Int64"),
+            "has_elevator": floors.to_numpy() > 6, "renovation": "not_planned"},
+            geometry=poly.geometry.to_numpy(), crs=4326)[placed]
+    return out.reset_index(drop=True), notes
+
+
+def _building_names(poly: pd.DataFrame, name: pd.Series, ids: np.ndarray) -> np.ndarray:
+    """OSM building names: the name, else the address, else 楼栋 + the OSM id."""
+    street = poly["addr:street"] if "addr:street" in poly else pd.Series(None, index=poly.index)
+    number = poly["addr:housenumber"] if "addr:housenumber" in poly else \
+        pd.Series(None, index=poly.index)
+    address = (street.fillna("") + number.fillna("").astype(str)).replace("", None)
+    fallback = pd.Series(["楼栋 OSM " + i for i in ids.astype(str)], index=poly.index)
+    return name.fillna(address).fillna(fallback).to_numpy(dtype=object)
+
+
 def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
@@ -276,6 +386,8 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
                         mapping=mapping, settings=settings)
     if not result.report.ok:
         raise LayerValidationError(result.report, str(path))
-    repaired = store.update({layer: result.frame}, settings=settings)
+    meta = {f"attribution_{layer}": OSM_ATTRIBUTION, f"source_{layer}": Path(path).name} \
+        if is_osm(path) else {f"source_{layer}": Path(path).name}
+    repaired = store.update({layer: result.frame}, settings=settings, meta=meta)
     result.report.problems += [p for p in repaired.problems if p.severity != "error"]
     return result

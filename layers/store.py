@@ -68,9 +68,11 @@ class Store(Protocol):
         """Validate ``data`` and replace the store's whole content with it, atomically."""
 
     def update(
-        self, layers: Mapping[str, pd.DataFrame], *, settings: Settings = DEFAULT_SETTINGS
+        self, layers: Mapping[str, pd.DataFrame], *, settings: Settings = DEFAULT_SETTINGS,
+        meta: Mapping[str, str] | None = None,
     ) -> ValidationReport:
-        """Replace some layers, validating them together with the rest, atomically."""
+        """Replace some layers (and add ``meta`` entries), validated together with the rest,
+        atomically."""
 
 
 def open_store(location: str | os.PathLike[str]) -> Store:
@@ -233,9 +235,11 @@ class GeoPackageStore:
         return report
 
     def update(
-        self, layers: Mapping[str, pd.DataFrame], *, settings: Settings = DEFAULT_SETTINGS
+        self, layers: Mapping[str, pd.DataFrame], *, settings: Settings = DEFAULT_SETTINGS,
+        meta: Mapping[str, str] | None = None,
     ) -> ValidationReport:
-        """Replace the given layers, validated together with the stored ones.
+        """Replace the given layers, validated together with the stored ones; ``meta`` entries
+        (e.g. an imported file's licence and attribution) are merged into the store's.
 
         Raises
         ------
@@ -264,6 +268,8 @@ class GeoPackageStore:
             with self._staging(copy_existing=True) as tmp:
                 for name in layers:
                     _write_layer(tmp, name, checked[name])
+                if meta:
+                    _write_meta(tmp, {**current.meta, **{k: str(v) for k, v in meta.items()}})
         return report
 
     @contextlib.contextmanager
@@ -319,6 +325,6 @@ def _write_layer(path: Path, name: str, df: pd.DataFrame) -> None:
 
 
 def _write_meta(path: Path, meta: Mapping[str, str]) -> None:
-    m = {"schema_version": SCHEMA_VERSION, **meta}
+    m = {**meta, "schema_version": SCHEMA_VERSION}
     df = pd.DataFrame({"key": list(m), "value": [str(v) for v in m.values()]})
     pyogrio.write_dataframe(df, path, layer=META_TABLE, driver="GPKG")

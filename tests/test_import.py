@@ -141,3 +141,51 @@ def test_cli_import(store, demo, tmp_path):
                         "--layer", "care_points", "--map", "beds=capacity", "-q"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not numbers" in r.stderr
+
+
+OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
+
+
+@pytest.mark.skipif(not OSM.exists(), reason="shared/osm extract not beside the repository")
+def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
+    r = import_file(open_store(store), OSM, "parking", mode="append")
+    back = open_store(store)
+    pk = back.read(["parking"]).parking
+    assert len(pk) == len(demo.parking) + 6
+    assert pk.code.str.startswith("OSM-").sum() == 6
+    meta = back.meta()
+    assert "OpenStreetMap contributors" in meta["attribution_parking"]
+    assert "Open Database License" in meta["attribution_parking"]
+    assert any("attribution kept" in n for n in r.notes)
+    import_file(open_store(store), OSM, "care_points", mode="append")
+    cp = open_store(store).read(["care_points"]).care_points
+    assert (cp[cp.code.str.startswith("OSM-")].kind == "kindergarten").all()
+    assert meta["fictional"] == "true"  # the store's own metadata is kept
+
+
+@pytest.mark.skipif(not OSM.exists(), reason="shared/osm extract not beside the repository")
+def test_osm_buildings_are_placed_in_grids(tmp_path):
+    import geopandas as gpd
+
+    from layers.layerset import LayerSet
+
+    area = shapely.box(114.1862, 22.6732, 114.2318, 22.7019)
+    gdf = lambda d: gpd.GeoDataFrame(d, geometry=[area], crs=4326)  # noqa: E731
+    small = LayerSet({
+        "towns": gdf({"code": ["440307001"], "name": ["测试街道"], "households": [0],
+                      "population": [0]}),
+        "communities": gdf({"code": ["440307001001"], "name": ["测试社区"], "kind": ["社区"],
+                            "town_code": ["440307001"], "households": [0],
+                            "population": [0]}),
+        "grids": gdf({"code": ["440307001001001"], "community_code": ["440307001001"],
+                      "name": ["测试社区第1网格"], "households": [0]}),
+    })
+    path = tmp_path / "sz.gpkg"
+    open_store(path).write(small)
+    r = import_file(open_store(path), OSM, "buildings")
+    b = open_store(path).read(["buildings"]).buildings
+    assert len(b) > 100 and r.rows == len(b)
+    assert b.code.str.startswith("440307001001001").all() and b.code.is_unique
+    assert (b.grid_code == "440307001001001").all() and (b.households >= 0).all()
+    with pytest.raises(ImportFileError, match="OSM files can fill"):
+        import_file(open_store(path), OSM, "people")

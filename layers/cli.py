@@ -333,6 +333,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_partition(args: argparse.Namespace) -> int:
+    from .importer import partition_new_communities, read_source
+    from .store import open_store
+
+    buildings = None
+    if args.buildings:
+        buildings, problems, notes = read_source(args.buildings, "buildings", crs=args.crs)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        if problems:
+            from .validate import ValidationReport
+
+            raise LayerValidationError(ValidationReport(problems), args.buildings)
+    n_grids, n_b = partition_new_communities(open_store(args.path), buildings,
+                                             settings=_settings(args))
+    print(f"added {n_grids} grid(s) and {n_b} building(s)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -432,7 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--append", action="store_true", help="add to the layer")
     im.set_defaults(func=cmd_import)
 
-    for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im):
+    pa = sub.add_parser("partition", help="cut grids for communities that have none")
+    pa.add_argument("path")
+    pa.add_argument("--buildings", default=None,
+                    help="a buildings file to place in them (grid and building codes made)")
+    pa.add_argument("--crs", default=None)
+    pa.add_argument("--households-per-grid", dest="households_per_grid", type=int)
+    pa.set_defaults(func=cmd_partition)
+
+    for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im, pa):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 

@@ -391,3 +391,55 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
     repaired = store.update({layer: result.frame}, settings=settings, meta=meta)
     result.report.problems += [p for p in repaired.problems if p.severity != "error"]
     return result
+
+
+def partition_new_communities(store, buildings: pd.DataFrame | None = None, *,
+                              settings: Settings = DEFAULT_SETTINGS) -> tuple[int, int]:
+    """Cut grids for the communities that have none, with the household-target partition.
+
+    ``buildings`` (e.g. read with :func:`read_source` from a surveying file) may lack
+    ``grid_code`` and ``code``: they are located in their community by their outline, the
+    community is partitioned, and grid and building codes follow the hierarchy (community
+    code + 3 digits, grid code + 4 digits). Existing grids and buildings are kept.
+
+    Returns
+    -------
+    (grids added, buildings added)
+    """
+    from .partition import partition_grids
+
+    data = store.read(check_geometry=False)
+    comms = data["communities"]
+    have = set(data["grids"]["community_code"])
+    bare = comms[~comms["code"].isin(have)]
+    if bare.empty:
+        raise ImportFileError("every community already has grids; nothing to partition")
+    b = buildings if buildings is not None else data["buildings"].iloc[:0]
+    b = gpd.GeoDataFrame(b, geometry=b.geometry.name, crs="EPSG:4326") if len(b) else b
+    if len(b):
+        pts = b.geometry.representative_point().to_numpy()
+        pi, ci = shapely.STRtree(bare.geometry.to_numpy()).query(pts, predicate="within")
+        where = np.full(len(b), -1)
+        where[pi] = ci
+        b = b[where >= 0].assign(community_code=bare["code"].to_numpy()[where[where >= 0]])
+        if "households" not in b:
+            raise ImportFileError("buildings need a households column to size the grids")
+    grids, grid_of = partition_grids(bare, b, settings.households_per_grid)
+    new_b = b.copy()
+    if len(new_b):
+        new_b["grid_code"] = grid_of.to_numpy()
+        seq = new_b.groupby("grid_code").cumcount().to_numpy() + 1
+        made = np.char.add(new_b["grid_code"].to_numpy().astype(str),
+                           np.char.zfill(seq.astype(str), 4))
+        given = new_b["code"].astype(str).to_numpy() if "code" in new_b else made
+        sd = np.dtypes.StringDType()
+        ok = np.strings.startswith(np.asarray(given, dtype=sd),
+                                   np.asarray(new_b["grid_code"].to_numpy(), dtype=sd))
+        new_b["code"] = np.where(ok, given, made)
+        new_b = new_b.drop(columns="community_code")
+    all_grids = pd.concat([data["grids"], grids], ignore_index=True)
+    all_b = pd.concat([data["buildings"], new_b], ignore_index=True)
+    store.update({"grids": gpd.GeoDataFrame(all_grids, geometry="geometry", crs="EPSG:4326"),
+                  "buildings": gpd.GeoDataFrame(all_b, geometry="geometry", crs="EPSG:4326")},
+                 settings=settings)
+    return len(grids), len(new_b)

@@ -189,3 +189,40 @@ def test_osm_buildings_are_placed_in_grids(tmp_path):
     assert (b.grid_code == "440307001001001").all() and (b.households >= 0).all()
     with pytest.raises(ImportFileError, match="OSM files can fill"):
         import_file(open_store(path), OSM, "people")
+
+
+def test_partition_imported_community(tmp_path):
+    import geopandas as gpd
+    import numpy as np
+
+    from layers.importer import partition_new_communities
+    from layers.layerset import LayerSet
+
+    area = shapely.box(106.20, 29.50, 106.22, 29.52)
+    gdf = lambda d: gpd.GeoDataFrame(d, geometry=[area], crs=4326)  # noqa: E731
+    path = tmp_path / "new.gpkg"
+    open_store(path).write(LayerSet({
+        "towns": gdf({"code": ["500106120"], "name": ["新镇"], "households": [0],
+                      "population": [0]}),
+        "communities": gdf({"code": ["500106120001"], "name": ["新社区"], "kind": ["社区"],
+                            "town_code": ["500106120"], "households": [0], "population": [0]}),
+    }))
+    rng = np.random.default_rng(2)
+    x, y = 106.2005 + rng.random(300) * 0.019, 29.5005 + rng.random(300) * 0.019
+    bld = gpd.GeoDataFrame({"name": [f"楼{i}" for i in range(300)],
+                            "households": rng.integers(5, 40, 300), "floors": 6,
+                            "year_built": 2000, "has_elevator": False,
+                            "renovation": "not_planned"},
+                           geometry=shapely.box(x, y, x + 0.0001, y + 0.0001), crs=4326)
+    n_grids, n_b = partition_new_communities(open_store(path), bld)
+    back = open_store(path).read()  # validated: tiling, prefixes, references
+    assert n_b == 300 and len(back.buildings) == 300
+    assert n_grids == round(bld.households.sum() / 300)
+    assert back.grids.code.str.startswith("500106120001").all()
+    assert (back.buildings.code.str.slice(0, 15) == back.buildings.grid_code).all()
+    g = back.grids.to_crs(4544)
+    assert g.area.sum() == pytest.approx(
+        gpd.GeoSeries([area], crs=4326).to_crs(4544).area.iloc[0], rel=1e-6)
+    assert abs(back.grids.households.mean() - 300) < 60
+    with pytest.raises(ImportFileError, match="already has grids"):
+        partition_new_communities(open_store(path), bld)

@@ -31,3 +31,10 @@ def store_copy(tmp_path, demo_file) -> Path:
     path = tmp_path / "town.gpkg"
     shutil.copyfile(demo_file, path)
     return path
+
+
+@pytest.fixture
+def app_store(store_copy, monkeypatch) -> Path:
+    """A private copy of the demo store that the dashboard under test shows."""
+    monkeypatch.setenv("WANGGE_STORE", str(store_copy))
+    return store_copy

@@ -107,6 +107,22 @@ def _open(browser, url: str, name: str, *, width: int = 1500, height: int = 1100
     return page, frame_el, frame, foreign
 
 
+def _map_drawn(frame, min_paths: int = 1) -> int:
+    """Wait until Leaflet drew vector paths in the map iframe; return how many."""
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
+                                                              timeout=30_000)
+    n = frame.locator("path.leaflet-interactive").count()
+    assert n >= min_paths, f"only {n} paths drawn"
+    return n
+
+
+def _finish(page, name: str, foreign: list[str]) -> None:
+    """Save the screenshot artefact, check nothing left the machine, close the page."""
+    _shot(page, name)
+    assert foreign == [], f"requests left the machine: {foreign[:5]}"
+    page.close()
+
+
 def _shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.wait_for_timeout(800)
@@ -135,25 +151,19 @@ def test_map_page_draws_offline(server, browser, demo):
 
 def test_whole_town_map_has_every_grid_and_clusters(server, browser, demo):
     page, frame_el, frame, foreign = _open(browser, f"{server}/", "town")
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                          timeout=30_000)
+    _map_drawn(frame)
     n = frame.locator("path.leaflet-interactive").count()
     assert n >= len(demo.grids) + len(demo.communities)
     assert frame.locator(".marker-cluster").count() > 0  # open tickets, clustered
-    _shot(page, "map-town")
-    assert foreign == []
-    page.close()
+    _finish(page, "map-town", foreign)
 
 
 def test_coverage_page_in_browser(server, browser):
     page, frame_el, frame, foreign = _open(browser, f"{server}/coverage", "coverage")
     assert frame_el.bounding_box()["height"] >= 400
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                          timeout=30_000)
+    _map_drawn(frame)
     assert page.get_by_text("问题清单", exact=False).count() >= 1
-    _shot(page, "coverage-page")
-    assert foreign == []
-    page.close()
+    _finish(page, "coverage-page", foreign)
 
 
 def test_english_and_amap_shift(server, browser, demo):
@@ -188,20 +198,15 @@ def test_clicking_a_grid_opens_its_details(server, browser, demo):
     page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)  # the detail panel
     page.get_by_text("户数", exact=True).first.wait_for(timeout=10_000)
     assert page.get_by_text("点击地图上的网格或楼栋查看详情").count() == 0
-    _shot(page, "map-clicked")
-    assert foreign == []
-    page.close()
+    _finish(page, "map-clicked", foreign)
 
 
 def test_tickets_page_in_browser(server, browser):
     page, frame_el, frame, foreign = _open(browser, f"{server}/tickets", "tickets")
     assert frame_el.bounding_box()["height"] >= 300
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                              timeout=30_000)
+    _map_drawn(frame)
     assert page.get_by_text("哨兵一键下单").count() >= 1
-    _shot(page, "tickets-page")
-    assert foreign == []
-    page.close()
+    _finish(page, "tickets-page", foreign)
 
 
 def test_wall_screen_fits_1920x1080(server, browser, demo, demo_file):
@@ -214,8 +219,7 @@ def test_wall_screen_fits_1920x1080(server, browser, demo, demo_file):
     at = "2026-11-20T15:00:00"
     page, frame_el, frame, foreign = _open(browser, f"{server}/wall?at={at}", "wall",
                                            width=1920, height=1080)
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                              timeout=30_000)
+    _map_drawn(frame)
     page.get_by_text("未办结工单").first.wait_for(timeout=30_000)
     height = page.evaluate("() => Math.max(document.documentElement.scrollHeight, "
                            "document.querySelector('[data-testid=stMain]').scrollHeight)")
@@ -230,9 +234,7 @@ def test_wall_screen_fits_1920x1080(server, browser, demo, demo_file):
     assert tiles["超期工单"] == f"{snap.overdue:,}"
     assert tiles["本月结案率"] == f"{snap.closure_rate_month:.1%}"
     assert tiles["网格哨兵覆盖率"] == f"{snap.grid_coverage:.1%}"
-    _shot(page, "wall-1920x1080")
-    assert foreign == []
-    page.close()
+    _finish(page, "wall-1920x1080", foreign)
 
 
 def _server_tickets(demo_file):
@@ -251,8 +253,7 @@ def test_wall_refresh_keeps_the_map(server, browser):
     """The figures refresh in a fragment; the map iframe is neither rebuilt nor reset."""
     page, frame_el, frame, foreign = _open(browser, f"{server}/wall?refresh=5", "wall-refresh",
                                            width=1920, height=1080)
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                              timeout=30_000)
+    _map_drawn(frame)
     frame_el.evaluate("el => { el.dataset.mark = 'before-refresh'; }")
     frame.locator(".leaflet-control-zoom-in").click()
     page.wait_for_timeout(800)
@@ -272,12 +273,9 @@ def test_wall_refresh_keeps_the_map(server, browser):
 def test_reach_page_in_browser(server, browser):
     page, frame_el, frame, foreign = _open(browser, f"{server}/reach", "reach")
     assert frame_el.bounding_box()["height"] >= 500
-    frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
-                                                              timeout=30_000)
+    _map_drawn(frame)
     assert frame.locator("path.leaflet-interactive").count() > 3000  # buildings by band
-    _shot(page, "reach-page")
-    assert foreign == []
-    page.close()
+    _finish(page, "reach-page", foreign)
 
 
 def test_data_page_upload_check_confirm(server, browser, demo, tmp_path):

@@ -143,17 +143,7 @@ def _tickets_harness():
         default_timeout=120)
 
 
-@pytest.fixture
-def fresh_store(tmp_path, demo_file, monkeypatch):
-    import shutil
-
-    path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
-    monkeypatch.setenv("WANGGE_STORE", str(path))
-    return path
-
-
-def test_tickets_page_intake_and_move(fresh_store, demo):
+def test_tickets_page_intake_and_move(app_store, demo):
     from layers.tickets import TicketStore
 
     at = _tickets_harness().run()
@@ -166,7 +156,7 @@ def test_tickets_page_intake_and_move(fresh_store, demo):
     at.button[0].click().run()  # 受理
     assert not at.exception
     assert any("已受理" in s.value for s in at.success)
-    ts = TicketStore.for_store(fresh_store)
+    ts = TicketStore.for_store(app_store)
     new = ts.frame().sort_values("id").iloc[-1]
     assert new["text"] == "<b>楼道灯</b>坏了"  # stored as typed, shown as text
     assert new["grid_code"] == demo.buildings.grid_code.iloc[11]
@@ -186,7 +176,7 @@ def test_tickets_page_intake_and_move(fresh_store, demo):
     assert [h["status"] for h in t["history"]] == ["received", "registered", "dispatched"]
 
 
-def test_reach_page(fresh_store, demo):
+def test_reach_page(app_store, demo):
     from layers import network
     from layers.reach import reach
 
@@ -206,7 +196,7 @@ def test_reach_page(fresh_store, demo):
     assert any("停车缺口" in s.value for s in at.subheader)
 
 
-def test_data_page_checks_then_imports(fresh_store, demo, tmp_path):
+def test_data_page_checks_then_imports(app_store, demo, tmp_path):
     import shapely
 
     from layers.store import open_store
@@ -224,12 +214,12 @@ def test_data_page_checks_then_imports(fresh_store, demo, tmp_path):
 
     f = tmp_path / "nurseries.csv"
     good.to_csv(f, index=False)
-    res = check_file(open_store(fresh_store), f, "care_points", mode="append")
+    res = check_file(open_store(app_store), f, "care_points", mode="append")
     assert res.report.ok and res.rows == len(demo.care_points) + 3
     assert res.file_rows["code"].tolist() == ["U1", "U2", "U3"]
     bad = tmp_path / "bad.csv"
     good.assign(类型="sauna").to_csv(bad, index=False)
-    res = check_file(open_store(fresh_store), bad, "care_points", mode="append")
+    res = check_file(open_store(app_store), bad, "care_points", mode="append")
     assert not res.report.ok
     assert any("'sauna' is not one of" in p.message and p.row == 1
                for p in res.report.errors)

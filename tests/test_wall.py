@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -18,16 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime(2026, 11, 20, 15, 0)
 
 
-@pytest.fixture
-def wall_store(tmp_path, demo_file, monkeypatch):
-    path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
-    monkeypatch.setenv("WANGGE_STORE", str(path))
-    return path
-
-
-def test_snapshot_matches_brute_force(wall_store, demo):
-    df = TicketStore.for_store(wall_store).frame()
+def test_snapshot_matches_brute_force(app_store, demo):
+    df = TicketStore.for_store(app_store).frame()
     cov = coverage(demo)
     snap = wall_snapshot(demo, cov, df, AT)
     today = pd.Timestamp("2026-11-20")
@@ -63,14 +54,14 @@ def test_grids_that_lost_their_sentinel(demo):
         assert (~past.active).any() and past.until.notna().any()
 
 
-def test_wall_page_tiles_equal_the_library(wall_store, demo):
+def test_wall_page_tiles_equal_the_library(app_store, demo):
     at = AppTest.from_string(
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from dashboard.views import wall_page\nwall_page.render()\n", default_timeout=120)
     at.query_params["at"] = AT.isoformat()
     at.run()
     assert not at.exception
-    snap = wall_snapshot(demo, coverage(demo), TicketStore.for_store(wall_store).frame(), AT)
+    snap = wall_snapshot(demo, coverage(demo), TicketStore.for_store(app_store).frame(), AT)
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["未办结工单"] == f"{snap.open_tickets:,}"
     assert tiles["今日新增"] == f"{snap.new_today:,}"
@@ -86,7 +77,7 @@ def test_wall_page_tiles_equal_the_library(wall_store, demo):
     assert tiles["500米养老覆盖"] == f"{share:.1%}"  # households within 500 m walk
 
 
-def test_clock_parameter_cannot_inject_script(wall_store):
+def test_clock_parameter_cannot_inject_script(app_store):
     at = AppTest.from_string(
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
         "from dashboard.views import wall_page\nwall_page.render()\n", default_timeout=120)

@@ -4,7 +4,6 @@ concurrency, append-only history, several processes at once, and a crash mid-bat
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,10 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def store(tmp_path, demo_file) -> Path:
-    path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
-    return path
+def store(store_copy) -> Path:
+    return store_copy
 
 
 @pytest.fixture

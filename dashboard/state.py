@@ -43,6 +43,56 @@ def reach_analysis(path: str, mtime_ns: int):
     return net, result, parking, suggestions
 
 
+# Downloadable files are built once per data version, not on every rerun of a page.
+@st.cache_data(show_spinner=False, max_entries=8)
+def problem_tables(path: str, mtime_ns: int, lang: str) -> dict:
+    """The coverage problem list (问题清单) tables of a store version."""
+    from dashboard import reports
+
+    return reports.problem_tables(_load(path, mtime_ns), _coverage(path, mtime_ns), lang)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def problem_list_files(path: str, mtime_ns: int, lang: str) -> tuple[bytes, bytes]:
+    """The coverage problem list (问题清单) as (CSV, Excel) bytes."""
+    from dashboard import reports
+
+    tables = problem_tables(path, mtime_ns, lang)
+    return reports.to_csv(tables), reports.to_excel(tables)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str]
+                        ) -> tuple[bytes, bytes]:
+    """(joint-meeting Excel, Open311 JSON) for one ticket-store version."""
+    import json
+
+    from layers import ticket_reports as tr
+
+    comms = _load(path, mtime_ns).communities
+    names = dict(zip(comms["code"], comms["name"], strict=True))
+    ts = _tickets(path)
+    return (tr.joint_meeting_excel(ts, names),
+            json.dumps(tr.to_open311(ts), ensure_ascii=False).encode("utf-8"))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def reach_excel(path: str, mtime_ns: int) -> bytes:
+    """The service-reach tables as one Excel workbook."""
+    import io
+
+    import pandas as pd
+
+    _, result, parking, suggestions = reach_analysis(path, mtime_ns)
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
+        result.buildings.to_excel(xl, sheet_name="buildings", index=False)
+        result.summary.to_excel(xl, sheet_name="life_circles", index=False)
+        parking.to_excel(xl, sheet_name="parking", index=False)
+        suggestions.to_excel(xl, sheet_name="suggestions", index=False)
+    return buf.getvalue()
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _tickets(path: str) -> TicketStore:
     return TicketStore.for_store(path)

@@ -85,41 +85,40 @@ def ticket_kpis(df: pd.DataFrame, start: str | dt.date, end: str | dt.date,
 _TZ = "+08:00"
 
 
-def _iso(v: Any) -> str | None:
-    if v is None or pd.isna(v):
-        return None
-    return pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%S") + _TZ
+def _iso_col(values: pd.Series) -> pd.Series:
+    """ISO 8601 times in China Standard Time, ``None`` where missing (vectorised)."""
+    ts = pd.to_datetime(values)
+    return (ts.dt.strftime("%Y-%m-%dT%H:%M:%S") + _TZ).astype(object).where(ts.notna(), None)
 
 
 def to_open311(store: TicketStore) -> list[dict[str, Any]]:
     """Every ticket as an Open311 GeoReport v2 service request (times in China Standard
-    Time, ``status`` open/closed, our status and history in ``status_notes``)."""
+    Time, ``status`` open/closed, our status and latest note in ``status_notes``)."""
     df = store.frame()
-    hist = store.histories()
-    out = []
-    for r in df.itertuples(index=False):  # an export file: one dict per request is its format
-        h = hist.get(r.id, [])
-        out.append({
-            "service_request_id": r.id,
-            "status": "closed" if r.status in CLOSED else "open",
-            "status_notes": f"{r.status}" + (f": {h[-1]['note']}" if h and h[-1].get("note")
-                                             else ""),
-            "service_name": store.catalogue.get(r.category, (r.category, 0))[0],
-            "service_code": r.category,
-            "description": r.text,
-            "agency_responsible": r.handler,
-            "service_notice": None,
-            "requested_datetime": _iso(r.created_at),
-            "updated_datetime": _iso(h[-1]["at"]) if h else _iso(r.created_at),
-            "expected_datetime": _iso(r.deadline),
-            "address": r.grid_code,
-            "address_id": r.building_code,
-            "zipcode": None,
-            "lat": r.lat,
-            "long": r.lon,
-            "media_url": None,
-        })
-    return out
+    last = store.last_events().set_index("ticket_id").reindex(df["id"])
+    note = last["note"].fillna("").astype(str).to_numpy()
+    names = {code: name for code, (name, _) in store.catalogue.items()}
+    out = pd.DataFrame({
+        "service_request_id": df["id"],
+        "status": np.where(df["status"].isin(CLOSED), "closed", "open"),
+        "status_notes": df["status"].astype(str) + np.where(note != "", ": " + note, ""),
+        "service_name": df["category"].map(names).fillna(df["category"]),
+        "service_code": df["category"],
+        "description": df["text"],
+        "agency_responsible": df["handler"],
+        "service_notice": None,
+        "requested_datetime": _iso_col(df["created_at"]),
+        "updated_datetime": _iso_col(last["at"].fillna(df.set_index("id")["created_at"])
+                                     .reset_index(drop=True)),
+        "expected_datetime": _iso_col(df["deadline"]),
+        "address": df["grid_code"],
+        "address_id": df["building_code"],
+        "zipcode": None,
+        "lat": df["lat"],
+        "long": df["lon"],
+        "media_url": None,
+    })
+    return out.astype(object).where(out.notna(), None).to_dict(orient="records")
 
 
 def from_open311(store: TicketStore, requests: list[Mapping[str, Any]],

@@ -445,6 +445,18 @@ class TicketStore:
         df["closed_late"] = ~open_ & (df["closed_at"] > df["deadline"])
         return df
 
+    def last_events(self) -> pd.DataFrame:
+        """The latest history entry of every ticket: ``ticket_id``, ``at``, ``note``."""
+        e, m = events_table.alias("e"), select(
+            events_table.c.ticket_id, func.max(events_table.c.seq).label("s")).group_by(
+            events_table.c.ticket_id).subquery()
+        q = select(e.c.ticket_id, e.c.at, e.c.note).join(
+            m, (e.c.ticket_id == m.c.ticket_id) & (e.c.seq == m.c.s))
+        with self.engine.connect() as conn:
+            df = pd.read_sql(q, conn)
+        df["at"] = pd.to_datetime(df["at"])
+        return df
+
     def histories(self, ids: Iterable[str] | None = None) -> dict[str, list[dict]]:
         """The history of many tickets in one query (oldest event first)."""
         q = select(events_table).order_by(events_table.c.ticket_id, events_table.c.seq)

@@ -6,9 +6,14 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import reports
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang
+from dashboard.state import (
+    Store,
+    fictional_banner,
+    lang,
+    problem_list_files,
+    problem_tables,
+)
 from dashboard.views.map_page import controls, show_map
 
 
@@ -44,11 +49,11 @@ def render() -> None:
     k[3].metric(t("building_coverage", L), f"{total.building_coverage:.1%}")
     k[4].metric(t("col_unassigned_party_members", L), f"{cov.unassigned_party_members:,}")
 
-    tables = reports.problem_tables(store.data, cov, L)
+    tables = problem_tables(str(store.path), store.mtime, L)
     d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button(t("download_csv", L), reports.to_csv(tables), "问题清单.csv",
-                       "text/csv")
-    d2.download_button(t("download_excel", L), reports.to_excel(tables), "问题清单.xlsx",
+    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L)
+    d1.download_button(t("download_csv", L), csv_bytes, "问题清单.csv", "text/csv")
+    d2.download_button(t("download_excel", L), xlsx_bytes, "问题清单.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
     community, tiles = controls(store, "cov")

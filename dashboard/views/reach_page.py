@@ -3,8 +3,6 @@ deficits; who could fill each grid without a sentinel."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -12,7 +10,7 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang, reach_analysis
+from dashboard.state import Store, fictional_banner, lang, reach_analysis, reach_excel
 from layers import reach as lreach
 from layers.settings import DEFAULT_SETTINGS
 
@@ -114,11 +112,6 @@ def render() -> None:
     st.subheader(f"{t('reach_beyond', L)}（{len(far)}）")
     st.dataframe(far[["code", "name", "households", f"{group}_m", "snap_m"]].round(0),
                  hide_index=True, width="stretch", height=260)
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        result.buildings.to_excel(xl, sheet_name="buildings", index=False)
-        result.summary.to_excel(xl, sheet_name="life_circles", index=False)
-        parking.to_excel(xl, sheet_name="parking", index=False)
-        suggestions.to_excel(xl, sheet_name="suggestions", index=False)
-    st.download_button(t("reach_download", L), buf.getvalue(), "服务覆盖.xlsx",
+    st.download_button(t("reach_download", L), reach_excel(str(store.path), store.mtime),
+                       "服务覆盖.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -4,7 +4,6 @@ KPIs, export for the joint meeting."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +11,7 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang
+from dashboard.state import Store, fictional_banner, lang, ticket_export_files
 from layers import ticket_reports as tr
 from layers import workflow
 from layers.tickets import (
@@ -223,12 +222,10 @@ def _kpis(store: Store) -> None:
     st.dataframe(k, hide_index=True, width="stretch")
     st.caption(t("kpi_definitions", L))
     d1, d2 = st.columns(2)
-    d1.download_button(t("download_joint_meeting", L),
-                       tr.joint_meeting_excel(store.tickets, names), "联席会议工单清单.xlsx",
+    excel, open311 = ticket_export_files(str(store.path), store.mtime, store.tickets.version())
+    d1.download_button(t("download_joint_meeting", L), excel, "联席会议工单清单.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    d2.download_button(t("download_open311", L),
-                       json.dumps(tr.to_open311(store.tickets), ensure_ascii=False),
-                       "open311.json", "application/json")
+    d2.download_button(t("download_open311", L), open311, "open311.json", "application/json")
 
 
 def _cat(store: Store, code: str) -> str:

@@ -1,13 +1,16 @@
-"""The coverage problem list (问题清单) for the community meeting: tables, CSV and Excel."""
+"""The coverage problem list (问题清单) for the community meeting: tables, CSV and Excel.
+
+Names of grids, buildings and people are user data: the files are written through
+:mod:`layers.export`, so none of them can start a formula in Excel or WPS.
+"""
 
 from __future__ import annotations
-
-import io
 
 import pandas as pd
 
 from dashboard.i18n import t
 from layers.coverage import CoverageResult
+from layers.export import write_csv, write_excel
 from layers.layerset import LayerSet
 
 
@@ -72,23 +75,12 @@ def problem_tables(data: LayerSet, cov: CoverageResult, lang: str = "zh"
 
 
 def to_csv(tables: dict[str, pd.DataFrame]) -> bytes:
-    """One CSV with a section per table, UTF-8 with BOM so Excel in China opens it right."""
-    out = io.StringIO()
-    for title, df in tables.items():
-        out.write(f"# {title}\n")
-        df.to_csv(out, index=False)
-        out.write("\n")
-    return out.getvalue().encode("utf-8-sig")
+    """One CSV with a section per table, UTF-8 with BOM so Excel in China opens it right; text
+    that could start a formula is quoted (:func:`layers.export.write_csv`)."""
+    return write_csv(tables)
 
 
 def to_excel(tables: dict[str, pd.DataFrame]) -> bytes:
-    """An .xlsx workbook with one sheet per table."""
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        for title, df in tables.items():
-            df.to_excel(xl, sheet_name=title[:31], index=False)
-            sheet = xl.sheets[title[:31]]
-            for col in sheet.columns:
-                width = max(len(str(c.value or "")) for c in col[:200])
-                sheet.column_dimensions[col[0].column_letter].width = min(40, width * 1.6 + 2)
-    return buf.getvalue()
+    """An .xlsx workbook with one sheet per table, text stored as text
+    (:func:`layers.export.write_excel`)."""
+    return write_excel(tables, fit_widths=True)

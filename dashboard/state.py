@@ -78,19 +78,13 @@ def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str]
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def reach_excel(path: str, mtime_ns: int) -> bytes:
-    """The service-reach tables as one Excel workbook."""
-    import io
-
-    import pandas as pd
+    """The service-reach tables as one Excel workbook (text written as text, never as a
+    formula: :func:`layers.export.write_excel`)."""
+    from layers.export import write_excel
 
     _, result, parking, suggestions = reach_analysis(path, mtime_ns)
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        result.buildings.to_excel(xl, sheet_name="buildings", index=False)
-        result.summary.to_excel(xl, sheet_name="life_circles", index=False)
-        parking.to_excel(xl, sheet_name="parking", index=False)
-        suggestions.to_excel(xl, sheet_name="suggestions", index=False)
-    return buf.getvalue()
+    return write_excel({"buildings": result.buildings, "life_circles": result.summary,
+                        "parking": parking, "suggestions": suggestions})
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -23,7 +23,6 @@ satisfaction_rate
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import crs as lcrs
+from .export import write_excel
 from .tickets import DEFAULT_CATALOGUE, TicketError, TicketStore
 
 CLOSED = ("closed", "closed_unresolved")
@@ -193,7 +193,8 @@ def import_hotline_csv(store: TicketStore, path: str | Path, *, crs: str = "gcj0
 def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] | None = None,
                         now: dt.datetime | None = None) -> bytes:
     """Escalated (to the street's joint meeting or a department) and overdue open tickets, by
-    community, as an Excel workbook: a summary sheet and one list."""
+    community, as an Excel workbook: a summary sheet and one list. Ticket text and names are
+    written as text (:func:`layers.export.write_excel`): none can start a formula."""
     df = store.frame()
     now_ts = pd.Timestamp(now or dt.datetime.now())
     open_ = ~df["status"].isin(CLOSED)
@@ -214,11 +215,7 @@ def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] |
     summary = pick.groupby("社区").agg(工单数=("id", "size"),
                                      超期=("问题", lambda s: int(s.str.contains("超期").sum())),
                                      已上报=("问题", lambda s: int(s.str.contains("上报").sum())))
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        summary.reset_index().to_excel(xl, sheet_name="按社区汇总", index=False)
-        listing.to_excel(xl, sheet_name="超期与上报工单", index=False)
-    return buf.getvalue()
+    return write_excel({"按社区汇总": summary.reset_index(), "超期与上报工单": listing})
 
 
 def write_open311(store: TicketStore, out: str | Path) -> int:

@@ -323,7 +323,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     steps(f"reading {Path(args.file).name}")
     result = import_file(open_store(args.path), args.file, args.layer,
                          mode="append" if args.append else "replace", crs=args.crs,
-                         encoding=args.encoding, mapping=mapping)
+                         encoding=args.encoding, mapping=mapping,
+                         force_outside_region=args.force_outside_region)
     steps.close()
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -449,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = im.add_mutually_exclusive_group()
     mode.add_argument("--replace", action="store_true", help="replace the layer (default)")
     mode.add_argument("--append", action="store_true", help="add to the layer")
+    im.add_argument("--force-outside-region", action="store_true",
+                    help="import features outside the store's area too (normally refused: "
+                         "they usually mean a wrong --crs / .prj)")
     im.set_defaults(func=cmd_import)
 
     pa = sub.add_parser("partition", help="cut grids for communities that have none")

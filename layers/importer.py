@@ -6,14 +6,29 @@ converted to WGS-84) and a report of what it did and what is wrong, row by row;
 :func:`import_file` then validates it together with the store and writes it atomically
 (``replace`` or ``append``). A file with any invalid row is refused as a whole and the store is
 exactly as before.
+
+An append is merged with the layer as it is *when written*: :func:`import_file` hands the merge
+to :meth:`~layers.store.GeoPackageStore.transform`, which runs it (and the whole-store
+validation) under the store's write lock, so concurrent imports never lose each other's rows;
+:func:`check_file` is the dry run used for previews.
+
+Imported files are bounded by :class:`~layers.settings.Settings`: rows per file
+(``max_import_rows``), vertices per geometry (``max_vertices_per_geometry``, one check for every
+format) and text length (``max_name_length``, ``max_text_length``). Features that land outside
+the store's area after conversion to WGS-84 (``region_margin_km`` around its communities and
+towns, or China for a store without any) are refused unless ``force_outside_region``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
+import math
 import os
+import threading
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +41,14 @@ import shapely
 from . import crs as lcrs
 from .errors import LayersError, LayerValidationError
 from .layerset import LayerSet
-from .schema import spec
+from .schema import LayerSpec, spec
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import Problem, ValidationReport, validate
+from .validate import MAX_ROWS_PER_KIND, Problem, ValidationReport, validate
 
 
 class ImportFileError(LayersError):
-    """The file cannot be read (missing, empty, truncated, malformed, unknown format)."""
+    """The file cannot be read (missing, empty, truncated, malformed, unknown format) or is
+    too big (more rows than ``Settings.max_import_rows``)."""
 
 
 #: Common Chinese (and English) headers → contract columns.
@@ -50,6 +66,16 @@ DEFAULT_HEADERS: dict[str, str] = {
 _CSV = {".csv", ".txt"}
 _EXCEL = {".xlsx", ".xls"}
 _VECTOR = {".shp", ".geojson", ".json", ".gpkg", ".zip"}
+_GEOJSON = {".geojson", ".json"}
+
+#: China's rough bounding box (lon, lat): the area of a store that has no communities or towns.
+CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
+#: Long free-text columns, bounded by ``max_text_length``; other text by ``max_name_length``.
+_LONG_TEXT = {("tickets", "text")}
+#: How many row numbers a grouped "outside the area" message lists.
+_ROWS_LISTED = 5
+#: GDAL configuration options are process-wide: one reader at a time changes them.
+_GDAL_CONFIG_LOCK = threading.Lock()
 
 
 @dataclass
@@ -70,15 +96,50 @@ def _problem(source: str, row: int | None, column: str | None, message: str,
     return Problem(source, row, None, column, message, severity)  # type: ignore[arg-type]
 
 
-def _read_table(path: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+def _too_many_rows(path: Path, count: int | None, limit: int) -> ImportFileError:
+    held = f"{count:,} rows" if count is not None else f"more than {limit:,} rows"
+    return ImportFileError(f"{path}: the file holds {held}, more than the limit of {limit:,} "
+                           "rows per import (max_import_rows); split it into smaller files")
+
+
+def _count_csv_rows(path: Path, encoding: str) -> int:
+    """Data rows of a CSV (quoted line breaks understood, blank lines skipped as pandas does),
+    streamed: only called for a file already known to be over the limit."""
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
+        return sum(1 for row in csv.reader(fh) if row) - 1
+
+
+def _count_excel_rows(path: Path) -> int | None:
+    try:
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
+        try:
+            n = wb.worksheets[0].max_row
+        finally:
+            wb.close()
+    except Exception:  # .xls, or a sheet without dimensions: the count stays unknown
+        return None
+    return None if n is None else n - 1
+
+
+def _read_table(path: Path, encoding: str | None, max_rows: int) -> tuple[pd.DataFrame, str]:
+    """A CSV or Excel sheet as text columns; at most ``max_rows`` rows are accepted and no
+    more than one row beyond is read."""
     if path.suffix.lower() in _EXCEL:
         try:
-            return pd.read_excel(path, dtype=str), "xlsx"
+            df = pd.read_excel(path, dtype=str, nrows=max_rows + 1)
         except Exception as exc:  # openpyxl raises several kinds for broken files
             raise ImportFileError(f"{path}: not a readable Excel file ({exc})") from exc
+        if len(df) > max_rows:
+            raise _too_many_rows(path, _count_excel_rows(path), max_rows)
+        return df, "xlsx"
     for enc in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
         try:
-            return pd.read_csv(path, dtype=str, encoding=enc), enc
+            df = pd.read_csv(path, dtype=str, encoding=enc, nrows=max_rows + 1)
+            if len(df) > max_rows:
+                raise _too_many_rows(path, _count_csv_rows(path, enc), max_rows)
+            return df, enc
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError as exc:
@@ -94,7 +155,41 @@ def _looks_garbled(df: pd.DataFrame) -> bool:
     return "\ufffd" in sample or any(ch in sample for ch in "ÃÂÐÑÖ×Ø")
 
 
-def _read_vector(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+@contextlib.contextmanager
+def _geojson_unbounded() -> Iterator[None]:
+    """Lift GDAL's own cap on one GeoJSON feature's size (``OGR_GEOJSON_MAX_OBJ_SIZE``).
+
+    With it, a huge polygon was refused from GeoJSON with GDAL's message but accepted from a
+    GeoPackage or shapefile, which have no such cap. ``max_vertices_per_geometry`` is now the
+    one limit for every format (the whole GeoJSON text has been parsed by ``json`` already).
+    """
+    name = "OGR_GEOJSON_MAX_OBJ_SIZE"
+    with _GDAL_CONFIG_LOCK:
+        old = pyogrio.get_gdal_config_option(name)
+        pyogrio.set_gdal_config_options({name: "0"})
+        try:
+            yield
+        finally:
+            pyogrio.set_gdal_config_options({name: None if old is None else str(old)})
+
+
+def _feature_count(target: Path | str, doc: object) -> int | None:
+    """Features in a vector file without reading them: the parsed GeoJSON's list, else
+    GDAL's count (cheap for GeoPackage and shapefiles); ``None`` when unknown."""
+    if isinstance(doc, dict):
+        feats = doc.get("features")
+        return len(feats) if doc.get("type") == "FeatureCollection" and isinstance(
+            feats, list) else 1
+    try:
+        n = int(pyogrio.read_info(target, force_feature_count=True)["features"])
+    except pyogrio.errors.DataSourceError as exc:
+        raise ImportFileError(f"{target}: cannot be read ({exc})") from exc
+    return n if n >= 0 else None
+
+
+def _read_vector(path: Path, encoding: str | None, max_rows: int
+                 ) -> tuple[gpd.GeoDataFrame, str | None]:
+    """A vector file; more than ``max_rows`` features are refused before any is read."""
     suffix = path.suffix.lower()
     target: Path | str = path
     if suffix == ".zip":
@@ -106,27 +201,43 @@ def _read_vector(path: Path, encoding: str | None) -> tuple[gpd.GeoDataFrame, st
         if not shp:
             raise ImportFileError(f"{path}: the zip holds no .shp file")
         target = f"/vsizip/{path}/{shp[0]}"
-    if suffix == ".json" or suffix == ".geojson":
+    doc: object = None
+    if suffix in _GEOJSON:
         try:
-            json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise ImportFileError(f"{path}: malformed JSON ({exc})") from exc
+    count = _feature_count(target, doc)
+    if count is not None and count > max_rows:
+        raise _too_many_rows(path, count, max_rows)
+    del doc
     has_cpg = suffix == ".shp" and path.with_suffix(".cpg").exists()
+    guard = _geojson_unbounded() if suffix in _GEOJSON else contextlib.nullcontext()
+
+    def read(enc: str | None) -> gpd.GeoDataFrame:
+        kw = {"encoding": enc} if enc else {}
+        df = pyogrio.read_dataframe(target, max_features=max_rows + 1, **kw)
+        if len(df) > max_rows:  # the driver could not count beforehand
+            raise _too_many_rows(path, None, max_rows)
+        return df
+
     try:
-        if encoding:
-            return pyogrio.read_dataframe(target, encoding=encoding), encoding
-        df = pyogrio.read_dataframe(target)
-        if suffix in (".shp", ".zip") and not has_cpg and _looks_garbled(df):
-            # no .cpg and garbled text: Chinese offices' shapefiles are usually GBK
-            return pyogrio.read_dataframe(target, encoding="GB18030"), "GB18030 (detected)"
-        return df, "from .cpg" if has_cpg else None
+        with guard:
+            if encoding:
+                return read(encoding), encoding
+            df = read(None)
+            if suffix in (".shp", ".zip") and not has_cpg and _looks_garbled(df):
+                # no .cpg and garbled text: Chinese offices' shapefiles are usually GBK
+                return read("GB18030"), "GB18030 (detected)"
+            return df, "from .cpg" if has_cpg else None
     except pyogrio.errors.DataSourceError as exc:
         raise ImportFileError(f"{path}: cannot be read ({exc})") from exc
 
 
 def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = None,
                 encoding: str | None = None, mapping: Mapping[str, str] | None = None,
-                grids: gpd.GeoDataFrame | None = None
+                grids: gpd.GeoDataFrame | None = None,
+                settings: Settings = DEFAULT_SETTINGS
                 ) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Read a file into the shape of ``layer``.
 
@@ -134,9 +245,26 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
     -------
     (frame, problems, notes)
         ``problems`` name the file, the row (1 = first data row), the column and what is wrong
-        (NaN or swapped coordinates, unreadable numbers); ``notes`` say what was done
+        (NaN or swapped coordinates, unreadable numbers, text or geometries over the limits of
+        ``settings``; such a geometry is left out of ``frame``); ``notes`` say what was done
         (encoding, CRS conversion, column mapping).
+
+    Raises
+    ------
+    ImportFileError
+        The file cannot be read, or holds more rows than ``settings.max_import_rows``.
     """
+    df, problems, notes, _ = _read_source(path, layer, crs=crs, encoding=encoding,
+                                          mapping=mapping, grids=grids, settings=settings)
+    return df, problems, notes
+
+
+def _read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None,
+                 encoding: str | None, mapping: Mapping[str, str] | None,
+                 grids: gpd.GeoDataFrame | None, settings: Settings
+                 ) -> tuple[pd.DataFrame, list[Problem], list[str], bool]:
+    """:func:`read_source`, plus whether geometries over the vertex cap were left out (the
+    file's rows are then not validated further: a missing geometry would be reported too)."""
     p = Path(path)
     s = spec(layer)
     src = str(p)
@@ -151,12 +279,15 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
         df, osm_notes = read_osm(p, layer, grids)
         if len(df) == 0:
             raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(osm_notes)})")
-        return df, problems, osm_notes
+        if len(df) > settings.max_import_rows:
+            raise _too_many_rows(p, len(df), settings.max_import_rows)
+        df, over = _apply_limits(df, s, src, settings, problems)
+        return df, problems, osm_notes, over
     if suffix in _CSV or suffix in _EXCEL:
-        df, enc = _read_table(p, encoding)
+        df, enc = _read_table(p, encoding, settings.max_import_rows)
         notes.append(f"read as {enc}")
     elif suffix in _VECTOR:
-        df, enc = _read_vector(p, encoding)
+        df, enc = _read_vector(p, encoding, settings.max_import_rows)
         if enc:
             notes.append(f"text encoding {enc}")
     else:
@@ -177,11 +308,62 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
     if rename:
         df = df.rename(columns=rename)
         notes.append("columns: " + ", ".join(f"{a}→{b}" for a, b in rename.items()))
+    df, over = _apply_limits(df, s, src, settings, problems)
     if s.geometry is not None and not isinstance(df, gpd.GeoDataFrame):
         df = _points_from_columns(df, src, problems)
     if isinstance(df, gpd.GeoDataFrame):
         df = _to_wgs84(df, crs, src, notes, problems)
-    return df, problems, notes
+    return df, problems, notes, over
+
+
+def _row_problems(src: str, mask: np.ndarray, column: str, template: str,
+                  values: np.ndarray) -> list[Problem]:
+    """One problem per flagged row (file row numbers, 1 = first data row), the message being
+    ``template.format(values[row])``, capped like the validator's listings."""
+    idx = np.flatnonzero(mask)
+    out = [_problem(src, int(i) + 1, column, template.format(values[i]))
+           for i in idx[:MAX_ROWS_PER_KIND]]
+    if idx.size > MAX_ROWS_PER_KIND:
+        out.append(_problem(src, None, column, f"{idx.size - MAX_ROWS_PER_KIND} more rows "
+                                               f"like: {template.format(values[idx[0]])}"))
+    return out
+
+
+def _apply_limits(df: pd.DataFrame, s: LayerSpec, src: str, settings: Settings,
+                  problems: list[Problem]) -> tuple[pd.DataFrame, bool]:
+    """Check text lengths and vertex counts (whatever the format); geometries over the cap
+    are reported and left out. Returns the frame and whether any geometry was left out.
+
+    Text values are never quoted (some columns are personal data), only their length.
+    """
+    for f in s.fields:
+        if f.kind != "str" or f.name not in df.columns:
+            continue
+        long_text = (s.name, f.name) in _LONG_TEXT
+        cap = settings.max_text_length if long_text else settings.max_name_length
+        what = "max_text_length" if long_text else "max_name_length"
+        col = df[f.name]
+        if isinstance(col, pd.DataFrame):  # two source columns mapped to one name
+            col = col.iloc[:, 0]
+        lengths = col.astype("string").str.len().fillna(0).to_numpy(dtype=np.int64)
+        problems += _row_problems(src, lengths > cap, f.name,
+                                  f"{{}} characters, more than the limit of {cap} ({what})",
+                                  lengths)
+    if not isinstance(df, gpd.GeoDataFrame):
+        return df, False
+    cap = settings.max_vertices_per_geometry
+    geoms = df.geometry.to_numpy()
+    counts = shapely.get_num_coordinates(geoms)
+    over = counts > cap
+    problems += _row_problems(src, over, "geometry",
+                              f"{{}} vertices, more than the limit of {cap} "
+                              "(max_vertices_per_geometry); simplify it", counts)
+    if not over.any():
+        return df, False
+    df = df.copy()
+    df[df.geometry.name] = gpd.GeoSeries(np.where(over, None, geoms), index=df.index,
+                                         crs=df.crs)
+    return df, True
 
 
 def _points_from_columns(df: pd.DataFrame, src: str, problems: list[Problem]
@@ -233,36 +415,130 @@ def _to_wgs84(df: gpd.GeoDataFrame, crs: str | None, src: str, notes: list[str],
     return df
 
 
+def store_region(store, settings: Settings = DEFAULT_SETTINGS
+                 ) -> tuple[tuple[float, float, float, float], str]:
+    """The area an import into ``store`` must land in, as (minx, miny, maxx, maxy) in WGS-84
+    and a description: the bounding box of the store's communities and towns widened by
+    ``settings.region_margin_km``, or :data:`CHINA_BOUNDS` for a store without any."""
+    present = [n for n in ("towns", "communities") if n in store.layer_names()]
+    data = store.read(present, check_geometry=False) if present else LayerSet()
+    geoms = np.concatenate([data[n].geometry.to_numpy() for n in present]) if present \
+        else np.array([], dtype=object)
+    geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)] if len(geoms) \
+        else geoms
+    if len(geoms) == 0:
+        return CHINA_BOUNDS, "China"
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    km = settings.region_margin_km
+    dlat = km / 111.32
+    coslat = math.cos(math.radians(min(max(abs(miny), abs(maxy)), 89.0)))
+    dlon = km / (111.32 * coslat)
+    box = (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+    return box, f"{km:g} km around its communities and towns"
+
+
+def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
+                    force: bool, kept_because: str | None = None) -> list[Problem]:
+    """Rows (converted to WGS-84) not inside the store's area: one problem naming the row, or
+    one grouped problem for many; warnings instead of errors when forced or when
+    ``kept_because`` says why this source cannot hold a coordinate mix-up."""
+    if not isinstance(new, gpd.GeoDataFrame) or new.empty:
+        return []
+    geoms = new.geometry.to_numpy()
+    usable = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    if not usable.any():
+        return []
+    box, where = store_region(store, settings)
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        inside = (b[:, 0] >= box[0]) & (b[:, 1] >= box[1]) & (b[:, 2] <= box[2]) & \
+            (b[:, 3] <= box[3])
+    outside = np.flatnonzero(usable & ~inside)
+    if outside.size == 0:
+        return []
+    area = (f"{where}: longitude {box[0]:.2f}…{box[2]:.2f}, latitude {box[1]:.2f}…"
+            f"{box[3]:.2f}")
+    if force:
+        hint, severity = "imported anyway (forced)", "warning"
+    elif kept_because:
+        hint, severity = f"kept: {kept_because}", "warning"
+    else:
+        hint = ("a wrong .prj / --crs, or longitude and latitude swapped? Use "
+                "force_outside_region (--force-outside-region) to import anyway")
+        severity = "error"
+    if outside.size == 1:
+        return [_problem(src, int(outside[0]) + 1, "geometry",
+                         f"outside the area of this store ({area}); {hint}", severity)]
+    rows = ", ".join(str(int(i) + 1) for i in outside[:_ROWS_LISTED])
+    listed = f"e.g. rows {rows} …" if outside.size > _ROWS_LISTED else f"rows {rows}"
+    return [_problem(src, None, "geometry",
+                     f"{outside.size} rows outside the area of this store, {listed} "
+                     f"({area}); {hint}", severity)]
+
+
+def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str | None,
+                    encoding: str | None, mapping: Mapping[str, str] | None,
+                    settings: Settings, force_outside_region: bool
+                    ) -> tuple[pd.DataFrame, ValidationReport, list[str]]:
+    """Read the file and check its own rows (limits, contract, the store's area); the
+    report names the file's row numbers."""
+    grids = store.read(["communities", "grids"], check_geometry=False).grids \
+        if is_osm(path) and layer == "buildings" else None
+    new, problems, notes, over = _read_source(path, layer, crs=crs, encoding=encoding,
+                                              mapping=mapping, grids=grids, settings=settings)
+    src = str(path)
+    if not over:
+        _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
+                          cross_layer=False)
+        problems += [Problem(src, p.row, p.code, p.field, p.message, p.severity)
+                     for p in own.problems]
+    # OSM files are WGS-84 by definition (no .prj or --crs to get wrong): a warning only
+    osm = "OpenStreetMap coordinates are WGS-84 by definition" if is_osm(path) else None
+    problems += _outside_region(new, store, src, settings, force_outside_region, osm)
+    return new, ValidationReport(problems, source=src), notes
+
+
+def _merged(current: LayerSet, layer: str, new: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """The layer as it would be stored: ``new`` alone, or appended to the current layer."""
+    if mode != "append" or layer not in current:
+        return new
+    cur = current[layer]
+    merged = pd.concat([cur, new], ignore_index=True)
+    if isinstance(cur, gpd.GeoDataFrame):
+        merged = gpd.GeoDataFrame(merged, geometry=cur.geometry.name, crs="EPSG:4326")
+    return merged
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("replace", "append"):
+        raise ValueError("mode must be 'replace' or 'append'")
+
+
 def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
                crs: str | None = None, encoding: str | None = None,
                mapping: Mapping[str, str] | None = None,
-               settings: Settings = DEFAULT_SETTINGS) -> ImportResult:
-    """Everything an import does except writing: read, convert, validate the file's rows and
-    then the layer as it would be, against the rest of the store. The report's ``ok`` says
-    whether :func:`import_file` would succeed."""
-    if mode not in ("replace", "append"):
-        raise ValueError("mode must be 'replace' or 'append'")
-    grids = store.read(["communities", "grids"], check_geometry=False).grids \
-        if is_osm(path) and layer == "buildings" else None
-    new, problems, notes = read_source(path, layer, crs=crs, encoding=encoding,
-                                       mapping=mapping, grids=grids)
-    src = str(path)
-    # the file's own rows first: messages name the file's row numbers
-    _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
-                      cross_layer=False)
-    report = ValidationReport(problems + [Problem(src, p.row, p.code, p.field, p.message,
-                                                  p.severity) for p in own.problems],
-                              source=src)
+               settings: Settings = DEFAULT_SETTINGS,
+               force_outside_region: bool = False) -> ImportResult:
+    """Everything an import does except writing (the dry run behind previews): read, convert,
+    check the file's rows and then the layer as it would be, against the rest of the store as
+    it is now. The report's ``ok`` says whether :func:`import_file` would succeed if nobody
+    writes to the store meanwhile (:func:`import_file` checks again under the write lock).
+
+    Parameters
+    ----------
+    force_outside_region
+        Accept features outside the store's area (:func:`store_region`), with a warning.
+    """
+    _check_mode(mode)
+    new, report, notes = _check_own_rows(store, path, layer, crs=crs, encoding=encoding,
+                                         mapping=mapping, settings=settings,
+                                         force_outside_region=force_outside_region)
     merged = new
     if report.ok:
-        if mode == "append" and layer in store.layer_names():
-            current = store.read([layer], check_geometry=False)[layer]
-            merged = pd.concat([current, new], ignore_index=True)
-            if isinstance(current, gpd.GeoDataFrame):
-                merged = gpd.GeoDataFrame(merged, geometry=current.geometry.name,
-                                          crs="EPSG:4326")
-        others = store.read(check_geometry=False)
-        _, whole = validate(others.replace(**{layer: merged}), settings, source=store.location)
+        current = store.read(check_geometry=False)
+        merged = _merged(current, layer, new, mode)
+        _, whole = validate(current.replace(**{layer: merged}), settings,
+                            source=store.location)
         report.problems += [p for p in whole.problems if p.severity == "error"]
     return ImportResult(layer, len(merged), merged, report, notes, new)
 
@@ -372,25 +648,46 @@ def _building_names(poly: pd.DataFrame, name: pd.Series, ids: np.ndarray) -> np.
 def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
-                settings: Settings = DEFAULT_SETTINGS) -> ImportResult:
+                settings: Settings = DEFAULT_SETTINGS,
+                force_outside_region: bool = False) -> ImportResult:
     """Read ``path`` into ``layer`` of ``store`` (``replace`` the layer or ``append`` to it).
+
+    The file's own rows are checked first; the append merge and the whole-store validation
+    then run under the store's write lock (:meth:`~layers.store.GeoPackageStore.transform`)
+    against the layer as it is at that moment, so a concurrent import is never lost.
+
+    Parameters
+    ----------
+    force_outside_region
+        Import features outside the store's area (:func:`store_region`) too, with a warning.
 
     Raises
     ------
     ImportFileError
-        The file cannot be read.
+        The file cannot be read, or holds too many rows.
     LayerValidationError
         Any invalid row (the report names file rows); the store is unchanged.
+    StoreError
+        The store is read-only.
     """
-    result = check_file(store, path, layer, mode=mode, crs=crs, encoding=encoding,
-                        mapping=mapping, settings=settings)
-    if not result.report.ok:
-        raise LayerValidationError(result.report, str(path))
+    _check_mode(mode)
+    new, report, notes = _check_own_rows(store, path, layer, crs=crs, encoding=encoding,
+                                         mapping=mapping, settings=settings,
+                                         force_outside_region=force_outside_region)
+    if not report.ok:
+        raise LayerValidationError(report, str(path))
     meta = {f"attribution_{layer}": OSM_ATTRIBUTION, f"source_{layer}": Path(path).name} \
         if is_osm(path) else {f"source_{layer}": Path(path).name}
-    repaired = store.update({layer: result.frame}, settings=settings, meta=meta)
-    result.report.problems += [p for p in repaired.problems if p.severity != "error"]
-    return result
+    written: dict[str, pd.DataFrame] = {}
+
+    def change(current: LayerSet) -> dict[str, pd.DataFrame]:
+        written[layer] = _merged(current, layer, new, mode)
+        return {layer: written[layer]}
+
+    repaired = store.transform(change, settings=settings, meta=meta, validate_all=True)
+    report.problems += [p for p in repaired.problems if p.severity != "error"]
+    frame = written[layer]
+    return ImportResult(layer, len(frame), frame, report, notes, new)
 
 
 def partition_new_communities(store, buildings: pd.DataFrame | None = None, *,

@@ -50,6 +50,22 @@ class Settings:
         is open to them).
     assignment_max_walk_m
         Party members farther than this walk from a grid are not suggested for it.
+    region_margin_km
+        An imported file's features must lie within the bounding box of the store's
+        communities and towns widened by this many kilometres (a store without any: China's
+        rough box, longitude 73–136°, latitude 3–54°); farther ones are refused unless the
+        import is forced (they usually mean a wrong ``.prj`` / ``--crs`` or swapped columns).
+    max_import_rows
+        Most rows (features) one imported file may hold; a bigger file is refused before its
+        geometries are built.
+    max_vertices_per_geometry
+        Most coordinates (vertices, closing points included) of one imported geometry, the
+        same for every file format.
+    max_name_length
+        Most characters of a name-like text value (``name``, codes and other short text
+        columns of the layer contract) in an imported file.
+    max_text_length
+        Most characters of a long free-text value in an imported file (a ticket's ``text``).
     """
 
     households_per_grid: int = 300
@@ -67,6 +83,11 @@ class Settings:
     parking_spaces_per_household: float = 0.8
     shared_parking_share: float = 0.5
     assignment_max_walk_m: float = 2000.0
+    region_margin_km: float = 50.0
+    max_import_rows: int = 500_000
+    max_vertices_per_geometry: int = 100_000
+    max_name_length: int = 200
+    max_text_length: int = 5000
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +97,12 @@ class Settings:
             raise ValueError("sentinel_max_households must be positive")
         if self.suggestions_per_gap < 0:
             raise ValueError("suggestions_per_gap must be >= 0")
+        if self.region_margin_km < 0:
+            raise ValueError("region_margin_km must be >= 0")
+        for name in ("max_import_rows", "max_vertices_per_geometry", "max_name_length",
+                     "max_text_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
 
 
 DEFAULT_SETTINGS = Settings()

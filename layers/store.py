@@ -7,6 +7,12 @@ implementing the same protocol and teaching :func:`open_store` its URL scheme.
 Every write validates first and is atomic: the new content goes to a temporary file in the same
 folder which then replaces the old one in one ``os.replace``; bad data raises
 :class:`~layers.errors.LayerValidationError` and leaves the file on disk untouched.
+
+Writers take an advisory lock on a sibling ``.lock`` file, one at a time. Read-modify-write
+changes (an append to a layer) go through :meth:`GeoPackageStore.transform`, which reads the
+current content *under* that lock, so two concurrent appends both land. A store file whose write
+permission bits are cleared is refused (even for root), a write keeps the file's mode, and
+staging files left behind by a killed writer are removed by the next one.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import stat
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,6 +46,12 @@ META_TABLE = "store_meta"
 SCHEMA_VERSION = "1"
 
 Bounds = tuple[float, float, float, float]
+
+#: A change computed from the store's current content: the layers to replace.
+Change = Callable[[LayerSet], Mapping[str, pd.DataFrame]]
+
+#: Suffixes SQLite adds beside a GeoPackage being written.
+_SIDECARS = ("", "-journal", "-wal", "-shm")
 
 
 @runtime_checkable
@@ -73,6 +87,13 @@ class Store(Protocol):
     ) -> ValidationReport:
         """Replace some layers (and add ``meta`` entries), validated together with the rest,
         atomically."""
+
+    def transform(
+        self, change: Change, *, settings: Settings = DEFAULT_SETTINGS,
+        meta: Mapping[str, str] | None = None, validate_all: bool = False,
+    ) -> ValidationReport:
+        """Replace the layers ``change(current)`` returns, ``current`` being the content read
+        under the write lock (read-modify-write without lost updates), atomically."""
 
 
 def open_store(location: str | os.PathLike[str]) -> Store:
@@ -222,7 +243,10 @@ class GeoPackageStore:
         ------
         LayerValidationError
             With the full report; the file on disk is unchanged.
+        StoreError
+            The store file or its folder is read-only.
         """
+        self._require_writable()
         missing = [n for n in REQUIRED_LAYERS if n not in data]
         full = data.replace(**{n: data[n] for n in missing}) if missing else data
         checked, report = validate(full, settings, source=self.location)
@@ -241,28 +265,70 @@ class GeoPackageStore:
         """Replace the given layers, validated together with the stored ones; ``meta`` entries
         (e.g. an imported file's licence and attribution) are merged into the store's.
 
+        The frames are computed by the caller, before the lock: to change a layer *from* its
+        current content (an append), use :meth:`transform`.
+
         Raises
         ------
         LayerValidationError
             With the full report; the file on disk is unchanged.
+        StoreError
+            The store file or its folder is read-only.
         """
         for n in layers:
             spec(n)
+        return self.transform(lambda _current: layers, settings=settings, meta=meta)
+
+    def transform(
+        self, change: Change, *, settings: Settings = DEFAULT_SETTINGS,
+        meta: Mapping[str, str] | None = None, validate_all: bool = False,
+    ) -> ValidationReport:
+        """Replace the layers ``change(current)`` returns, all under the write lock.
+
+        ``current`` is the store's content read (column-level validated) after the lock is
+        taken, so no other writer can change it before this write lands: an append computed
+        from it never loses rows another process added meanwhile.
+
+        Parameters
+        ----------
+        change
+            Gets the current :class:`LayerSet` and returns ``{layer name: new frame}``. It may
+            raise (e.g. :class:`LayerValidationError`) to abort; nothing is written then.
+        settings
+            Validation tolerances.
+        meta
+            Entries merged into the store's metadata.
+        validate_all
+            Validate every layer with its geometry checks (grid tiling, containment …) against
+            the changed ones; by default the changed layers get the full check and the others
+            only the column and reference checks.
+
+        Returns
+        -------
+        ValidationReport
+            Repairs, warnings and notes (there are no errors when this returns).
+
+        Raises
+        ------
+        LayerValidationError
+            With the full report; the file on disk is unchanged.
+        StoreError
+            The store file or its folder is read-only, or the store cannot be read.
+        """
         with self._locked():
             current = self.read(check_geometry=False)
-            merged = current.replace(**dict(layers))
-            checked, report = validate(
-                merged, settings, source=self.location, layers=tuple(layers)
-            )
-            # references *into* the replaced layers (e.g. buildings → replaced grids)
-            _, rest = validate(
-                merged,
-                settings,
-                source=self.location,
-                layers=tuple(n for n in merged if n not in layers),
-                check_geometry=False,
-            )
-            report.problems.extend(p for p in rest.problems if p.severity == "error")
+            layers = dict(change(current))
+            for n in layers:
+                spec(n)
+            merged = current.replace(**layers)
+            if validate_all:
+                checked, report = validate(merged, settings, source=self.location)
+                # the unchanged layers' repairs and warnings are not news of this change
+                report.problems = [p for p in report.problems
+                                   if p.layer in layers or p.severity == "error"]
+            else:
+                checked, report = _validate_changed(merged, tuple(layers), settings,
+                                                    self.location)
             if not report.ok:
                 raise LayerValidationError(report, self.location)
             with self._staging(copy_existing=True) as tmp:
@@ -272,37 +338,109 @@ class GeoPackageStore:
                     _write_meta(tmp, {**current.meta, **{k: str(v) for k, v in meta.items()}})
         return report
 
+    def _require_writable(self) -> None:
+        """Refuse a store file whose write bits are cleared (even for root, who could write it
+        anyway) or that this user may not write, and a folder this user cannot write in."""
+        if self.path.exists():
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            if not mode & 0o222 or not os.access(self.path, os.W_OK):
+                raise StoreError(f"{self.path}: the store file is read-only (mode {mode:04o}); "
+                                 "nothing was written")
+        folder = self.path.parent
+        if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"{folder}: the store's folder is read-only; nothing was written")
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """One writer at a time (advisory lock on a sibling ``.lock`` file)."""
+        """One writer at a time (advisory lock on a sibling ``.lock`` file). Holding it, no
+        other writer of this store can be using a staging file: leftovers of killed writers
+        are removed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._require_writable()
         lock = self.path.with_name(self.path.name + ".lock")
         with open(lock, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
+                self._require_writable()  # the mode may have changed while we waited
+                self._remove_stale_staging()
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def _staging_pattern(self) -> re.Pattern[str]:
+        """Names of this store's staging files (8 random characters, as ``mkstemp`` made them
+        too) and their SQLite sidecars; another store's never match (``.a.b.…`` ≠ ``.a.…``)."""
+        return re.compile(rf"\.{re.escape(self.path.stem)}\.[a-z0-9_]{{8}}\.tmp\.gpkg"
+                          r"(-journal|-wal|-shm)?")
+
+    def _remove_stale_staging(self) -> None:
+        """Delete staging files a killed writer left behind (call with the lock held)."""
+        pattern = self._staging_pattern()
+        for entry in os.scandir(self.path.parent):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                log.info("removing a stale staging file %s", entry.path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
     @contextlib.contextmanager
     def _staging(self, *, copy_existing: bool) -> Iterator[Path]:
-        """A temporary GeoPackage beside the target that replaces it on success only."""
-        fd, name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=".tmp.gpkg", dir=self.path.parent
-        )
-        os.close(fd)
-        tmp = Path(name)
+        """A temporary GeoPackage beside the target that replaces it on success only, with
+        the target's mode (and owner, where allowed); a new store gets 0666 less the umask."""
+        tmp, fresh_mode = _create_staging(self.path)
         try:
             if copy_existing and self.exists():
                 shutil.copyfile(self.path, tmp)
             else:
                 tmp.unlink()
             yield tmp
+            _copy_mode(self.path, tmp, fresh_mode)
             os.replace(tmp, self.path)
         finally:
-            for leftover in (tmp, Path(str(tmp) + "-journal"), Path(str(tmp) + "-wal")):
+            for suffix in _SIDECARS:
                 with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+                    Path(str(tmp) + suffix).unlink()
+
+
+def _validate_changed(merged: LayerSet, changed: tuple[str, ...], settings: Settings,
+                      source: str) -> tuple[LayerSet, ValidationReport]:
+    """Full checks of the changed layers, plus the other layers' references *into* them (e.g.
+    buildings → replaced grids) without their geometry checks."""
+    checked, report = validate(merged, settings, source=source, layers=changed)
+    _, rest = validate(merged, settings, source=source,
+                       layers=tuple(n for n in merged if n not in changed),
+                       check_geometry=False)
+    report.problems.extend(p for p in rest.problems if p.severity == "error")
+    return checked, report
+
+
+def _create_staging(target: Path) -> tuple[Path, int]:
+    """Create ``.{stem}.XXXXXXXX.tmp.gpkg`` beside ``target`` exclusively; return it and the
+    mode a new file gets here (0666 less the umask)."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp.gpkg")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise StoreError(f"{target.parent}: cannot create a staging file")  # pragma: no cover
+
+
+def _copy_mode(target: Path, tmp: Path, fresh_mode: int) -> None:
+    """Give ``tmp`` the mode (and owner) of ``target``, or ``fresh_mode`` for a new store."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        os.chmod(tmp, fresh_mode)
+        return
+    own = tmp.stat()
+    if (own.st_uid, own.st_gid) != (st.st_uid, st.st_gid):
+        with contextlib.suppress(PermissionError):
+            os.chown(tmp, st.st_uid, st.st_gid)
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
 
 
 def _write_layer(path: Path, name: str, df: pd.DataFrame) -> None:

@@ -14,16 +14,25 @@ The embedded store is SQLite in WAL mode beside the layer store (``town.gpkg`` �
   up to ``timeout``); a move names the ``version`` it was decided on, and a stale version gets
   :class:`ConflictError` — nothing is overwritten. A batch is one transaction: a process killed
   half way leaves no half ticket.
+- **First use**: opening a SQLite file is one process at a time (an advisory lock on a sibling
+  ``.lock`` file); the schema is created if missing and, in the same transaction, seeded (the
+  demo's history) — exactly once however many processes start together.
+- **Damage**: a tickets file that is empty, is not an SQLite database or fails SQLite's
+  integrity check is refused with :class:`TicketStoreDamaged` and left untouched; a database
+  error while reading later raises the same error (never a traceback, never "no tickets").
+- **Input limits**: free-text fields are capped (:data:`FIELD_LIMITS`), a building code must be
+  one of the layer store's buildings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +53,11 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from . import workflow
 from ._names import TICKET_CATEGORIES
@@ -60,6 +71,22 @@ DEFAULT_CATALOGUE: dict[str, tuple[str, int]] = {
 REPORTERS = ("resident", "sentinel", "hotline_12345", "inspection")
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
 
+#: The longest value (in characters) accepted for each free-text field: ticket ``text``, who
+#: acted (``by``), a move's ``note`` and the ``handler`` a ticket is dispatched to. Longer input
+#: is refused with a :class:`TicketError` naming the field and the limit (never truncated).
+FIELD_LIMITS: dict[str, int] = {"text": 2000, "by": 64, "note": 1000, "handler": 128}
+
+#: SQLite files up to this size get ``PRAGMA quick_check`` when opened (measured: 0.11 s for a
+#: 220 MB file, warm cache). Larger files get the header check only; damage met by a later
+#: query still raises :class:`TicketStoreDamaged`.
+QUICK_CHECK_MAX_BYTES = 256 * 2**20
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# SQLite primary result codes: busy/locked (another writer: not damage), and the codes that
+# mean the file itself is unusable (I/O error, corrupt, cannot open, not a database).
+_SQLITE_BUSY = (5, 6)
+_SQLITE_UNUSABLE = (10, 11, 14, 26)
+
 
 class TicketError(LayersError):
     """Bad ticket input (unknown category, point outside every grid, empty text …)."""
@@ -71,6 +98,25 @@ class TicketNotFound(TicketError):
 
 class ConflictError(TicketError):
     """Someone else moved the ticket first: reload it and decide again."""
+
+
+class TicketStoreDamaged(TicketError):
+    """The tickets database exists but cannot be used: it is empty, it is not an SQLite
+    database, it fails the integrity check, or a read failed. It is left as found.
+
+    Parameters
+    ----------
+    file
+        The database's file name (never its full path: messages reach users).
+    problem
+        What is wrong, in a few words.
+    """
+
+    def __init__(self, file: str, problem: str) -> None:
+        self.file = file
+        self.problem = problem
+        super().__init__(f"tickets database {file}: {problem}. Nothing was changed; restore the "
+                         "file from a backup, or move it away to start an empty one")
 
 
 metadata = MetaData()
@@ -158,20 +204,45 @@ class Located:
 
 
 class GridLocator:
-    """Finds the grid (and its community) of points, with an STRtree over the grids."""
+    """Finds the grid (and its community) of points, with an STRtree over the grids, and
+    knows the building codes of the layer store.
 
-    def __init__(self, grids: pd.DataFrame) -> None:
+    Parameters
+    ----------
+    grids
+        The ``grids`` layer.
+    building_codes
+        The codes of the store's buildings, or ``None`` when unknown (then any code passes).
+    """
+
+    def __init__(self, grids: pd.DataFrame,
+                 building_codes: Iterable[str] | None = None) -> None:
         self.codes = grids["code"].astype(str).to_numpy()
         self.communities = grids["community_code"].astype(str).to_numpy()
         self.geoms = grids.geometry.to_numpy()
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
+        self._buildings = None if building_codes is None else frozenset(map(str, building_codes))
+        self._store: Path | None = None
+        self._store_mtime: int | None = None
 
     @classmethod
     def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
+        """The grids of a layer store; its building codes are read on first need (and again
+        when the store file changes)."""
         from .store import open_store
 
-        return cls(open_store(store).read(["communities", "grids"], check_geometry=False).grids)
+        loc = cls(open_store(store).read(["communities", "grids"], check_geometry=False).grids)
+        loc._store = Path(store)
+        return loc
+
+    def building_exists(self, code: str) -> bool:
+        """True when ``code`` is one of the store's buildings (or the codes are unknown)."""
+        if self._store is not None:
+            mtime = self._store.stat().st_mtime_ns
+            if self._buildings is None or mtime != self._store_mtime:
+                self._buildings, self._store_mtime = _building_codes(self._store), mtime
+        return self._buildings is None or str(code) in self._buildings
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Grid and community codes of each point (``None`` outside every grid)."""
@@ -184,8 +255,49 @@ class GridLocator:
         return grid, comm
 
 
+def _building_codes(store: Path) -> frozenset[str]:
+    """The ``code`` column of a GeoPackage's ``buildings`` layer, read without geometry."""
+    import pyogrio
+
+    if "buildings" not in {str(r[0]) for r in pyogrio.list_layers(store)}:
+        return frozenset()
+    df = pyogrio.read_dataframe(store, layer="buildings", columns=["code"],
+                                read_geometry=False)
+    return frozenset(df["code"].dropna().astype(str))
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
+
+
+def _missing(v: object) -> bool:
+    """None, NaN, NA or NaT (not an empty string)."""
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def _shown(v: object, n: int = 40) -> str:
+    """A user value for an error message: its repr, cut short."""
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "…"
+
+
+def _limited(field: str, value: object, where: str) -> str | None:
+    """A free-text field checked against :data:`FIELD_LIMITS` (``None`` when missing).
+
+    Raises
+    ------
+    TicketError
+        Naming the place (``where``), the field and the limit.
+    """
+    if _missing(value):
+        return None
+    if not isinstance(value, str):
+        raise TicketError(f"{where}field {field!r} must be text, not {type(value).__name__}")
+    limit = FIELD_LIMITS[field]
+    if len(value) > limit:
+        raise TicketError(f"{where}field {field!r} is {len(value)} characters long; at most "
+                          f"{limit} are allowed")
+    return value
 
 
 class TicketStore:
@@ -201,11 +313,20 @@ class TicketStore:
         Category code → (name, days allowed).
     timeout
         Seconds a writer waits for another writer before giving up.
+    seed
+        Called once, when this open creates the schema: the tickets to import then (a
+        ``tickets`` layer, see :meth:`import_frame`), or ``None``.
+
+    Raises
+    ------
+    TicketStoreDamaged
+        The SQLite file exists but is empty, is not an SQLite database or is damaged.
     """
 
     def __init__(self, url: str | os.PathLike[str], locator: GridLocator | None = None,
                  catalogue: Mapping[str, tuple[str, int]] = DEFAULT_CATALOGUE,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0,
+                 seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
         url = str(url)
         if "://" not in url:
             Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -213,51 +334,111 @@ class TicketStore:
         self.url = url
         self.locator = locator
         self.catalogue = dict(catalogue)
+        self.file: Path | None = _sqlite_file(url)
+        self.name: str = self.file.name if self.file else str(make_url(url).database or "")
         self.engine: Engine = create_engine(url, connect_args={"timeout": timeout}
                                             if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             _sqlite_setup(self.engine)
-        metadata.create_all(self.engine)
-        if url.startswith("sqlite"):
-            with self.engine.connect() as c:
-                for stmt in _APPEND_ONLY:
-                    c.exec_driver_sql(stmt)
+        with _open_lock(self.file):
+            if self.file is not None and self.file.exists():
+                self._check_file()
+            #: True when this open created the schema (and imported ``seed``).
+            self.created: bool = self._ensure_schema(seed)
 
     @classmethod
     def for_store(cls, store: str | os.PathLike[str], **kw: Any) -> TicketStore:
         """The ticket store beside a layer store; seeded with the layer store's ``tickets``
-        layer (the demo's history) the first time. Categories come from
-        :func:`catalogue_path_for` when that file exists, else :data:`DEFAULT_CATALOGUE`."""
-        db = db_path_for(store)
-        fresh = not db.exists()
+        layer (the demo's history) when its schema is created — once, however many processes
+        open it at the same time. Categories come from :func:`catalogue_path_for` when that
+        file exists, else :data:`DEFAULT_CATALOGUE`."""
         cat = catalogue_path_for(store)
         if "catalogue" not in kw and cat.exists():
             kw["catalogue"] = load_catalogue(cat)
-        ts = cls(db, GridLocator.from_store(store), **kw)
-        if fresh:
+
+        def demo_history() -> pd.DataFrame | None:
             from .store import open_store
 
             layers = open_store(store)
-            if "tickets" in layers.layer_names():
-                ts.import_frame(layers.read(["tickets"], check_geometry=False).tickets)
-        return ts
+            if "tickets" not in layers.layer_names():
+                return None
+            return layers.read(["tickets"], check_geometry=False).tickets
+
+        return cls(db_path_for(store), GridLocator.from_store(store), seed=demo_history, **kw)
+
+    # -- opening -----------------------------------------------------------------------------
+    def _check_file(self) -> None:
+        """Refuse an existing SQLite file that is empty, not SQLite, or damaged."""
+        assert self.file is not None
+        size = self.file.stat().st_size
+        if size == 0:
+            raise TicketStoreDamaged(self.name, "the file is empty (0 bytes)")
+        with open(self.file, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+        if head != _SQLITE_MAGIC:
+            raise TicketStoreDamaged(self.name, "not an SQLite database (no SQLite header)")
+        if size <= QUICK_CHECK_MAX_BYTES:
+            with self._reading() as conn:
+                found = conn.exec_driver_sql("PRAGMA quick_check").scalars().all()
+            if found != ["ok"]:
+                raise TicketStoreDamaged(self.name, f"damaged (integrity check: {found[0]})")
+
+    def _ensure_schema(self, seed: Callable[[], pd.DataFrame | None] | None) -> bool:
+        """Create the tables and triggers if missing, and import ``seed`` then — all in one
+        write transaction (a crash half way leaves no schema without its seed)."""
+        with self._write() as conn:
+            present = set(inspect(conn).get_table_names())
+            fresh = not {tickets_table.name, events_table.name} <= present
+            if fresh:
+                metadata.create_all(conn, checkfirst=True)
+            if self.url.startswith("sqlite"):
+                for stmt in _APPEND_ONLY:
+                    conn.exec_driver_sql(stmt)
+            if fresh and seed is not None:
+                tickets = seed()
+                if tickets is not None:
+                    self._import(conn, tickets)
+        return fresh
+
+    def _damaged(self, exc: sa_exc.DBAPIError) -> TicketStoreDamaged:
+        """The user-facing error for a database error (the driver's words, no SQL, no path)."""
+        return TicketStoreDamaged(self.name, f"damaged or unreadable ({exc.orig})")
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reading; any database error but "busy" becomes
+        :class:`TicketStoreDamaged`."""
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
+            driver = _driver_error(exc)
+            if driver is None or _sqlite_code(driver) in _SQLITE_BUSY:
+                raise
+            raise self._damaged(driver) from exc
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks)."""
-        with self.engine.connect() as conn:
-            if self.url.startswith("sqlite"):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.exec_driver_sql("COMMIT")
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-            else:
-                with conn.begin():
-                    yield conn
+        """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks).
+        A file found unusable raises :class:`TicketStoreDamaged`."""
+        try:
+            with self.engine.connect() as conn:
+                if self.url.startswith("sqlite"):
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                        conn.exec_driver_sql("COMMIT")
+                    except BaseException:
+                        conn.exec_driver_sql("ROLLBACK")
+                        raise
+                else:
+                    with conn.begin():
+                        yield conn
+        except sa_exc.DBAPIError as exc:
+            if _sqlite_code(exc) in _SQLITE_UNUSABLE:
+                raise self._damaged(exc) from exc
+            raise
 
     # -- intake ------------------------------------------------------------------------------
     def add(self, category: str, lon: float, lat: float, text_: str, *,
@@ -306,15 +487,16 @@ class TicketStore:
     def _check_row(self, i: int, r: Mapping[str, Any]) -> dict[str, Any]:
         """One new ticket, checked, with defaults; a clear error names the row and field."""
         category = r.get("category")
-        if category not in self.catalogue:
-            raise TicketError(f"row {i}: unknown category {category!r}; known: "
+        if not isinstance(category, str) or category not in self.catalogue:
+            raise TicketError(f"row {i}: unknown category {_shown(category)}; known: "
                               f"{', '.join(self.catalogue)}")
         text_ = r.get("text")
         if not isinstance(text_, str) or not text_.strip():
             raise TicketError(f"row {i}: text is empty")
+        text_ = _limited("text", text_.strip(), f"row {i}: ")
         reporter = r.get("reporter") or "resident"
-        if reporter not in REPORTERS:
-            raise TicketError(f"row {i}: reporter {reporter!r} is not one of "
+        if not isinstance(reporter, str) or reporter not in REPORTERS:
+            raise TicketError(f"row {i}: reporter {_shown(reporter)} is not one of "
                               f"{', '.join(REPORTERS)}")
         try:
             lon, lat = float(r.get("lon")), float(r.get("lat"))
@@ -331,13 +513,16 @@ class TicketStore:
             try:
                 created = pd.Timestamp(created).to_pydatetime().replace(microsecond=0)
             except (TypeError, ValueError):
-                raise TicketError(f"row {i}: created_at {created!r} is not a time") from None
+                raise TicketError(f"row {i}: created_at {_shown(created)} is not a time") from None
         building = r.get("building_code")
-        by = r.get("by")
-        return {"category": category, "text": text_.strip(), "reporter": reporter,
-                "lon": lon, "lat": lat, "created_at": created,
-                "building_code": None if building is None or pd.isna(building) else building,
-                "by": None if by is None or pd.isna(by) else by,
+        building = None if _missing(building) else str(building)
+        if building is not None and self.locator is not None and (
+                not self.locator.building_exists(building)):
+            raise TicketError(f"row {i}: building_code {_shown(building)} is not a building "
+                              "of this store")
+        return {"category": category, "text": text_, "reporter": reporter,
+                "lon": lon, "lat": lat, "created_at": created, "building_code": building,
+                "by": _limited("by", r.get("by"), f"row {i}: "),
                 "grid_code": r.get("grid_code"), "community_code": r.get("community_code")}
 
     def _next_ids(self, conn: Connection, created: list[dt.datetime]) -> list[str]:
@@ -363,6 +548,8 @@ class TicketStore:
 
         Raises
         ------
+        TicketError
+            ``by``, ``note`` or ``handler`` longer than :data:`FIELD_LIMITS` allows.
         TicketNotFound, IllegalMove
             Unknown id; a move the lifecycle does not allow.
         ConflictError
@@ -370,6 +557,10 @@ class TicketStore:
         """
         if satisfaction is not None and satisfaction not in SATISFACTION:
             raise TicketError(f"satisfaction must be one of {', '.join(SATISFACTION)}")
+        where = f"ticket {_shown(ticket_id)}: "
+        by = _limited("by", by, where)
+        note = _limited("note", note, where)
+        handler = _limited("handler", handler, where)
         when = (at or _now()).replace(microsecond=0)
         with self._write() as conn:
             row = conn.execute(select(tickets_table.c.status, tickets_table.c.version).where(
@@ -404,13 +595,13 @@ class TicketStore:
     # -- reading -----------------------------------------------------------------------------
     def version(self) -> tuple[int, str]:
         """Changes whenever a ticket is added or moved (a cache key for views)."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             n, last = conn.execute(select(func.count(), func.max(events_table.c.at))).one()
         return int(n), str(last)
 
     def get(self, ticket_id: str, now: dt.datetime | None = None) -> dict:
         """One ticket with its ``history`` (oldest first) and derived ``overdue``."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(tickets_table).where(
                 tickets_table.c.id == ticket_id)).mappings().first()
             if row is None:
@@ -435,7 +626,7 @@ class TicketStore:
         for col, value in filters.items():
             if value is not None:
                 q = q.where(tickets_table.c[col] == value)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             df = pd.read_sql(q.order_by(tickets_table.c.id), conn)
         for col in ("created_at", "deadline", "closed_at"):
             df[col] = pd.to_datetime(df[col])
@@ -452,7 +643,7 @@ class TicketStore:
             events_table.c.ticket_id).subquery()
         q = select(e.c.ticket_id, e.c.at, e.c.note).join(
             m, (e.c.ticket_id == m.c.ticket_id) & (e.c.seq == m.c.s))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             df = pd.read_sql(q, conn)
         df["at"] = pd.to_datetime(df["at"])
         return df
@@ -463,7 +654,7 @@ class TicketStore:
         if ids is not None:
             q = q.where(events_table.c.ticket_id.in_(list(ids)))
         out: dict[str, list[dict]] = {}
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for h in conn.execute(q).mappings():
                 out.setdefault(h["ticket_id"], []).append(
                     _jsonable({k: v for k, v in h.items() if k != "ticket_id"}))
@@ -476,6 +667,13 @@ class TicketStore:
         transaction; existing ids are skipped."""
         if tickets.empty:
             return 0
+        with self._write() as conn:
+            return self._import(conn, tickets)
+
+    def _import(self, conn: Connection, tickets: pd.DataFrame) -> int:
+        """:meth:`import_frame` inside the caller's write transaction."""
+        if tickets.empty:
+            return 0
         t = tickets.reset_index(drop=True)
         pts = t.geometry.to_numpy()
         created = pd.to_datetime(t["created_at"])
@@ -483,43 +681,42 @@ class TicketStore:
         deadline = (pd.to_datetime(t["deadline"]) if "deadline" in t
                     else created + pd.to_timedelta(limits, unit="D"))
         closed = pd.to_datetime(t["closed_at"])
-        with self._write() as conn:
-            have = set(conn.execute(select(tickets_table.c.id)).scalars())
-            keep = ~t["id"].isin(have).to_numpy()
-            if not keep.any():
-                return 0
-            t, created, deadline, closed = (x[keep] for x in (t, created, deadline, closed))
-            pts = pts[keep]
-            status = t["status"].astype(str).to_numpy()
-            end = closed.fillna(pd.Timestamp(_now())).to_numpy()
-            start = created.to_numpy()
-            end = np.maximum(end, start)
-            opt = {c: (t[c].astype(object).where(t[c].notna(), None).to_numpy()
-                       if c in t else np.full(len(t), None, dtype=object))
-                   for c in ("grid_code", "community_code", "building_code")}
-            rows = pd.DataFrame({
-                "id": t["id"].astype(str).to_numpy(), "category": t["category"].astype(str),
-                "text": t["text"].astype(str),
-                "reporter": t["reporter"].astype(str) if "reporter" in t else "resident",
-                "lon": shapely.get_x(pts), "lat": shapely.get_y(pts),
-                **opt, "handler": None, "status": status,
-                "created_at": start, "deadline": deadline.to_numpy(),
-                "closed_at": closed.to_numpy(), "satisfaction": None,
-                "version": [len(workflow.path_to(s_)) for s_ in status]})
-            # history: the usual path to each status, spread between creation and closing
-            events = []
-            for st in np.unique(status):  # one pass per status, not per ticket
-                path = workflow.path_to(str(st))
-                sel = np.flatnonzero(status == st)
-                span = (end[sel] - start[sel])
-                for k, s_ in enumerate(path):
-                    at = start[sel] + span * (k / max(len(path) - 1, 1))
-                    events.append(pd.DataFrame({
-                        "ticket_id": rows["id"].to_numpy()[sel], "seq": k + 1, "status": s_,
-                        "at": pd.to_datetime(at).floor("s"), "by": "import", "note": None}))
-            ev = pd.concat(events, ignore_index=True)
-            conn.execute(tickets_table.insert(), _records(rows))
-            conn.execute(events_table.insert(), _records(ev))
+        have = set(conn.execute(select(tickets_table.c.id)).scalars())
+        keep = ~t["id"].isin(have).to_numpy()
+        if not keep.any():
+            return 0
+        t, created, deadline, closed = (x[keep] for x in (t, created, deadline, closed))
+        pts = pts[keep]
+        status = t["status"].astype(str).to_numpy()
+        end = closed.fillna(pd.Timestamp(_now())).to_numpy()
+        start = created.to_numpy()
+        end = np.maximum(end, start)
+        opt = {c: (t[c].astype(object).where(t[c].notna(), None).to_numpy()
+                   if c in t else np.full(len(t), None, dtype=object))
+               for c in ("grid_code", "community_code", "building_code")}
+        rows = pd.DataFrame({
+            "id": t["id"].astype(str).to_numpy(), "category": t["category"].astype(str),
+            "text": t["text"].astype(str),
+            "reporter": t["reporter"].astype(str) if "reporter" in t else "resident",
+            "lon": shapely.get_x(pts), "lat": shapely.get_y(pts),
+            **opt, "handler": None, "status": status,
+            "created_at": start, "deadline": deadline.to_numpy(),
+            "closed_at": closed.to_numpy(), "satisfaction": None,
+            "version": [len(workflow.path_to(s_)) for s_ in status]})
+        # history: the usual path to each status, spread between creation and closing
+        events = []
+        for st in np.unique(status):  # one pass per status, not per ticket
+            path = workflow.path_to(str(st))
+            sel = np.flatnonzero(status == st)
+            span = (end[sel] - start[sel])
+            for k, s_ in enumerate(path):
+                at = start[sel] + span * (k / max(len(path) - 1, 1))
+                events.append(pd.DataFrame({
+                    "ticket_id": rows["id"].to_numpy()[sel], "seq": k + 1, "status": s_,
+                    "at": pd.to_datetime(at).floor("s"), "by": "import", "note": None}))
+        ev = pd.concat(events, ignore_index=True)
+        conn.execute(tickets_table.insert(), _records(rows))
+        conn.execute(events_table.insert(), _records(ev))
         return len(rows)
 
 
@@ -544,6 +741,45 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for other databases and in-memory SQLite)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
+            or u.database.startswith("file:"):
+        return None
+    return Path(u.database)
+
+
+@contextlib.contextmanager
+def _open_lock(db: Path | None) -> Iterator[None]:
+    """Opening a SQLite tickets file is one process at a time (an advisory lock on a sibling
+    ``.lock`` file): no process sees another's half-created file, the schema and its seed are
+    made once."""
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _driver_error(exc: BaseException) -> sa_exc.DBAPIError | None:
+    """The SQLAlchemy driver error behind ``exc`` (pandas wraps those of ``read_sql``)."""
+    while exc is not None and not isinstance(exc, sa_exc.DBAPIError):
+        exc = exc.__cause__
+    return exc
+
+
+def _sqlite_code(exc: sa_exc.DBAPIError) -> int | None:
+    """The SQLite primary result code of a driver error (``None`` for other drivers)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
 def _opt(v: object) -> str | None:
     return None if v is None or (isinstance(v, float) and np.isnan(v)) or pd.isna(v) \
         else str(v)
@@ -563,5 +799,5 @@ def to_json(ticket: Mapping[str, Any]) -> str:
     return json.dumps(ticket, ensure_ascii=False, indent=1, default=str)
 
 
-__all__ = ["DEFAULT_CATALOGUE", "ConflictError", "GridLocator", "TicketError",
-           "TicketNotFound", "TicketStore", "db_path_for"]
+__all__ = ["DEFAULT_CATALOGUE", "FIELD_LIMITS", "ConflictError", "GridLocator", "TicketError",
+           "TicketNotFound", "TicketStore", "TicketStoreDamaged", "db_path_for"]

@@ -1,4 +1,5 @@
-"""Security regressions: formula injection in every spreadsheet export.
+"""Security regressions: formula injection in every spreadsheet export, damaged ticket
+databases, concurrent first use of a ticket store, and input limits at intake.
 
 Names added by the fixes are imported inside the tests, so that each test fails on its own
 (not the whole file at collection) when its fix is missing.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +21,8 @@ import pytest
 import shapely
 from openpyxl import load_workbook
 
-from layers.tickets import TicketStore
+from layers import workflow
+from layers.tickets import TicketError, TicketStore, db_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -143,3 +147,164 @@ def test_reach_excel_has_no_live_formula(monkeypatch):
         state.reach_excel.clear()
     cells = _assert_no_formula(xlsx, FORMULA, "+cmd|' /C calc'!A0", "@x", "-1+1")
     assert -3 in [c.value for c in cells]
+
+
+# -- 2. a damaged tickets database -------------------------------------------------------------
+
+
+def _damaged(store: Path, match: str) -> None:
+    from layers.tickets import TicketStoreDamaged
+
+    with pytest.raises(TicketStoreDamaged, match=match) as info:
+        TicketStore.for_store(store)
+    msg = str(info.value)
+    assert db_path_for(store).name in msg and str(store.parent) not in msg
+
+
+def test_empty_tickets_db_is_refused_not_populated(store_copy):
+    db = db_path_for(store_copy)
+    db.write_bytes(b"")
+    _damaged(store_copy, "empty")
+    assert db.stat().st_size == 0  # left as found, for the operator to look at
+
+
+def test_text_file_as_tickets_db_is_refused(store_copy):
+    db_path_for(store_copy).write_text("id,text\nT1,hello\n" * 50, encoding="utf-8")
+    _damaged(store_copy, "not an SQLite database")
+
+
+def test_truncated_tickets_db_is_refused(store_copy):
+    ts = TicketStore.for_store(store_copy)
+    assert len(ts.frame()) > 0
+    ts.engine.dispose()
+    db = db_path_for(store_copy)
+    assert not Path(str(db) + "-wal").exists() or Path(str(db) + "-wal").stat().st_size == 0
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+    _damaged(store_copy, "damaged")
+
+
+def test_cli_reports_a_damaged_db_in_one_plain_line(store_copy):
+    db_path_for(store_copy).write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "layers", "tickets", "list", str(store_copy)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"error: tickets database {db_path_for(store_copy).name}: the "
+                                "file is empty (0 bytes). Nothing was changed; restore the file "
+                                "from a backup, or move it away to start an empty one")
+
+
+def test_reads_of_a_store_damaged_while_open_raise_the_same_error(store_copy):
+    from layers.tickets import TicketStoreDamaged
+
+    ts = TicketStore.for_store(store_copy)
+    tid = ts.frame()["id"].iloc[-1]
+    ts.engine.dispose()
+    db = db_path_for(store_copy)
+    data = db.read_bytes()
+    db.write_bytes(data[:4096] + b"\x00garbage" * ((len(data) - 4096) // 8))
+    for read in (ts.frame, ts.version, lambda: ts.get(tid), ts.last_events, ts.histories):
+        with pytest.raises(TicketStoreDamaged, match=db.name):
+            read()
+
+
+def test_valid_tickets_db_still_opens(store_copy, demo):
+    ts = TicketStore.for_store(store_copy)
+    ts.engine.dispose()
+    again = TicketStore.for_store(store_copy)
+    assert len(again.frame()) == len(demo.tickets)
+    lon, lat = _point_in(demo, 0)
+    assert again.get(again.add("other", lon, lat, "still works"))["status"] == "received"
+
+
+# -- 3. concurrent first use -------------------------------------------------------------------
+
+# Each process loads its imports and the grids (the locator), then waits at a barrier (a file
+# per ready process) so that all eight reach the ticket store together.
+RACE = """
+import os, sys, time
+import layers.tickets as lt
+from layers.cli import main
+barrier, n = sys.argv[1], 8
+locator = lt.GridLocator.from_store(sys.argv[4])
+lt.GridLocator.from_store = classmethod(lambda cls, store: locator)
+open(os.path.join(barrier, str(os.getpid())), "w").close()
+while len(os.listdir(barrier)) < n:
+    time.sleep(0.002)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_eight_processes_first_use_at_once(tmp_path, demo_file, demo, trial):
+    store = tmp_path / "town.gpkg"
+    store.write_bytes(demo_file.read_bytes())
+    assert not db_path_for(store).exists()
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    lon, lat = _point_in(demo, 6)
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", RACE, str(barrier), "tickets", "add", str(store), "--category",
+         "other", "--lon", str(lon), "--lat", str(lat), "--text", f"first use {trial}-{k}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in range(8)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    failed = [err.strip().splitlines()[-1:] for p, (_, err) in zip(procs, outs, strict=True)
+              if p.returncode]
+    assert failed == []
+    ids = [out.strip().splitlines()[-1] for out, _ in outs]
+    df = TicketStore.for_store(store).frame()
+    assert len(set(ids)) == 8 and set(ids) <= set(df["id"])
+    assert len(df) == len(demo.tickets) + 8
+    hist = TicketStore.for_store(store).histories()
+    events = sum(len(h) for h in hist.values())
+    expected = sum(len(workflow.path_to(s)) for s in demo.tickets["status"]) + 8
+    assert events == expected  # the demo history imported exactly once
+
+
+# -- 4. input limits at intake -----------------------------------------------------------------
+
+
+@pytest.fixture
+def ts(store_copy) -> TicketStore:
+    return TicketStore.for_store(store_copy)
+
+
+def test_long_fields_are_refused_naming_field_and_limit(ts, demo):
+    from layers.tickets import FIELD_LIMITS
+
+    assert FIELD_LIMITS == {"text": 2000, "by": 64, "note": 1000, "handler": 128}
+    lon, lat = _point_in(demo, 0)
+    before = len(ts.frame())
+    with pytest.raises(TicketError, match=r"'by'.*100000.*at most 64"):
+        ts.add("other", lon, lat, "x", by="b" * 100_000)
+    with pytest.raises(TicketError, match=r"'text'.*at most 2000"):
+        ts.add("other", lon, lat, "t" * 2001)
+    assert len(ts.frame()) == before
+    tid = ts.add("other", lon, lat, "t" * 2000, by="b" * 64)  # at the limit: accepted
+    with pytest.raises(TicketError, match=r"'note'.*at most 1000"):
+        ts.move(tid, "registered", note="n" * 1001)
+    with pytest.raises(TicketError, match=r"'handler'.*at most 128"):
+        ts.move(tid, "registered", handler="h" * 129)
+    with pytest.raises(TicketError, match=r"'by'.*at most 64"):
+        ts.move(tid, "registered", by="b" * 65)
+    t = ts.get(tid)
+    assert t["version"] == 1 and len(t["history"]) == 1  # nothing moved
+    assert ts.move(tid, "registered", note="n" * 1000, by="b" * 64)["version"] == 2
+
+
+def test_long_fields_are_refused_from_imports(ts, demo, tmp_path):
+    from layers import ticket_reports as tr
+
+    lon, lat = _point_in(demo, 0)
+    with pytest.raises(TicketError, match=r"'text'.*at most 2000"):
+        tr.from_open311(ts, [{"service_code": "other", "lat": lat, "long": lon,
+                              "description": "d" * 5000}])
+
+
+def test_unknown_building_code_is_refused(ts, demo):
+    lon, lat = _point_in(demo, 0)
+    with pytest.raises(TicketError, match=r"building_code 'NO-SUCH-BUILDING'"):
+        ts.add("other", lon, lat, "x", building_code="NO-SUCH-BUILDING")
+    code = demo.buildings["code"].iloc[0]
+    assert ts.get(ts.add("other", lon, lat, "x", building_code=code))["building_code"] == code

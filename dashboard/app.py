@@ -15,7 +15,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
 from dashboard.i18n import t  # noqa: E402
-from dashboard.state import language_switch  # noqa: E402
+from dashboard.state import language_switch, user_errors  # noqa: E402
 from dashboard.views import (  # noqa: E402
     coverage_page,
     data_page,
@@ -50,4 +50,6 @@ pages = {
                 icon=":material/tv:"),
     ],
 }
-st.navigation(pages).run()
+page = st.navigation(pages)
+with user_errors():  # plain message for users, details in the server log
+    page.run()

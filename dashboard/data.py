@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from layers.demo import generate_demo
@@ -18,18 +19,36 @@ def data_dir() -> Path:
     return Path(os.environ.get("WANGGE_DATA_DIR") or DEMO_STORE.parent).resolve()
 
 
+class UnknownDataSet(ValueError):
+    """``?data=`` names no store of the data folder (or is not a plain store name at all)."""
+
+
+#: What a store name in ``?data=`` may look like: letters (Chinese too), digits, ``_ - .``.
+_STORE_NAME = re.compile(r"[\w.-]{1,64}")
+
+
 def store_path(query_value: str | None = None) -> Path:
     """The store to show.
 
     ``?data=NAME`` picks ``NAME.gpkg`` from :func:`data_dir` — only a plain file name, so a
     link cannot open arbitrary files on the server; otherwise ``$WANGGE_STORE`` (a path set by
     whoever runs the server), else the demo town.
+
+    Raises
+    ------
+    UnknownDataSet
+        ``query_value`` is given but is not the name of a store in the data folder (a path,
+        an over-long or control-character value, a missing file): never silently another
+        store.
     """
     if query_value:
-        name = Path(query_value).name.removesuffix(".gpkg")
+        name = query_value.removesuffix(".gpkg")
+        if not _STORE_NAME.fullmatch(name) or name.startswith("."):
+            raise UnknownDataSet("not a store name")
         candidate = (data_dir() / f"{name}.gpkg").resolve()
-        if name and candidate.parent == data_dir() and candidate.is_file():
-            return candidate
+        if candidate.parent != data_dir() or not candidate.is_file():
+            raise UnknownDataSet("no such store in the data folder")
+        return candidate
     chosen = os.environ.get("WANGGE_STORE")
     return Path(chosen) if chosen else DEMO_STORE
 

@@ -243,6 +243,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "data_checking": {"zh": "正在读取与检查…", "en": "Reading and checking…"},
     "data_checked": {"zh": "检查完成", "en": "Checked"},
     "data_unreadable": {"zh": "文件无法读取", "en": "The file cannot be read"},
+    "data_bad_type": {"zh": "不支持的文件类型。可上传：{types}",
+                      "en": "This kind of file is not accepted. Accepted: {types}"},
+    "err_generic": {"zh": "页面出错了，已记录到服务器日志。请刷新页面；如果问题持续，请联系管理员。",
+                    "en": "Something went wrong; it was written to the server log. Reload the "
+                          "page, and tell the administrator if it happens again."},
+    "err_tickets_damaged": {"zh": "工单数据库已损坏或为空，无法读取工单。请联系管理员从备份恢复；"
+                                  "在恢复之前，不会显示或接收工单。",
+                            "en": "The tickets database is damaged or empty, so tickets cannot "
+                                  "be read. Ask the administrator to restore it from a backup; "
+                                  "until then no tickets are shown or received."},
+    "err_store": {"zh": "数据无法打开，已记录到服务器日志。请联系管理员。",
+                  "en": "The data cannot be opened; details are in the server log. Tell the "
+                        "administrator."},
+    "err_bad_data_param": {"zh": "找不到网址中指定的数据集（?data=…）。请检查链接。",
+                           "en": "The data set named in the address (?data=…) does not exist. "
+                                 "Check the link."},
     "data_refused": {"zh": "发现 {n} 个问题：文件不会写入，请修改后重新上传。",
                      "en": "{n} problem(s): the file will not be written; fix and re-upload."},
     "data_ok": {"zh": "检查通过，共 {n} 行。", "en": "All good: {n} rows."},

@@ -3,6 +3,9 @@ and the query-parameter helpers that keep the view in the URL."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,9 +14,12 @@ import streamlit as st
 from dashboard import data as appdata
 from dashboard import mapview
 from dashboard.i18n import LANGUAGES, t
+from dashboard.text import md
 from layers.coverage import CoverageResult, coverage
 from layers.layerset import LayerSet
-from layers.tickets import TicketStore
+from layers.tickets import TicketStore, TicketStoreDamaged
+
+log = logging.getLogger(__name__)
 
 
 # The layers and their analysis are shared, read-only objects (cache_resource): st.cache_data
@@ -111,10 +117,18 @@ def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
 
 
 class Store:
-    """The store shown in this session, loaded once per file version."""
+    """The store shown in this session, loaded once per file version.
+
+    A ``?data=`` that names no store stops the page with a plain message (never another
+    store shown instead)."""
 
     def __init__(self) -> None:
-        path = appdata.store_path(st.query_params.get("data"))
+        try:
+            path = appdata.store_path(st.query_params.get("data"))
+        except appdata.UnknownDataSet as exc:
+            log.info("?data= refused: %s", exc)
+            st.error(t("err_bad_data_param", lang()))
+            st.stop()
         if path == appdata.DEMO_STORE and not path.exists():
             with st.spinner(t("generating", lang())):
                 appdata.ensure_demo(path)
@@ -131,6 +145,30 @@ class Store:
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
         return map_data(str(self.path), self.mtime, community, crs, lang(),
                         self.tickets.version())
+
+
+def query_int(name: str, default: int, lo: int, hi: int) -> int:
+    """An integer URL parameter, clamped to ``[lo, hi]``; ``default`` when it is missing or
+    not a plain whole number (URL numbers are the visitor's choice: never trust their size)."""
+    raw = st.query_params.get(name)
+    if raw is None or len(raw) > 12 or not raw.strip().lstrip("+-").isdigit():
+        return default
+    return min(hi, max(lo, int(raw)))
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a failure as a plain message in the page's language and log its details on the
+    server (tracebacks and server paths never reach the browser). Streamlit's own control
+    flow (``st.rerun``, ``st.stop``) is not an ``Exception`` and passes through."""
+    try:
+        yield
+    except TicketStoreDamaged:
+        log.exception("tickets database damaged")
+        st.error(t("err_tickets_damaged", lang()))
+    except Exception:
+        log.exception("page failed")
+        st.error(t("err_generic", lang()))
 
 
 def lang() -> str:
@@ -159,5 +197,5 @@ def set_param(name: str, value: str | None) -> None:
 
 def fictional_banner(store: Store) -> None:
     if store.data.fictional:
-        st.warning(f"**{t('fictional', lang())}** · {store.data.meta.get('label_en', '')}",
+        st.warning(f"**{t('fictional', lang())}** · {md(store.data.meta.get('label_en', ''))}",
                    icon="⚠️")

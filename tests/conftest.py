@@ -38,3 +38,17 @@ def app_store(store_copy, monkeypatch) -> Path:
     """A private copy of the demo store that the dashboard under test shows."""
     monkeypatch.setenv("WANGGE_STORE", str(store_copy))
     return store_copy
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (one per test module)."""
+    from browserkit import ARGS, CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run the test command `bash scripts/test.sh`")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()

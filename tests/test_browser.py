@@ -11,74 +11,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browserkit import ARTIFACTS, shot, streamlit_server
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_file):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run the test command `bash scripts/test.sh`")
-    port = _free_port()
     store = tmp_path_factory.mktemp("browser") / "town.gpkg"
     shutil.copyfile(demo_file, store)
-    env = {**os.environ, "WANGGE_STORE": str(store)}
     os.environ["WANGGE_STORE_UNDER_TEST"] = str(store)  # for tests that check the file
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-         "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with streamlit_server(store) as url:
+        yield url
 
 
 def _open(browser, url: str, name: str, *, width: int = 1500, height: int = 1100):
@@ -118,16 +68,9 @@ def _map_drawn(frame, min_paths: int = 1) -> int:
 
 def _finish(page, name: str, foreign: list[str]) -> None:
     """Save the screenshot artefact, check nothing left the machine, close the page."""
-    _shot(page, name)
+    shot(page, name)
     assert foreign == [], f"requests left the machine: {foreign[:5]}"
     page.close()
-
-
-def _shot(page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def test_map_page_draws_offline(server, browser, demo):
@@ -143,8 +86,8 @@ def test_map_page_draws_offline(server, browser, demo):
     assert frame.locator(".wg-legend").count() == 1
     assert page.get_by_text("示例数据，非真实").count() >= 1
     assert page.get_by_text(demo.grids.name.iloc[4]).count() >= 1  # detail panel
-    shot = _shot(page, "map-page")
-    assert shot.stat().st_size > 20_000
+    picture = shot(page, "map-page")
+    assert picture.stat().st_size > 20_000
     assert foreign == [], f"requests left the machine: {foreign[:5]}"
     page.close()
 
@@ -296,7 +239,7 @@ def test_data_page_upload_check_confirm(server, browser, demo, tmp_path):
     page.get_by_text("检查通过").wait_for(timeout=60_000)
     page.get_by_role("button", name="确认导入").click()
     page.get_by_text("已写入图层 care_points").wait_for(timeout=60_000)
-    _shot(page, "data-page")
+    shot(page, "data-page")
     page.close()
     store = Path(os.environ["WANGGE_STORE_UNDER_TEST"])
     from layers.store import open_store

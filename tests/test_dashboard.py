@@ -131,8 +131,11 @@ def test_data_parameter_only_picks_stores_from_the_data_folder(tmp_path, monkeyp
     monkeypatch.delenv("WANGGE_STORE", raising=False)
     assert appdata.store_path("other") == (tmp_path / "other.gpkg").resolve()
     assert appdata.store_path("other.gpkg") == (tmp_path / "other.gpkg").resolve()
-    for attempt in ("../secret", str(secret), "/etc/passwd", "missing"):
-        assert appdata.store_path(attempt) == appdata.DEMO_STORE
+    for attempt in ("../secret", str(secret), "/etc/passwd", "missing", "x" * 300, "a\x00b",
+                    "..", ".hidden", "a/b"):
+        with pytest.raises(appdata.UnknownDataSet):
+            appdata.store_path(attempt)
+    assert appdata.store_path(None) == appdata.DEMO_STORE
 
 
 def _tickets_harness():

@@ -3,6 +3,7 @@ validation report, confirm."""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from streamlit_folium import st_folium
 from dashboard import mapview, offline
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
+from dashboard.text import md
 from layers.errors import LayersError
 from layers.importer import ImportFileError, check_file, import_file
 from layers.schema import LAYER_NAMES
 from layers.store import open_store
+
+log = logging.getLogger(__name__)
 
 UPLOAD_TYPES = ["csv", "txt", "xlsx", "zip", "geojson", "json", "gpkg"]
 
@@ -68,26 +72,63 @@ def render() -> None:
     upload = st.file_uploader(t("data_file", L), type=UPLOAD_TYPES, key="data_file")
     if upload is None:
         return
-    tmp = Path(tempfile.mkdtemp()) / upload.name  # keep the name: its suffix picks the reader
-    tmp.write_bytes(upload.getvalue())
+    suffix = upload_suffix(upload.name)
+    if suffix is None:
+        st.error(t("data_bad_type", L).format(types=", ".join(UPLOAD_TYPES)))
+        return
+    shown = display_name(upload.name)
+    with tempfile.TemporaryDirectory(prefix="wangge-upload-") as folder:
+        tmp = Path(folder) / f"upload{suffix}"  # never the client's name: it is not a path
+        tmp.write_bytes(upload.getvalue())
+        _check_and_confirm(store, tmp, shown, layer, mode, crs, mapping, upload.file_id)
+
+
+def upload_suffix(client_name: str) -> str | None:
+    """The suffix of an uploaded file's name when it is one the page accepts, else None.
+
+    The name is the client's choice (a request may say ``../../x.gpkg`` or ``/abs/path``): only
+    its suffix is ever used, and only from the accepted list; it picks the reader."""
+    suffix = Path(client_name.replace("\\", "/")).suffix.lower()
+    return suffix if suffix.lstrip(".") in UPLOAD_TYPES else None
+
+
+def display_name(client_name: str, limit: int = 80) -> str:
+    """The client's file name for messages: its last part, without control characters,
+    cut to ``limit`` characters (it is shown as text, never used as a path)."""
+    name = Path(client_name.replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:limit] or "upload"
+
+
+def _plain(message: str, tmp: Path, shown: str) -> str:
+    """A message about the temporary copy, naming the user's file instead of a server path."""
+    return md(message.replace(str(tmp), shown).replace(str(tmp.parent), ""))
+
+
+def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: str,
+                       crs: str | None, mapping: dict[str, str], file_id: str) -> None:
+    L = lang()
     target = open_store(store.path)
     with st.status(t("data_checking", L), expanded=False) as status:
         try:
             result = check_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
         except (ImportFileError, LayersError, ValueError) as exc:
             status.update(label=t("data_unreadable", L), state="error")
-            st.error(str(exc))
+            log.info("upload %s refused: %s", shown, exc)
+            st.error(_plain(str(exc), tmp, shown))
             return
         status.update(label=t("data_checked", L), state="complete")
     for note in result.notes:
-        st.caption(f"· {note}")
+        st.caption(f"· {_plain(note, tmp, shown)}")
     current = store.data.get(layer)
     left, right = st.columns([1.3, 1])
     with left:
-        st_folium(_preview(current, result.file_rows), key=f"data_preview_{upload.name}",
+        st_folium(_preview(current, result.file_rows), key=f"data_preview_{file_id}",
                   height=420, use_container_width=True, returned_objects=[])
     with right:
         report = result.report.to_frame()
+        for col in ("layer", "message"):  # the user's file name, never the server's path
+            report[col] = report[col].astype(str).str.replace(str(tmp), shown, regex=False)
         errors = report[report["severity"] == "error"]
         if len(errors):
             st.error(t("data_refused", L).format(n=len(errors)))
@@ -101,6 +142,7 @@ def render() -> None:
         try:
             import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
         except LayersError as exc:
-            st.error(str(exc))
+            log.info("import of %s refused: %s", shown, exc)
+            st.error(_plain(str(exc), tmp, shown))
             return
         st.success(t("data_done", L).format(n=result.rows, layer=layer))

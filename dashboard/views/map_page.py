@@ -9,6 +9,7 @@ from streamlit_folium import st_folium
 from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang, set_param
+from dashboard.text import md
 from layers import lookup
 
 
@@ -54,11 +55,11 @@ def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key
              height: int = 660) -> dict | None:
     """Draw the map; return the properties of the feature clicked last (or None)."""
     L = lang()
-    md = store.map_data(community, tiles.crs)
-    if md.aggregated:
+    map_data = store.map_data(community, tiles.crs)
+    if map_data.aggregated:
         st.info(t("aggregated_note", L))
     selected = st.query_params.get("sel")
-    m = mapview.build_map(md, tiles, lang=L, selected=selected,
+    m = mapview.build_map(map_data, tiles, lang=L, selected=selected,
                           selected_geojson=mapview.selection_geojson(store.data, selected,
                                                                      tiles.crs))
     out = st_folium(m, key=f"{key}_{community}_{tiles.key}", height=height,
@@ -99,7 +100,7 @@ def detail_panel(store: Store, code: str | None) -> None:
     except KeyError:
         st.caption(t("no_results", L))
         return
-    st.markdown(f"**{d.name}**  \n`{d.code}`")
+    st.markdown(f"**{md(d.name)}**  \n{md(d.code)}")
     c1, c2 = st.columns(2)
     c1.metric(t("households", L), f"{d.households:,}")
     if d.kind == "grid":
@@ -107,10 +108,10 @@ def detail_panel(store: Store, code: str | None) -> None:
     else:
         c2.metric(t("floors", L), d.facts.get("floors", ""))
         st.caption(" · ".join([
-            f"{t('year_built', L)} {d.facts.get('year_built') or '—'}",
+            f"{t('year_built', L)} {md(d.facts.get('year_built')) or '—'}",
             f"{t('has_elevator', L)} {t('yes' if d.facts.get('has_elevator') else 'no', L)}",
             t(f"renovation_{d.facts.get('renovation')}", L)]))
-    st.markdown(f"**{t('sentinels', L)}** · {t('grid', L)} `{d.grid_code}`")
+    st.markdown(f"**{t('sentinels', L)}** · {t('grid', L)} {md(d.grid_code)}")
     if d.sentinels:
         st.dataframe(_people_table(d.sentinels, L), hide_index=True, width="stretch")
     else:
@@ -151,7 +152,7 @@ def search_box(store: Store) -> None:
     if not hits:
         st.sidebar.caption(t("no_results", L))
         return
-    labels = {f"{t(h.kind, L)} · {h.label}": h for h in hits}
+    labels = {f"{t(h.kind, L)} · {md(h.label)}": h for h in hits}  # radio renders Markdown
     pick = st.sidebar.radio(t("search_results", L), list(labels), index=None, key="search_pick")
     if pick is not None:
         hit = labels[pick]

@@ -11,6 +11,7 @@ from streamlit_folium import st_folium
 from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang, reach_analysis, reach_excel
+from dashboard.text import md
 from layers import reach as lreach
 from layers.settings import DEFAULT_SETTINGS
 
@@ -31,7 +32,7 @@ def render() -> None:
     st.title(t("page_reach", L))
     fictional_banner(store)
     net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime)
-    st.caption(t("reach_method_network", L).format(nodes=net.n_nodes, source=net.source)
+    st.caption(t("reach_method_network", L).format(nodes=net.n_nodes, source=md(net.source))
                if net is not None else t("reach_method_straight", L))
     group = st.radio(t("reach_group", L), lreach.GROUPS, horizontal=True,
                      format_func=lambda g: t(f"reach_{g}", L), key="reach_group")
@@ -43,8 +44,8 @@ def render() -> None:
                  f"{town[f'share_{group}_{d}']:.1%}")
     left, right = st.columns([1.6, 1])
     with left:
-        md = store.map_data(None, "wgs84")
-        m = mapview.build_map(md, mapview.tile_sources()["none"], lang=L)
+        map_data = store.map_data(None, "wgs84")
+        m = mapview.build_map(map_data, mapview.tile_sources()["none"], lang=L)
         b = store.data.buildings
         d = result.buildings[f"{group}_m"].to_numpy()
         tip = (mapview.escape(b["name"]).values + "<br>" + t("distance_m", L) + " "
@@ -74,7 +75,7 @@ def render() -> None:
             people = store.data.people.set_index("person_id")
             pts = people.geometry.reindex(suggestions["person_id"]).to_numpy()
             tips = (mapview.escape(suggestions["name"]).values + " → "
-                    + suggestions["grid_code"].values + "（" + suggestions["distance_m"]
+                    + mapview.escape(suggestions["grid_code"]).values + "（" + suggestions["distance_m"]
                     .astype(str).values + " m）")
             mapview.VectorLayer(mapview.feature_collection(pts, pd.DataFrame({"tt": tips})),
                                 t("suggestions", L), base={

@@ -12,6 +12,7 @@ from streamlit_folium import st_folium
 from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang, ticket_export_files
+from dashboard.text import md
 from layers import ticket_reports as tr
 from layers import workflow
 from layers.tickets import (
@@ -28,8 +29,8 @@ def _intake(store: Store) -> None:
     st.caption(t("intake_hint", L))
     left, right = st.columns([1.4, 1])
     with left:
-        md = store.map_data(None, "wgs84")
-        m = mapview.build_map(md, mapview.tile_sources()["none"], lang=L)
+        map_data = store.map_data(None, "wgs84")
+        m = mapview.build_map(map_data, mapview.tile_sources()["none"], lang=L)
         out = st_folium(m, key="intake_map", height=430, use_container_width=True,
                         returned_objects=["last_clicked"])
         clicked = (out or {}).get("last_clicked")
@@ -68,7 +69,7 @@ def _intake(store: Store) -> None:
                 st.error(str(exc))
                 return
             got = store.tickets.get(tid)
-            st.success(f"{t('received_as', L)} {tid} · {t('grid', L)} {got['grid_code']} · "
+            st.success(f"{t('received_as', L)} {md(tid)} · {t('grid', L)} {md(got['grid_code'])} · "
                        f"{t('tk_deadline', L)} {got['deadline'][:16].replace('T', ' ')}")
             st.session_state["ticket_sel"] = tid
 
@@ -128,13 +129,13 @@ def _detail(store: Store, tid: str) -> None:
         return
     cat = _cat(store, tk["category"])
     status = t("status_t_" + tk["status"], L)
-    st.subheader(f"{tid} · {cat} · {status}")
+    st.subheader(f"{md(tid)} · {md(cat)} · {status}")
     if tk["overdue"]:
         st.error(t("overdue", L))
     c1, c2 = st.columns([1.3, 1])
     with c1:
         st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
-        st.caption(f"{t('grid', L)} {tk['grid_code']} · {t('tk_created_at', L)} "
+        st.caption(f"{t('grid', L)} {md(tk['grid_code'])} · {t('tk_created_at', L)} "
                    f"{tk['created_at'].replace('T', ' ')} · {t('tk_deadline', L)} "
                    f"{tk['deadline'].replace('T', ' ')} · v{tk['version']}")
         hist = pd.DataFrame(tk["history"])

@@ -19,10 +19,14 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, lang, reach_analysis
+from dashboard.state import Store, lang, query_int, reach_analysis, user_errors
+from dashboard.text import html, md
 from layers.wall import WallSnapshot, wall_snapshot
 
 DEFAULT_REFRESH_S = 30
+#: ``?refresh=`` is clamped to this range (a huge value overflows the browser's timer and
+#: makes it rerun without pause; a tiny one floods the server)
+REFRESH_RANGE_S = (5, 3600)
 
 _KIOSK_CSS = """
 <style>
@@ -136,9 +140,9 @@ def _ranking_and_alerts(snap: WallSnapshot, names: dict[str, str], L: str) -> No
         st.markdown(f"**{t('wall_alerts', L)}**")
         lines = []
         for r in snap.lost_sentinel.head(4).itertuples():
-            lines.append(f"⚠ {r.name} {t('wall_lost_sentinel', L)}（{r.until}）")
+            lines.append(f"⚠ {html(r.name)} {t('wall_lost_sentinel', L)}（{html(r.until)}）")
         for r in snap.overdue_list.head(9 - len(lines)).itertuples():
-            lines.append(f"● {r.id} · {t(f'cat_{r.category}', L)} · "
+            lines.append(f"● {html(r.id)} · {html(t(f'cat_{r.category}', L))} · "
                          f"{t('wall_days_over', L)} {r.days_over:g}")
         st.markdown("".join(f'<p class="wall-alert">{line}</p>' for line in lines)
                     or t("wall_no_alerts", L), unsafe_allow_html=True)
@@ -153,44 +157,49 @@ def render() -> None:
     community = st.query_params.get("c") or None
     if community not in names:
         community = None
-    try:
-        refresh = max(5, int(st.query_params.get("refresh", DEFAULT_REFRESH_S)))
-    except ValueError:
-        refresh = DEFAULT_REFRESH_S
+    refresh = query_int("refresh", DEFAULT_REFRESH_S, *REFRESH_RANGE_S)
     rotate = st.query_params.get("rotate") == "1" and community is None
     town = "、".join(store.data.towns["name"].astype(str))
     head, clock = st.columns([3, 1])
     title = names[community] if community else town
-    head.markdown(f"# {title} · {t('wall_title', L)}")
+    head.markdown(f"# {md(title)} · {t('wall_title', L)}")
     if store.data.fictional:
         head.markdown(f'<span class="wall-label">⚠ {t("fictional", L)} · '
-                      f'{store.data.meta.get("label_en", "")}</span>', unsafe_allow_html=True)
+                      f'{html(store.data.meta.get("label_en", ""))}</span>',
+                      unsafe_allow_html=True)
     frozen = _frozen()
     with clock:  # only a parsed, re-serialised time reaches the script: never the raw URL
         st.iframe(_CLOCK.format(fixed=json.dumps(frozen.isoformat()) if frozen else "null"),
                   height=52)
     left, right = st.columns([0.9, 1.1])
     with left:  # outside the fragment: keeps its view while the figures refresh
-        md = store.map_data(community, "wgs84")
-        m = mapview.build_map(md, mapview.tile_sources()["none"], lang=L)
+        map_data = store.map_data(community, "wgs84")
+        m = mapview.build_map(map_data, mapview.tile_sources()["none"], lang=L)
         st_folium(m, key=f"wall_map_{community}", height=880, use_container_width=True,
                   returned_objects=[])
 
     @st.fragment(run_every=refresh)
     def live() -> None:
-        scope = community
-        if rotate:
-            order = [None, *names]
-            scope = order[int(time.time() // refresh) % len(order)]
-            st.caption(f"{t('wall_showing', L)} {names.get(scope, town)}")
-        snap = wall_snapshot(store.data, store.cov, store.tickets.frame(), _now(), scope)
-        summary = reach_analysis(str(store.path), store.mtime)[1].summary
-        level = summary[summary["code"] == (scope or "town")]
-        if len(level):
-            snap.elder_reach_500m = float(level["share_elder_care_500"].iloc[0])
-        _tiles(snap, L)
-        _charts(snap, names, L)
-        _ranking_and_alerts(snap, names, L)
+        with user_errors():  # a fragment rerun fails inside the fragment, not the page
+            _live(store, community, names, town, refresh, rotate, L)
 
     with right:
         live()
+
+
+def _live(store: Store, community: str | None, names: dict[str, str], town: str,
+          refresh: int, rotate: bool, L: str) -> None:
+    """The refreshing half of the wall: tiles, charts, ranking and alerts."""
+    scope = community
+    if rotate:
+        order = [None, *names]
+        scope = order[int(time.time() // refresh) % len(order)]
+        st.caption(f"{t('wall_showing', L)} {md(names.get(scope, town))}")
+    snap = wall_snapshot(store.data, store.cov, store.tickets.frame(), _now(), scope)
+    summary = reach_analysis(str(store.path), store.mtime)[1].summary
+    level = summary[summary["code"] == (scope or "town")]
+    if len(level):
+        snap.elder_reach_500m = float(level["share_elder_care_500"].iloc[0])
+    _tiles(snap, L)
+    _charts(snap, names, L)
+    _ranking_and_alerts(snap, names, L)

@@ -438,10 +438,10 @@ def store_region(store, settings: Settings = DEFAULT_SETTINGS
 
 
 def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
-                    force: bool, kept_because: str | None = None) -> list[Problem]:
+                    force: bool) -> list[Problem]:
     """Rows (converted to WGS-84) not inside the store's area: one problem naming the row, or
-    one grouped problem for many; warnings instead of errors when forced or when
-    ``kept_because`` says why this source cannot hold a coordinate mix-up."""
+    one grouped problem for many; warnings instead of errors when forced. OSM files too: their
+    coordinates are right by definition, but an extract of another city is the wrong file."""
     if not isinstance(new, gpd.GeoDataFrame) or new.empty:
         return []
     geoms = new.geometry.to_numpy()
@@ -460,8 +460,6 @@ def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
             f"{box[3]:.2f}")
     if force:
         hint, severity = "imported anyway (forced)", "warning"
-    elif kept_because:
-        hint, severity = f"kept: {kept_because}", "warning"
     else:
         hint = ("a wrong .prj / --crs, or longitude and latitude swapped? Use "
                 "force_outside_region (--force-outside-region) to import anyway")
@@ -492,9 +490,7 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
                           cross_layer=False)
         problems += [Problem(src, p.row, p.code, p.field, p.message, p.severity)
                      for p in own.problems]
-    # OSM files are WGS-84 by definition (no .prj or --crs to get wrong): a warning only
-    osm = "OpenStreetMap coordinates are WGS-84 by definition" if is_osm(path) else None
-    problems += _outside_region(new, store, src, settings, force_outside_region, osm)
+    problems += _outside_region(new, store, src, settings, force_outside_region)
     return new, ValidationReport(problems, source=src), notes
 
 

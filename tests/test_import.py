@@ -148,7 +148,11 @@ OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
 
 @pytest.mark.skipif(not OSM.exists(), reason="shared/osm extract not beside the repository")
 def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
-    r = import_file(open_store(store), OSM, "parking", mode="append")
+    # the Shenzhen extract lies far from the Chongqing demo: refused unless forced
+    with pytest.raises(LayerValidationError, match="outside the area"):
+        import_file(open_store(store), OSM, "parking", mode="append")
+    r = import_file(open_store(store), OSM, "parking", mode="append",
+                    force_outside_region=True)
     back = open_store(store)
     pk = back.read(["parking"]).parking
     assert len(pk) == len(demo.parking) + 6
@@ -157,7 +161,8 @@ def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
     assert "OpenStreetMap contributors" in meta["attribution_parking"]
     assert "Open Database License" in meta["attribution_parking"]
     assert any("attribution kept" in n for n in r.notes)
-    import_file(open_store(store), OSM, "care_points", mode="append")
+    import_file(open_store(store), OSM, "care_points", mode="append",
+                force_outside_region=True)
     cp = open_store(store).read(["care_points"]).care_points
     assert (cp[cp.code.str.startswith("OSM-")].kind == "kindergarten").all()
     assert meta["fictional"] == "true"  # the store's own metadata is kept

@@ -65,9 +65,9 @@ def render() -> None:
     mode = c2.radio(t("data_mode", L), ["append", "replace"], horizontal=True,
                     format_func=lambda m: t(f"data_{m}", L), key="data_mode")
     crs = c3.text_input(t("data_crs", L), placeholder="gcj02 / bd09 / EPSG:4544",
-                        key="data_crs").strip() or None
+                        key="data_crs", max_chars=40).strip() or None
     mapping_text = st.text_area(t("data_mapping", L), placeholder="楼名=name\n床位=capacity",
-                                key="data_mapping", height=80)
+                                key="data_mapping", height=80, max_chars=2000)
     mapping = dict(line.split("=", 1) for line in mapping_text.splitlines() if "=" in line)
     upload = st.file_uploader(t("data_file", L), type=UPLOAD_TYPES, key="data_file")
     if upload is None:

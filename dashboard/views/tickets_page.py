@@ -16,6 +16,7 @@ from dashboard.text import md
 from layers import ticket_reports as tr
 from layers import workflow
 from layers.tickets import (
+    FIELD_LIMITS,
     REPORTERS,
     SATISFACTION,
     ConflictError,
@@ -55,8 +56,8 @@ def _intake(store: Store) -> None:
                                     format_func=lambda c: _cat(store, c))
             reporter = st.selectbox(t("reporter", L), REPORTERS,
                                     format_func=lambda r: t(f"reporter_{r}", L))
-            text = st.text_area(t("tk_text", L), max_chars=500)
-            by = st.text_input(t("by", L))
+            text = st.text_area(t("tk_text", L), max_chars=FIELD_LIMITS["text"])
+            by = st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"])
             sent = st.form_submit_button(t("submit_ticket", L), type="primary")
         if sent:
             if lon is None:
@@ -151,8 +152,8 @@ def _detail(store: Store, tid: str) -> None:
             return
         handlers = _handlers(store, tk)
         with st.form(f"move_{tid}"):
-            note = st.text_input(t("note", L))
-            by = st.text_input(t("by", L))
+            note = st.text_input(t("note", L), max_chars=FIELD_LIMITS["note"])
+            by = st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"])
             handler = st.selectbox(t("handler", L), list(handlers), format_func=handlers.get,
                                    index=list(handlers).index(tk["handler"])
                                    if tk.get("handler") in handlers else 0)

@@ -8,7 +8,7 @@ Usage::
 
 For each scale it prints, from one process: the time to read and fully validate the layers
 coverage needs, the coverage analysis (median of --repeat runs), two floors measured in the
-same process (:func:`layers.coverage.spatial_floor`) with the analysis' ratio to each, and the
+same process (``bench/floor.py``) with the analysis' ratio to each, and the
 process's peak resident memory:
 
 floor(join)  the bare STRtree spatial join of building centroids into grids plus the STRtree
@@ -43,7 +43,9 @@ def peak_rss_gb() -> float:
 
 def measure(path: Path, repeat: int) -> dict:
     """Load the store, run coverage and the floor ``repeat`` times each; return figures."""
-    from layers.coverage import LAYERS_NEEDED, coverage, spatial_floor
+    from floor import spatial_floor
+
+    from layers.coverage import LAYERS_NEEDED, coverage
     from layers.store import open_store
 
     t0 = time.perf_counter()

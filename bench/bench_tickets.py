@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from layers import ticket_reports as tr
     from layers.store import open_store
     from layers.tickets import DEFAULT_CATALOGUE, GridLocator, TicketStore
+    from layers.tickets import reports as tr
 
     store = ROOT / "geodata" / "demo_town.gpkg"
     data = open_store(store).read(["communities", "grids", "buildings"], check_geometry=False)

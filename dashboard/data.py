@@ -9,6 +9,7 @@ from pathlib import Path
 from layers.demo import generate_demo
 from layers.layerset import LayerSet
 from layers.store import open_store
+from layers.tickets import TicketStore, db_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_STORE = ROOT / "geodata" / "demo_town.gpkg"
@@ -54,11 +55,18 @@ def store_path(query_value: str | None = None) -> Path:
 
 
 def ensure_demo(path: Path = DEMO_STORE) -> bool:
-    """Generate the demo town if its file is missing; True when it had to be generated."""
-    if path.exists():
-        return False
-    open_store(path).write(generate_demo())
-    return True
+    """Set up the shipped demo town: generate its store if the file is missing and fill its
+    ticket database from the demo's history if that is missing (what ``python -m layers demo``
+    does). Only ever for the demo: a real store's pages never write. True when anything was
+    made."""
+    made = False
+    if not path.exists():
+        open_store(path).write(generate_demo())
+        made = True
+    if not db_path_for(path).exists():
+        TicketStore.for_store(path, seed=True).engine.dispose()
+        made = True
+    return made
 
 
 def load(path: str, mtime_ns: int) -> LayerSet:

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import folium
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -32,10 +31,13 @@ from folium.template import Template
 
 from dashboard import offline
 from dashboard.i18n import t
+from layers import clock
 from layers import crs as lcrs
-from layers.coverage import CoverageResult, active_assignments, resolve_as_of
+from layers.assignments import active_assignments, resolve_as_of
+from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
-from layers.schema import CHILD_CARE_KINDS, CLOSED_STATUSES, ELDER_CARE_KINDS
+from layers.schema import CHILD_CARE_KINDS, ELDER_CARE_KINDS
+from layers.tickets import rules
 
 #: Above this many grids (with no community chosen) the map aggregates to communities.
 MAX_GRIDS = 5000
@@ -399,7 +401,7 @@ def prepare(
             "tt": tip}))
 
     # -- open tickets, clustered
-    tickets, labels = _open_tickets(data, cov, community, gmask, crs, lang,
+    tickets, labels = _open_tickets(data, community, gmask, crs, lang,
                                     with_text=not aggregated)
     counts["tickets"] = len(tickets)
     bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
@@ -419,7 +421,7 @@ def _bounds(geoms: np.ndarray, crs: str) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in b)  # type: ignore[return-value]
 
 
-def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
+def _open_tickets(data: LayerSet, community: str | None,
                   gmask: np.ndarray, crs: str, lang: str, with_text: bool = True
                   ) -> tuple[list[list], dict[str, list[str]]]:
     """Rows ``[lat, lon, overdue, id, category#, status#, text]`` (text escaped, empty in the
@@ -429,13 +431,12 @@ def _open_tickets(data: LayerSet, cov: CoverageResult, community: str | None,
                                     "overdue": [t("overdue", lang)]}
     if tk.empty:
         return [], labels
-    open_ = ~tk["status"].isin(CLOSED_STATUSES).to_numpy()
+    open_ = rules.open_mask(tk["status"])
     if community is not None:
         open_ &= np.isin(tk["grid_code"].to_numpy(), data["grids"]["code"].to_numpy()[gmask])
     tk = tk[open_]
-    as_of = pd.Timestamp(cov.as_of) + pd.Timedelta(days=1)
-    overdue = (tk["deadline"] < as_of).to_numpy() if "deadline" in tk else np.zeros(len(tk),
-                                                                                        bool)
+    overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else  # the live store's
+               rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))  # one rule, clock
     cat_i, cats = pd.factorize(tk["category"])
     st_i, sts = pd.factorize(tk["status"])
     labels["category"] = [str(escape([t(f"cat_{c}", lang)])[0]) for c in cats]
@@ -791,15 +792,3 @@ def selection_geojson(data: LayerSet, code: str | None, crs: str = "wgs84") -> s
             geoms = _round(_shift(hit.geometry.to_numpy(), crs), 6)
             return feature_collection(geoms, pd.DataFrame({"s": ["sel"], "k": ["s"]}))
     return None
-
-
-def explore_baseline(data: LayerSet, layers: tuple[str, ...]) -> folium.Map:
-    """The same layers drawn with ``GeoDataFrame.explore()`` (the benchmark's comparison)."""
-    m = None
-    for name in layers:
-        gdf = data[name]
-        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.empty:
-            continue
-        m = gdf.explore(m=m, name=name, tiles=None) if m is not None else gdf.explore(
-            name=name, tiles=None)
-    return m

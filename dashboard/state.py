@@ -73,7 +73,7 @@ def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str]
     """(joint-meeting Excel, Open311 JSON) for one ticket-store version."""
     import json
 
-    from layers import ticket_reports as tr
+    from layers.tickets import reports as tr
 
     comms = _load(path, mtime_ns).communities
     names = dict(zip(comms["code"], comms["name"], strict=True))
@@ -129,7 +129,7 @@ class Store:
             log.info("?data= refused: %s", exc)
             st.error(t("err_bad_data_param", lang()))
             st.stop()
-        if path == appdata.DEMO_STORE and not path.exists():
+        if path == appdata.DEMO_STORE:
             with st.spinner(t("generating", lang())):
                 appdata.ensure_demo(path)
         self.path: Path = path

@@ -77,13 +77,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
                          **({"as_of": args.as_of} if args.as_of else {}), **kw)
     steps("writing GeoPackage")
     report = store.write(data)
+    seeded = _seed_tickets(out, fresh=True)
     steps.close()
     counts = ", ".join(f"{n} {len(data[n]):,}" for n in data)
     print(f"wrote {out} ({data.meta['label']} / {data.meta['label_en']}) in "
-          f"{time.perf_counter() - t0:.1f} s: {counts}", file=sys.stderr)
+          f"{time.perf_counter() - t0:.1f} s: {counts}; {seeded:,} ticket(s) in "
+          f"{_db_name(out)}", file=sys.stderr)
     if report.problems:
         print(report.format(limit=20), file=sys.stderr)
     print(out)
+    return EXIT_OK
+
+
+def _db_name(store: Path) -> str:
+    from .tickets import db_path_for
+
+    return db_path_for(store).name
+
+
+def _seed_tickets(store: Path, *, fresh: bool) -> int:
+    """Fill the ticket database beside ``store`` from its ``tickets`` layer (the demo's
+    history); ``fresh`` first removes a database left by an earlier store at that path."""
+    from .tickets import TicketStore, db_path_for
+
+    db = db_path_for(store)
+    if fresh:
+        for f in (db, *(db.with_name(db.name + x) for x in ("-wal", "-shm"))):
+            f.unlink(missing_ok=True)
+    ts = TicketStore.for_store(store, seed=True)
+    n = len(ts.frame()) if ts.created else 0
+    ts.engine.dispose()
+    return n
+
+
+def cmd_tickets_seed(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    _ticket_store(args.path)  # refuses a missing store
+    n = _seed_tickets(path, fresh=False)
+    print(f"{n:,} ticket(s) imported from the store's tickets layer" if n else
+          f"{_db_name(path)} exists already: nothing imported", file=sys.stderr)
+    print(n)
     return EXIT_OK
 
 
@@ -131,7 +164,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
             print(f"【{data.meta.get('label')}】")
         print(f"覆盖分析 coverage as of {result.as_of}")
         print("\n== 各社区汇总 summary ==")
-        print(result.summary.to_string(index=False))
+        summary = result.summary.copy()
+        summary.loc[summary["community_code"] == "town", "community_name"] = "合计 total"
+        print(summary.to_string(index=False))
         print(f"\n== 无哨兵网格 grids without sentinel ({len(result.grids_without_sentinel)}) ==")
         print(" ".join(result.grids_without_sentinel) or "—")
         print(f"\n== 超负荷哨兵 overloaded sentinels ({len(result.overloaded_sentinels)}) ==")
@@ -161,22 +196,12 @@ def _ticket_store(path: str):
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
-    from .workflow import allowed_moves
-
     ts = _ticket_store(args.path)
     df = ts.frame(status=args.status, grid_code=args.grid)
     if args.limit:
         df = df.tail(args.limit)
     if args.format == "json":
-        hist = ts.histories(df["id"].tolist())
-        recs = []
-        for rec in df.to_dict(orient="records"):
-            rec = {k: (v.isoformat() if hasattr(v, "isoformat") and not pd_isna(v) else
-                       (None if pd_isna(v) else v)) for k, v in rec.items()}
-            rec["history"] = hist.get(rec["id"], [])
-            rec["allowed"] = [m.target for m in allowed_moves(rec["status"])]
-            recs.append(rec)
-        json.dump(recs, sys.stdout, ensure_ascii=False, default=str)
+        json.dump(ts.records(df), sys.stdout, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
         import pandas as pd
@@ -186,15 +211,6 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
             print(df[cols].to_string(index=False) if len(df) else "—")
         print(f"{len(df)} ticket(s)")
     return EXIT_OK
-
-
-def pd_isna(v: object) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def cmd_tickets_add(args: argparse.Namespace) -> int:
@@ -235,7 +251,7 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_export(args: argparse.Namespace) -> int:
-    from . import ticket_reports as tr
+    from .tickets import reports as tr
 
     ts = _ticket_store(args.path)
     if args.format == "open311":
@@ -253,7 +269,7 @@ def cmd_tickets_export(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_import(args: argparse.Namespace) -> int:
-    from . import ticket_reports as tr
+    from .tickets import reports as tr
 
     ts = _ticket_store(args.path)
     if args.format == "open311":
@@ -416,6 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     tsh.add_argument("--format", choices=["table", "json"], default="table")
     tsh.set_defaults(func=cmd_tickets_show)
 
+    tse = tsub.add_parser("seed", help="create the ticket database from the store's tickets "
+                                      "layer (import material, e.g. the demo's history); "
+                                      "nothing happens when it exists")
+    tse.add_argument("path")
+    tse.set_defaults(func=cmd_tickets_seed)
     te = tsub.add_parser("export", help="Open311 GeoReport v2 JSON, or the joint-meeting "
                                         "Excel (escalated and overdue tickets by community)")
     te.add_argument("path")

@@ -7,7 +7,7 @@ sentinel, the nearest party members who hold no assignment yet (who could fill t
 
 Everything is vectorised: assignments are resolved with pandas set operations; the spatial
 parts are two ``shapely.STRtree`` queries (building centroids in grids, party members within
-reach of each uncovered grid). :func:`spatial_floor` times those bare queries for benchmarks.
+reach of each uncovered grid).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from . import crs as _crs
 from ._keys import index_in as _index_in
 from ._keys import strings as _strings
 from ._keys import take as _take
+from .assignments import active_assignments, resolve_as_of
 from .layerset import LayerSet
 from .settings import DEFAULT_SETTINGS, Settings
 
@@ -125,37 +126,6 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             elif isinstance(v, np.ndarray):
                 rec[k] = v.tolist()
     return out
-
-
-def resolve_as_of(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> dt.date:
-    """The evaluation date: ``settings.as_of``, else the store's ``as_of`` (demo data), else
-    today."""
-    value = settings.as_of or data.meta.get("as_of")
-    return dt.date.fromisoformat(value) if value else dt.date.today()
-
-
-def active_assignments(
-    assignments: pd.DataFrame, as_of: dt.date | str | None = None
-) -> pd.DataFrame:
-    """Assignments in force on ``as_of``: ``active`` and within ``since``/``until`` (inclusive).
-
-    Parameters
-    ----------
-    assignments
-        The assignments layer.
-    as_of
-        Date to evaluate at; ``None`` ignores the dates and uses ``active`` only.
-    """
-    a = assignments
-    ok = a["active"].to_numpy(dtype=bool).copy()
-    if as_of is not None:
-        day = np.datetime64(pd.Timestamp(as_of).date(), "ms")
-        end_of_day = day + np.timedelta64(1, "D")
-        since = pd.to_datetime(a["since"]).to_numpy(dtype="datetime64[ms]")
-        until = pd.to_datetime(a["until"]).to_numpy(dtype="datetime64[ms]")
-        ok &= np.isnat(since) | (since < end_of_day)
-        ok &= np.isnat(until) | (until >= day)
-    return a[ok]
 
 
 def coverage(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> CoverageResult:
@@ -523,7 +493,7 @@ def _summary(
     total = s.drop(columns=["community_code", "community_name"]).sum()
     total["overloaded_sentinels"] = n_over
     total["unassigned_party_members"] = n_pool
-    total_row = pd.DataFrame([{"community_code": "town", "community_name": "合计", **total}])
+    total_row = pd.DataFrame([{"community_code": "town", "community_name": None, **total}])
     s = pd.concat([s, total_row], ignore_index=True)
     s["grid_coverage"] = np.round(
         1 - s["grids_without_sentinel"] / s["grids"].where(s["grids"] > 0), 4)
@@ -533,61 +503,3 @@ def _summary(
                 ("community_code", "community_name", "grid_coverage", "building_coverage")]
     s[int_cols] = s[int_cols].astype("int64")
     return s[SUMMARY_COLUMNS]
-
-
-def spatial_floor(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> dict[str, float]:
-    """Time the bare spatial queries behind :func:`coverage` (the benchmark's floor).
-
-    Everything is prepared before the clock starts (centroids, metric coordinates, the pool of
-    unassigned party members); each step then runs single-threaded:
-
-    ``join``
-        the plain spatial join of building centroids into grids: an ``STRtree`` of the points
-        queried with the (prepared) grid polygons — what finding every building's grid costs
-        done directly;
-    ``own_grid``
-        what the analysis runs instead: each centroid tested against the grid its code names
-        (prepared ``contains``), the same answer when codes are mostly right;
-    ``members_near_gaps``
-        the ``STRtree`` radius search for party members around grids without a sentinel.
-
-    Returns
-    -------
-    dict
-        Seconds per step, ``join_total`` (join + members) and ``run_total`` (own_grid +
-        members).
-    """
-    import time
-
-    act = active_assignments(data["assignments"], resolve_as_of(data, settings))
-    covered = _strings(act.loc[act["role"] == "grid_sentinel", "target_code"])
-    grids = data["grids"]
-    g_codes = _strings(grids["code"])
-    gaps = ~pc.is_in(g_codes, value_set=covered).to_numpy(zero_copy_only=False)
-    b_pts = shapely.centroid(data["buildings"].geometry.to_numpy())
-    stored = _index_in(_strings(data["buildings"]["grid_code"]), g_codes)
-    g_geom = grids.geometry.to_numpy().copy()
-    people = data["people"]
-    assigned = pc.is_in(_strings(people["person_id"]), value_set=_strings(act["person_id"]))
-    pool = people["is_party_member"].to_numpy(dtype=bool) & ~assigned.to_numpy(
-        zero_copy_only=False)
-    tf = _metric_transformer(shapely.total_bounds(g_geom[gaps]), settings)
-    gm = _to_metric(g_geom[gaps], tf)
-    pm = _to_metric(people.geometry.to_numpy()[pool], tf)
-    known = stored >= 0
-    shapely.prepare(g_geom)
-    t0 = time.perf_counter()
-    shapely.STRtree(b_pts).query(g_geom, predicate="contains")
-    t1 = time.perf_counter()
-    shapely.contains(g_geom[stored[known]], b_pts[known])
-    t2 = time.perf_counter()
-    _radius_search(shapely.STRtree(pm), gm, settings.suggestions_per_gap,
-                   settings.suggestion_max_distance_m)
-    t3 = time.perf_counter()
-    return {
-        "join": t1 - t0,
-        "own_grid": t2 - t1,
-        "members_near_gaps": t3 - t2,
-        "join_total": (t1 - t0) + (t3 - t2),
-        "run_total": (t2 - t1) + (t3 - t2),
-    }

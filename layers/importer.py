@@ -599,7 +599,7 @@ def read_osm(path: str | os.PathLike[str], layer: str,
         geom = np.where(poly, f.geometry.to_numpy(), f.geometry.representative_point()
                         .to_numpy())
         out = gpd.GeoDataFrame({
-            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna("停车场"),
+            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna("OSM-" + pd.Series(osm_id)),
             "kind": np.where(street, "street", "lot"), "capacity": cap.astype(int),
             "fee": fee}, geometry=geom, crs=4326)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -10,6 +11,10 @@ import pandas as pd
 
 from .errors import SchemaError
 from .schema import LAYER_NAMES, LAYERS, spec
+
+#: Metadata key of a store whose dates are relative to a day (see
+#: :meth:`LayerSet.dates_relative_to`).
+DATE_ANCHOR = "date_anchor"
 
 
 def empty_layer(name: str) -> pd.DataFrame:
@@ -91,3 +96,27 @@ class LayerSet(Mapping[str, pd.DataFrame]):
     def fictional(self) -> bool:
         """True for demo data (shown with the label 示例数据，非真实)."""
         return self.meta.get("fictional", "false").lower() == "true"
+
+    def dates_relative_to(self, today: dt.date) -> LayerSet:
+        """The layers as of ``today`` when their dates are relative to an anchor.
+
+        A store whose metadata has ``date_anchor`` (the fictional demo) keeps its dates relative
+        to that day: every date and time column is shifted by ``today - date_anchor``, so the
+        demo looks like a live town on any day, and the result's anchor is ``today`` (writing
+        it back keeps it consistent). Without an anchor the layers are returned unchanged.
+        """
+        anchor = self.meta.get(DATE_ANCHOR)
+        if not anchor:
+            return self
+        shift = pd.Timedelta(days=(today - dt.date.fromisoformat(anchor)).days)
+        if not shift:
+            return self
+        layers = {}
+        for name, df in self._layers.items():
+            cols = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
+            if cols:
+                df = df.copy()
+                for c in cols:
+                    df[c] = df[c] + shift
+            layers[name] = df
+        return LayerSet(layers, {**self.meta, DATE_ANCHOR: today.isoformat()})

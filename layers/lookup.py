@@ -7,7 +7,6 @@ masked (``138****1234``).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +18,11 @@ import shapely
 
 from . import _keys
 from . import crs as _crs
-from .coverage import active_assignments, resolve_as_of
+from .assignments import active_assignments, resolve_as_of
 from .layerset import LayerSet
-from .schema import CHILD_CARE_KINDS, CLOSED_STATUSES, ELDER_CARE_KINDS
+from .schema import CHILD_CARE_KINDS, ELDER_CARE_KINDS
 from .settings import DEFAULT_SETTINGS, Settings
+from .tickets import rules
 
 _PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")
 
@@ -86,22 +86,22 @@ def _responsible(data: LayerSet, rows: pd.DataFrame) -> list[Responsible]:
     return sorted(out, key=lambda r: r.person_id)
 
 
-def open_tickets(data: LayerSet, *, grid: str | None = None, building: str | None = None,
-                 as_of: dt.date | None = None) -> pd.DataFrame:
-    """Open tickets of a grid or building, oldest first, with ``overdue`` when a deadline
-    column exists and has passed ``as_of``."""
-    t = data["tickets"]
-    if t.empty:
-        return pd.DataFrame(columns=["id", "category", "status", "created_at", "text"])
-    mask = ~t["status"].isin(CLOSED_STATUSES).to_numpy()
+def open_tickets(tickets: pd.DataFrame | None, *, grid: str | None = None,
+                 building: str | None = None) -> pd.DataFrame:
+    """Open tickets of a grid or building, oldest first, with ``overdue``.
+
+    ``tickets`` is the live ticket database's frame (:meth:`TicketStore.frame`, whose
+    ``overdue`` follows the one clock) — the one source of tickets; a store's ``tickets``
+    layer is import material and never read here."""
+    cols = ["id", "category", "status", "created_at", "deadline", "overdue", "text"]
+    if tickets is None or tickets.empty:
+        return pd.DataFrame(columns=cols)
+    mask = rules.open_mask(tickets["status"])
     if grid is not None:
-        mask &= (t["grid_code"] == grid).to_numpy()
-    if building is not None and "building_code" in t:
-        mask &= (t["building_code"] == building).to_numpy()
-    cols = [c for c in ("id", "category", "status", "created_at", "deadline", "text") if c in t]
-    out = pd.DataFrame(t.loc[mask, cols]).sort_values("created_at")
-    if "deadline" in out and as_of is not None:
-        out["overdue"] = out["deadline"] < pd.Timestamp(as_of)
+        mask &= (tickets["grid_code"] == grid).to_numpy()
+    if building is not None:
+        mask &= (tickets["building_code"] == building).to_numpy()
+    out = pd.DataFrame(tickets.loc[mask, cols]).sort_values("created_at")
     return out.reset_index(drop=True)
 
 
@@ -140,8 +140,9 @@ def _holding(act: pd.DataFrame, role: str, target: str) -> pd.DataFrame:
     return act[((act["role"] == role) & (act["target_code"] == target)).to_numpy()]
 
 
-def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS) -> Detail:
-    """Everything about one grid.
+def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS,
+                tickets: pd.DataFrame | None = None) -> Detail:
+    """Everything about one grid (``tickets``: the live ticket frame, for its open tickets).
 
     Raises
     ------
@@ -162,15 +163,16 @@ def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS
         community_code=str(row["community_code"]), grid_code=code,
         sentinels=_responsible(data, sentinels),
         buildings=len(mine), buildings_without_member=int((~covered).sum()),
-        open_tickets=open_tickets(data, grid=code, as_of=as_of),
+        open_tickets=open_tickets(tickets, grid=code),
         nearest_care=nearest_care(data, shapely.point_on_surface(row.geometry),
                                   settings=settings),
     )
 
 
-def building_detail(data: LayerSet, code: str,
-                    settings: Settings = DEFAULT_SETTINGS) -> Detail:
-    """Everything about one building: its members, its grid's sentinels, tickets, care nearby.
+def building_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS,
+                    tickets: pd.DataFrame | None = None) -> Detail:
+    """Everything about one building: its members, its grid's sentinels, open tickets (from
+    the live ticket frame ``tickets``), care nearby.
 
     Raises
     ------
@@ -189,7 +191,7 @@ def building_detail(data: LayerSet, code: str,
         kind="building", code=code, name=str(row["name"]), households=int(row["households"]),
         community_code=str(comm.iloc[0]) if len(comm) else None, grid_code=grid,
         sentinels=_responsible(data, sentinels), members=_responsible(data, members),
-        open_tickets=open_tickets(data, grid=grid, building=code, as_of=as_of),
+        open_tickets=open_tickets(tickets, grid=grid, building=code),
         nearest_care=nearest_care(data, shapely.centroid(row.geometry), settings=settings),
         facts={"floors": int(row["floors"]),
                "year_built": None if pd.isna(row["year_built"]) else int(row["year_built"]),

@@ -199,7 +199,7 @@ def suggest_sentinels(data: LayerSet, gaps: list[str], network: WalkNetwork | No
     from scipy.optimize import linear_sum_assignment
     from scipy.sparse.csgraph import dijkstra as _dijkstra
 
-    from .coverage import active_assignments, resolve_as_of
+    from .assignments import active_assignments, resolve_as_of
 
     cols = ["grid_code", "person_id", "name", "distance_m", "method"]
     people = data["people"]

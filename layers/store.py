@@ -34,6 +34,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from . import clock
 from .errors import LayerValidationError, StoreError
 from .layerset import LayerSet
 from .schema import LAYER_NAMES, LAYERS, REQUIRED_LAYERS, spec
@@ -228,7 +229,7 @@ class GeoPackageStore:
         )
         if not report.ok:
             raise LayerValidationError(report, self.location)
-        return checked
+        return checked.dates_relative_to(clock.today())
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, data: LayerSet, *, settings: Settings = DEFAULT_SETTINGS) -> ValidationReport:

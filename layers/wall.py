@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .coverage import CoverageResult, resolve_as_of
+from .assignments import active_assignments
+from .coverage import CoverageResult
 from .layerset import LayerSet
-from .ticket_reports import CLOSED, ticket_kpis
+from .tickets import rules
+from .tickets.reports import ticket_kpis
 
 
 @dataclass
@@ -43,17 +45,15 @@ class WallSnapshot:
 
 def grids_that_lost_their_sentinel(data: LayerSet, as_of: dt.date,
                                    within_days: int = 180) -> pd.DataFrame:
-    """Grids with no sentinel now whose last sentinel left in the last ``within_days``."""
+    """Grids with no sentinel in force on ``as_of`` whose last sentinel left in the last
+    ``within_days`` (the "in force" rule is :func:`layers.assignments.active_assignments`)."""
     a = data["assignments"]
-    s = a[a["role"] == "grid_sentinel"]
+    s = a[(a["role"] == "grid_sentinel").to_numpy()]
+    covered = set(active_assignments(s, as_of)["target_code"])
     until = pd.to_datetime(s["until"])
     day = pd.Timestamp(as_of)
-    since = pd.to_datetime(s["since"])
-    now_active = s["active"].astype(bool) & (until.isna() | (until >= day)) & (
-        since.isna() | (since <= day + pd.Timedelta(days=1)))
-    covered = set(s.loc[now_active, "target_code"])
-    ended = s[(~now_active) & until.notna() & (until < day)
-              & (until >= day - pd.Timedelta(days=within_days))]
+    ended = s[(until.notna() & (until < day) & (until >= day - pd.Timedelta(days=within_days))
+               ).to_numpy()]
     ended = ended[~ended["target_code"].isin(covered)]
     last = ended.assign(until=pd.to_datetime(ended["until"])).sort_values("until").groupby(
         "target_code").tail(1)
@@ -86,7 +86,7 @@ def wall_snapshot(data: LayerSet, cov: CoverageResult, tickets: pd.DataFrame,
     now_ts = pd.Timestamp(now)
     today = now_ts.normalize()
     month = today.replace(day=1)
-    is_open = ~tk["status"].isin(CLOSED)
+    is_open = pd.Series(rules.open_mask(tk["status"]), index=tk.index)
     created = pd.to_datetime(tk["created_at"])
     closed_at = pd.to_datetime(tk["closed_at"])
     deadline = pd.to_datetime(tk["deadline"])
@@ -107,7 +107,7 @@ def wall_snapshot(data: LayerSet, cov: CoverageResult, tickets: pd.DataFrame,
         ["community_code", "on_time_rate", "received"]].sort_values(
         ["on_time_rate", "received"], ascending=[False, False], na_position="last",
         ignore_index=True)
-    late = is_open & (deadline < now_ts)
+    late = pd.Series(rules.overdue_mask(tk["status"], deadline, now_ts), index=tk.index)
     over = tk[late.to_numpy()]
     overdue_list = pd.DataFrame({
         "id": over["id"].to_numpy(), "category": over["category"].to_numpy(),
@@ -118,14 +118,14 @@ def wall_snapshot(data: LayerSet, cov: CoverageResult, tickets: pd.DataFrame,
     summary = cov.summary.set_index("community_code")
     row = summary.loc[community] if community is not None and community in summary.index \
         else summary.loc["town"]
-    lost = grids_that_lost_their_sentinel(data, resolve_as_of(data))
+    lost = grids_that_lost_their_sentinel(data, now_ts.date())
     if community is not None:
         lost = lost[lost["grid_code"].str.startswith(community)].reset_index(drop=True)
     return WallSnapshot(
         now=now, scope=community or "town",
         open_tickets=int(is_open.sum()),
         new_today=int((created >= today).sum()),
-        closed_today=int(((closed_at >= today) & tk["status"].isin(CLOSED)).sum()),
+        closed_today=int(((closed_at >= today) & ~is_open).sum()),
         closure_rate_month=None if pd.isna(kpi["closure_rate"]) else float(kpi["closure_rate"]),
         on_time_rate_month=None if pd.isna(kpi["on_time_rate"]) else float(kpi["on_time_rate"]),
         overdue=int(late.sum()),

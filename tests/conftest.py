@@ -1,15 +1,23 @@
-"""Shared fixtures: the demo town is generated once per test session."""
+"""Shared fixtures: the demo town is generated once per test session.
+
+The product's one clock (:mod:`layers.clock`) is fixed for the whole run — and for every
+server and CLI process the tests start — at the demo's anchor day, so figures are
+reproducible; tests of the clock itself set ``WANGGE_NOW`` to other days."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+os.environ["WANGGE_NOW"] = "2026-11-20T12:00:00"
+
 from layers.demo import generate_demo
 from layers.layerset import LayerSet
 from layers.store import open_store
+from layers.tickets import TicketStore, db_path_for
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +28,11 @@ def demo() -> LayerSet:
 
 @pytest.fixture(scope="session")
 def demo_file(tmp_path_factory, demo) -> Path:
+    """The demo store with its ticket database seeded from the demo's history (what
+    ``python -m layers demo`` makes)."""
     path = tmp_path_factory.mktemp("store") / "demo.gpkg"
     open_store(path).write(demo)
+    TicketStore.for_store(path, seed=True).engine.dispose()  # checkpointed: one file
     return path
 
 
@@ -29,8 +40,16 @@ def demo_file(tmp_path_factory, demo) -> Path:
 def store_copy(tmp_path, demo_file) -> Path:
     """A private copy of the demo store that a test may write to."""
     path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
+    copy_store(demo_file, path)
     return path
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """Copy a layer store and its ticket database (when it has one)."""
+    shutil.copyfile(source, target)
+    if db_path_for(source).exists():
+        shutil.copyfile(db_path_for(source), db_path_for(target))
+    return target
 
 
 @pytest.fixture

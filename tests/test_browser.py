@@ -10,13 +10,13 @@ Needs Debian's ``chromium`` and ``fonts-noto-cjk``; ``scripts/test.sh`` installs
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from browserkit import ARTIFACTS, shot, streamlit_server
+from conftest import copy_store
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_file):
     store = tmp_path_factory.mktemp("browser") / "town.gpkg"
-    shutil.copyfile(demo_file, store)
+    copy_store(demo_file, store)
     os.environ["WANGGE_STORE_UNDER_TEST"] = str(store)  # for tests that check the file
     with streamlit_server(store) as url:
         yield url
@@ -188,7 +188,7 @@ def _server_tickets(demo_file):
     from layers.tickets import TicketStore
 
     tmp = Path(tempfile.mkdtemp()) / "town.gpkg"
-    shutil.copyfile(demo_file, tmp)
+    copy_store(demo_file, tmp)
     return TicketStore.for_store(tmp).frame()
 
 

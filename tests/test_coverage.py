@@ -12,7 +12,8 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from layers.coverage import active_assignments, coverage, spatial_floor
+from layers.assignments import active_assignments
+from layers.coverage import coverage
 from layers.settings import Settings
 
 
@@ -170,13 +171,6 @@ def test_json_output_is_plain_and_has_no_phones(demo):
     assert isinstance(doc["overloaded_sentinels"][0]["grids"], list)
     for phone in demo.people.phone.head(200):
         assert phone not in text
-
-
-def test_spatial_floor_reports_times(demo):
-    t = spatial_floor(demo)
-    assert t["join_total"] == pytest.approx(t["join"] + t["members_near_gaps"])
-    assert t["run_total"] == pytest.approx(t["own_grid"] + t["members_near_gaps"])
-    assert all(v >= 0 for v in t.values())
 
 
 def test_locate_strategies_agree(demo):

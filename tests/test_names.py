@@ -1,4 +1,4 @@
-"""Tests of the fictional name and text generators (``layers._names``)."""
+"""Tests of the fictional name and text generators (``layers.demo.names``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from layers import _names as names
+from layers.demo import names
 
 HAN_NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
 HAN = re.compile(r"^[\u4e00-\u9fff]+$")

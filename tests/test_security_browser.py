@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
 import pytest
 from browserkit import shot, streamlit_server
+from conftest import copy_store
 
 from layers.store import open_store
 from layers.tickets import TicketStore
@@ -178,7 +178,7 @@ def test_upload_name_is_never_a_path(browser, demo, demo_file, tmp_path):
 
     store = tmp_path / "srv" / "town.gpkg"
     store.parent.mkdir()
-    shutil.copyfile(demo_file, store)
+    copy_store(demo_file, store)
     before = _store_digest(store)
     pts = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:2])
     csv = tmp_path / "托育点.csv"
@@ -190,7 +190,7 @@ def test_upload_name_is_never_a_path(browser, demo, demo_file, tmp_path):
     escape_to.mkdir()
     # a GeoPackage named as the server's own store: it used to replace the store unchecked
     other = tmp_path / "other.gpkg"
-    shutil.copyfile(demo_file, other)
+    copy_store(demo_file, other)
     attempts = [
         (csv, str(escape_to / "abs.csv"), "检查通过"),
         (csv, "../" * 12 + str(escape_to / "rel.csv").lstrip("/"), "检查通过"),
@@ -250,7 +250,7 @@ def test_bad_data_parameter_is_a_plain_message(server_plain, browser, value):
 @pytest.fixture(scope="module")
 def server_plain(tmp_path_factory, demo_file):
     store = tmp_path_factory.mktemp("plain") / "town.gpkg"
-    shutil.copyfile(demo_file, store)
+    copy_store(demo_file, store)
     with streamlit_server(store) as url:
         yield url
 
@@ -259,8 +259,7 @@ def test_damaged_tickets_database_is_a_visible_error(browser, demo_file, tmp_pat
     """A truncated tickets database: every page that reads tickets says so in plain words,
     no traceback, no server path, never an empty list."""
     store = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, store)
-    TicketStore.for_store(store).engine.dispose()  # seeded from the demo history, closed
+    copy_store(demo_file, store)
     db = store.with_name("town.tickets.sqlite")
     data = db.read_bytes()
     db.write_bytes(data[: len(data) // 2])

@@ -6,22 +6,22 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from conftest import copy_store
 
 from layers import crs as lcrs
-from layers import ticket_reports as tr
 from layers.tickets import TicketError, TicketStore
+from layers.tickets import reports as tr
 
 
 @pytest.fixture
 def ts(tmp_path, demo_file) -> TicketStore:
     path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
+    copy_store(demo_file, path)
     return TicketStore.for_store(path)
 
 
@@ -88,7 +88,7 @@ def test_open311_round_trip(ts, tmp_path, demo_file):
     assert {r["status"] for r in reqs} == {"open", "closed"}
     # into a fresh store: same categories, places and texts, received anew
     other = tmp_path / "other.gpkg"
-    shutil.copyfile(demo_file, other)
+    copy_store(demo_file, other)
     fresh = TicketStore(tmp_path / "fresh.sqlite", ts.locator)
     ids = tr.from_open311(fresh, json.loads(json.dumps(reqs[:40], ensure_ascii=False)))
     got = fresh.frame().set_index("id").loc[ids]

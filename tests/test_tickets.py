@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import shapely
 
-from layers import workflow
 from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     ConflictError,
@@ -23,6 +22,7 @@ from layers.tickets import (
     TicketNotFound,
     TicketStore,
     db_path_for,
+    workflow,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_parallel_processes_lose_nothing(store, demo):
 
 CRASH = """
 import os, sys
-from layers.tickets import TicketStore, events_table
+from layers.tickets.store import TicketStore, events_table
 ts = TicketStore(sys.argv[1])
 real = events_table.insert
 def boom(*a, **k):

@@ -93,10 +93,11 @@ def detail_panel(store: Store, code: str | None) -> None:
         return
     data = store.data
     try:
+        tickets = store.tickets.frame()  # the one source of tickets
         if (data.grids["code"] == code).any():
-            d = lookup.grid_detail(data, code)
+            d = lookup.grid_detail(data, code, tickets=tickets)
         else:
-            d = lookup.building_detail(data, code)
+            d = lookup.building_detail(data, code, tickets=tickets)
     except KeyError:
         st.caption(t("no_results", L))
         return

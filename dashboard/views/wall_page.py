@@ -21,6 +21,7 @@ from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, lang, query_int, reach_analysis, user_errors
 from dashboard.text import html, md
+from layers import clock
 from layers.wall import WallSnapshot, wall_snapshot
 
 DEFAULT_REFRESH_S = 30
@@ -73,7 +74,8 @@ def _frozen() -> dt.datetime | None:
 
 
 def _now() -> dt.datetime:
-    return _frozen() or dt.datetime.now().replace(microsecond=0)
+    """``?at=`` (a rehearsal), else the product's one clock."""
+    return _frozen() or clock.now()
 
 
 def _pct(v: float | None) -> str:
@@ -195,7 +197,8 @@ def _live(store: Store, community: str | None, names: dict[str, str], town: str,
         order = [None, *names]
         scope = order[int(time.time() // refresh) % len(order)]
         st.caption(f"{t('wall_showing', L)} {md(names.get(scope, town))}")
-    snap = wall_snapshot(store.data, store.cov, store.tickets.frame(), _now(), scope)
+    now = _now()
+    snap = wall_snapshot(store.data, store.cov, store.tickets.frame(now=now), now, scope)
     summary = reach_analysis(str(store.path), store.mtime)[1].summary
     level = summary[summary["code"] == (scope or "town")]
     if len(level):

@@ -27,10 +27,10 @@ import shapely
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
-from . import _names
-from .layerset import LayerSet
-from .partition import partition_grids
-from .settings import DEFAULT_SETTINGS, Settings
+from ..layerset import DATE_ANCHOR, LayerSet
+from ..partition import partition_grids
+from ..settings import DEFAULT_SETTINGS, Settings
+from . import names as _names
 
 METRIC = "EPSG:4544"  # CGCS2000 / 3-degree Gauss-Krüger CM 105E
 CENTRE_LONLAT = (106.28, 29.60)
@@ -191,7 +191,7 @@ def generate_demo(
         "generator": "layers.demo",
         "scale": scale,
         "seed": str(seed),
-        "as_of": as_of,
+        DATE_ANCHOR: as_of,  # dates are relative to this day: shown relative to today
         "households_per_grid": str(settings.households_per_grid),
         "source": "generated demo data (fictional)",
     }

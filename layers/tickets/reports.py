@@ -31,11 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import crs as lcrs
-from .export import write_excel
-from .tickets import DEFAULT_CATALOGUE, TicketError, TicketStore
+from .. import clock
+from .. import crs as lcrs
+from ..export import write_excel
+from . import rules
+from .catalogue import DEFAULT_CATALOGUE
+from .store import TicketError, TicketStore
 
-CLOSED = ("closed", "closed_unresolved")
 KPI_COLUMNS = ["received", "closed", "closure_rate", "on_time_rate", "avg_handling_days",
                "overdue", "satisfaction_rate"]
 
@@ -48,7 +50,7 @@ def ticket_kpis(df: pd.DataFrame, start: str | dt.date, end: str | dt.date,
     created = pd.to_datetime(df["created_at"])
     closed_at = pd.to_datetime(df["closed_at"])
     deadline = pd.to_datetime(df["deadline"])
-    is_closed = df["status"].isin(CLOSED).to_numpy()
+    is_closed = ~rules.open_mask(df["status"])
     recv = ((created >= t0) & (created < t1)).to_numpy()
     clos = (is_closed & (closed_at >= t0) & (closed_at < t1)).to_numpy()
     closed_by_end = is_closed & (closed_at < t1).to_numpy()
@@ -100,7 +102,7 @@ def to_open311(store: TicketStore) -> list[dict[str, Any]]:
     names = {code: name for code, (name, _) in store.catalogue.items()}
     out = pd.DataFrame({
         "service_request_id": df["id"],
-        "status": np.where(df["status"].isin(CLOSED), "closed", "open"),
+        "status": np.where(rules.open_mask(df["status"]), "open", "closed"),
         "status_notes": df["status"].astype(str) + np.where(note != "", ": " + note, ""),
         "service_name": df["category"].map(names).fillna(df["category"]),
         "service_code": df["category"],
@@ -195,10 +197,10 @@ def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] |
     """Escalated (to the street's joint meeting or a department) and overdue open tickets, by
     community, as an Excel workbook: a summary sheet and one list. Ticket text and names are
     written as text (:func:`layers.export.write_excel`): none can start a formula."""
-    df = store.frame()
-    now_ts = pd.Timestamp(now or dt.datetime.now())
-    open_ = ~df["status"].isin(CLOSED)
-    overdue = open_ & (df["deadline"] < now_ts)
+    now_ts = pd.Timestamp(now or clock.now())
+    df = store.frame(now=now_ts.to_pydatetime())
+    open_ = pd.Series(rules.open_mask(df["status"]), index=df.index)
+    overdue = df["overdue"]
     escalated = open_ & df["handler"].fillna("").str.startswith(("joint_meeting", "department"))
     pick = df[overdue | escalated].copy()
     names = dict(community_names or {})

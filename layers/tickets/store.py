@@ -33,7 +33,6 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +58,11 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from . import workflow
-from ._names import TICKET_CATEGORIES
-from .errors import LayersError
+from .. import clock
+from . import rules, workflow
+from .catalogue import DEFAULT_CATALOGUE, catalogue_path_for, load_catalogue
+from .errors import ConflictError, TicketError, TicketNotFound, TicketStoreDamaged
 
-#: Category code → (Chinese name, days allowed before a ticket is overdue).
-DEFAULT_CATALOGUE: dict[str, tuple[str, int]] = {
-    code: (name, days) for (code, name), days in zip(
-        TICKET_CATEGORIES.items(), (10, 3, 15, 5, 7, 5, 60, 10, 15, 2, 7, 7), strict=True)
-}
 REPORTERS = ("resident", "sentinel", "hotline_12345", "inspection")
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
 
@@ -86,37 +81,6 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 # mean the file itself is unusable (I/O error, corrupt, cannot open, not a database).
 _SQLITE_BUSY = (5, 6)
 _SQLITE_UNUSABLE = (10, 11, 14, 26)
-
-
-class TicketError(LayersError):
-    """Bad ticket input (unknown category, point outside every grid, empty text …)."""
-
-
-class TicketNotFound(TicketError):
-    """No ticket has this id."""
-
-
-class ConflictError(TicketError):
-    """Someone else moved the ticket first: reload it and decide again."""
-
-
-class TicketStoreDamaged(TicketError):
-    """The tickets database exists but cannot be used: it is empty, it is not an SQLite
-    database, it fails the integrity check, or a read failed. It is left as found.
-
-    Parameters
-    ----------
-    file
-        The database's file name (never its full path: messages reach users).
-    problem
-        What is wrong, in a few words.
-    """
-
-    def __init__(self, file: str, problem: str) -> None:
-        self.file = file
-        self.problem = problem
-        super().__init__(f"tickets database {file}: {problem}. Nothing was changed; restore the "
-                         "file from a backup, or move it away to start an empty one")
 
 
 metadata = MetaData()
@@ -157,50 +121,10 @@ _APPEND_ONLY = (
 )
 
 
-def catalogue_path_for(store: str | os.PathLike[str]) -> Path:
-    """The optional category catalogue of a layer store: ``town.gpkg`` → ``town.categories.json``
-    (``{"code": {"name": "矛盾纠纷", "days": 10}, …}``)."""
-    p = Path(store)
-    return p.with_name(p.stem + ".categories.json")
-
-
-def load_catalogue(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
-    """Read a category catalogue file.
-
-    Raises
-    ------
-    TicketError
-        Naming the file, the category and what is wrong.
-    """
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TicketError(f"{path}: not a readable JSON catalogue ({exc})") from exc
-    if not isinstance(raw, dict) or not raw:
-        raise TicketError(f"{path}: expected an object of categories")
-    out: dict[str, tuple[str, int]] = {}
-    for code, entry in raw.items():
-        name = entry.get("name") if isinstance(entry, dict) else None
-        days = entry.get("days") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            raise TicketError(f"{path}: category {code!r}: field 'name' is missing")
-        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
-            raise TicketError(f"{path}: category {code!r}: field 'days' must be a positive "
-                              f"whole number of days, not {days!r}")
-        out[str(code)] = (name.strip(), days)
-    return out
-
-
 def db_path_for(store: str | os.PathLike[str]) -> Path:
     """Where the tickets of a layer store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
     p = Path(store)
     return p.with_name(p.stem + ".tickets.sqlite")
-
-
-@dataclass(frozen=True)
-class Located:
-    grid_code: str | None
-    community_code: str | None
 
 
 class GridLocator:
@@ -230,7 +154,7 @@ class GridLocator:
     def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
         """The grids of a layer store; its building codes are read on first need (and again
         when the store file changes)."""
-        from .store import open_store
+        from ..store import open_store
 
         loc = cls(open_store(store).read(["communities", "grids"], check_geometry=False).grids)
         loc._store = Path(store)
@@ -264,10 +188,6 @@ def _building_codes(store: Path) -> frozenset[str]:
     df = pyogrio.read_dataframe(store, layer="buildings", columns=["code"],
                                 read_geometry=False)
     return frozenset(df["code"].dropna().astype(str))
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
 
 
 def _missing(v: object) -> bool:
@@ -329,7 +249,6 @@ class TicketStore:
                  seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
         url = str(url)
         if "://" not in url:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{url}"
         self.url = url
         self.locator = locator
@@ -340,31 +259,53 @@ class TicketStore:
                                             if url.startswith("sqlite") else {})
         if url.startswith("sqlite"):
             _sqlite_setup(self.engine)
+        #: True when this open created the schema (and imported ``seed``).
+        self.created = False
+        self._empty: Engine | None = None
+        if self._absent() and seed is None:
+            return  # reading never writes: the file is made by the first write
+        self._materialise(seed)
+
+    def _absent(self) -> bool:
+        """True while the SQLite file does not exist (reads then see no tickets)."""
+        return self.file is not None and not self.file.exists()
+
+    def _materialise(self, seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
+        """Check an existing file, or create it with its schema (and ``seed``), under the
+        open lock: once, however many processes do it at the same time."""
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
         with _open_lock(self.file):
             if self.file is not None and self.file.exists():
                 self._check_file()
-            #: True when this open created the schema (and imported ``seed``).
-            self.created: bool = self._ensure_schema(seed)
+            self.created = self._ensure_schema(seed)
 
     @classmethod
-    def for_store(cls, store: str | os.PathLike[str], **kw: Any) -> TicketStore:
-        """The ticket store beside a layer store; seeded with the layer store's ``tickets``
-        layer (the demo's history) when its schema is created — once, however many processes
-        open it at the same time. Categories come from :func:`catalogue_path_for` when that
-        file exists, else :data:`DEFAULT_CATALOGUE`."""
+    def for_store(cls, store: str | os.PathLike[str], *, seed: bool = False,
+                  **kw: Any) -> TicketStore:
+        """The ticket store beside a layer store (the one source of tickets for every page,
+        the CLI and every export). Opening it writes nothing: without a database file it
+        reads as no tickets, and the first ticket filed creates the file.
+
+        With ``seed=True`` (the demo and ``tickets seed``, never a page) a database that does
+        not exist yet is created and filled with the layer store's ``tickets`` layer (import
+        material, e.g. the demo's history) — once, however many processes do it at the same
+        time. Categories come from :func:`catalogue_path_for` when that file exists, else
+        :data:`DEFAULT_CATALOGUE`."""
         cat = catalogue_path_for(store)
         if "catalogue" not in kw and cat.exists():
             kw["catalogue"] = load_catalogue(cat)
 
-        def demo_history() -> pd.DataFrame | None:
-            from .store import open_store
+        def layer_history() -> pd.DataFrame | None:
+            from ..store import open_store
 
             layers = open_store(store)
             if "tickets" not in layers.layer_names():
                 return None
             return layers.read(["tickets"], check_geometry=False).tickets
 
-        return cls(db_path_for(store), GridLocator.from_store(store), seed=demo_history, **kw)
+        return cls(db_path_for(store), GridLocator.from_store(store),
+                   seed=layer_history if seed else None, **kw)
 
     # -- opening -----------------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -386,7 +327,7 @@ class TicketStore:
     def _ensure_schema(self, seed: Callable[[], pd.DataFrame | None] | None) -> bool:
         """Create the tables and triggers if missing, and import ``seed`` then — all in one
         write transaction (a crash half way leaves no schema without its seed)."""
-        with self._write() as conn:
+        with self._transaction() as conn:
             present = set(inspect(conn).get_table_names())
             fresh = not {tickets_table.name, events_table.name} <= present
             if fresh:
@@ -400,6 +341,14 @@ class TicketStore:
                     self._import(conn, tickets)
         return fresh
 
+    def _empty_engine(self) -> Engine:
+        """An in-memory database with the schema and no rows: what reads see while the file
+        does not exist (so reading never creates it)."""
+        if self._empty is None:
+            self._empty = create_engine("sqlite://")
+            metadata.create_all(self._empty)
+        return self._empty
+
     def _damaged(self, exc: sa_exc.DBAPIError) -> TicketStoreDamaged:
         """The user-facing error for a database error (the driver's words, no SQL, no path)."""
         return TicketStoreDamaged(self.name, f"damaged or unreadable ({exc.orig})")
@@ -409,8 +358,9 @@ class TicketStore:
     def _reading(self) -> Iterator[Connection]:
         """A connection for reading; any database error but "busy" becomes
         :class:`TicketStoreDamaged`."""
+        engine = self._empty_engine() if self._absent() else self.engine
         try:
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 yield conn
         except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
             driver = _driver_error(exc)
@@ -421,7 +371,16 @@ class TicketStore:
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks).
-        A file found unusable raises :class:`TicketStoreDamaged`."""
+        A file found unusable raises :class:`TicketStoreDamaged`. The first write creates the
+        database file and its schema."""
+        if self._absent():
+            self._materialise()
+        with self._transaction() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """The write transaction itself (:meth:`_write` without creating the file)."""
         try:
             with self.engine.connect() as conn:
                 if self.url.startswith("sqlite"):
@@ -481,7 +440,7 @@ class TicketStore:
                 for tid, r, x, y, g, c in zip(ids, new, lon, lat, grid, comm, strict=True)])
             conn.execute(events_table.insert(), [
                 {"ticket_id": tid, "seq": 1, "status": "received", "at": r["created_at"],
-                 "by": r["by"], "note": "受理"} for tid, r in zip(ids, new, strict=True)])
+                 "by": r["by"], "note": None} for tid, r in zip(ids, new, strict=True)])
         return ids
 
     def _check_row(self, i: int, r: Mapping[str, Any]) -> dict[str, Any]:
@@ -508,7 +467,7 @@ class TicketStore:
                               "longitude/latitude")
         created = r.get("created_at")
         if created is None or (not isinstance(created, str) and pd.isna(created)):
-            created = _now()
+            created = clock.now()
         else:
             try:
                 created = pd.Timestamp(created).to_pydatetime().replace(microsecond=0)
@@ -561,7 +520,7 @@ class TicketStore:
         by = _limited("by", by, where)
         note = _limited("note", note, where)
         handler = _limited("handler", handler, where)
-        when = (at or _now()).replace(microsecond=0)
+        when = (at or clock.now()).replace(microsecond=0)
         with self._write() as conn:
             row = conn.execute(select(tickets_table.c.status, tickets_table.c.version).where(
                 tickets_table.c.id == ticket_id)).first()
@@ -600,7 +559,8 @@ class TicketStore:
         return int(n), str(last)
 
     def get(self, ticket_id: str, now: dt.datetime | None = None) -> dict:
-        """One ticket with its ``history`` (oldest first) and derived ``overdue``."""
+        """One ticket in its JSON form (:func:`record`): with its ``history`` (oldest
+        first), ``overdue``, ``closed_late`` and the ``allowed`` next statuses."""
         with self._reading() as conn:
             row = conn.execute(select(tickets_table).where(
                 tickets_table.c.id == ticket_id)).mappings().first()
@@ -609,19 +569,20 @@ class TicketStore:
             hist = conn.execute(select(events_table).where(
                 events_table.c.ticket_id == ticket_id).order_by(events_table.c.seq)
             ).mappings().all()
-        out = _jsonable(dict(row))
-        out["overdue"] = _overdue(row["status"], row["deadline"], row["closed_at"],
-                                  now or _now())
-        out["closed_late"] = bool(row["closed_at"] is not None
-                                  and row["closed_at"] > row["deadline"])
-        out["history"] = [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
-                          for h in hist]
-        out["allowed"] = [m.target for m in workflow.allowed_moves(row["status"])]
-        return out
+        return record(row, [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
+                            for h in hist], now or clock.now())
 
-    def frame(self, **filters: Any) -> pd.DataFrame:
+    def records(self, tickets: pd.DataFrame, now: dt.datetime | None = None) -> list[dict]:
+        """The JSON form (:func:`record`) of the tickets of a :meth:`frame` (one query for
+        all their histories)."""
+        hist = self.histories(tickets["id"].tolist())
+        when = now or clock.now()
+        return [record(row, hist.get(row["id"], []), when)
+                for row in tickets.to_dict(orient="records")]
+
+    def frame(self, now: dt.datetime | None = None, **filters: Any) -> pd.DataFrame:
         """All tickets (optionally filtered by equality on columns) as a DataFrame, with
-        ``overdue``."""
+        ``overdue`` at ``now`` (default: the one clock) and ``closed_late``."""
         q = select(tickets_table)
         for col, value in filters.items():
             if value is not None:
@@ -630,10 +591,9 @@ class TicketStore:
             df = pd.read_sql(q.order_by(tickets_table.c.id), conn)
         for col in ("created_at", "deadline", "closed_at"):
             df[col] = pd.to_datetime(df[col])
-        now = pd.Timestamp(_now())
-        open_ = ~df["status"].isin(("closed", "closed_unresolved"))
-        df["overdue"] = open_ & (df["deadline"] < now)
-        df["closed_late"] = ~open_ & (df["closed_at"] > df["deadline"])
+        df["overdue"] = rules.overdue_mask(df["status"], df["deadline"], now or clock.now())
+        df["closed_late"] = rules.closed_late_mask(df["status"], df["deadline"],
+                                                   df["closed_at"])
         return df
 
     def last_events(self) -> pd.DataFrame:
@@ -688,7 +648,7 @@ class TicketStore:
         t, created, deadline, closed = (x[keep] for x in (t, created, deadline, closed))
         pts = pts[keep]
         status = t["status"].astype(str).to_numpy()
-        end = closed.fillna(pd.Timestamp(_now())).to_numpy()
+        end = closed.fillna(pd.Timestamp(clock.now())).to_numpy()
         start = created.to_numpy()
         end = np.maximum(end, start)
         opt = {c: (t[c].astype(object).where(t[c].notna(), None).to_numpy()
@@ -780,19 +740,32 @@ def _sqlite_code(exc: sa_exc.DBAPIError) -> int | None:
     return None if code is None else code & 0xFF
 
 
-def _opt(v: object) -> str | None:
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) or pd.isna(v) \
-        else str(v)
+def _jsonable(d: Mapping[str, Any]) -> dict:
+    """Times as ISO text, missing values (None, NaN, NaT) as None."""
+    out = {}
+    for k, v in d.items():
+        if v is None or (not isinstance(v, str) and bool(pd.isna(v))):
+            out[k] = None
+        elif isinstance(v, dt.datetime):
+            out[k] = pd.Timestamp(v).to_pydatetime().isoformat()
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        else:
+            out[k] = v
+    return out
 
 
-def _overdue(status: str, deadline: dt.datetime, closed_at: dt.datetime | None,
-             now: dt.datetime) -> bool:
-    """Open and past its deadline (a closed ticket is never overdue; see ``closed_late``)."""
-    return not workflow.is_closed(status) and now > deadline
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in d.items()}
+def record(row: Mapping[str, Any], history: list[dict], now: dt.datetime) -> dict:
+    """A ticket's one JSON form (CLI ``show`` and ``list``, the page's detail): the stored
+    columns, ``overdue`` at ``now``, ``closed_late``, ``history`` and ``allowed``."""
+    out = _jsonable({c.name: row[c.name] for c in tickets_table.columns})
+    deadline = pd.Timestamp(row["deadline"]).to_pydatetime()
+    closed = None if out["closed_at"] is None else pd.Timestamp(row["closed_at"])
+    out["overdue"] = rules.is_overdue(out["status"], deadline, now)
+    out["closed_late"] = bool(closed is not None and closed > pd.Timestamp(deadline))
+    out["history"] = history
+    out["allowed"] = [m.target for m in workflow.allowed_moves(out["status"])]
+    return out
 
 
 def to_json(ticket: Mapping[str, Any]) -> str:

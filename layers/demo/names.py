@@ -19,6 +19,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..tickets.catalogue import DEFAULT_CATEGORIES
+
 __all__ = [
     "CARE_POINT_KINDS",
     "PARKING_KINDS",
@@ -171,21 +173,9 @@ PARKING_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 """Parking kind code → name templates."""
 
-TICKET_CATEGORIES: Mapping[str, str] = MappingProxyType({
-    "dispute": "矛盾纠纷",
-    "sanitation": "环境卫生",
-    "facility_repair": "设施维修",
-    "parking_order": "停车秩序",
-    "cooking_fumes": "油烟扰民",
-    "group_rental_fire": "群租与消防安全",
-    "elevator_retrofit": "加装电梯",
-    "tree_trimming": "树木修剪",
-    "employment": "就业服务",
-    "power_supply": "供电用电",
-    "elderly_child_care": "一老一小服务",
-    "other": "其他",
-})
-"""Ticket (工单) category code → Chinese name, in display order."""
+TICKET_CATEGORIES: Mapping[str, str] = MappingProxyType(
+    {c.code: c.name for c in DEFAULT_CATEGORIES})
+"""Ticket (工单) category code → Chinese name, in display order (the ticket catalogue's)."""
 
 TICKET_TEMPLATES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "dispute": (

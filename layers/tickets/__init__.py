@@ -1,0 +1,40 @@
+"""Tickets (诉求 / 工单): the lifecycle as data (:mod:`.workflow`), the category catalogue
+(:mod:`.catalogue`), the store with its append-only history (:mod:`.store`) and the KPIs,
+exports and imports (:mod:`.reports`).
+
+The ticket database beside a layer store is the one source of tickets for every page, the
+CLI and every export; a layer store's ``tickets`` layer is import material only.
+"""
+
+from __future__ import annotations
+
+from .catalogue import (
+    DEFAULT_CATALOGUE,
+    DEFAULT_CATEGORIES,
+    CatalogueError,
+    Category,
+    catalogue_path_for,
+    load_catalogue,
+)
+from .store import (
+    FIELD_LIMITS,
+    REPORTERS,
+    SATISFACTION,
+    ConflictError,
+    GridLocator,
+    TicketError,
+    TicketNotFound,
+    TicketStore,
+    TicketStoreDamaged,
+    db_path_for,
+    to_json,
+)
+from .workflow import MOVES, IllegalMove, Move, allowed_moves, check_move, is_closed
+
+__all__ = [
+    "DEFAULT_CATALOGUE", "DEFAULT_CATEGORIES", "FIELD_LIMITS", "MOVES", "REPORTERS",
+    "SATISFACTION", "CatalogueError", "Category", "ConflictError", "GridLocator", "IllegalMove",
+    "Move", "TicketError", "TicketNotFound", "TicketStore", "TicketStoreDamaged",
+    "allowed_moves", "catalogue_path_for", "check_move", "db_path_for", "is_closed",
+    "load_catalogue", "to_json",
+]

@@ -28,9 +28,18 @@ from dashboard.views import (  # noqa: E402
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
 lang = language_switch()
+
+
+def map_alias() -> None:
+    """``/map`` — the first page under its own name too (the default page lives at ``/``)."""
+    map_page.render()
+
+
 pages = {
     t("nav_map", lang): [
-        st.Page(map_page.render, title=t("page_map", lang), url_path="map", default=True,
+        st.Page(map_page.render, title=t("page_map", lang), url_path="home", default=True,
+                icon=":material/map:"),
+        st.Page(map_alias, title=t("page_map", lang), url_path="map", visibility="hidden",
                 icon=":material/map:"),
         st.Page(coverage_page.render, title=t("page_coverage", lang), url_path="coverage",
                 icon=":material/fact_check:"),

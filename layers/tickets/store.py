@@ -32,6 +32,7 @@ import fcntl
 import json
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
 
 from .. import clock
 from . import rules, workflow
@@ -82,6 +84,8 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SQLITE_BUSY = (5, 6)
 _SQLITE_UNUSABLE = (10, 11, 14, 26)
 
+
+_EMPTY_LOCK = threading.Lock()
 
 metadata = MetaData()
 tickets_table = Table(
@@ -344,9 +348,13 @@ class TicketStore:
     def _empty_engine(self) -> Engine:
         """An in-memory database with the schema and no rows: what reads see while the file
         does not exist (so reading never creates it)."""
-        if self._empty is None:
-            self._empty = create_engine("sqlite://")
-            metadata.create_all(self._empty)
+        with _EMPTY_LOCK:
+            if self._empty is None:
+                empty = create_engine(  # one shared in-memory database for every thread
+                    "sqlite://", poolclass=StaticPool,
+                    connect_args={"check_same_thread": False})
+                metadata.create_all(empty)
+                self._empty = empty
         return self._empty
 
     def _damaged(self, exc: sa_exc.DBAPIError) -> TicketStoreDamaged:

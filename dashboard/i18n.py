@@ -1,6 +1,14 @@
 """The interface's one message catalogue: Simplified Chinese first, English second.
 
-Pages never hold user-facing strings; they call :func:`t` with a key.
+Pages never hold user-facing strings; they call :func:`t` with a key. The library emits codes
+only; every enumeration value has a key here, by prefix:
+
+- ``kind_<code>``: ``care_points.kind``, ``parking.kind``, ``roads.kind``, ``communities.kind``;
+- ``renovation_<code>``: ``buildings.renovation``;
+- ``<role>`` (``grid_sentinel``, ``building_member``): ``assignments.role``;
+- ``status_t_<code>``: ticket statuses; ``move_<source>_<target>``: ticket moves;
+- ``cat_<code>``: ticket categories; ``reporter_<code>``; ``sat_<code>``;
+- ``total``: the ``town`` row of the coverage summary.
 """
 
 from __future__ import annotations
@@ -308,6 +316,15 @@ _KINDS = {
     "street": ("路边停车", "Street parking"),
     "shared_staggered": ("错时共享停车", "Staggered shared parking"),
     "converted_wasteland": ("荒改停", "Idle land turned parking"),
+    # roads.kind
+    "primary": ("主干道", "Main road"),
+    "secondary": ("次干道", "Secondary road"),
+    "residential": ("小区道路", "Residential street"),
+    "village": ("村道", "Village road"),
+    "path": ("步行道", "Footpath"),
+    # communities.kind (the contract fixes these values in Chinese)
+    "社区": ("社区", "Urban community"),
+    "村": ("村", "Village"),
 }
 _CATEGORIES = {
     "dispute": ("矛盾纠纷", "Neighbour dispute"),
@@ -330,12 +347,29 @@ _TICKET_STATUSES = {
     "closed": ("结案", "Closed"), "returned": ("退回重办", "Returned"),
     "closed_unresolved": ("结案（未解决）", "Closed unresolved"),
 }
+#: Ticket moves, keyed ``move_{source}_{target}`` (see ``layers.tickets.workflow.MOVES``).
+_MOVES = {
+    "received_registered": ("立案", "Register"),
+    "received_closed_unresolved": ("不予立案", "Reject"),
+    "registered_dispatched": ("派遣", "Dispatch"),
+    "dispatched_in_progress": ("开始处置", "Start handling"),
+    "dispatched_returned": ("退回", "Return"),
+    "in_progress_handled": ("处置反馈", "Report done"),
+    "handled_verified": ("核查通过", "Verify"),
+    "handled_returned": ("核查不通过，退回", "Fail verification, return"),
+    "returned_dispatched": ("重新派遣", "Re-dispatch"),
+    "returned_in_progress": ("重新处置", "Restart"),
+    "verified_closed": ("结案", "Close"),
+    "verified_closed_unresolved": ("结案（未解决）", "Close (unresolved)"),
+    "in_progress_closed_unresolved": ("结案（未解决）", "Close (unresolved)"),
+}
 _RENOVATION = {
     "not_planned": ("未列入改造", "Not planned"), "planned": ("计划改造", "Planned"),
     "in_progress": ("改造中", "In progress"), "completed": ("已改造", "Completed"),
 }
 for _prefix, _table in (("kind_", _KINDS), ("cat_", _CATEGORIES),
-                        ("status_t_", _TICKET_STATUSES), ("renovation_", _RENOVATION)):
+                        ("status_t_", _TICKET_STATUSES), ("renovation_", _RENOVATION),
+                        ("move_", _MOVES)):
     for _k, (_zh, _en) in _table.items():
         MESSAGES[_prefix + _k] = {"zh": _zh, "en": _en}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import LayersError
-from .schema import CLOSED_STATUSES, TICKET_STATUSES
+from ..errors import LayersError
+from ..schema import CLOSED_STATUSES, TICKET_STATUSES
 
 
 class IllegalMove(LayersError):
@@ -27,39 +27,31 @@ class Move:
     source, target
         Statuses.
     action
-        A short verb for buttons and the CLI (``register``, ``dispatch`` …).
-    label_zh
-        The button's Chinese label.
+        A short verb for the CLI and logs (``register``, ``dispatch`` …). The dashboard labels a
+        move by the catalogue key ``move_{source}_{target}``.
     """
 
     source: str
     target: str
     action: str
-    label_zh: str
 
 
 #: Every allowed move; a status missing from ``source`` is final.
 MOVES: tuple[Move, ...] = (
-    Move("received", "registered", "register", "立案"),
-    Move("received", "closed_unresolved", "reject", "不予立案"),
-    Move("registered", "dispatched", "dispatch", "派遣"),
-    Move("dispatched", "in_progress", "start", "开始处置"),
-    Move("dispatched", "returned", "return", "退回"),
-    Move("in_progress", "handled", "report", "处置反馈"),
-    Move("handled", "verified", "verify", "核查通过"),
-    Move("handled", "returned", "return", "核查不通过，退回"),
-    Move("returned", "dispatched", "redispatch", "重新派遣"),
-    Move("returned", "in_progress", "restart", "重新处置"),
-    Move("verified", "closed", "close", "结案"),
-    Move("verified", "closed_unresolved", "close_unresolved", "结案（未解决）"),
-    Move("in_progress", "closed_unresolved", "close_unresolved", "结案（未解决）"),
+    Move("received", "registered", "register"),
+    Move("received", "closed_unresolved", "reject"),
+    Move("registered", "dispatched", "dispatch"),
+    Move("dispatched", "in_progress", "start"),
+    Move("dispatched", "returned", "return"),
+    Move("in_progress", "handled", "report"),
+    Move("handled", "verified", "verify"),
+    Move("handled", "returned", "return"),
+    Move("returned", "dispatched", "redispatch"),
+    Move("returned", "in_progress", "restart"),
+    Move("verified", "closed", "close"),
+    Move("verified", "closed_unresolved", "close_unresolved"),
+    Move("in_progress", "closed_unresolved", "close_unresolved"),
 )
-
-STATUS_LABELS_ZH = {
-    "received": "受理", "registered": "立案", "dispatched": "派遣", "in_progress": "处置中",
-    "handled": "已反馈", "verified": "已核查", "closed": "结案", "returned": "退回重办",
-    "closed_unresolved": "结案（未解决）",
-}
 
 _BY_SOURCE: dict[str, tuple[Move, ...]] = {
     s: tuple(m for m in MOVES if m.source == s) for s in TICKET_STATUSES
@@ -88,9 +80,7 @@ def check_move(source: str, target: str) -> Move:
         if m.target == target:
             return m
     nexts = ", ".join(m.target for m in allowed_moves(source)) or "none (the ticket is final)"
-    raise IllegalMove(
-        f"a ticket cannot move from {source} ({STATUS_LABELS_ZH.get(source, source)}) to "
-        f"{target} ({STATUS_LABELS_ZH.get(target, target)}); allowed next: {nexts}")
+    raise IllegalMove(f"a ticket cannot move from {source} to {target}; allowed next: {nexts}")
 
 
 def is_closed(status: str) -> bool:

@@ -62,7 +62,7 @@ def main() -> None:
           f"(target ≥ 500/s)")
 
     # a million tickets: the demo year's tickets tiled with shifted dates
-    base = TicketStore.for_store(_copy(store)).frame()
+    base = TicketStore.for_store(_copy(store), seed=True).frame()
     reps = int(np.ceil(1_000_000 / len(base)))
     big = pd.concat([base] * reps, ignore_index=True).iloc[:1_000_000]
     shift = pd.to_timedelta(np.repeat(np.arange(reps) % 3 * 365, len(base))[:1_000_000],

@@ -37,7 +37,7 @@ def main() -> None:
     shutil.copyfile(ROOT / "geodata" / "demo_town.gpkg", store)
     data = open_store(store).read()
     cov = coverage(data)
-    ts = TicketStore.for_store(store)
+    ts = TicketStore.for_store(store, seed=True)
     at = dt.datetime(2026, 11, 20, 15)
     runs = []
     for _ in range(10):

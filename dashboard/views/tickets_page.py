@@ -4,6 +4,8 @@ KPIs, export for the joint meeting."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 
 import pandas as pd
 import streamlit as st
@@ -13,15 +15,18 @@ from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang, ticket_export_files
 from dashboard.text import md
-from layers import ticket_reports as tr
-from layers import workflow
+from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     FIELD_LIMITS,
     REPORTERS,
     SATISFACTION,
     ConflictError,
+    IllegalMove,
     TicketError,
+    TicketStore,
+    workflow,
 )
+from layers.tickets import reports as tr
 
 
 def _intake(store: Store) -> None:
@@ -76,17 +81,24 @@ def _intake(store: Store) -> None:
 
 
 def _list_and_detail(store: Store) -> None:
+    shown = _filtered(store)
+    _table(store, shown)
+    tid = st.session_state.get("ticket_sel")
+    if tid:
+        _detail(store, tid)
+
+
+def _filtered(store: Store) -> pd.DataFrame:
+    """The filters, and the tickets they keep (newest first)."""
     L = lang()
     df = store.tickets.frame()
-    comms = store.data.communities
-    cnames = dict(zip(comms["code"], comms["name"], strict=True))
     f1, f2, f3, f4 = st.columns([1.2, 1.2, 1, 0.8])
-    status = f1.multiselect(t("tk_status", L), workflow.STATUS_LABELS_ZH,
-                            default=[s for s in workflow.STATUS_LABELS_ZH
-                                     if not workflow.is_closed(s)],
+    status = f1.multiselect(t("tk_status", L), TICKET_STATUSES,
+                            default=[s for s in TICKET_STATUSES if not workflow.is_closed(s)],
                             format_func=lambda s: t(f"status_t_{s}", L))
     category = f2.multiselect(t("tk_category", L), list(store.tickets.catalogue),
                               format_func=lambda c: _cat(store, c))
+    cnames = _community_names(store)
     community = f3.selectbox(t("community_filter", L), ["", *cnames],
                              format_func=lambda c: t("all_communities", L) if not c
                              else cnames[c])
@@ -101,8 +113,20 @@ def _list_and_detail(store: Store) -> None:
         sel &= df["grid_code"].fillna("").str.startswith(grid.strip())
     if overdue_only:
         sel &= df["overdue"]
-    shown = df[sel].sort_values("created_at", ascending=False)
-    st.caption(f"{len(shown)} / {len(df)}")
+    st.caption(f"{int(sel.sum())} / {len(df)}")
+    return df[sel].sort_values("created_at", ascending=False)
+
+
+def _table(store: Store, shown: pd.DataFrame) -> None:
+    """The list. A click selects a ticket through :func:`_picked`, which reads the rows as
+    they were shown; the table's key changes with the rows it lists, so a tick never stays on
+    a row that now holds another ticket (e.g. after the selected one was closed)."""
+    L = lang()
+    shown = shown.head(500)
+    ids = shown["id"].tolist()
+    st.session_state["ticket_table_ids"] = ids  # what the rows mean, for the next click
+    key = "ticket_table_" + hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+    cnames = _community_names(store)
     table = pd.DataFrame({
         t("tk_id", L): shown["id"], t("tk_category", L): shown["category"].map(
             lambda c: _cat(store, c)),
@@ -112,14 +136,18 @@ def _list_and_detail(store: Store) -> None:
         t("tk_deadline", L): shown["deadline"], t("tk_overdue", L): shown["overdue"],
         t("tk_text", L): shown["text"],  # st.dataframe shows text, never HTML
     })
-    event = st.dataframe(table.head(500), hide_index=True, width="stretch", height=320,
-                         on_select="rerun", selection_mode="single-row", key="ticket_table")
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        st.session_state["ticket_sel"] = shown["id"].iloc[rows[0]]
-    tid = st.session_state.get("ticket_sel")
-    if tid:
-        _detail(store, tid)
+    st.dataframe(table, hide_index=True, width="stretch", height=320,
+                 on_select=functools.partial(_picked, key), selection_mode="single-row",
+                 key=key)
+
+
+def _picked(key: str) -> None:
+    """The user ticked a row: select the ticket shown in it (a cleared tick keeps the
+    current ticket)."""
+    rows = st.session_state[key].selection.rows
+    ids = st.session_state.get("ticket_table_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state["ticket_sel"] = ids[rows[0]]
 
 
 def _detail(store: Store, tid: str) -> None:
@@ -128,51 +156,93 @@ def _detail(store: Store, tid: str) -> None:
         tk = store.tickets.get(tid)
     except TicketError:
         return
-    cat = _cat(store, tk["category"])
+    _show_notice(tid)
     status = t("status_t_" + tk["status"], L)
-    st.subheader(f"{md(tid)} · {md(cat)} · {status}")
+    st.subheader(f"{md(tid)} · {md(_cat(store, tk['category']))} · {status}")
     if tk["overdue"]:
         st.error(t("overdue", L))
     c1, c2 = st.columns([1.3, 1])
     with c1:
-        st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
-        st.caption(f"{t('grid', L)} {md(tk['grid_code'])} · {t('tk_created_at', L)} "
-                   f"{tk['created_at'].replace('T', ' ')} · {t('tk_deadline', L)} "
-                   f"{tk['deadline'].replace('T', ' ')} · v{tk['version']}")
-        hist = pd.DataFrame(tk["history"])
-        hist["status"] = hist["status"].map(lambda s: t(f"status_t_{s}", L))
-        st.dataframe(hist.rename(columns={"seq": "#", "status": t("tk_status", L),
-                                          "at": t("when", L), "by": t("by", L),
-                                          "note": t("note", L)}),
-                     hide_index=True, width="stretch")
+        _history(tk)
     with c2:
-        moves = workflow.allowed_moves(tk["status"])
-        if not moves:
-            st.caption(t("ticket_final", L))
-            return
-        handlers = _handlers(store, tk)
-        with st.form(f"move_{tid}"):
-            note = st.text_input(t("note", L), max_chars=FIELD_LIMITS["note"])
-            by = st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"])
-            handler = st.selectbox(t("handler", L), list(handlers), format_func=handlers.get,
-                                   index=list(handlers).index(tk["handler"])
-                                   if tk.get("handler") in handlers else 0)
-            satisfaction = st.selectbox(t("satisfaction", L), ["", *SATISFACTION],
-                                        format_func=lambda v: t(f"sat_{v}", L) if v else "—")
-            pressed = [st.form_submit_button(m.label_zh if L == "zh" else m.action)
-                       for m in moves]
-        for m, hit in zip(moves, pressed, strict=True):
-            if hit:
-                try:
-                    store.tickets.move(tid, m.target, by=by or None, note=note or None,
-                                       handler=handler or None,
-                                       satisfaction=(satisfaction or None)
-                                       if workflow.is_closed(m.target) else None,
-                                       expected_version=tk["version"])
-                except ConflictError as exc:
-                    st.warning(f"{t('conflict', L)} {exc}")
-                    return
-                st.rerun()
+        _move_form(store, tk)
+
+
+def _history(tk: dict) -> None:
+    L = lang()
+    st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
+    st.caption(f"{t('grid', L)} {md(tk['grid_code'])} · {t('tk_created_at', L)} "
+               f"{tk['created_at'].replace('T', ' ')} · {t('tk_deadline', L)} "
+               f"{tk['deadline'].replace('T', ' ')} · v{tk['version']}")
+    hist = pd.DataFrame(tk["history"])
+    hist["status"] = hist["status"].map(lambda s: t(f"status_t_{s}", L))
+    st.dataframe(hist.rename(columns={"seq": "#", "status": t("tk_status", L),
+                                      "at": t("when", L), "by": t("by", L),
+                                      "note": t("note", L)}),
+                 hide_index=True, width="stretch")
+
+
+def _move_form(store: Store, tk: dict) -> None:
+    """The moves allowed from the ticket's status, as drawn for this version: the form's key
+    carries the version (each step starts with empty fields) and every button carries the
+    version the user saw, checked by :func:`_move` when it is pressed."""
+    L = lang()
+    moves = workflow.allowed_moves(tk["status"])
+    if not moves:
+        st.caption(t("ticket_final", L))
+        return
+    handlers = _handlers(store, tk)
+    k = f"{tk['id']}_{tk['version']}"
+    with st.form(f"move_{k}", clear_on_submit=True):
+        st.text_input(t("note", L), max_chars=FIELD_LIMITS["note"], key=f"tk_note_{k}")
+        st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"], key=f"tk_by_{k}")
+        st.selectbox(t("handler", L), list(handlers), format_func=handlers.get,
+                     index=list(handlers).index(tk["handler"])
+                     if tk.get("handler") in handlers else 0, key=f"tk_handler_{k}")
+        st.selectbox(t("satisfaction", L), ["", *SATISFACTION],
+                     format_func=lambda v: t(f"sat_{v}", L) if v else "—", key=f"tk_sat_{k}")
+        for m in moves:
+            st.form_submit_button(t(f"move_{m.source}_{m.target}", L),
+                                  key=f"tk_go_{k}_{m.target}", on_click=_move,
+                                  args=(store.tickets, tk["id"], m.target, tk["version"], k))
+
+
+def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str) -> None:
+    """A move button was pressed (run before the page is drawn again): apply it to the
+    version the user saw; if someone moved the ticket since, nothing is applied and the user
+    is told its current status."""
+    ss = st.session_state
+    try:
+        tickets.move(tid, target, by=ss.get(f"tk_by_{k}") or None,
+                     note=ss.get(f"tk_note_{k}") or None,
+                     handler=ss.get(f"tk_handler_{k}") or None,
+                     satisfaction=(ss.get(f"tk_sat_{k}") or None)
+                     if workflow.is_closed(target) else None,
+                     expected_version=seen)
+    except ConflictError:
+        now = t("status_t_" + tickets.get(tid)["status"], lang())
+        ss["ticket_notice"] = (tid, "warning", _conflict_text(now))
+    except (TicketError, IllegalMove) as exc:
+        ss["ticket_notice"] = (tid, "error", md(exc))
+
+
+def _conflict_text(status_label: str) -> str:
+    msg = t("conflict", lang())
+    if "{status}" in msg:
+        return msg.format(status=status_label)
+    return f"{msg} {t('tk_status', lang())}：{status_label}"
+
+
+def _show_notice(tid: str) -> None:
+    """The outcome of the last move pressed on ``tid``, once."""
+    notice = st.session_state.pop("ticket_notice", None)
+    if notice and notice[0] == tid:
+        getattr(st, notice[1])(notice[2])
+
+
+def _community_names(store: Store) -> dict[str, str]:
+    comms = store.data.communities
+    return dict(zip(comms["code"], comms["name"], strict=True))
 
 
 def _handlers(store: Store, tk: dict) -> dict[str, str]:

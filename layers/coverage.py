@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -153,44 +153,131 @@ def coverage(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> CoverageR
 def _coverage(
     data: LayerSet, settings: Settings, ex: ThreadPoolExecutor
 ) -> CoverageResult:
+    """The analysis as a list of steps; the spatial ones run in ``ex``'s worker threads."""
     as_of = resolve_as_of(data, settings)
-    grids = data["grids"]
-    buildings = data["buildings"]
-    people = data["people"]
-    g_geom = grids.geometry.to_numpy()
-    b_geom = buildings.geometry.to_numpy()
-    half = len(b_geom) // 2
-    # building centroids, half in each worker (GEOS releases the GIL)
-    centroids = [ex.submit(shapely.centroid, b_geom[:half]),
-                 ex.submit(shapely.centroid, b_geom[half:])]
-    act = active_assignments(data["assignments"], as_of)
-    role = _strings(act["role"])
-    is_sentinel = pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False)
-    is_member = pc.equal(role, "building_member").to_numpy(zero_copy_only=False)
-    a_target = _strings(act["target_code"])
-    a_person = _strings(act["person_id"])
-
+    grids, buildings, people = data["grids"], data["buildings"], data["people"]
+    centroids = _submit_centroids(ex, buildings.geometry.to_numpy())
+    act = _active_roles(data["assignments"], as_of)
     g_codes = _strings(grids["code"])
-    n_g = len(g_codes)
     b_codes = _strings(buildings["code"])
     p_ids = _strings(people["person_id"])
 
-    # -- households per grid, from its buildings (the grid's own column when it has none)
-    hh_b = pd.to_numeric(buildings["households"], errors="coerce").fillna(0).to_numpy(float)
     pos = _index_in(_strings(buildings["grid_code"]), g_codes)
-    located_f = ex.submit(_locate_buildings, centroids, g_geom, pos)
+    located_f = ex.submit(_locate_buildings, centroids, grids.geometry.to_numpy(), pos)
+    g_hh, n_b = _grid_households(grids, buildings, pos)
+    sent = _sentinel_load(act, g_codes, g_hh, settings)
+    overloaded = _overloaded_sentinels(sent, g_codes, people, p_ids, settings)
+    grid_table = _grid_table(grids, g_hh, n_b, sent)
+    gaps = np.flatnonzero(sent.n_sent == 0)
+    grids_without = sorted(_take(g_codes, gaps).tolist())
+
+    pool = _party_pool(people, p_ids, act.person)
+    suggestions_f = ex.submit(_suggest, grids, gaps, people, np.flatnonzero(pool), settings)
+    members = _building_members(act, people, pool, b_codes)
+    overloaded_members = _overloaded_members(act, members, people, p_ids, settings)
+    outside = _buildings_outside(located_f, pos, buildings, b_codes, g_codes)
+
+    suggestions = suggestions_f.result()
+    summary = _summary(data, grid_table, pos, members.has_member, members.home_pos,
+                       int(pool.sum()), sent.grid[sent.in_over], sent.pidx[sent.in_over],
+                       len(sent.over_p))
+    return CoverageResult(
+        as_of=as_of,
+        grids=grid_table,
+        grids_without_sentinel=grids_without,
+        overloaded_sentinels=overloaded,
+        buildings_without_member=members.without_member,
+        overloaded_members=overloaded_members,
+        buildings_outside_grid=outside,
+        suggestions=suggestions,
+        unassigned_party_members=int(pool.sum()),
+        summary=summary,
+        settings=settings,
+    )
+
+
+class _ActiveRoles(NamedTuple):
+    """The active assignments as Arrow strings, with a mask per role."""
+
+    target: pa.Array
+    person: pa.Array
+    is_sentinel: np.ndarray
+    is_member: np.ndarray
+
+
+class _SentinelLoad(NamedTuple):
+    """Sentinel assignments resolved to integer ids, and the households each sentinel serves.
+
+    ``grid``, ``person`` and ``pidx`` (index into ``persons``) are per sentinel assignment to
+    a known grid; ``persons`` the distinct sentinels, ``n_sent`` the sentinels per grid,
+    ``load`` the households per sentinel, ``over_p`` the overloaded ones (indexes into
+    ``persons``), ``in_over`` the assignments of those and ``over_grids`` their grids (mask).
+    """
+
+    grid: np.ndarray
+    person: pa.Array
+    pidx: np.ndarray
+    persons: pa.Array
+    n_sent: np.ndarray
+    load: np.ndarray
+    over_p: np.ndarray
+    in_over: np.ndarray
+    over_grids: np.ndarray
+
+
+class _BuildingMembers(NamedTuple):
+    """Building-member assignments resolved against the building codes."""
+
+    m_rows: pa.Array
+    has_member: np.ndarray
+    home_pos: np.ndarray
+    without_member: list[str]
+
+
+def _submit_centroids(ex: ThreadPoolExecutor, b_geom: np.ndarray) -> list[Future]:
+    """Start the building centroids, half in each worker (GEOS releases the GIL)."""
+    half = len(b_geom) // 2
+    return [ex.submit(shapely.centroid, b_geom[:half]),
+            ex.submit(shapely.centroid, b_geom[half:])]
+
+
+def _active_roles(assignments: pd.DataFrame, as_of: dt.date) -> _ActiveRoles:
+    """The assignments active on ``as_of``: targets, persons and the two role masks."""
+    act = active_assignments(assignments, as_of)
+    role = _strings(act["role"])
+    return _ActiveRoles(
+        target=_strings(act["target_code"]),
+        person=_strings(act["person_id"]),
+        is_sentinel=pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False),
+        is_member=pc.equal(role, "building_member").to_numpy(zero_copy_only=False),
+    )
+
+
+def _grid_households(
+    grids: pd.DataFrame, buildings: pd.DataFrame, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Households and number of buildings per grid, from its buildings (``pos``: each
+    building's grid index, -1 for none); a grid with no buildings keeps its own column."""
+    n_g = len(grids)
+    hh_b = pd.to_numeric(buildings["households"], errors="coerce").fillna(0).to_numpy(float)
     known = pos >= 0
     g_hh = np.bincount(pos[known], weights=hh_b[known], minlength=n_g)
     n_b = np.bincount(pos[known], minlength=n_g)
     own = pd.to_numeric(grids["households"], errors="coerce").fillna(0).to_numpy(float)
-    g_hh = np.where(n_b > 0, g_hh, own)
+    return np.where(n_b > 0, g_hh, own), n_b
 
-    # -- sentinels per grid and load per sentinel (integer ids throughout)
-    s_rows = np.flatnonzero(is_sentinel)
-    s_grid = _index_in(a_target.take(pa.array(s_rows)), g_codes)
+
+def _sentinel_load(
+    act: _ActiveRoles, g_codes: pa.Array, g_hh: np.ndarray, settings: Settings
+) -> _SentinelLoad:
+    """Sentinels per grid and households per sentinel (integer ids throughout), and which
+    sentinels (and so which grids) are over ``settings.sentinel_max_households``."""
+    n_g = len(g_codes)
+    s_rows = np.flatnonzero(act.is_sentinel)
+    s_grid = _index_in(act.target.take(pa.array(s_rows)), g_codes)
     ok = s_grid >= 0
     s_rows, s_grid = s_rows[ok], s_grid[ok]
-    s_person = a_person.take(pa.array(s_rows, type=pa.int64()))
+    s_person = act.person.take(pa.array(s_rows, type=pa.int64()))
     persons = pc.unique(s_person)
     s_pidx = _index_in(s_person, persons)
     n_sent = np.bincount(s_grid, minlength=n_g)
@@ -199,28 +286,49 @@ def _coverage(
     in_over = np.isin(s_pidx, over_p)
     over_grids = np.zeros(n_g, bool)
     over_grids[s_grid[in_over]] = True
-    over_ids = _take(persons, over_p)
+    return _SentinelLoad(s_grid, s_person, s_pidx, persons, n_sent, load, over_p, in_over,
+                         over_grids)
+
+
+def _overloaded_sentinels(
+    sent: _SentinelLoad,
+    g_codes: pa.Array,
+    people: pd.DataFrame,
+    p_ids: pa.Array,
+    settings: Settings,
+) -> pd.DataFrame:
+    """The overloaded sentinels with their names, grid codes and households, most loaded
+    first."""
+    over_p, in_over = sent.over_p, sent.in_over
+    over_ids = _take(sent.persons, over_p)
     # grid codes of each overloaded sentinel: sort by (person, code), split at person changes
-    oc = _take(g_codes, s_grid[in_over]).astype(str)
-    op = s_pidx[in_over]
+    oc = _take(g_codes, sent.grid[in_over]).astype(str)
+    op = sent.pidx[in_over]
     o = np.lexsort((oc, op))
     cuts = np.flatnonzero(np.diff(op[o])) + 1
     by_person = dict(zip(op[o][np.r_[0, cuts]] if len(o) else [],
                          [c.tolist() for c in np.split(oc[o], cuts)] if len(o) else [],
                          strict=True))
     over_grid_lists = pd.Series([by_person[i] for i in over_p], dtype=object)
-    overloaded = pd.DataFrame(
+    return pd.DataFrame(
         {
             "person_id": over_ids,
             "name": _person_names(people, p_ids, over_ids),
             "grids": list(over_grid_lists.to_numpy()),
-            "households": np.round(load[over_p]).astype("int64"),
+            "households": np.round(sent.load[over_p]).astype("int64"),
             "limit": settings.sentinel_max_households,
         }
     ).sort_values(["households", "person_id"], ascending=[False, True], ignore_index=True)
 
+
+def _grid_table(
+    grids: pd.DataFrame, g_hh: np.ndarray, n_b: np.ndarray, sent: _SentinelLoad
+) -> pd.DataFrame:
+    """One row per grid: households, buildings, its sentinels (``;``-joined) and status."""
+    n_g = len(grids)
+    n_sent, s_grid = sent.n_sent, sent.grid
     # the sentinels of each grid, ';'-joined (most grids have one: only the rest are grouped)
-    sp = s_person.to_numpy(zero_copy_only=False)
+    sp = sent.person.to_numpy(zero_copy_only=False)
     sentinels_of = np.full(n_g, "", dtype=object)
     single = n_sent[s_grid] == 1
     sentinels_of[s_grid[single]] = sp[single]
@@ -228,8 +336,8 @@ def _coverage(
         multi = pd.Series(sp[~single]).groupby(s_grid[~single]).agg(
             lambda c: ";".join(sorted(c)))
         sentinels_of[multi.index.to_numpy()] = multi.to_numpy()
-    status = np.where(n_sent == 0, "no_sentinel", np.where(over_grids, "overloaded", "ok"))
-    grid_table = pd.DataFrame(
+    status = np.where(n_sent == 0, "no_sentinel", np.where(sent.over_grids, "overloaded", "ok"))
+    return pd.DataFrame(
         {
             "code": grids["code"].to_numpy(dtype=object),
             "community_code": grids["community_code"].to_numpy(dtype=object),
@@ -241,35 +349,49 @@ def _coverage(
             "status": status,
         }
     )
-    gaps = np.flatnonzero(n_sent == 0)
-    grids_without = sorted(_take(g_codes, gaps).tolist())
 
-    # -- unassigned party members and the nearest ones to each gap (in a worker thread)
+
+def _party_pool(people: pd.DataFrame, p_ids: pa.Array, a_person: pa.Array) -> np.ndarray:
+    """Mask of the party members with no active assignment and a home location."""
     assigned = pc.is_in(p_ids, value_set=pc.unique(a_person)).to_numpy(zero_copy_only=False)
     pool = people["is_party_member"].to_numpy(dtype=bool) & ~assigned
     pool &= ~shapely.is_missing(people.geometry.to_numpy())
-    suggestions_f = ex.submit(_suggest, grids, gaps, people, np.flatnonzero(pool), settings)
+    return pool
 
 
-    # -- building members; one hash of the building codes serves members' targets and the
-    #    pool's home buildings
-    m_rows = pa.array(np.flatnonzero(is_member), type=pa.int64())
-    m_target = a_target.take(m_rows)
+def _building_members(
+    act: _ActiveRoles, people: pd.DataFrame, pool: np.ndarray, b_codes: pa.Array
+) -> _BuildingMembers:
+    """Which buildings have an active member, the sorted codes of those without, and the
+    home building of each pooled party member; one hash of the building codes serves
+    members' targets and the pool's home buildings."""
+    m_rows = pa.array(np.flatnonzero(act.is_member), type=pa.int64())
+    m_target = act.target.take(m_rows)
     pool_idx = np.flatnonzero(pool)
     homes = _strings(people["home_building_code"].iloc[pool_idx])
     found = _index_in(pa.concat_arrays([m_target, homes]), b_codes)
     m_pos, home_pos = found[: len(m_target)], found[len(m_target):]
     has_member = np.bincount(m_pos[m_pos >= 0], minlength=len(b_codes)) > 0
     missing = np.flatnonzero(~has_member)
-    without_member = pc.sort_indices(b_codes.take(pa.array(missing, type=pa.int64())))
-    without_member = b_codes.take(pa.array(missing, type=pa.int64())).take(
-        without_member).to_pylist()
-    m_person = a_person.take(m_rows)
-    members = pc.unique(m_person)
-    per_member = np.bincount(_index_in(m_person, members), minlength=len(members))
+    order = pc.sort_indices(b_codes.take(pa.array(missing, type=pa.int64())))
+    without_member = b_codes.take(pa.array(missing, type=pa.int64())).take(order).to_pylist()
+    return _BuildingMembers(m_rows, has_member, home_pos, without_member)
+
+
+def _overloaded_members(
+    act: _ActiveRoles,
+    members: _BuildingMembers,
+    people: pd.DataFrame,
+    p_ids: pa.Array,
+    settings: Settings,
+) -> pd.DataFrame:
+    """Building members covering more than ``settings.member_max_buildings`` buildings."""
+    m_person = act.person.take(members.m_rows)
+    distinct = pc.unique(m_person)
+    per_member = np.bincount(_index_in(m_person, distinct), minlength=len(distinct))
     om = np.flatnonzero(per_member > settings.member_max_buildings)
-    om_ids = _take(members, om)
-    overloaded_members = pd.DataFrame(
+    om_ids = _take(distinct, om)
+    return pd.DataFrame(
         {
             "person_id": om_ids,
             "name": _person_names(people, p_ids, om_ids),
@@ -278,34 +400,25 @@ def _coverage(
         }
     )
 
-    # -- spatial: buildings in their grid
+
+def _buildings_outside(
+    located_f: Future,
+    pos: np.ndarray,
+    buildings: pd.DataFrame,
+    b_codes: pa.Array,
+    g_codes: pa.Array,
+) -> pd.DataFrame:
+    """Buildings whose centroid is not in the grid their ``grid_code`` names (waits for the
+    spatial lookup started earlier)."""
     located, no_point = located_f.result()
     wrong = np.flatnonzero((located != pos) & ~no_point)
-    outside = pd.DataFrame(
+    return pd.DataFrame(
         {
             "code": _take(b_codes, wrong),
             "grid_code": buildings["grid_code"].iloc[wrong].to_numpy(dtype=object),
             "located_grid": np.where(located[wrong] >= 0,
                                      _take(g_codes, np.maximum(located[wrong], 0)), None),
         }
-    )
-
-    # -- per-community summary
-    suggestions = suggestions_f.result()
-    summary = _summary(data, grid_table, pos, has_member, home_pos, int(pool.sum()),
-                       s_grid[in_over], s_pidx[in_over], len(over_p))
-    return CoverageResult(
-        as_of=as_of,
-        grids=grid_table,
-        grids_without_sentinel=grids_without,
-        overloaded_sentinels=overloaded,
-        buildings_without_member=without_member,
-        overloaded_members=overloaded_members,
-        buildings_outside_grid=outside,
-        suggestions=suggestions,
-        unassigned_party_members=int(pool.sum()),
-        summary=summary,
-        settings=settings,
     )
 
 

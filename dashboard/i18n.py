@@ -181,8 +181,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "overdue_only": {"zh": "仅超期", "en": "Overdue only"},
     "grid_filter": {"zh": "网格编码（前缀）", "en": "Grid code (prefix)"},
     "ticket_final": {"zh": "工单已办结。", "en": "This ticket is closed."},
-    "conflict": {"zh": "他人已先处理该工单，请刷新后再操作。", "en": "Someone else moved this "
-                                                         "ticket first; reload it."},
+    "conflict": {"zh": "已被他人处理，当前状态：{status}。未作任何更改。",
+                 "en": "Someone else has moved this ticket; it is now: {status}. Nothing was "
+                       "changed."},
     "period_start": {"zh": "开始日期", "en": "From"},
     "period_end": {"zh": "结束日期（不含）", "en": "To (exclusive)"},
     "kpi_received": {"zh": "受理", "en": "Received"},

@@ -15,6 +15,7 @@ from dashboard import mapview
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang, ticket_export_files
 from dashboard.text import md
+from layers import clock
 from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     FIELD_LIMITS,
@@ -227,10 +228,7 @@ def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str) -> Non
 
 
 def _conflict_text(status_label: str) -> str:
-    msg = t("conflict", lang())
-    if "{status}" in msg:
-        return msg.format(status=status_label)
-    return f"{msg} {t('tk_status', lang())}：{status_label}"
+    return t("conflict", lang()).format(status=status_label)
 
 
 def _show_notice(tid: str) -> None:
@@ -267,7 +265,7 @@ def _handlers(store: Store, tk: dict) -> dict[str, str]:
 
 def _kpis(store: Store) -> None:
     L = lang()
-    today = dt.date.fromisoformat(store.data.meta.get("as_of", dt.date.today().isoformat()))
+    today = clock.today()  # the one clock: tickets filed today are in the period
     c1, c2, c3 = st.columns(3)
     start = c1.date_input(t("period_start", L), today.replace(day=1), key="kpi_start")
     end = c2.date_input(t("period_end", L), today + dt.timedelta(days=1), key="kpi_end")

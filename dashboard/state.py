@@ -197,5 +197,7 @@ def set_param(name: str, value: str | None) -> None:
 
 def fictional_banner(store: Store) -> None:
     if store.data.fictional:
-        st.warning(f"**{t('fictional', lang())}** · {md(store.data.meta.get('label_en', ''))}",
+        label = t("fictional", lang())
+        other = store.data.meta.get("label_en", "")  # both languages on the Chinese page
+        st.warning(f"**{label}**" + (f" · {md(other)}" if other and other != label else ""),
                    icon="⚠️")

@@ -279,13 +279,41 @@ def prepare(
     comms = data["communities"]
     grids = data["grids"]
     aggregated = community is None and len(grids) > max_grids
-    status = cov.grids.set_index("code")
-    layers: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    quant: dict[str, tuple[float, float, float]] = {}
-    b0 = shapely.total_bounds(_shift(comms.geometry.to_numpy(), crs)) if len(comms) else (0, 0)
-    origin = (float(np.floor(b0[0])), float(np.floor(b0[1])))
+    out = _Emitter(crs, _origin(comms, crs), aggregated, decimals, tolerance)
+    cmask, gmask, area = _view_area(comms, grids, community)
+    clip = area if community else None  # points are clipped to the community's area
 
+    _emit_base(out, data, area)
+    _emit_communities(out, comms[cmask], cov.summary)
+    if not aggregated:
+        g = grids[gmask]
+        act = active_assignments(data["assignments"], resolve_as_of(data))
+        _emit_grids(out, g, cov.grids.set_index("code"), data["people"], lang)
+        _emit_buildings(out, data["buildings"], g, act, lang)
+        _emit_people(out, data["people"], act, clip, lang)
+        _emit_care_points(out, data["care_points"], clip, lang)
+        _emit_parking(out, data["parking"], clip, lang)
+
+    # -- open tickets, clustered
+    tickets, labels = _open_tickets(data, community, gmask, crs, lang,
+                                    with_text=not aggregated)
+    out.counts["tickets"] = len(tickets)
+    bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
+                     comms.geometry.to_numpy(), crs)
+    return MapData(out.layers, out.counts, bounds, aggregated, crs, tickets, out.quant, labels)
+
+
+def _origin(comms: pd.DataFrame, crs: str) -> tuple[float, float]:
+    """The quantisation origin: the whole degrees south-west of the communities."""
+    b0 = shapely.total_bounds(_shift(comms.geometry.to_numpy(), crs)) if len(comms) else (0, 0)
+    return (float(np.floor(b0[0])), float(np.floor(b0[1])))
+
+
+def _view_area(
+    comms: pd.DataFrame, grids: pd.DataFrame, community: str | None
+) -> tuple[np.ndarray, np.ndarray, shapely.Geometry | None]:
+    """Masks of the communities and grids in view, and the chosen community's area (``None``
+    for the whole store)."""
     if community is not None:
         cmask = (comms["code"] == community).to_numpy()
         gmask = (grids["community_code"] == community).to_numpy()
@@ -294,119 +322,146 @@ def prepare(
         gmask = np.ones(len(grids), bool)
     area = shapely.union_all(comms.geometry.to_numpy()[cmask]) \
         if community is not None and cmask.any() else None
-    if aggregated:  # a whole city on one screen: 10 m detail is below a pixel
-        decimals, tolerance = decimals - 1, tolerance * 3
+    return cmask, gmask, area
 
-    def emit(name: str, geoms: np.ndarray, props: pd.DataFrame, simplify: str | None = None,
-             tol: float = tolerance) -> None:
-        places = decimals
+
+class _Emitter:
+    """Collects the display layers: simplifies, shifts, rounds and (when every vertex lands
+    on the grid) quantises each layer's geometries, and writes its features."""
+
+    def __init__(self, crs: str, origin: tuple[float, float], aggregated: bool,
+                 decimals: int, tolerance: float) -> None:
+        if aggregated:  # a whole city on one screen: 10 m detail is below a pixel
+            decimals, tolerance = decimals - 1, tolerance * 3
+        self.crs = crs
+        self.origin = origin
+        self.aggregated = aggregated
+        self.decimals = decimals
+        self.tolerance = tolerance
+        self.layers: dict[str, str] = {}
+        self.counts: dict[str, int] = {}
+        self.quant: dict[str, tuple[float, float, float]] = {}
+
+    def emit(self, name: str, geoms: np.ndarray, props: pd.DataFrame,
+             simplify: str | None = None, tol: float | None = None) -> None:
+        """Add layer ``name``; ``simplify`` is ``"coverage"`` (polygons tiling an area),
+        ``"each"`` or ``None``; ``tol`` defaults to the view's tolerance."""
+        tol = self.tolerance if tol is None else tol
+        places = self.decimals
         if simplify == "coverage":
             geoms = _simplify_coverage(geoms, tol)
             # neighbours share edges split at different vertices (T-junctions); rounding moves
             # those vertices off the other side's edge, so keep 10× finer coordinates here:
             # slivers stay centimetres wide, far below a pixel at any zoom
-            places = decimals if aggregated else decimals + 1
+            places = self.decimals if self.aggregated else self.decimals + 1
         elif simplify == "each":
             geoms = shapely.simplify(geoms, tol, preserve_topology=True)
-        geoms = _round(_shift(geoms, crs), places)
+        geoms = _round(_shift(geoms, self.crs), places)
         step = 10.0 ** -places
         exact = np.abs(shapely.get_coordinates(geoms) / step - np.round(
             shapely.get_coordinates(geoms) / step)) < 1e-6
         if exact.all():  # every vertex on the grid (none kept exact to stay valid)
-            quant[name] = (origin[0], origin[1], step)
-            geoms = quantise(geoms, origin, step)
-        layers[name] = feature_collection(geoms, props.reset_index(drop=True),
-                                          integers=name in quant)
-        counts[name] = len(geoms)
+            self.quant[name] = (self.origin[0], self.origin[1], step)
+            geoms = quantise(geoms, self.origin, step)
+        self.layers[name] = feature_collection(geoms, props.reset_index(drop=True),
+                                               integers=name in self.quant)
+        self.counts[name] = len(geoms)
 
-    # -- the light base: roads and the town outline
+
+def _emit_base(out: _Emitter, data: LayerSet, area: shapely.Geometry | None) -> None:
+    """The light base: roads (not when aggregated; only those crossing ``area`` when given)
+    and the town outline."""
     roads = data["roads"]
-    if len(roads) and not aggregated:
-        sel = roads[roads.intersects(area)] if community is not None and area else roads
-        emit("roads", sel.geometry.to_numpy(), pd.DataFrame(index=range(len(sel))), "each")
+    if len(roads) and not out.aggregated:
+        sel = roads[roads.intersects(area)] if area is not None and not area.is_empty else roads
+        out.emit("roads", sel.geometry.to_numpy(), pd.DataFrame(index=range(len(sel))), "each")
     towns = data["towns"]
-    emit("towns", towns.geometry.to_numpy(),
-         pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
-         tol=tolerance * (20 if aggregated else 5))
+    out.emit("towns", towns.geometry.to_numpy(),
+             pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
+             tol=out.tolerance * (20 if out.aggregated else 5))
 
-    # -- communities (aggregated: coloured by the share of grids with a sentinel)
-    summary = cov.summary.set_index("community_code")
-    c = comms[cmask]
-    s = summary.reindex(c["code"])
+
+def _emit_communities(out: _Emitter, c: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Communities: outlines, or (aggregated) coloured by the share of grids with a
+    sentinel."""
+    s = summary.set_index("community_code").reindex(c["code"])
     cov_share = s["grid_coverage"].fillna(1.0).to_numpy()
     # coverage level of a community: a all grids covered, b ≥ 90 %, c below
     level = np.where(cov_share >= 0.999, "a", np.where(cov_share >= 0.9, "b", "c"))
-    emit("communities", c.geometry.to_numpy(), pd.DataFrame({
+    out.emit("communities", c.geometry.to_numpy(), pd.DataFrame({
         "k": "c", "code": escape(c["code"]).to_numpy(),
-        "s": level if aggregated else "line", "n": escape(c["name"]).to_numpy(),
+        "s": level if out.aggregated else "line", "n": escape(c["name"]).to_numpy(),
         "g": s["grids"].fillna(0).astype(int).to_numpy(),
         "w": s["grids_without_sentinel"].fillna(0).astype(int).to_numpy()}),
-        "coverage", tol=tolerance * (30 if aggregated else 2))
+        "coverage", tol=out.tolerance * (30 if out.aggregated else 2))
 
-    if not aggregated:
-        # -- grids by sentinel status
-        g = grids[gmask]
-        st = status.reindex(g["code"])
-        sentinel_names = _names_of(st["sentinels"].reset_index(drop=True), data["people"])
-        tip = ("<b>" + escape(g["name"]).values + "</b>（" + escape(g["code"]).values + "）<br>"
-               + t("col_households", lang) + " " + st["households"].astype(str).values
-               + "<br>" + t("sentinel", lang) + "："
-               + escape(sentinel_names.replace("", t("none_assigned", lang))).values)
-        emit("grids", g.geometry.to_numpy(), pd.DataFrame({
-            "k": "g", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
-            "tt": tip}), "coverage")
 
-        # -- buildings, from street zoom, by building-member status
-        b = data["buildings"]
-        bsel = np.isin(b["grid_code"].to_numpy(), g["code"].to_numpy())
-        b = b[bsel]
-        act = active_assignments(data["assignments"], resolve_as_of(data))
-        mem = act[act["role"] == "building_member"]
-        has = b["code"].isin(mem["target_code"]).to_numpy()
-        tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
-               + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
-               + b["floors"].astype(str).values + t("floors_unit", lang))
-        emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
-            "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
-            "tt": tip}), "each", tol=tolerance / 2)
+def _emit_grids(out: _Emitter, g: pd.DataFrame, status: pd.DataFrame, people: pd.DataFrame,
+                lang: str) -> None:
+    """Grids by sentinel status (``status``: the coverage grid table by code), with the
+    sentinels' names in the tooltip."""
+    st = status.reindex(g["code"])
+    sentinel_names = _names_of(st["sentinels"].reset_index(drop=True), people)
+    tip = ("<b>" + escape(g["name"]).values + "</b>（" + escape(g["code"]).values + "）<br>"
+           + t("col_households", lang) + " " + st["households"].astype(str).values
+           + "<br>" + t("sentinel", lang) + "："
+           + escape(sentinel_names.replace("", t("none_assigned", lang))).values)
+    out.emit("grids", g.geometry.to_numpy(), pd.DataFrame({
+        "k": "g", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
+        "tt": tip}), "coverage")
 
-        # -- people on duty: sentinels and building members (homes)
-        people = data["people"]
-        in_area = _within(people.geometry.to_numpy(), area) if community else np.ones(
-            len(people), bool)
-        for role, name in (("grid_sentinel", "sentinels"), ("building_member", "members")):
-            ids = act.loc[act["role"] == role, "person_id"].unique()
-            p = people[np.isin(people["person_id"].to_numpy(), ids) & in_area]
-            tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
-            emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
 
-        # -- care points and parking
-        cp = data["care_points"]
-        cp = cp[_within(cp.geometry.to_numpy(), area)] if community else cp
-        for group, kinds in (("elder_care", ELDER_CARE_KINDS), ("child_care", CHILD_CARE_KINDS)):
-            q = cp[cp["kind"].isin(kinds)]
-            tip = ("<b>" + escape(q["name"]).values + "</b><br>"
-                   + escape(q["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
-                   + t("capacity", lang) + " " + q["capacity"].astype(str).values)
-            emit(group, q.geometry.to_numpy(), pd.DataFrame({"s": group, "tt": tip}))
-        pk = data["parking"]
-        pk = pk[_within(shapely.point_on_surface(pk.geometry.to_numpy()), area)] \
-            if community else pk
-        cap = pk["capacity"].astype(float).to_numpy()
-        tip = ("<b>" + escape(pk["name"]).values + "</b><br>"
-               + escape(pk["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
-               + t("capacity", lang) + " " + pk["capacity"].astype(str).values)
-        emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
-            "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
-            "tt": tip}))
+def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame, act: pd.DataFrame,
+                    lang: str) -> None:
+    """The buildings of the grids in view (shown from street zoom), by building-member
+    status."""
+    bsel = np.isin(b["grid_code"].to_numpy(), g["code"].to_numpy())
+    b = b[bsel]
+    mem = act[act["role"] == "building_member"]
+    has = b["code"].isin(mem["target_code"]).to_numpy()
+    tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
+           + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
+           + b["floors"].astype(str).values + t("floors_unit", lang))
+    out.emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
+        "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
+        "tt": tip}), "each", tol=out.tolerance / 2)
 
-    # -- open tickets, clustered
-    tickets, labels = _open_tickets(data, community, gmask, crs, lang,
-                                    with_text=not aggregated)
-    counts["tickets"] = len(tickets)
-    bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
-                     comms.geometry.to_numpy(), crs)
-    return MapData(layers, counts, bounds, aggregated, crs, tickets, quant, labels)
+
+def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
+                 clip: shapely.Geometry | None, lang: str) -> None:
+    """People on duty at home: sentinels and building members (inside ``clip`` if given)."""
+    in_area = _within(people.geometry.to_numpy(), clip)
+    for role, name in (("grid_sentinel", "sentinels"), ("building_member", "members")):
+        ids = act.loc[act["role"] == role, "person_id"].unique()
+        p = people[np.isin(people["person_id"].to_numpy(), ids) & in_area]
+        tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
+        out.emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
+
+
+def _emit_care_points(out: _Emitter, cp: pd.DataFrame, clip: shapely.Geometry | None,
+                      lang: str) -> None:
+    """Elder-care and child-care points, one layer each (inside ``clip`` if given)."""
+    cp = cp[_within(cp.geometry.to_numpy(), clip)] if clip is not None else cp
+    for group, kinds in (("elder_care", ELDER_CARE_KINDS), ("child_care", CHILD_CARE_KINDS)):
+        q = cp[cp["kind"].isin(kinds)]
+        tip = ("<b>" + escape(q["name"]).values + "</b><br>"
+               + escape(q["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
+               + t("capacity", lang) + " " + q["capacity"].astype(str).values)
+        out.emit(group, q.geometry.to_numpy(), pd.DataFrame({"s": group, "tt": tip}))
+
+
+def _emit_parking(out: _Emitter, pk: pd.DataFrame, clip: shapely.Geometry | None,
+                  lang: str) -> None:
+    """Parking as points sized by capacity (inside ``clip`` if given)."""
+    pk = pk[_within(shapely.point_on_surface(pk.geometry.to_numpy()), clip)] \
+        if clip is not None else pk
+    cap = pk["capacity"].astype(float).to_numpy()
+    tip = ("<b>" + escape(pk["name"]).values + "</b><br>"
+           + escape(pk["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
+           + t("capacity", lang) + " " + pk["capacity"].astype(str).values)
+    out.emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
+        "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
+        "tt": tip}))
 
 
 def _within(points: np.ndarray, area: shapely.Geometry | None) -> np.ndarray:
@@ -628,7 +683,26 @@ def build_map(
         ``(lat, lon, zoom)`` to open at; default: fit the data's bounds.
     """
     offline.use_local_assets()
-    minx, miny, maxx, maxy = md.bounds
+    m = _base_map(md.bounds, tiles)
+    groups = _LayerGroups(m, md)
+    _add_admin_layers(groups, md, tiles, lang)
+    if "grids" in md.layers:
+        _add_detail_layers(groups, md, lang)
+    if md.tickets:
+        _add_ticket_layers(groups, md, lang)
+    if selected_geojson:
+        VectorLayer(selected_geojson, t("selection", lang), base={
+            "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
+            show=True).add_to(m)
+    GroupedLayerControl(groups.groups, exclusive_groups=False, collapsed=True).add_to(m)
+    _add_legend(m, lang, md.aggregated)
+    _set_view(m, md.bounds, view, selected_geojson)
+    return m
+
+
+def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> folium.Map:
+    """The Leaflet map with its tiles (if any), background colour and badge CSS."""
+    minx, miny, maxx, maxy = bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None,
                    control_scale=True, zoom_control=True)
     # without tiles Leaflet has no maxZoom, and marker clustering refuses to start
@@ -648,23 +722,33 @@ def build_map(
         f"css.textContent = {json.dumps(_BADGE_CSS)}; document.head.appendChild(css);"
         "map.attributionControl.setPrefix('Leaflet');"
     ).add_to(m)
+    return m
 
-    groups: dict[str, list] = {}
 
-    def add(key: str, group: str, layer: folium.map.Layer) -> None:
-        if key in md.layers or key == "tickets":
+class _LayerGroups:
+    """Adds overlays to the map and remembers them by layer-control group."""
+
+    def __init__(self, m: folium.Map, md: MapData) -> None:
+        self.m = m
+        self.md = md
+        self.groups: dict[str, list] = {}
+
+    def add(self, key: str, group: str, layer: folium.map.Layer) -> None:
+        """Add ``layer`` (display layer ``key``, skipped when the data has none) to ``group``."""
+        if key in self.md.layers or key == "tickets":
             if isinstance(layer, VectorLayer):
-                layer.quant = md.quant.get(key)
-            layer.add_to(m)
-            groups.setdefault(group, []).append(layer)
+                layer.quant = self.md.quant.get(key)
+            layer.add_to(self.m)
+            self.groups.setdefault(group, []).append(layer)
 
-    g_base, g_admin, g_people, g_service, g_events = (
-        t("group_base", lang), t("group_admin", lang), t("group_people", lang),
-        t("group_service", lang), t("group_events", lang))
+
+def _add_admin_layers(groups: _LayerGroups, md: MapData, tiles: TileSource, lang: str) -> None:
+    """Roads (the base when there are no tiles), the town outline and the communities."""
     if "roads" in md.layers:
-        add("roads", g_base, VectorLayer(md.layers["roads"], t("roads", lang), base=_ROAD_STYLE,
-                                         show=tiles.url is None))
-    add("towns", g_admin, VectorLayer(md.layers["towns"], t("town_boundary", lang), base={
+        groups.add("roads", t("group_base", lang), VectorLayer(
+            md.layers["roads"], t("roads", lang), base=_ROAD_STYLE, show=tiles.url is None))
+    g_admin = t("group_admin", lang)
+    groups.add("towns", g_admin, VectorLayer(md.layers["towns"], t("town_boundary", lang), base={
         "color": "#333", "weight": 3, "fill": False, "dashArray": "6 4"}))
     comm_styles = {lvl: {"fillColor": STATUS_COLOURS[k], "fillOpacity": 0.55}
                    for lvl, k in (("a", "ok"), ("b", "overloaded"), ("c", "no_sentinel"))}
@@ -672,62 +756,75 @@ def build_map(
     comm_tip = ("'<b>' + p.n + '</b>（' + p.code + '）<br>' + "
                 f"{json.dumps(t('col_grids', lang) + ' ')} + p.g + ' · ' + "
                 f"{json.dumps(t('col_grids_without_sentinel', lang) + ' ')} + p.w")
-    add("communities", g_admin, VectorLayer(md.layers["communities"], t("communities", lang),
-                                            base={"color": "#1f2328",
-                                                  "weight": 1.2 if md.aggregated else 2.2,
-                                                  "fillOpacity": 0.0},
-                                            styles=comm_styles, tooltip_js=comm_tip))
-    if "grids" in md.layers:
-        add("grids", g_admin, VectorLayer(
-            md.layers["grids"], t("grids_by_status", lang),
-            base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
-            styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}))
-        add("buildings", g_admin, VectorLayer(
-            md.layers["buildings"], t("buildings_from_zoom", lang),
-            base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
-            styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
-            min_zoom=BUILDING_MIN_ZOOM))
-        add("sentinels", g_people, VectorLayer(
-            md.layers["sentinels"], t("grid_sentinel", lang),
-            base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
-                  "fillOpacity": 0.95}))
-        add("members", g_people, VectorLayer(
-            md.layers["members"], t("building_member", lang), show=False,
-            base={"radius": 3, "color": "#fff", "weight": 0.8, "fillColor": "#8c6d31",
-                  "fillOpacity": 0.9}))
-        add("elder_care", g_service, VectorLayer(
-            md.layers["elder_care"], t("elder_care", lang),
-            icon={"className": "", "html": '<span class="wg-badge wg-elder">老</span>',
-                  "iconSize": [22, 22], "iconAnchor": [11, 11]}))
-        add("child_care", g_service, VectorLayer(
-            md.layers["child_care"], t("child_care", lang),
-            icon={"className": "", "html": '<span class="wg-badge wg-child">幼</span>',
-                  "iconSize": [22, 22], "iconAnchor": [11, 11]}))
-        add("parking", g_service, VectorLayer(
-            md.layers["parking"], t("parking", lang),
-            base={"color": "#0e7c86", "weight": 1, "fillColor": "#17becf",
-                  "fillOpacity": 0.6}))
-    if md.tickets:
-        callback = _TICKET_CALLBACK.replace(
-            "LABELS", json.dumps(md.ticket_labels, ensure_ascii=False).replace("<", "\\u003c"))
-        cluster = TicketCluster(
-            md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
-            callback=callback, options={"maxClusterRadius": 45})
-        add("tickets", g_events, cluster)
-        heat = HeatMap([[r[0], r[1]] for r in md.tickets], name=t("ticket_heat", lang),
-                       show=False, radius=18, blur=14, min_opacity=0.35)
-        add("tickets", g_events, heat)
-    if selected_geojson:
-        VectorLayer(selected_geojson, t("selection", lang), base={
-            "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
-            show=True).add_to(m)
-    GroupedLayerControl(groups, exclusive_groups=False, collapsed=True).add_to(m)
-    legend = json.dumps(_legend_html(lang, md.aggregated))
+    groups.add("communities", g_admin, VectorLayer(
+        md.layers["communities"], t("communities", lang),
+        base={"color": "#1f2328", "weight": 1.2 if md.aggregated else 2.2, "fillOpacity": 0.0},
+        styles=comm_styles, tooltip_js=comm_tip))
+
+
+def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
+    """The detailed view: grids, buildings, people on duty, care points and parking."""
+    g_admin, g_people, g_service = (
+        t("group_admin", lang), t("group_people", lang), t("group_service", lang))
+    groups.add("grids", g_admin, VectorLayer(
+        md.layers["grids"], t("grids_by_status", lang),
+        base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
+        styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}))
+    groups.add("buildings", g_admin, VectorLayer(
+        md.layers["buildings"], t("buildings_from_zoom", lang),
+        base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
+        styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
+        min_zoom=BUILDING_MIN_ZOOM))
+    groups.add("sentinels", g_people, VectorLayer(
+        md.layers["sentinels"], t("grid_sentinel", lang),
+        base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
+              "fillOpacity": 0.95}))
+    groups.add("members", g_people, VectorLayer(
+        md.layers["members"], t("building_member", lang), show=False,
+        base={"radius": 3, "color": "#fff", "weight": 0.8, "fillColor": "#8c6d31",
+              "fillOpacity": 0.9}))
+    groups.add("elder_care", g_service, VectorLayer(
+        md.layers["elder_care"], t("elder_care", lang),
+        icon={"className": "", "html": '<span class="wg-badge wg-elder">老</span>',
+              "iconSize": [22, 22], "iconAnchor": [11, 11]}))
+    groups.add("child_care", g_service, VectorLayer(
+        md.layers["child_care"], t("child_care", lang),
+        icon={"className": "", "html": '<span class="wg-badge wg-child">幼</span>',
+              "iconSize": [22, 22], "iconAnchor": [11, 11]}))
+    groups.add("parking", g_service, VectorLayer(
+        md.layers["parking"], t("parking", lang),
+        base={"color": "#0e7c86", "weight": 1, "fillColor": "#17becf",
+              "fillOpacity": 0.6}))
+
+
+def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
+    """Open tickets: a marker cluster, and a heat map (off until chosen)."""
+    g_events = t("group_events", lang)
+    callback = _TICKET_CALLBACK.replace(
+        "LABELS", json.dumps(md.ticket_labels, ensure_ascii=False).replace("<", "\\u003c"))
+    cluster = TicketCluster(
+        md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
+        callback=callback, options={"maxClusterRadius": 45})
+    groups.add("tickets", g_events, cluster)
+    heat = HeatMap([[r[0], r[1]] for r in md.tickets], name=t("ticket_heat", lang),
+                   show=False, radius=18, blur=14, min_opacity=0.35)
+    groups.add("tickets", g_events, heat)
+
+
+def _add_legend(m: folium.Map, lang: str, aggregated: bool) -> None:
+    """The legend, bottom left."""
+    legend = json.dumps(_legend_html(lang, aggregated))
     MapScript(
         "var lg = L.control({position: 'bottomleft'});"
         "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
         f" d.innerHTML = {legend}; return d; }}; lg.addTo(map);"
     ).add_to(m)
+
+
+def _set_view(m: folium.Map, bounds: tuple[float, float, float, float],
+              view: tuple[float, float, int] | None, selected_geojson: str | None) -> None:
+    """Open at ``view``, else around the selection, else fit the data's bounds."""
+    minx, miny, maxx, maxy = bounds
     if view is not None:
         m.location = [view[0], view[1]]
         m.options["zoom"] = view[2]
@@ -738,7 +835,6 @@ def build_map(
         m.fit_bounds([[sy0 - pad, sx0 - pad], [sy1 + pad, sx1 + pad]])
     else:
         m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return m
 
 
 class TicketCluster(FastMarkerCluster):

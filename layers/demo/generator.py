@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -212,7 +213,77 @@ def _noisy_radius(rng: np.random.Generator, angles: np.ndarray, amp: float) -> n
 def _skeletons(
     rng: np.random.Generator, p: DemoProfile, n_towns: int, centre: tuple[float, float]
 ) -> dict:
-    """Towns, communities, street lattice blocks and roads (metric CRS)."""
+    """Towns, communities, street lattice blocks and roads (metric CRS).
+
+    The steps draw from ``rng`` in a fixed order (outlines, town names, each town in turn,
+    community names, street names): reordering them would change the demo data.
+    """
+    centres, town_polys = _town_outlines(rng, p, n_towns, centre)
+    names, district, tcodes = _town_names_codes(rng, n_towns)
+    parts = _TownParts()
+    for t in range(n_towns):
+        _lay_out_town(rng, p, t, centres[t], town_polys[t], parts)
+    c_codes, c_names, c_kind_a, c_town_a = _community_names_codes(rng, parts, tcodes)
+    road_geoms, road_kind, road_names = _all_roads(rng, parts)
+    blk = np.array(parts.blk_rows, dtype=float).reshape(-1, 7)
+    return {
+        "towns": {"code": tcodes, "name": names, "district": district.astype(object),
+                  "geometry": town_polys, "centre": centres},
+        "communities": {"code": c_codes, "name": c_names, "kind": c_kind_a,
+                        "town": c_town_a, "geometry": np.array(parts.c_geom, dtype=object),
+                        "seed": np.array(parts.c_seed)},
+        "blocks": {"town": blk[:, 0].astype(int), "community": blk[:, 1].astype(int),
+                   "box": blk[:, 2:6], "centrality": blk[:, 6]},
+        "village_roads": {"community": np.array([r[0] for r in parts.v_roads], dtype=int),
+                          "geometry": np.array([r[1] for r in parts.v_roads], dtype=object)},
+        "roads": {"geometry": road_geoms, "kind": road_kind,
+                  "name": road_names.astype(object)},
+    }
+
+
+@dataclass
+class _TownParts:
+    """What :func:`_lay_out_town` accumulates over the towns."""
+
+    c_geom: list = field(default_factory=list)
+    c_kind: list[str] = field(default_factory=list)
+    c_town: list[int] = field(default_factory=list)
+    c_seed: list = field(default_factory=list)
+    #: (town, community, x0, y0, x1, y1, distance to the centre / core radius)
+    blk_rows: list[tuple] = field(default_factory=list)
+    #: lattice streets and their kinds
+    roads_g: list = field(default_factory=list)
+    roads_kind: list[str] = field(default_factory=list)
+    #: (community index, line, kind)
+    v_roads: list[tuple[int, shapely.LineString, str]] = field(default_factory=list)
+    #: communities laid out so far (the index of the next town's first community)
+    n_comm: int = 0
+
+
+class _Lattice(NamedTuple):
+    """The built-up core of a town: a street lattice (lines ``xs``, ``ys``), its cells'
+    corners, centres and distance to the town centre, and which cells are kept."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    X0: np.ndarray
+    Y0: np.ndarray
+    X1: np.ndarray
+    Y1: np.ndarray
+    mx: np.ndarray
+    my: np.ndarray
+    dist: np.ndarray
+    keep: np.ndarray
+    rc: float
+    cells: np.ndarray
+    core: shapely.Geometry
+
+
+def _town_outlines(
+    rng: np.random.Generator, p: DemoProfile, n_towns: int, centre: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Town centres and outlines: one noisy round town, or a jittered square of Voronoi
+    cells for a city."""
     R = p.town_radius_m
     if n_towns == 1:
         centres = np.array([centre])
@@ -230,6 +301,13 @@ def _skeletons(
         cells = shapely.voronoi_polygons(shapely.multipoints(centres), extend_to=region,
                                          ordered=True)
         town_polys = shapely.intersection(np.asarray(shapely.get_parts(cells)), region)
+    return centres, town_polys
+
+
+def _town_names_codes(
+    rng: np.random.Generator, n_towns: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Town names, district codes and 9-digit town codes."""
     names = _names.town_names(rng, n_towns)
     if n_towns == 1:  # the demo town is a 镇 with villages, like 曾家镇
         names = np.array([str(names[0]).removesuffix("街道").removesuffix("镇") + "镇"],
@@ -238,107 +316,154 @@ def _skeletons(
         else np.array(["500106"])
     town_no = np.array([f"{110 + (i % 24) * 2:03d}" for i in range(n_towns)])
     tcodes = np.char.add(district, town_no).astype(object)
+    return names, district, tcodes
 
-    c_geom, c_kind, c_town, c_seed = [], [], [], []
-    blk_rows = []  # (town, x0, y0, x1, y1, dist_to_centre_share)
-    roads_g, roads_kind = [], []
-    v_roads: list[tuple[int, shapely.LineString, str]] = []  # (community idx, line, kind)
-    n_comm_total = 0
-    for t in range(n_towns):
-        cx, cy = centres[t]
-        town = town_polys[t]
-        # --- seeds: urban in the centre, villages around
-        ang_u = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, p.n_urban - 1,
-                                                        endpoint=False)
-        ru = 0.16 * R * rng.uniform(0.85, 1.15, p.n_urban - 1)
-        urban = np.r_[[[cx, cy]], np.c_[cx + ru * np.cos(ang_u), cy + ru * np.sin(ang_u)]]
-        ang_v = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, p.n_village,
-                                                        endpoint=False)
-        ang_v += rng.uniform(-0.2, 0.2, p.n_village)
-        rv = 0.6 * R * rng.uniform(0.9, 1.1, p.n_village)
-        village = np.c_[cx + rv * np.cos(ang_v), cy + rv * np.sin(ang_v)]
-        seeds = np.r_[urban, village]
-        vor = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=town, ordered=True)
-        vcells = shapely.intersection(np.asarray(shapely.get_parts(vor)), town)
-        # --- the built-up core: a street lattice with irregular spacing
-        rc = math.sqrt(p.urban_households / (p.urban_density_per_km2 * math.pi)) * 1000
-        xs = _street_lines(rng, cx - 1.3 * rc, cx + 1.3 * rc)
-        ys = _street_lines(rng, cy - 1.3 * rc, cy + 1.3 * rc)
-        X0, Y0 = np.meshgrid(xs[:-1], ys[:-1], indexing="ij")
-        X1, Y1 = np.meshgrid(xs[1:], ys[1:], indexing="ij")
-        mx, my = (X0 + X1) / 2, (Y0 + Y1) / 2
-        theta = np.arctan2(my - cy, mx - cx)
-        dist = np.hypot(mx - cx, my - cy)
-        keep = dist < rc * _noisy_radius(rng, theta.ravel(), 0.22).reshape(theta.shape)
-        cells = shapely.box(X0[keep], Y0[keep], X1[keep], Y1[keep])
-        core = shapely.coverage_union_all(cells)
-        owner = _owner(shapely.points(mx[keep], my[keep]), vcells)
-        for i in range(len(seeds)):
-            mine = cells[owner == i]
-            outside = shapely.difference(vcells[i], core)
-            geom = shapely.union_all(np.r_[mine, [outside]]) if len(mine) else outside
-            geom = _polygonal(geom)
-            c_geom.append(geom)
-            c_kind.append("社区" if i < p.n_urban else "村")
-            c_town.append(t)
-            c_seed.append(seeds[i])
-        for k in np.flatnonzero(owner < p.n_urban):
-            ci = np.flatnonzero(keep.ravel())[k]
-            blk_rows.append((t, n_comm_total + owner[k], X0.ravel()[ci], Y0.ravel()[ci],
-                             X1.ravel()[ci], Y1.ravel()[ci], dist.ravel()[ci] / rc))
-        # --- streets: lattice edges touching the core
-        kx = keep
-        for axis, lines, other in ((0, xs, ys), (1, ys, xs)):
-            for li in range(len(lines)):
-                # a segment on line li between other[j], other[j+1] is a street if a cell on
-                # either side is kept
-                if axis == 0:
-                    left = kx[li - 1, :] if li > 0 else np.zeros(kx.shape[1], bool)
-                    right = kx[li, :] if li < kx.shape[0] else np.zeros(kx.shape[1], bool)
-                else:
-                    left = kx[:, li - 1] if li > 0 else np.zeros(kx.shape[0], bool)
-                    right = kx[:, li] if li < kx.shape[1] else np.zeros(kx.shape[0], bool)
-                on = left | right
-                if not on.any():
-                    continue
-                runs = _runs(on)
-                for a, bnd in runs:
-                    s0, s1 = other[a], other[bnd]
-                    seg = ((lines[li], s0), (lines[li], s1)) if axis == 0 else \
-                        ((s0, lines[li]), (s1, lines[li]))
-                    roads_g.append(shapely.linestrings(seg))
-                    near = abs(lines[li] - (cx if axis == 0 else cy)) < 150
-                    roads_kind.append("primary" if near else
-                                      ("secondary" if li % 3 == 0 else "residential"))
-        # --- village roads from the core's edge out through each village
-        edge = core.exterior if core.geom_type == "Polygon" else shapely.convex_hull(core).exterior
-        for v in range(p.n_village):
-            ci = n_comm_total + p.n_urban + v
-            seed_pt = village[v]
-            start = shapely.line_interpolate_point(
-                edge, shapely.line_locate_point(edge, shapely.points(*seed_pt)))
-            sx, sy = start.x, start.y
-            d = np.array(seed_pt) - (sx, sy)
-            far = 1.55 * np.hypot(*d)
-            main = _wiggly(rng, (sx, sy), math.atan2(d[1], d[0]), far, 160.0)
-            main = shapely.intersection(main, town)
-            main = _longest_line(main)
-            if main is None:
+
+def _lay_out_town(
+    rng: np.random.Generator,
+    p: DemoProfile,
+    t: int,
+    centre: np.ndarray,
+    town: shapely.Geometry,
+    parts: _TownParts,
+) -> None:
+    """One town: community seeds and cells, the core's street lattice, its blocks and
+    streets, and the village roads; appended to ``parts``."""
+    cx, cy = centre
+    seeds, village = _community_seeds(rng, p, cx, cy)
+    vor = shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=town, ordered=True)
+    vcells = shapely.intersection(np.asarray(shapely.get_parts(vor)), town)
+    lat = _street_lattice(rng, p, cx, cy)
+    keep = lat.keep
+    owner = _owner(shapely.points(lat.mx[keep], lat.my[keep]), vcells)
+    _add_communities(parts, p, t, seeds, vcells, lat, owner)
+    _add_blocks(parts, p, t, lat, owner)
+    _add_lattice_streets(parts, lat, cx, cy)
+    _add_village_roads(rng, p, parts, lat.core, village, town)
+    parts.n_comm += len(seeds)
+
+
+def _community_seeds(
+    rng: np.random.Generator, p: DemoProfile, cx: float, cy: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds of the communities (urban in the centre, villages around) and of the villages
+    alone."""
+    R = p.town_radius_m
+    ang_u = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, p.n_urban - 1,
+                                                    endpoint=False)
+    ru = 0.16 * R * rng.uniform(0.85, 1.15, p.n_urban - 1)
+    urban = np.r_[[[cx, cy]], np.c_[cx + ru * np.cos(ang_u), cy + ru * np.sin(ang_u)]]
+    ang_v = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, p.n_village,
+                                                    endpoint=False)
+    ang_v += rng.uniform(-0.2, 0.2, p.n_village)
+    rv = 0.6 * R * rng.uniform(0.9, 1.1, p.n_village)
+    village = np.c_[cx + rv * np.cos(ang_v), cy + rv * np.sin(ang_v)]
+    return np.r_[urban, village], village
+
+
+def _street_lattice(rng: np.random.Generator, p: DemoProfile, cx: float, cy: float) -> _Lattice:
+    """The built-up core: a street lattice with irregular spacing, cells kept within a noisy
+    radius."""
+    rc = math.sqrt(p.urban_households / (p.urban_density_per_km2 * math.pi)) * 1000
+    xs = _street_lines(rng, cx - 1.3 * rc, cx + 1.3 * rc)
+    ys = _street_lines(rng, cy - 1.3 * rc, cy + 1.3 * rc)
+    X0, Y0 = np.meshgrid(xs[:-1], ys[:-1], indexing="ij")
+    X1, Y1 = np.meshgrid(xs[1:], ys[1:], indexing="ij")
+    mx, my = (X0 + X1) / 2, (Y0 + Y1) / 2
+    theta = np.arctan2(my - cy, mx - cx)
+    dist = np.hypot(mx - cx, my - cy)
+    keep = dist < rc * _noisy_radius(rng, theta.ravel(), 0.22).reshape(theta.shape)
+    cells = shapely.box(X0[keep], Y0[keep], X1[keep], Y1[keep])
+    core = shapely.coverage_union_all(cells)
+    return _Lattice(xs, ys, X0, Y0, X1, Y1, mx, my, dist, keep, rc, cells, core)
+
+
+def _add_communities(parts: _TownParts, p: DemoProfile, t: int, seeds: np.ndarray,
+                     vcells: np.ndarray, lat: _Lattice, owner: np.ndarray) -> None:
+    """Each community: its lattice cells plus its Voronoi cell outside the core."""
+    for i in range(len(seeds)):
+        mine = lat.cells[owner == i]
+        outside = shapely.difference(vcells[i], lat.core)
+        geom = shapely.union_all(np.r_[mine, [outside]]) if len(mine) else outside
+        geom = _polygonal(geom)
+        parts.c_geom.append(geom)
+        parts.c_kind.append("社区" if i < p.n_urban else "村")
+        parts.c_town.append(t)
+        parts.c_seed.append(seeds[i])
+
+
+def _add_blocks(parts: _TownParts, p: DemoProfile, t: int, lat: _Lattice,
+                owner: np.ndarray) -> None:
+    """The lattice cells of the urban communities, as blocks to build on."""
+    for k in np.flatnonzero(owner < p.n_urban):
+        ci = np.flatnonzero(lat.keep.ravel())[k]
+        parts.blk_rows.append((t, parts.n_comm + owner[k], lat.X0.ravel()[ci],
+                               lat.Y0.ravel()[ci], lat.X1.ravel()[ci], lat.Y1.ravel()[ci],
+                               lat.dist.ravel()[ci] / lat.rc))
+
+
+def _add_lattice_streets(parts: _TownParts, lat: _Lattice, cx: float, cy: float) -> None:
+    """Streets: the lattice edges touching the core (primary near the centre lines)."""
+    kx = lat.keep
+    for axis, lines, other in ((0, lat.xs, lat.ys), (1, lat.ys, lat.xs)):
+        for li in range(len(lines)):
+            # a segment on line li between other[j], other[j+1] is a street if a cell on
+            # either side is kept
+            if axis == 0:
+                left = kx[li - 1, :] if li > 0 else np.zeros(kx.shape[1], bool)
+                right = kx[li, :] if li < kx.shape[0] else np.zeros(kx.shape[1], bool)
+            else:
+                left = kx[:, li - 1] if li > 0 else np.zeros(kx.shape[0], bool)
+                right = kx[:, li] if li < kx.shape[1] else np.zeros(kx.shape[0], bool)
+            on = left | right
+            if not on.any():
                 continue
-            v_roads.append((ci, main, "village"))
-            for _ in range(rng.integers(3, 6)):
-                at = shapely.line_interpolate_point(main, rng.uniform(0.25, 0.9),
-                                                    normalized=True)
-                a0 = math.atan2(d[1], d[0]) + rng.choice([-1, 1]) * rng.uniform(0.9, 2.0)
-                br = _wiggly(rng, (at.x, at.y), a0, rng.uniform(700, 1800), 90.0)
-                br = _longest_line(shapely.intersection(br, town))
-                if br is not None:
-                    v_roads.append((ci, br, "path"))
-        n_comm_total += len(seeds)
+            for a, bnd in _runs(on):
+                s0, s1 = other[a], other[bnd]
+                seg = ((lines[li], s0), (lines[li], s1)) if axis == 0 else \
+                    ((s0, lines[li]), (s1, lines[li]))
+                parts.roads_g.append(shapely.linestrings(seg))
+                near = abs(lines[li] - (cx if axis == 0 else cy)) < 150
+                parts.roads_kind.append("primary" if near else
+                                        ("secondary" if li % 3 == 0 else "residential"))
 
-    c_geom_a = np.array(c_geom, dtype=object)
-    c_kind_a = np.array(c_kind, dtype=object)
-    c_town_a = np.array(c_town)
+
+def _add_village_roads(rng: np.random.Generator, p: DemoProfile, parts: _TownParts,
+                       core: shapely.Geometry, village: np.ndarray,
+                       town: shapely.Geometry) -> None:
+    """Village roads from the core's edge out through each village, with a few branch
+    paths."""
+    edge = core.exterior if core.geom_type == "Polygon" else shapely.convex_hull(core).exterior
+    for v in range(p.n_village):
+        ci = parts.n_comm + p.n_urban + v
+        seed_pt = village[v]
+        start = shapely.line_interpolate_point(
+            edge, shapely.line_locate_point(edge, shapely.points(*seed_pt)))
+        sx, sy = start.x, start.y
+        d = np.array(seed_pt) - (sx, sy)
+        far = 1.55 * np.hypot(*d)
+        main = _wiggly(rng, (sx, sy), math.atan2(d[1], d[0]), far, 160.0)
+        main = shapely.intersection(main, town)
+        main = _longest_line(main)
+        if main is None:
+            continue
+        parts.v_roads.append((ci, main, "village"))
+        for _ in range(rng.integers(3, 6)):
+            at = shapely.line_interpolate_point(main, rng.uniform(0.25, 0.9),
+                                                normalized=True)
+            a0 = math.atan2(d[1], d[0]) + rng.choice([-1, 1]) * rng.uniform(0.9, 2.0)
+            br = _wiggly(rng, (at.x, at.y), a0, rng.uniform(700, 1800), 90.0)
+            br = _longest_line(shapely.intersection(br, town))
+            if br is not None:
+                parts.v_roads.append((ci, br, "path"))
+
+
+def _community_names_codes(
+    rng: np.random.Generator, parts: _TownParts, tcodes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Community codes, names, kinds and town indexes."""
+    c_kind_a = np.array(parts.c_kind, dtype=object)
+    c_town_a = np.array(parts.c_town)
     n_u = int((c_kind_a == "社区").sum())
     u_names, v_names = _names.community_names(rng, n_u, len(c_kind_a) - n_u)
     c_names = np.empty(len(c_kind_a), dtype=object)
@@ -350,28 +475,21 @@ def _skeletons(
     suffix = np.where(c_kind_a == "社区", urban_no, 200 + vil_no)
     c_codes = np.char.add(tcodes[c_town_a].astype(str),
                           np.char.zfill(suffix.astype(str), 3)).astype(object)
+    return c_codes, c_names, c_kind_a, c_town_a
 
-    blk = np.array(blk_rows, dtype=float).reshape(-1, 7)
-    for _ci, line, kind in v_roads:
-        roads_g.append(line)
-        roads_kind.append(kind)
+
+def _all_roads(
+    rng: np.random.Generator, parts: _TownParts
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All roads (lattice streets of every town, then the village roads), their kinds and
+    names (paths have none)."""
+    roads_g = parts.roads_g + [line for _ci, line, _kind in parts.v_roads]
+    roads_kind = parts.roads_kind + [kind for _ci, _line, kind in parts.v_roads]
     road_geoms = np.array(roads_g, dtype=object)
     road_kind = np.array(roads_kind, dtype=object)
     road_names = np.where(road_kind == "path", None,
                           _names.street_names(rng, len(road_geoms)))
-    return {
-        "towns": {"code": tcodes, "name": names, "district": district.astype(object),
-                  "geometry": town_polys, "centre": centres},
-        "communities": {"code": c_codes, "name": c_names, "kind": c_kind_a,
-                        "town": c_town_a, "geometry": c_geom_a,
-                        "seed": np.array(c_seed)},
-        "blocks": {"town": blk[:, 0].astype(int), "community": blk[:, 1].astype(int),
-                   "box": blk[:, 2:6], "centrality": blk[:, 6]},
-        "village_roads": {"community": np.array([r[0] for r in v_roads], dtype=int),
-                          "geometry": np.array([r[1] for r in v_roads], dtype=object)},
-        "roads": {"geometry": road_geoms, "kind": road_kind,
-                  "name": road_names.astype(object)},
-    }
+    return road_geoms, road_kind, road_names
 
 
 def _street_lines(rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:

@@ -20,6 +20,7 @@ from dashboard.views import (  # noqa: E402
     coverage_page,
     data_page,
     map_page,
+    people_page,
     reach_page,
     tickets_page,
     wall_page,
@@ -49,6 +50,8 @@ pages = {
     t("nav_work", lang): [
         st.Page(tickets_page.render, title=t("page_tickets", lang), url_path="tickets",
                 icon=":material/assignment:"),
+        st.Page(people_page.render, title=t("page_people", lang), url_path="people",
+                icon=":material/badge:"),
     ],
     t("nav_data", lang): [
         st.Page(data_page.render, title=t("page_data", lang), url_path="data",

@@ -14,7 +14,26 @@ from dashboard.state import (
     problem_list_files,
     problem_tables,
 )
+from dashboard.text import md
+from dashboard.views.assign_panel import (
+    notify,
+    operator,
+    operator_box,
+    option_label,
+    people_pool,
+    refused,
+    show_notice,
+)
 from dashboard.views.map_page import controls, show_map
+from layers import register as reg
+from layers.assignments import active_assignments, resolve_as_of
+from layers.errors import LayersError
+from layers.layerset import LayerSet
+from layers.store import open_store
+
+SOURCE = "page:coverage"
+MAX_FILL_ROWS = 30  # grids listed with their suggestions per community
+_ASK = "cov_fill_ask"
 
 
 def coverage_chart(summary: pd.DataFrame, L: str) -> alt.Chart:
@@ -33,6 +52,126 @@ def coverage_chart(summary: pd.DataFrame, L: str) -> alt.Chart:
         color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["community:N", "measure:N", alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=max(240, 34 * len(s)), title=t("chart_title", L))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def fill_suggestions(path: str, mtime: int, _data: LayerSet, _cov) -> pd.DataFrame:
+    """The register's suggested people (the one rule; people who left excluded) per grid
+    without a sentinel, with the grid's community and name and the person's duties in force
+    (``duties``), once per store version. The register's ``load`` is the grid's households:
+    what the person would take on."""
+    gone = reg.people_left(open_store(path))["person_id"]
+    sug = reg.suggestions(_data, exclude=gone, result=_cov)
+    g = _data.grids.set_index("code")
+    duties = people_pool(path, mtime, _data).set_index("person_id")["load"]
+    return sug.assign(community_code=sug["grid_code"].map(g["community_code"]),
+                      grid_name=sug["grid_code"].map(g["name"]),
+                      duties=sug["person_id"].map(duties).fillna(0).astype(int))
+
+
+def fill_gaps(store: Store, community: str | None) -> None:
+    """补位: each grid without a sentinel with its suggested people (distance, load) and a
+    one-click accept; 一键补位 per community, which shows the list and asks to confirm."""
+    L = lang()
+    st.subheader(t("cov_fill", L))
+    show_notice("cov:fill", lambda grid: t("asg_conflict", L).format(
+        role=t("grid_sentinel", L), now=_holders(store, grid) or t("asg_nobody", L)))
+    sug = fill_suggestions(str(store.path), store.mtime, store.data, store.cov)
+    if sug.empty:
+        st.caption(t("cov_fill_none", L))
+        return
+    counts = sug.drop_duplicates("grid_code")["community_code"].value_counts().sort_index()
+    names = dict(zip(store.data.communities["code"], store.data.communities["name"],
+                     strict=True))
+    comms = counts.index.tolist()
+    comm = st.selectbox(t("cov_fill_community", L), comms,
+                        index=comms.index(community) if community in comms else 0,
+                        format_func=lambda c: f"{names.get(c, c)} · "
+                        + t("cov_fill_grids", L).format(n=int(counts[c])), key="cov_fill_comm")
+    mine = sug[(sug["community_code"] == comm).to_numpy()].sort_values(["grid_code", "rank"])
+    grids = mine["grid_code"].drop_duplicates().tolist()
+    for grid in grids[:MAX_FILL_ROWS]:
+        _grid_row(store, mine[(mine["grid_code"] == grid).to_numpy()])
+    if len(grids) > MAX_FILL_ROWS:
+        st.caption(t("cov_more", L).format(n=len(grids) - MAX_FILL_ROWS))
+    _fill_all(store, comm, names.get(comm, comm), mine)
+
+
+def _holders(store: Store, grid: str | None) -> str:
+    """The grid's sentinels as read now (names, Markdown-escaped)."""
+    data = store.data
+    act = active_assignments(data.assignments, resolve_as_of(data))
+    ids = act.loc[((act["role"] == "grid_sentinel") & (act["target_code"] == grid)).to_numpy(),
+                  "person_id"]
+    p = data.people.set_index("person_id")["name"]
+    return "、".join(md(p.get(i, i)) for i in sorted(ids))
+
+
+def _grid_row(store: Store, rows: pd.DataFrame) -> None:
+    L = lang()
+    first = rows.iloc[0]
+    grid = first["grid_code"]
+    c1, c2, c3 = st.columns([1.1, 3.2, 0.7], vertical_alignment="center")
+    c1.markdown(f"**{md(first['grid_name'])}**  \n{md(grid)} · "
+                + t("cov_grid_households", L).format(n=f"{int(first['load']):,}"))
+    labels = {r.person_id: md(option_label(r.name, r.distance_m, r.duties))  # radio: Markdown
+              for r in rows.itertuples()}
+    pick_key = f"cov_pick_{grid}"
+    c2.radio(t("cov_candidate", L), list(labels), format_func=labels.get, key=pick_key,
+             horizontal=True, label_visibility="collapsed")
+    c3.button(t("cov_accept", L), key=f"cov_accept_{grid}", on_click=_accept,
+              args=(str(store.path), grid, pick_key,
+                    dict(zip(rows["person_id"], rows["name"], strict=True))))
+
+
+def _accept(path: str, grid: str, pick_key: str, names: dict[str, str]) -> None:
+    """采纳: the picked person becomes the grid's sentinel, if it still has none."""
+    pid = st.session_state.get(pick_key)
+    if not pid:
+        return
+    try:
+        reg.assign(open_store(path), person_id=pid, role="grid_sentinel", target=grid,
+                   expected_holders=[], by=operator(), source=SOURCE)
+    except reg.EditConflict:
+        notify("cov:fill", "conflict", grid)
+        return
+    except LayersError as exc:
+        notify("cov:fill", "error", refused(exc))
+        return
+    notify("cov:fill", "success", t("cov_accepted", lang()).format(
+        name=md(names.get(pid, pid)), grid=md(grid)))
+
+
+def _fill_all(store: Store, comm: str, comm_name: str, mine: pd.DataFrame) -> None:
+    """一键补位, in two steps: the button shows the list of who goes where, then confirm."""
+    L = lang()
+    if st.session_state.get(_ASK) != comm:
+        st.button(t("cov_fill_all", L), key=f"cov_fill_{comm}", type="primary",
+                  on_click=lambda: st.session_state.__setitem__(_ASK, comm))
+        return
+    first = mine[(mine["rank"] == 1).to_numpy()]
+    st.warning(t("cov_fill_confirm", L).format(community=md(comm_name), n=len(first)))
+    st.dataframe(pd.DataFrame({
+        t("grid", L): first["grid_code"], t("name", L): first["grid_name"],
+        t("sentinel", L): first["name"], t("distance_m", L): first["distance_m"],
+        t("ppl_load", L): first["duties"], t("households", L): first["load"]}),
+        hide_index=True, width="stretch")
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button(t("confirm", L), key=f"cov_fill_yes_{comm}", type="primary", on_click=_fill,
+              args=(str(store.path), comm))
+    c2.button(t("cancel", L), key=f"cov_fill_no_{comm}",
+              on_click=lambda: st.session_state.pop(_ASK, None))
+
+
+def _fill(path: str, comm: str) -> None:
+    st.session_state.pop(_ASK, None)
+    try:
+        n = reg.accept_suggestions(open_store(path), community=comm, by=operator(),
+                                   source=SOURCE)
+    except LayersError as exc:
+        notify("cov:fill", "error", refused(exc))
+        return
+    notify("cov:fill", "success", t("cov_fill_done", lang()).format(n=n))
 
 
 def render() -> None:
@@ -63,6 +202,8 @@ def render() -> None:
         show_map(store, community, tiles, "cov", height=520)
     with right:
         st.altair_chart(coverage_chart(cov.summary, L), width="stretch")
+    operator_box()
+    fill_gaps(store, community)
     names = list(tables)
     for title in names:
         df = tables[title]

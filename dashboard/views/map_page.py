@@ -141,6 +141,9 @@ def detail_panel(store: Store, code: str | None) -> None:
     if st.button(t("clear_selection", L)):
         set_param("sel", None)
         st.rerun()
+    from dashboard.views.assign_panel import assignment_section  # 责任人调整, 变更记录
+
+    assignment_section(store, d)
 
 
 def search_box(store: Store) -> None:

@@ -12,18 +12,33 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = [
+    "EditConflict",
     "LayerSet",
     "LayerValidationError",
     "Problem",
+    "RegisterError",
     "Settings",
     "StoreError",
     "__version__",
+    "accept_suggestions",
+    "add_person",
+    "assign",
     "coverage",
+    "edit_person",
     "generate_demo",
+    "history",
+    "leave",
     "open_store",
     "partition_grids",
+    "people_left",
+    "suggestions",
+    "unassign",
     "validate",
 ]
+
+#: The register's names (``layers.register``): the responsibility chain edited row by row.
+_REGISTER = {"EditConflict", "RegisterError", "accept_suggestions", "add_person", "assign",
+             "edit_person", "history", "leave", "people_left", "suggestions", "unassign"}
 
 
 def __getattr__(name: str):  # lazy re-exports keep `import layers` light for the CLI
@@ -59,6 +74,10 @@ def __getattr__(name: str):  # lazy re-exports keep `import layers` light for th
         from .demo import generate_demo
 
         return generate_demo
+    if name in _REGISTER:
+        from . import register
+
+        return getattr(register, name)
     if name == "partition_grids":
         from .partition import partition_grids
 

@@ -5,6 +5,10 @@ Commands
 demo       generate the fictional demo town (or the city-scale benchmark set) into a GeoPackage
 validate   check a store against the layer contract and print the report
 coverage   grids without a sentinel, overloaded sentinels, buildings without a member …
+people     the people register: add, edit, leave, left
+assign     give a person a role on a grid or building (or accept the suggestions)
+unassign   end a person's assignment on a target
+history    the change log of a target or a person
 
 Errors go to stderr with a non-zero exit status (2 for bad input data or arguments);
 progress goes to stderr, results to stdout.
@@ -369,6 +373,208 @@ def cmd_partition(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_frame(df, fmt: str, columns: list[str] | None = None) -> None:
+    """A table (or JSON records) on stdout: dates as ISO text, dicts as JSON."""
+    import pandas as pd
+
+    if fmt == "json":
+        recs = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+        json.dump(recs, sys.stdout, ensure_ascii=False, default=_json_value)
+        sys.stdout.write("\n")
+        return
+    shown = df[columns] if columns else df
+    with pd.option_context("display.width", 220, "display.max_columns", 20,
+                           "display.max_colwidth", 80, "display.max_rows", 500):
+        print(shown.to_string(index=False) if len(shown) else "—")
+
+
+def _json_value(v: object) -> object:
+    import datetime as dt
+
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def cmd_people_add(args: argparse.Namespace) -> int:
+    from .register import add_person
+    from .store import open_store
+
+    if (args.lon is None) != (args.lat is None):
+        raise ValueError("--lon and --lat go together")
+    home = (args.lon, args.lat) if args.lon is not None else None
+    pid = add_person(open_store(_existing(args.path)), name=args.name, phone=args.phone,
+                     party_member=args.party_member, building=args.building, by=args.by,
+                     home=home)
+    print(f"added {pid}", file=sys.stderr)
+    print(pid)
+    return EXIT_OK
+
+
+def cmd_people_edit(args: argparse.Namespace) -> int:
+    from .register import edit_person
+    from .store import open_store
+
+    changes: dict[str, object] = {}
+    for name, key in (("name", "name"), ("phone", "phone"), ("building", "home_building_code"),
+                      ("party_member", "is_party_member")):
+        if getattr(args, name) is not None:
+            changes[key] = getattr(args, name)
+    if not changes:
+        raise ValueError("nothing to change: give --name, --phone, --building or "
+                         "--party-member/--not-party-member")
+    edit_person(open_store(_existing(args.path)), args.person_id, by=args.by, **changes)
+    print(f"{args.person_id}: changed {', '.join(changes)}")
+    return EXIT_OK
+
+
+def cmd_people_leave(args: argparse.Namespace) -> int:
+    from .register import leave
+    from .store import open_store
+
+    n = leave(open_store(_existing(args.path)), args.person_id, date=args.date,
+              reason=args.reason, by=args.by)
+    print(f"{args.person_id} left; {n} assignment(s) ended", file=sys.stderr)
+    print(n)
+    return EXIT_OK
+
+
+def cmd_people_left(args: argparse.Namespace) -> int:
+    from .register import people_left
+    from .store import open_store
+
+    _print_frame(people_left(open_store(_existing(args.path))), args.format)
+    return EXIT_OK
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from .register import accept_suggestions, assign
+    from .store import open_store
+
+    store = open_store(_existing(args.path))
+    if args.accept_suggestions:
+        if args.person or args.role or args.target:
+            raise ValueError("--accept-suggestions takes no --person, --role or --target")
+        n = accept_suggestions(store, community=args.community, by=args.by)
+        print(f"{n} sentinel assignment(s) made from the suggestions", file=sys.stderr)
+        print(n)
+        return EXIT_OK
+    missing = [f"--{k}" for k in ("person", "role", "target") if not getattr(args, k)]
+    if missing:
+        raise ValueError(f"assign needs {', '.join(missing)} (or --accept-suggestions)")
+    expected = None
+    if args.expect_holders is not None:
+        expected = [p for p in args.expect_holders.split(",") if p.strip()]
+    assign(store, person_id=args.person, role=args.role, target=args.target, since=args.since,
+           replace=args.replace, expected_holders=expected, by=args.by)
+    print(f"{args.person}: {args.role} of {args.target}")
+    return EXIT_OK
+
+
+def cmd_unassign(args: argparse.Namespace) -> int:
+    from .register import unassign
+    from .store import open_store
+
+    n = unassign(open_store(_existing(args.path)), person_id=args.person, target=args.target,
+                 until=args.until, reason=args.reason, by=args.by)
+    print(f"{args.person}: {n} assignment(s) on {args.target} ended", file=sys.stderr)
+    print(n)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .register import history
+    from .store import open_store
+
+    if not (args.target or args.person):
+        raise ValueError("history needs --target CODE or --person ID")
+    h = history(open_store(_existing(args.path)), target=args.target, person=args.person)
+    _print_frame(h, args.format, ["when", "by", "action", "person_id", "target_code", "role",
+                                  "before", "after", "reason", "source"])
+    return EXIT_OK
+
+
+def _existing(path: str) -> str:
+    """Row edits change an existing store; a missing path is an error, never a new file."""
+    if not Path(path).is_file():
+        from .errors import StoreError
+
+        raise StoreError(f"{path}: no such file")
+    return path
+
+
+def _register_parsers(sub) -> None:
+    """``people``, ``assign``, ``unassign`` and ``history`` (the responsibility chain)."""
+    pe = sub.add_parser("people", help="the people register: add, edit, leave, left")
+    psub = pe.add_subparsers(dest="people_command", required=True)
+    pa = psub.add_parser("add", help="register a person; prints the new id on the last line")
+    pa.add_argument("path")
+    pa.add_argument("--name", required=True)
+    pa.add_argument("--phone", default=None)
+    pa.add_argument("--party-member", dest="party_member", action="store_true")
+    pa.add_argument("--building", default=None, help="home building code (the home point)")
+    pa.add_argument("--lon", type=float, default=None, help="home longitude (no building)")
+    pa.add_argument("--lat", type=float, default=None, help="home latitude (no building)")
+    pa.add_argument("--by", default=None)
+    pa.set_defaults(func=cmd_people_add)
+    ped = psub.add_parser("edit", help="change a person's name, phone, party membership or home")
+    ped.add_argument("path")
+    ped.add_argument("person_id")
+    ped.add_argument("--name", default=None)
+    ped.add_argument("--phone", default=None)
+    ped.add_argument("--building", default=None)
+    party = ped.add_mutually_exclusive_group()
+    party.add_argument("--party-member", dest="party_member", action="store_const", const=True)
+    party.add_argument("--not-party-member", dest="party_member", action="store_const",
+                       const=False)
+    ped.add_argument("--by", default=None)
+    ped.set_defaults(func=cmd_people_edit, party_member=None)
+    pl = psub.add_parser("leave", help="a person leaves: their assignments end (count printed)")
+    pl.add_argument("path")
+    pl.add_argument("person_id")
+    pl.add_argument("--date", default=None, help="YYYY-MM-DD (default today)")
+    pl.add_argument("--reason", default=None)
+    pl.add_argument("--by", default=None)
+    pl.set_defaults(func=cmd_people_leave)
+    plf = psub.add_parser("left", help="people who have left (from the change log)")
+    plf.add_argument("path")
+    plf.add_argument("--format", choices=["table", "json"], default="table")
+    plf.set_defaults(func=cmd_people_left)
+
+    a = sub.add_parser("assign", help="give a person a role on a grid or building, or accept "
+                                      "the sentinel suggestions (count printed)")
+    a.add_argument("path")
+    a.add_argument("--person", default=None)
+    a.add_argument("--role", choices=["grid_sentinel", "building_member"], default=None)
+    a.add_argument("--target", default=None, help="grid code (sentinel) or building code")
+    a.add_argument("--since", default=None, help="YYYY-MM-DD (default today)")
+    a.add_argument("--replace", action="store_true",
+                   help="end the current holders of the role on the target (更换)")
+    a.add_argument("--expect-holders", dest="expect_holders", default=None,
+                   help="comma-separated person ids you saw holding it (refused if changed)")
+    a.add_argument("--accept-suggestions", dest="accept_suggestions", action="store_true",
+                   help="assign each grid without a sentinel its best suggested party member")
+    a.add_argument("--community", default=None, help="with --accept-suggestions: only here")
+    a.add_argument("--by", default=None)
+    a.set_defaults(func=cmd_assign)
+
+    u = sub.add_parser("unassign", help="end a person's assignment on a target (count printed)")
+    u.add_argument("path")
+    u.add_argument("--person", required=True)
+    u.add_argument("--target", required=True)
+    u.add_argument("--until", default=None, help="last day in force, YYYY-MM-DD (default today)")
+    u.add_argument("--reason", default=None)
+    u.add_argument("--by", default=None)
+    u.set_defaults(func=cmd_unassign)
+
+    h = sub.add_parser("history", help="the change log of a target or a person, oldest first")
+    h.add_argument("path")
+    h.add_argument("--target", default=None, help="a grid or building code")
+    h.add_argument("--person", default=None, help="a person id (both: entries about both)")
+    h.add_argument("--format", choices=["table", "json"], default="table")
+    h.set_defaults(func=cmd_history)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m layers", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -483,6 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
     pa.add_argument("--crs", default=None)
     pa.add_argument("--households-per-grid", dest="households_per_grid", type=int)
     pa.set_defaults(func=cmd_partition)
+
+    _register_parsers(sub)
 
     for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im, pa):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -13,33 +13,44 @@ changes (an append to a layer) go through :meth:`GeoPackageStore.transform`, whi
 current content *under* that lock, so two concurrent appends both land. A store file whose write
 permission bits are cleared is refused (even for root), a write keeps the file's mode, and
 staging files left behind by a killed writer are removed by the next one.
+
+Row-level edits (one person, one assignment) never rewrite the file: :meth:`Store.edit_rows`
+opens one transaction in which the caller reads, inserts and updates single rows and appends to
+the append-only ``change_log`` table; the GeoPackage backend runs it as one SQLite transaction
+(``BEGIN IMMEDIATE``) on the same file, under the same advisory lock as whole-store writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
+import json
 import logging
 import os
 import re
 import secrets
 import shutil
+import sqlite3
 import stat
+import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from . import clock
 from .errors import LayerValidationError, StoreError
-from .layerset import LayerSet
+from .layerset import DATE_ANCHOR, LayerSet
 from .schema import LAYER_NAMES, LAYERS, REQUIRED_LAYERS, spec
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import ValidationReport, validate
+from .validate import Problem, ValidationReport, validate
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,76 @@ Change = Callable[[LayerSet], Mapping[str, pd.DataFrame]]
 
 #: Suffixes SQLite adds beside a GeoPackage being written.
 _SIDECARS = ("", "-journal", "-wal", "-shm")
+
+#: The append-only attribute table of row edits (who changed what, when, before → after).
+CHANGE_LOG = "change_log"
+#: Its columns besides ``fid`` (``when`` is the product clock's local time).
+CHANGE_LOG_COLUMNS = ("when", "by", "action", "layer", "person_id", "target_code", "role",
+                      "before", "after", "reason", "source")
+#: Row id column of :meth:`RowEdit.select` results (the backend's primary key).
+ROW_ID = "fid"
+
+
+class RowConflict(StoreError):
+    """A row no longer holds the values the caller expected (someone changed it first).
+
+    Parameters
+    ----------
+    layer
+        The layer of the row.
+    field
+        The first column that differs.
+    where
+        The condition that selected the row (for the message; never personal values).
+    """
+
+    def __init__(self, layer: str, field: str, where: Mapping[str, object]) -> None:
+        self.layer = layer
+        self.field = field
+        self.where = dict(where)
+        cond = ", ".join(f"{k}={v!r}" for k, v in self.where.items())
+        super().__init__(f"{layer} ({cond}): {field} was changed by someone else; "
+                         "nothing was written")
+
+
+class RowEdit(Protocol):
+    """The row operations of one transaction (what a backend implements for
+    :meth:`Store.edit_rows`).
+
+    Conditions (``where``) map a column to a value (``=``), ``None`` (``IS NULL``) or a list,
+    tuple or set of values (``IN``); ``fid`` is the row id. Dates are given and returned as the
+    store shows them (a demo store's dates relative to its anchor day, see
+    :meth:`~layers.layerset.LayerSet.dates_relative_to`).
+    """
+
+    def meta(self) -> dict[str, str]:
+        """The store's metadata, as of this transaction."""
+
+    def select(
+        self, layer: str, where: Mapping[str, object] | None = None, *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Matching rows with their ``fid``; the contract's columns (and ``geometry``, as a
+        GeoDataFrame in EPSG:4326) unless ``columns`` names some."""
+
+    def max_value(self, layer: str, column: str, prefix: str | None = None) -> object:
+        """The largest value of ``column`` (among values starting with ``prefix``), or None."""
+
+    def insert(self, layer: str, frame: pd.DataFrame) -> int:
+        """Insert rows (validated against the contract and the rows they refer to)."""
+
+    def update(
+        self, layer: str, where: Mapping[str, object], values: Mapping[str, object], *,
+        expected: Mapping[str, object] | None = None,
+    ) -> int:
+        """Set ``values`` on the matching rows; :class:`RowConflict` when one of them does not
+        hold ``expected``; returns how many rows changed."""
+
+    def log(self, entries: Iterable[Mapping[str, object]]) -> int:
+        """Append entries (keys from ``CHANGE_LOG_COLUMNS``; ``when`` defaults to now)."""
+
+    def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Log entries matching ``filters``, oldest first (this transaction's included)."""
 
 
 @runtime_checkable
@@ -95,6 +176,36 @@ class Store(Protocol):
     ) -> ValidationReport:
         """Replace the layers ``change(current)`` returns, ``current`` being the content read
         under the write lock (read-modify-write without lost updates), atomically."""
+
+    # -- row-level edits (issue 13): single rows, never a rewrite of the store ----------------
+    def edit_rows(self) -> contextlib.AbstractContextManager[RowEdit]:
+        """One transaction of row operations (:class:`RowEdit`), committed when the block ends
+        without an exception and rolled back otherwise; one editor at a time, never
+        interleaved with whole-store writes."""
+
+    def select_rows(
+        self, layer: str, where: Mapping[str, object] | None = None, *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``layer`` matching ``where`` (see :meth:`RowEdit.select`), outside any
+        transaction."""
+
+    def insert_rows(
+        self, layer: str, frame: pd.DataFrame, log_entries: Iterable[Mapping[str, object]] = ()
+    ) -> int:
+        """Insert ``frame``'s rows and append ``log_entries`` in one transaction."""
+
+    def update_rows(
+        self, layer: str, where: Mapping[str, object], values: Mapping[str, object], *,
+        expected: Mapping[str, object] | None = None,
+        log_entries: Iterable[Mapping[str, object]] = (),
+    ) -> int:
+        """Set ``values`` on the rows matching ``where`` (when each still holds ``expected``,
+        else :class:`RowConflict`) and append ``log_entries``, in one transaction; returns the
+        number of rows changed."""
+
+    def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Entries of the append-only change log matching ``filters``, oldest first."""
 
 
 def open_store(location: str | os.PathLike[str]) -> Store:
@@ -401,6 +512,102 @@ class GeoPackageStore:
                 with contextlib.suppress(FileNotFoundError):
                     Path(str(tmp) + suffix).unlink()
 
+    # -- row-level edits ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def edit_rows(self) -> Iterator[RowEdit]:
+        """One SQLite transaction (``BEGIN IMMEDIATE``) on the store file, under the store's
+        write lock: the block's row operations and log entries are committed together when it
+        ends, or not at all when it raises. The file is changed in place (a few pages), never
+        rewritten; it keeps its inode and mode.
+
+        Raises
+        ------
+        StoreError
+            Missing, empty or read-only store file.
+        """
+        self._require()
+        with self._locked():
+            con = _connect(self.path)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                edit = _GpkgRowEdit(con, self.location)
+                yield edit
+                edit.finish()
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+
+    def select_rows(
+        self, layer: str, where: Mapping[str, object] | None = None, *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``layer`` matching ``where`` (see :class:`RowEdit`), read without the lock
+        (SQLite gives a consistent snapshot)."""
+        with self._reading() as edit:
+            return edit.select(layer, where, columns=columns)
+
+    def insert_rows(
+        self, layer: str, frame: pd.DataFrame, log_entries: Iterable[Mapping[str, object]] = ()
+    ) -> int:
+        """Insert ``frame``'s rows into ``layer`` and append ``log_entries``, in one transaction.
+
+        Raises
+        ------
+        LayerValidationError
+            A row breaks the contract (type, choice, missing value, duplicate key, unknown
+            reference); nothing is written.
+        """
+        with self.edit_rows() as edit:
+            n = edit.insert(layer, frame)
+            edit.log(log_entries)
+        return n
+
+    def update_rows(
+        self, layer: str, where: Mapping[str, object], values: Mapping[str, object], *,
+        expected: Mapping[str, object] | None = None,
+        log_entries: Iterable[Mapping[str, object]] = (),
+    ) -> int:
+        """Set ``values`` on the rows of ``layer`` matching ``where`` and append
+        ``log_entries``, in one transaction.
+
+        Returns
+        -------
+        int
+            Rows changed (0 when none match; then nothing is logged).
+
+        Raises
+        ------
+        RowConflict
+            A matching row does not hold ``expected`` (optimistic check); nothing is written.
+        LayerValidationError
+            The changed rows would break the contract; nothing is written.
+        """
+        with self.edit_rows() as edit:
+            n = edit.update(layer, where, values, expected=expected)
+            if n:
+                edit.log(log_entries)
+        return n
+
+    def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Entries of the change log matching ``filters`` (column → value), oldest first;
+        an empty frame with ``fid`` + :data:`CHANGE_LOG_COLUMNS` when there is no log yet."""
+        with self._reading() as edit:
+            return edit.change_log(filters)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[_GpkgRowEdit]:
+        """A read-only connection (no lock, no transaction left open)."""
+        self._require()
+        con = _connect(self.path, readonly=True)
+        try:
+            yield _GpkgRowEdit(con, self.location)
+        finally:
+            con.close()
+
 
 def _validate_changed(merged: LayerSet, changed: tuple[str, ...], settings: Settings,
                       source: str) -> tuple[LayerSet, ValidationReport]:
@@ -467,3 +674,568 @@ def _write_meta(path: Path, meta: Mapping[str, str]) -> None:
     m = {**meta, "schema_version": SCHEMA_VERSION}
     df = pd.DataFrame({"key": list(m), "value": [str(v) for v in m.values()]})
     pyogrio.write_dataframe(df, path, layer=META_TABLE, driver="GPKG")
+
+
+# -- row-level edits: plain sqlite3 on the GeoPackage ------------------------------------------
+#
+# GDAL's GeoPackage files carry R-tree triggers on every feature table that call ST_IsEmpty and
+# ST_MinX … ST_MaxY; plain sqlite3 lacks them, so each connection registers the small Python
+# versions below (they read the GeoPackage geometry header, see GeoPackage 1.3 § 2.1.3).
+
+#: Doubles in the header's envelope, by its indicator (flags bits 1–3).
+_ENVELOPE_DOUBLES = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}
+_GPKG_EMPTY = 0b0001_0000
+_GPKG_LITTLE = 0b0000_0001
+_GPKG_ENVELOPE_XY = 0b0000_0010
+_UNDEFINED_GEOGRAPHIC_SRS = 0
+_INDEX_PREFIX = "wangge_idx"
+#: The columns row edits look rows up by: keys and references (indexed on first use).
+_LOOKUP_COLUMNS = frozenset(
+    {(name, s.key) for name, s in LAYERS.items() if s.key}
+    | {(name, r.column) for name, s in LAYERS.items() for r in s.references}
+    | {("assignments", "target_code"), (CHANGE_LOG, "person_id"), (CHANGE_LOG, "target_code")})
+#: Values bound in one ``IN (…)``; longer lists are looked up in chunks.
+_MAX_IN = 10_000
+_NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+
+def _gpkg_header(blob: bytes) -> tuple[bool, tuple[float, ...] | None, int]:
+    """(empty flag, envelope ``(minx, maxx, miny, maxy)`` or None, offset of the WKB)."""
+    if len(blob) < 8 or blob[:2] != b"GP":
+        raise ValueError("not a GeoPackage geometry blob")
+    flags = blob[3]
+    n = _ENVELOPE_DOUBLES.get((flags >> 1) & 0b111)
+    if n is None:
+        raise ValueError("bad envelope indicator in a GeoPackage geometry blob")
+    order = "<" if flags & _GPKG_LITTLE else ">"
+    env = struct.unpack_from(order + "4d", blob, 8) if n else None
+    return bool(flags & _GPKG_EMPTY), env, 8 + 8 * n
+
+
+def _gpkg_bounds(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, miny, maxx, maxy) of a GeoPackage geometry; None for NULL or empty."""
+    if blob is None:
+        return None
+    empty, env, offset = _gpkg_header(blob)
+    if empty:
+        return None
+    if env is not None:
+        return env[0], env[2], env[1], env[3]
+    wkb = blob[offset:]
+    if len(wkb) == 21:  # a 2-D point: byte order, type 1, x, y
+        order = "<" if wkb[0] == 1 else ">"
+        kind, x, y = struct.unpack_from(order + "Idd", wkb, 1)
+        if kind == 1:
+            return x, y, x, y
+    b = shapely.bounds(shapely.from_wkb(wkb))
+    return None if b[0] != b[0] else (b[0], b[1], b[2], b[3])  # NaN: empty
+
+
+def _st_is_empty(blob: bytes | None) -> int | None:
+    if blob is None:
+        return None
+    return int(_gpkg_header(blob)[0] or _gpkg_bounds(blob) is None)
+
+
+def _st_coordinate(i: int) -> Callable[[bytes | None], float | None]:
+    def f(blob: bytes | None) -> float | None:
+        b = _gpkg_bounds(blob)
+        return None if b is None else b[i]
+    return f
+
+
+_SQL_FUNCTIONS: dict[str, Callable] = {
+    "ST_IsEmpty": _st_is_empty,
+    "ST_MinX": _st_coordinate(0),
+    "ST_MinY": _st_coordinate(1),
+    "ST_MaxX": _st_coordinate(2),
+    "ST_MaxY": _st_coordinate(3),
+}
+
+
+def _gpkg_blob(geom: object, srs_id: int) -> bytes | None:
+    """A GeoPackage geometry blob as GDAL writes it: little endian, no envelope for points, the
+    XY envelope otherwise."""
+    if geom is None or shapely.is_missing(geom):
+        return None
+    flags = _GPKG_LITTLE
+    envelope = b""
+    if shapely.is_empty(geom):
+        flags |= _GPKG_EMPTY
+    elif shapely.get_type_id(geom) != 0:
+        minx, miny, maxx, maxy = shapely.bounds(geom)
+        flags |= _GPKG_ENVELOPE_XY
+        envelope = struct.pack("<4d", minx, maxx, miny, maxy)
+    header = b"GP" + bytes([0, flags]) + struct.pack("<i", srs_id)
+    return header + envelope + shapely.to_wkb(geom, byte_order=1)
+
+
+def _geometry_from_blobs(blobs: Sequence[bytes | None]) -> np.ndarray:
+    wkb = [None if b is None else b[_gpkg_header(b)[2]:] for b in blobs]
+    return shapely.from_wkb(np.array(wkb, dtype=object))
+
+
+def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with the ST_ functions."""
+    if readonly:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60,
+                              isolation_level=None)
+    else:
+        con = sqlite3.connect(path, timeout=60, isolation_level=None)
+    for name, fn in _SQL_FUNCTIONS.items():
+        con.create_function(name, 1, fn, deterministic=True)
+    try:
+        con.execute("SELECT 1 FROM gpkg_contents LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise StoreError(f"{path}: cannot be opened as a GeoPackage ({exc})") from exc
+    return con
+
+
+def _q(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    """A date-time as pyogrio/GDAL store it in a GeoPackage: ``2026-11-20T00:00:00``."""
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{ts.microsecond // 1000:03d}" if ts.microsecond >= 1000 else "")
+
+
+def _missing(v: object) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, float) and v != v
+
+
+def _to_sql(value: object, kind: str, shift: pd.Timedelta) -> object:
+    """A contract value as stored (dates shown → stored: less the demo's shift)."""
+    if _missing(value):
+        return None
+    if kind == "bool":
+        return int(bool(value))
+    if kind == "int":
+        return int(value)  # type: ignore[call-overload]
+    if kind == "float":
+        return float(value)  # type: ignore[arg-type]
+    if kind == "datetime":
+        return _iso(pd.Timestamp(value) - shift)  # type: ignore[arg-type]
+    return str(value)
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """ISO text (as GDAL writes it, a trailing ``Z`` dropped) → naive datetime64[ms]."""
+    if len(values) > 1000:
+        text = values.astype("object").where(values.notna(), None)
+        text = text.map(lambda v: v[:-1] if isinstance(v, str) and v.endswith("Z") else v)
+        return pd.to_datetime(text, format="ISO8601").astype("datetime64[ms]")
+    parsed = [None if _missing(v) else dt.datetime.fromisoformat(str(v).removesuffix("Z"))
+              for v in values]
+    return pd.Series(parsed, index=values.index, dtype="datetime64[ms]")
+
+
+def _from_sql(values: pd.Series, kind: str, shift: pd.Timedelta) -> pd.Series:
+    """Stored values as the contract's types (dates stored → shown)."""
+    if kind == "bool":
+        if values.isna().any():
+            return values.map(lambda v: None if _missing(v) else bool(v)).astype("boolean")
+        return values.astype(bool)
+    if kind == "int":
+        return pd.to_numeric(values).astype("Int64")
+    if kind == "float":
+        return pd.to_numeric(values).astype("float64")
+    if kind == "datetime":
+        return _parse_dates(values) + shift
+    return values  # text (object, None for NULL) as SQLite returned it
+
+
+class _Table:
+    """A table of the store: its columns and its geometry column (None for attributes)."""
+
+    def __init__(self, name: str, columns: list[str], geometry: str | None, srs_id: int):
+        self.name = name
+        self.columns = columns
+        self.geometry = geometry
+        self.srs_id = srs_id
+
+
+class _GpkgRowEdit:
+    """The :class:`RowEdit` of a GeoPackage: SQL on one sqlite3 connection in a transaction
+    (or read-only)."""
+
+    def __init__(self, con: sqlite3.Connection, location: str) -> None:
+        self.con = con
+        self.location = location
+        self._tables: dict[str, _Table] = {}
+        self._meta: dict[str, str] | None = None
+        self._touched: set[str] = set()
+        self._extent: dict[str, tuple[float, float, float, float]] = {}
+        self._indexed: set[tuple[str, str]] = set()
+        self.writable = con.in_transaction
+
+    # -- schema --------------------------------------------------------------------------------
+    def _table(self, layer: str, *, required: bool = True) -> _Table | None:
+        if layer not in self._tables:
+            if layer != CHANGE_LOG:
+                spec(layer)
+            cols = [r[1] for r in self.con.execute(f"PRAGMA table_info({_q(layer)})")]
+            if not cols:
+                if required:
+                    raise StoreError(f"{self.location}: layer {layer!r} is missing")
+                return None
+            geom = self.con.execute(
+                "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
+                (layer,)).fetchone()
+            self._tables[layer] = _Table(layer, cols, geom[0] if geom else None,
+                                         int(geom[1]) if geom else 4326)
+        return self._tables[layer]
+
+    def _column(self, table: _Table, column: str) -> str:
+        """The stored column for a requested one (``geometry`` → the geometry column)."""
+        if column == "geometry" and table.geometry:
+            return table.geometry
+        if column not in table.columns:
+            raise StoreError(f"{self.location}: layer {table.name!r} has no column {column!r}")
+        return column
+
+    def _index(self, table: _Table, column: str) -> None:
+        """An index on a key column rows are looked up by (created once, in a write
+        transaction: a refused edit rolls it back with everything else). Only selective
+        columns get one: an index on ``role`` would lead SQLite's planner astray."""
+        key = (table.name, column)
+        if key in self._indexed or key not in _LOOKUP_COLUMNS or not self.writable:
+            return
+        self.con.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'{_INDEX_PREFIX}_{table.name}_{column}')}"
+                         f" ON {_q(table.name)} ({_q(column)})")
+        self._indexed.add(key)
+
+    def meta(self) -> dict[str, str]:
+        if self._meta is None:
+            has = self.con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = ?", (META_TABLE,)).fetchone()
+            rows = self.con.execute(f"SELECT key, value FROM {_q(META_TABLE)}").fetchall() \
+                if has else []
+            self._meta = {str(k): str(v) for k, v in rows}
+        return self._meta
+
+    def _shift(self) -> pd.Timedelta:
+        """Shown − stored for date columns (a demo store's dates follow the clock)."""
+        anchor = self.meta().get(DATE_ANCHOR)
+        if not anchor:
+            return pd.Timedelta(0)
+        return pd.Timedelta(days=(clock.today() - dt.date.fromisoformat(anchor)).days)
+
+    # -- reading -------------------------------------------------------------------------------
+    def _where(self, table: _Table, where: Mapping[str, object] | None,
+               kinds: Mapping[str, str]) -> tuple[str, list[object]]:
+        if not where:
+            return "", []
+        parts, params = [], []
+        shift = self._shift()
+        for col, value in where.items():
+            stored = self._column(table, col) if col != ROW_ID else ROW_ID
+            self._index(table, stored)
+            kind = kinds.get(col, "str")
+            if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
+                vals = [_to_sql(v, kind, shift) for v in value]
+                if not vals:
+                    return " WHERE 0", []
+                parts.append(f"{_q(stored)} IN ({', '.join('?' * len(vals))})")
+                params.extend(vals)
+            elif _missing(value):
+                parts.append(f"{_q(stored)} IS NULL")
+            else:
+                parts.append(f"{_q(stored)} = ?")
+                params.append(_to_sql(value, kind, shift) if col != ROW_ID else int(value))
+        return " WHERE " + " AND ".join(parts), params
+
+    def select(
+        self, layer: str, where: Mapping[str, object] | None = None, *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        big = next((k for k, v in (where or {}).items()
+                    if isinstance(v, list | tuple | set | frozenset | np.ndarray | pd.Series)
+                    and len(v) > _MAX_IN), None)
+        if big is not None:  # SQLite binds at most 32,766 values per statement
+            values = list(dict.fromkeys(where[big]))  # type: ignore[index]
+            parts = [self.select(layer, {**where, big: values[i:i + _MAX_IN]},  # type: ignore[dict-item]
+                                 columns=columns) for i in range(0, len(values), _MAX_IN)]
+            return pd.concat(parts, ignore_index=True).sort_values(ROW_ID, ignore_index=True)
+        table = self._table(layer)
+        assert table is not None
+        s = spec(layer)
+        kinds = {f.name: f.kind for f in s.fields}
+        wanted = list(columns) if columns is not None else (
+            [f.name for f in s.fields] + (["geometry"] if table.geometry else []))
+        stored = [self._column(table, c) for c in wanted]
+        cond, params = self._where(table, where, kinds)
+        sql = (f"SELECT {', '.join(_q(c) for c in [ROW_ID, *stored])} FROM {_q(layer)}"
+               f"{cond} ORDER BY {_q(ROW_ID)}")
+        rows = self.con.execute(sql, params).fetchall()
+        raw = pd.DataFrame(rows, columns=[ROW_ID, *wanted], dtype=object)
+        out = pd.DataFrame({ROW_ID: raw[ROW_ID].astype("int64")})
+        shift = self._shift()
+        for c in wanted:
+            if c == "geometry" and table.geometry:
+                continue
+            out[c] = _from_sql(raw[c], kinds.get(c, "str"), shift)
+        if "geometry" in wanted and table.geometry:
+            return gpd.GeoDataFrame(out, geometry=_geometry_from_blobs(raw["geometry"].tolist()),
+                                    crs="EPSG:4326")
+        return out
+
+    def max_value(self, layer: str, column: str, prefix: str | None = None) -> object:
+        table = self._table(layer)
+        assert table is not None
+        col = self._column(table, column)
+        self._index(table, col)
+        sql = f"SELECT max({_q(col)}) FROM {_q(layer)}"
+        params: list[object] = []
+        if prefix:
+            sql += f" WHERE {_q(col)} >= ? AND {_q(col)} < ?"
+            params = [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+        return self.con.execute(sql, params).fetchone()[0]
+
+    def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
+        cols = [ROW_ID, *CHANGE_LOG_COLUMNS]
+        table = self._table(CHANGE_LOG, required=False)
+        if table is None:
+            out = pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+            out["when"] = out["when"].astype("datetime64[ms]")
+            return out
+        where = {k: v for k, v in (filters or {}).items() if not _missing(v)}
+        unknown = set(where) - set(cols)
+        if unknown:
+            raise StoreError(f"the change log has no column(s) {sorted(unknown)}")
+        cond, params = self._where(table, where, {})
+        rows = self.con.execute(f"SELECT {', '.join(_q(c) for c in cols)} FROM "
+                                f"{_q(CHANGE_LOG)}{cond} ORDER BY {_q(ROW_ID)}", params).fetchall()
+        out = pd.DataFrame(rows, columns=cols, dtype=object)
+        out[ROW_ID] = out[ROW_ID].astype("int64")
+        out["when"] = _parse_dates(out["when"])
+        for c in ("before", "after"):
+            out[c] = out[c].map(lambda v: None if v is None else json.loads(v))
+        return out
+
+    # -- writing -------------------------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise StoreError("row changes need a transaction: use Store.edit_rows()")
+
+    def _check(self, layer: str, rows: pd.DataFrame, keep_fids: Sequence[int]) -> pd.DataFrame:
+        """Validate the rows as they will be stored: the contract's column checks, the
+        references they make (looked up by key) and unique keys across the table. Returns the
+        normalised rows; raises :class:`LayerValidationError` (nothing written)."""
+        s = spec(layer)
+        frames: dict[str, pd.DataFrame] = {layer: rows.reset_index(drop=True)}
+        refs = [(r.column, r.layer) for r in s.references]
+        if layer == "assignments":
+            refs += [("target_code", "grids"), ("target_code", "buildings")]
+        for column, parent in refs:
+            if column in rows and parent not in frames:
+                key = spec(parent).key
+                assert key is not None
+                found = self.select(parent, {key: rows[column].dropna().unique().tolist()},
+                                    columns=[key])
+                frames[parent] = found.drop(columns=ROW_ID)
+        checked, report = validate(LayerSet(frames), source=self.location, layers=(layer,))
+        if s.key:
+            keys = checked[layer][s.key].dropna().unique().tolist()
+            taken = self.select(layer, {s.key: keys}, columns=[s.key])
+            taken = taken[~taken[ROW_ID].isin(list(keep_fids))]
+            report.problems.extend(
+                Problem(layer, None, k, s.key, f"{s.key} {k!r} is already in the store")
+                for k in taken[s.key])
+        if not report.ok:
+            raise LayerValidationError(report, self.location)
+        return checked[layer]
+
+    def _values(self, table: _Table, frame: pd.DataFrame, columns: Sequence[str]
+                ) -> tuple[list[str], list[list[object]]]:
+        """Stored column names and per-row stored values of ``columns``."""
+        kinds = {f.name: f.kind for f in spec(table.name).fields}
+        shift = self._shift()
+        names, cols = [], []
+        for c in columns:
+            names.append(self._column(table, c))
+            if c == "geometry" and table.geometry:
+                geoms = frame.geometry.to_numpy()
+                cols.append([_gpkg_blob(g, table.srs_id) for g in geoms])
+                self._grow_extent(table.name, geoms)
+            else:
+                cols.append([_to_sql(v, kinds[c], shift) for v in frame[c].tolist()])
+        return names, [list(r) for r in zip(*cols, strict=True)] if cols else []
+
+    def _grow_extent(self, layer: str, geoms: np.ndarray) -> None:
+        present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+        if len(present):
+            b = shapely.total_bounds(present)
+            old = self._extent.get(layer)
+            self._extent[layer] = b if old is None else (
+                min(old[0], b[0]), min(old[1], b[1]), max(old[2], b[2]), max(old[3], b[3]))
+
+    def insert(self, layer: str, frame: pd.DataFrame) -> int:
+        self._require_writable()
+        table = self._table(layer)
+        assert table is not None
+        s = spec(layer)
+        rows = pd.DataFrame({f.name: frame.get(f.name) for f in s.fields}, index=frame.index)
+        if s.geometry is not None:
+            geoms = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else [None] * len(frame)
+            rows = gpd.GeoDataFrame(rows, geometry=gpd.GeoSeries(list(geoms), index=frame.index,
+                                                                 crs="EPSG:4326"))
+        if rows.empty:
+            return 0
+        checked = self._check(layer, rows, ())
+        wanted = [f.name for f in s.fields] + (["geometry"] if s.geometry is not None else [])
+        names, values = self._values(table, checked, wanted)
+        self.con.executemany(f"INSERT INTO {_q(layer)} ({', '.join(_q(n) for n in names)}) "
+                             f"VALUES ({', '.join('?' * len(names))})", values)
+        self._touched.add(layer)
+        return len(values)
+
+    def update(
+        self, layer: str, where: Mapping[str, object], values: Mapping[str, object], *,
+        expected: Mapping[str, object] | None = None,
+    ) -> int:
+        self._require_writable()
+        if not where:
+            raise StoreError("an update needs a condition (where); nothing was written")
+        table = self._table(layer)
+        assert table is not None
+        current = self.select(layer, where)
+        if expected:
+            self._expect(layer, where, current, expected)
+        if current.empty or not values:
+            return 0
+        new = current.copy()
+        for c, v in values.items():
+            self._column(table, c)
+            if c == "geometry":
+                new = new.set_geometry(gpd.GeoSeries([v] * len(new), index=new.index,
+                                                     crs="EPSG:4326"))
+            else:
+                new[c] = pd.Series([v] * len(new), index=new.index, dtype=object)
+        checked = self._check(layer, new.drop(columns=ROW_ID), current[ROW_ID].tolist())
+        names, rows = self._values(table, checked, list(values))
+        sets = ", ".join(f"{_q(n)} = ?" for n in names)
+        self.con.executemany(f"UPDATE {_q(layer)} SET {sets} WHERE {_q(ROW_ID)} = ?",
+                             [[*r, int(f)] for r, f in zip(rows, current[ROW_ID], strict=True)])
+        self._touched.add(layer)
+        return len(current)
+
+    def _expect(self, layer: str, where: Mapping[str, object], current: pd.DataFrame,
+                expected: Mapping[str, object]) -> None:
+        """:class:`RowConflict` unless every row matched holds ``expected`` (and one does)."""
+        personal = {f.name for f in spec(layer).fields if f.personal}
+        shown = {k: v for k, v in where.items() if k not in personal}
+        if current.empty:
+            raise RowConflict(layer, next(iter(expected)), shown)
+        for c, want in expected.items():
+            if c not in current:
+                raise StoreError(f"{self.location}: layer {layer!r} has no column {c!r}")
+            if not all(_same(v, want) for v in current[c]):
+                raise RowConflict(layer, c, shown)
+
+    def _ensure_log(self) -> _Table:
+        table = self._table(CHANGE_LOG, required=False)
+        if table is not None:
+            return table
+        cols = ", ".join(f"{_q(c)} {'DATETIME NOT NULL' if c == 'when' else 'TEXT'}"
+                         for c in CHANGE_LOG_COLUMNS)
+        x = self.con.execute
+        x(f"CREATE TABLE {_q(CHANGE_LOG)} ({_q(ROW_ID)} INTEGER PRIMARY KEY AUTOINCREMENT "
+          f"NOT NULL, {cols})")
+        x("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
+          f"last_change, srs_id) VALUES (?, 'attributes', ?, ?, {_NOW_SQL}, ?)",
+          (CHANGE_LOG, CHANGE_LOG, "append-only log of row edits (people, assignments)",
+           _UNDEFINED_GEOGRAPHIC_SRS))
+        for verb in ("UPDATE", "DELETE"):
+            x(f"CREATE TRIGGER {_q(f'{CHANGE_LOG}_no_{verb.lower()}')} BEFORE {verb} ON "
+              f"{_q(CHANGE_LOG)} BEGIN SELECT RAISE(ABORT, "
+              f"'{CHANGE_LOG} is append-only: entries are never changed or deleted'); END")
+        if self.con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'"
+                            ).fetchone():
+            # what GDAL keeps for its own tables: a row count maintained by triggers
+            x("INSERT INTO gpkg_ogr_contents (table_name, feature_count) VALUES (?, 0)",
+              (CHANGE_LOG,))
+            for verb, sign in (("insert", "+"), ("delete", "-")):
+                x(f"CREATE TRIGGER {_q(f'trigger_{verb}_feature_count_{CHANGE_LOG}')} AFTER "
+                  f"{verb.upper()} ON {_q(CHANGE_LOG)} BEGIN UPDATE gpkg_ogr_contents SET "
+                  f"feature_count = feature_count {sign} 1 WHERE lower(table_name) = "
+                  f"lower('{CHANGE_LOG}'); END")
+        for c in ("person_id", "target_code"):
+            x(f"CREATE INDEX {_q(f'{_INDEX_PREFIX}_{CHANGE_LOG}_{c}')} ON {_q(CHANGE_LOG)} "
+              f"({_q(c)})")
+        self._tables.pop(CHANGE_LOG, None)
+        table = self._table(CHANGE_LOG)
+        assert table is not None
+        return table
+
+    def log(self, entries: Iterable[Mapping[str, object]]) -> int:
+        self._require_writable()
+        entries = list(entries)
+        if not entries:
+            return 0
+        self._ensure_log()
+        now = _iso(pd.Timestamp(clock.now()))
+        rows = []
+        for e in entries:
+            unknown = set(e) - set(CHANGE_LOG_COLUMNS)
+            if unknown:
+                raise StoreError(f"the change log has no column(s) {sorted(unknown)}")
+            if _missing(e.get("action")):
+                raise StoreError("a change-log entry needs an action")
+            rows.append([_log_value(c, e.get(c), now) for c in CHANGE_LOG_COLUMNS])
+        self.con.executemany(
+            f"INSERT INTO {_q(CHANGE_LOG)} ({', '.join(_q(c) for c in CHANGE_LOG_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(CHANGE_LOG_COLUMNS))})", rows)
+        self._touched.add(CHANGE_LOG)
+        return len(rows)
+
+    def finish(self) -> None:
+        """Before the commit: the touched tables' ``last_change`` and extents in
+        ``gpkg_contents`` (what QGIS and GDAL read to know a table changed)."""
+        for layer in sorted(self._touched):
+            self.con.execute(f"UPDATE gpkg_contents SET last_change = {_NOW_SQL} "
+                             "WHERE table_name = ?", (layer,))
+        for layer, (minx, miny, maxx, maxy) in self._extent.items():
+            self.con.execute(
+                "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?), ?), "
+                "min_y = min(coalesce(min_y, ?), ?), max_x = max(coalesce(max_x, ?), ?), "
+                "max_y = max(coalesce(max_y, ?), ?) WHERE table_name = ?",
+                (minx, minx, miny, miny, maxx, maxx, maxy, maxy, layer))
+
+
+def _log_value(column: str, value: object, now: str) -> object:
+    if column == "when":
+        return now if _missing(value) else _iso(pd.Timestamp(value))  # type: ignore[arg-type]
+    if _missing(value):
+        return None
+    if column in ("before", "after") and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=_json_default)
+    return str(value)
+
+
+def _json_default(v: object) -> object:
+    if isinstance(v, pd.Timestamp | dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as the user saw them: missing values alike, dates by time, numbers by value."""
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    if isinstance(a, pd.Timestamp | dt.datetime | dt.date | np.datetime64) or isinstance(
+            b, pd.Timestamp | dt.datetime | dt.date | np.datetime64):
+        try:
+            return pd.Timestamp(a) == pd.Timestamp(b)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, bool | np.bool_) or isinstance(b, bool | np.bool_):
+        return bool(a) == bool(b)
+    return a == b or str(a) == str(b)

@@ -417,7 +417,8 @@ def _buildings_outside(
             "code": _take(b_codes, wrong),
             "grid_code": buildings["grid_code"].iloc[wrong].to_numpy(dtype=object),
             "located_grid": np.where(located[wrong] >= 0,
-                                     _take(g_codes, np.maximum(located[wrong], 0)), None),
+                                     _take(g_codes, np.maximum(located[wrong], 0)),
+                                     None),  # type: ignore[call-overload]  # numpy stubs: None
         }
     )
 

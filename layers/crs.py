@@ -402,9 +402,11 @@ def _require_lonlat_crs(crs: pyproj.CRS | None, what: str) -> None:
 @overload
 def convert_geometries(geoms: gpd.GeoSeries, src: str, dst: str) -> gpd.GeoSeries: ...
 @overload
-def convert_geometries(geoms: shapely.Geometry, src: str, dst: str) -> shapely.Geometry: ...
+def convert_geometries(  # type: ignore[overload-cannot-match]  # gpd: Any
+    geoms: shapely.Geometry, src: str, dst: str) -> shapely.Geometry: ...
 @overload
-def convert_geometries(geoms: npt.ArrayLike, src: str, dst: str) -> npt.NDArray[np.object_]: ...
+def convert_geometries(  # type: ignore[overload-cannot-match]  # gpd: Any
+    geoms: npt.ArrayLike, src: str, dst: str) -> npt.NDArray[np.object_]: ...
 
 
 def convert_geometries(geoms: Any, src: str, dst: str) -> Any:
@@ -593,5 +595,6 @@ def to_metric(gdf: GeoT) -> GeoT:
     if crs.to_epsg() != 4326 and np.all(np.isfinite(bounds)):
         # only the extent is needed: reproject the (densified) bounding box, not every vertex
         to_wgs84 = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
-        bounds = np.asarray(to_wgs84.transform_bounds(*bounds, densify_pts=21))
+        minx, miny, maxx, maxy = bounds
+        bounds = np.asarray(to_wgs84.transform_bounds(minx, miny, maxx, maxy, densify_pts=21))
     return gdf.to_crs(metric_crs(tuple(bounds)))

@@ -283,6 +283,7 @@ def _read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None,
             raise _too_many_rows(p, len(df), settings.max_import_rows)
         df, over = _apply_limits(df, s, src, settings, problems)
         return df, problems, osm_notes, over
+    enc: str | None
     if suffix in _CSV or suffix in _EXCEL:
         df, enc = _read_table(p, encoding, settings.max_import_rows)
         notes.append(f"read as {enc}")
@@ -559,10 +560,11 @@ def read_osm(path: str | os.PathLike[str], layer: str,
     ``parking`` (``amenity=parking``)."""
     import osmnx as ox
 
-    tags = {"buildings": {"building": True},
-            "care_points": {"amenity": [*_OSM_CARE, "social_facility"],
-                            "social_facility": True},
-            "parking": {"amenity": "parking"}}.get(layer)
+    tags_of: dict[str, dict[str, bool | str | list[str]]] = {
+        "buildings": {"building": True},
+        "care_points": {"amenity": [*_OSM_CARE, "social_facility"], "social_facility": True},
+        "parking": {"amenity": "parking"}}
+    tags = tags_of.get(layer)
     if tags is None:
         raise ImportFileError(f"{path}: OSM files can fill buildings, care_points or parking, "
                               f"not {layer}")
@@ -580,7 +582,8 @@ def read_osm(path: str | os.PathLike[str], layer: str,
         sf = f["social_facility"] if "social_facility" in f else pd.Series("", index=f.index)
         kind = amenity.map(_OSM_CARE)
         elderly = sf.notna() | (amenity == "social_facility")
-        kind = kind.where(kind.notna(), np.where(elderly, "elder_station", None))
+        kind = kind.where(kind.notna(), np.where(  # type: ignore[call-overload]  # stubs: None
+            elderly, "elder_station", None))
         keep = kind.notna().to_numpy()
         cap = pd.to_numeric(f.get("capacity"), errors="coerce") if "capacity" in f else \
             pd.Series(0, index=f.index)

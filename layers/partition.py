@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from . import crs as _crs
 
@@ -36,7 +37,7 @@ def partition_grids(
     households_per_grid: int = 300,
     *,
     community_column: str = "community_code",
-    metric_crs: str | None = None,
+    metric_crs: str | CRS | None = None,
     code_digits: int = 3,
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     """Partition each community into grids of about ``households_per_grid`` households.
@@ -195,8 +196,9 @@ def _bisect(
             np.c_[bounds[:, 0] - pad, cut, bounds[:, 2] + pad, bounds[:, 3] + pad],
         )
         polys = cell_poly[active]
-        left = shapely.intersection(polys, shapely.box(*lo_box.T))
-        right = shapely.intersection(polys, shapely.box(*hi_box.T))
+        # numpy stubs: np.c_ is Any, so np.where(cond, x, y) resolves to its 1-argument form
+        left = shapely.intersection(polys, shapely.box(*lo_box.T))  # type: ignore[attr-defined]
+        right = shapely.intersection(polys, shapely.box(*hi_box.T))  # type: ignore[attr-defined]
         new_ids = len(cell_poly) + np.arange(len(active))
         cell_poly[active] = left
         cell_poly = np.concatenate([cell_poly, right])
@@ -273,7 +275,7 @@ def _fix_multipart(
         return cell_poly, b_cell, cell_comm
     polys = list(cell_poly)
     comm = list(cell_comm)
-    orphans: list[tuple[shapely.Geometry, int]] = []
+    orphans: list[tuple[shapely.Geometry, np.integer]] = []
     for i in multi:
         parts = shapely.get_parts(shapely.make_valid(cell_poly[i]))
         parts = parts[shapely.get_type_id(parts) == 3]

@@ -340,6 +340,7 @@ def _check_geometry(
     codes: np.ndarray | None,
     deep: bool,
 ) -> pd.DataFrame:
+    assert s.geometry is not None  # only layers with geometry are checked here
     if not isinstance(df, gpd.GeoDataFrame) or df.geometry.name not in df:
         out.add(Problem(name, None, None, "geometry", "layer has no geometry column"))
         return df
@@ -407,6 +408,7 @@ def _check_validity(
     out: _Collector,
     codes: np.ndarray | None,
 ) -> np.ndarray:
+    assert s.geometry is not None  # called for layers with geometry only
     invalid = considered & ~shapely.is_valid(geoms)
     if not invalid.any():
         return geoms

@@ -487,7 +487,7 @@ def _all_roads(
     roads_kind = parts.roads_kind + [kind for _ci, _line, kind in parts.v_roads]
     road_geoms = np.array(roads_g, dtype=object)
     road_kind = np.array(roads_kind, dtype=object)
-    road_names = np.where(road_kind == "path", None,
+    road_names = np.where(road_kind == "path", None,  # type: ignore[call-overload]  # stubs
                           _names.street_names(rng, len(road_geoms)))
     return road_geoms, road_kind, road_names
 
@@ -712,7 +712,7 @@ def _pick_road(rng: np.random.Generator, road_comm: np.ndarray, want_comm: np.nd
     return out
 
 
-def _hash_uniform(key: np.ndarray, salt: int) -> np.ndarray:
+def _hash_uniform(key: np.ndarray, salt: int | np.integer) -> np.ndarray:
     """A deterministic uniform(0.05, 0.95) per integer key (hamlet positions)."""
     x = (key.astype(np.uint64) * np.uint64(2654435761) + np.uint64(salt)) % np.uint64(1 << 32)
     x = (x ^ (x >> np.uint64(13))) * np.uint64(1274126177) % np.uint64(1 << 32)

@@ -355,7 +355,7 @@ def _weighted_sample(
         raise ValueError(f"at most {available} distinct {what} can be made, asked for {n}")
     if n == 0:
         return np.empty(0, dtype=np.intp)
-    keys = rng.exponential(size=weights.shape[0])
+    keys = rng.exponential(size=len(weights))
     positive = weights > 0
     keys[positive] /= weights[positive]
     keys[~positive] = np.inf

@@ -180,7 +180,7 @@ class GridLocator:
         idx[pi[::-1]] = gi[::-1]
         grid = np.where(idx >= 0, self.codes[np.maximum(idx, 0)], None)
         comm = np.where(idx >= 0, self.communities[np.maximum(idx, 0)], None)
-        return grid, comm
+        return grid, comm  # type: ignore[return-value]  # numpy stubs: None as a branch
 
 
 def _building_codes(store: Path) -> frozenset[str]:
@@ -423,6 +423,8 @@ class TicketStore:
             return []
         lon = np.fromiter((r["lon"] for r in new), float, len(new))
         lat = np.fromiter((r["lat"] for r in new), float, len(new))
+        grid: np.ndarray | list[Any]
+        comm: np.ndarray | list[Any]
         if self.locator is not None:
             grid, comm = self.locator.locate(lon, lat)
             outside = np.flatnonzero(pd.isna(grid))
@@ -466,7 +468,8 @@ class TicketStore:
             raise TicketError(f"row {i}: reporter {_shown(reporter)} is not one of "
                               f"{', '.join(REPORTERS)}")
         try:
-            lon, lat = float(r.get("lon")), float(r.get("lat"))
+            # None raises TypeError, reported below
+            lon, lat = float(r.get("lon")), float(r.get("lat"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             lon = lat = math.nan
         if not (math.isfinite(lon) and math.isfinite(lat)) or not (
@@ -577,8 +580,9 @@ class TicketStore:
             hist = conn.execute(select(events_table).where(
                 events_table.c.ticket_id == ticket_id).order_by(events_table.c.seq)
             ).mappings().all()
-        return record(row, [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
-                            for h in hist], now or clock.now())
+        return record(row,  # type: ignore[arg-type]  # RowMapping: keyed by column name
+                      [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
+                       for h in hist], now or clock.now())
 
     def records(self, tickets: pd.DataFrame, now: dt.datetime | None = None) -> list[dict]:
         """The JSON form (:func:`record`) of the tickets of a :meth:`frame` (one query for
@@ -735,7 +739,7 @@ def _open_lock(db: Path | None) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _driver_error(exc: BaseException) -> sa_exc.DBAPIError | None:
+def _driver_error(exc: BaseException | None) -> sa_exc.DBAPIError | None:
     """The SQLAlchemy driver error behind ``exc`` (pandas wraps those of ``read_sql``)."""
     while exc is not None and not isinstance(exc, sa_exc.DBAPIError):
         exc = exc.__cause__
@@ -750,7 +754,7 @@ def _sqlite_code(exc: sa_exc.DBAPIError) -> int | None:
 
 def _jsonable(d: Mapping[str, Any]) -> dict:
     """Times as ISO text, missing values (None, NaN, NaT) as None."""
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in d.items():
         if v is None or (not isinstance(v, str) and bool(pd.isna(v))):
             out[k] = None

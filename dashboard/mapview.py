@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import folium
 import numpy as np
@@ -112,7 +113,7 @@ def tile_sources(config: Mapping[str, object] | None = None) -> dict[str, TileSo
     Tianditu token): ``config`` is the ``[tiles]`` table of ``.streamlit/secrets.toml``, e.g.
     ``tianditu_token = "…"``, ``osm_url = "http://tiles.intranet/{z}/{x}/{y}.png"``,
     ``amap_url = …``. Tokens are never written into the repository."""
-    cfg = dict(config or {})
+    cfg: dict[str, Any] = dict(config or {})  # secrets (TOML): text values, not checked
     out = {}
     for key, src in DEFAULT_TILES.items():
         url = cfg.get(f"{key}_url", src.url)

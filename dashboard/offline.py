@@ -21,6 +21,7 @@ from pathlib import Path
 
 import folium
 from folium import plugins
+from folium.elements import JSCSSMixin
 
 STATIC_ROOT = Path(__file__).parent / "static"
 STATIC_URL = "/app/static"
@@ -71,7 +72,7 @@ _FULLSCREEN_CSS: Assets = [
 # FastMarkerCluster inherits MarkerCluster's lists in folium 0.20; it is listed anyway so a folium
 # release that gives it its own lists cannot slip a CDN URL back in. JSCSSMixin, the parent of
 # all of these, has empty defaults and is left alone.
-_LOCAL_ASSETS: dict[type, tuple[Assets, Assets]] = {
+_LOCAL_ASSETS: dict[type[JSCSSMixin], tuple[Assets, Assets]] = {
     folium.Map: (_MAP_JS, _MAP_CSS),
     plugins.MarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
     plugins.FastMarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),

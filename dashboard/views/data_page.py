@@ -135,6 +135,7 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
         else:
             st.success(t("data_ok", L).format(n=result.rows))
         st.dataframe(report, hide_index=True, width="stretch", height=300)
+    assert result.file_rows is not None  # check_file always returns the file's rows
     st.caption(t("data_rows_in_file", L).format(n=len(result.file_rows)))
     st.dataframe(pd.DataFrame(result.file_rows).drop(columns="geometry", errors="ignore")
                  .head(50), hide_index=True, width="stretch")

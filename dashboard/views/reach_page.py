@@ -61,8 +61,10 @@ def render() -> None:
                 lreach.CHILD_CARE_KINDS
             pick = cp[cp["kind"].isin(kinds)]
             chosen = st.selectbox(t("reach_isochrone_of", L), pick["code"].tolist(),
-                                  format_func=dict(zip(pick["code"], pick["name"],
-                                                       strict=True)).get, key="iso_point")
+                                  # streamlit stubs: dict.get (overloaded) is no Callable
+                                  format_func=dict(  # type: ignore[arg-type]
+                                      zip(pick["code"], pick["name"], strict=True)).get,
+                                  key="iso_point")
             p = pick.set_index("code").geometry[chosen]
             iso = lreach.isochrones(net, p.x, p.y, result.thresholds)
             for row in iso.iloc[::-1].itertuples():

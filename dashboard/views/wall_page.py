@@ -196,7 +196,8 @@ def _live(store: Store, community: str | None, names: dict[str, str], town: str,
     if rotate:
         order = [None, *names]
         scope = order[int(time.time() // refresh) % len(order)]
-        st.caption(f"{t('wall_showing', L)} {md(names.get(scope, town))}")
+        shown = town if scope is None else names.get(scope, town)
+        st.caption(f"{t('wall_showing', L)} {md(shown)}")
     now = _now()
     snap = wall_snapshot(store.data, store.cov, store.tickets.frame(now=now), now, scope)
     summary = reach_analysis(str(store.path), store.mtime)[1].summary

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README Quick start #2; .ci/run calls exactly this):
 # installs what the tests need — Python packages, and Debian's chromium + fonts-noto-cjk for the
-# end-to-end browser tests — then runs ruff and the whole pytest suite.
+# end-to-end browser tests — then runs ruff, mypy and the whole pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +14,5 @@ fi
 
 pip install -r requirements-dev.txt
 ruff check .
+mypy layers dashboard
 python -m pytest -q "$@"

@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -129,7 +130,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate
 
     store = open_store(args.path)
-    frames = {n: store.read_layer(n) for n in store.layer_names()}
+    # read_layer is GeoPackageStore's: the Store protocol does not declare it (yet)
+    frames = {n: store.read_layer(n)  # type: ignore[attr-defined]
+              for n in store.layer_names()}
     from .layerset import LayerSet
 
     _, report = validate(LayerSet(frames, store.meta()), _settings(args), source=store.location)
@@ -415,7 +418,7 @@ def cmd_people_edit(args: argparse.Namespace) -> int:
     from .register import edit_person
     from .store import open_store
 
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # argparse values
     for name, key in (("name", "name"), ("phone", "phone"), ("building", "home_building_code"),
                       ("party_member", "is_party_member")):
         if getattr(args, name) is not None:

@@ -947,7 +947,8 @@ class _GpkgRowEdit:
                 parts.append(f"{_q(stored)} IS NULL")
             else:
                 parts.append(f"{_q(stored)} = ?")
-                params.append(_to_sql(value, kind, shift) if col != ROW_ID else int(value))
+                params.append(_to_sql(value, kind, shift) if col != ROW_ID
+                              else int(value))  # type: ignore[call-overload]  # a row id
         return " WHERE " + " AND ".join(parts), params
 
     def select(
@@ -958,7 +959,7 @@ class _GpkgRowEdit:
                     if isinstance(v, list | tuple | set | frozenset | np.ndarray | pd.Series)
                     and len(v) > _MAX_IN), None)
         if big is not None:  # SQLite binds at most 32,766 values per statement
-            values = list(dict.fromkeys(where[big]))  # type: ignore[index]
+            values = list(dict.fromkeys(where[big]))  # type: ignore[index, arg-type]
             parts = [self.select(layer, {**where, big: values[i:i + _MAX_IN]},  # type: ignore[dict-item]
                                  columns=columns) for i in range(0, len(values), _MAX_IN)]
             return pd.concat(parts, ignore_index=True).sort_values(ROW_ID, ignore_index=True)
@@ -1056,7 +1057,8 @@ class _GpkgRowEdit:
         """Stored column names and per-row stored values of ``columns``."""
         kinds = {f.name: f.kind for f in spec(table.name).fields}
         shift = self._shift()
-        names, cols = [], []
+        names: list[str] = []
+        cols: list[list[object]] = []
         for c in columns:
             names.append(self._column(table, c))
             if c == "geometry" and table.geometry:

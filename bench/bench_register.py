@@ -40,12 +40,16 @@ OUT = ROOT / "bench" / "out"
 
 EDITOR = textwrap.dedent("""
     import json, sys, time
+    from pathlib import Path
     from layers import register as reg
     from layers.store import open_store
-    path, jobs, start, seconds, tag = (sys.argv[1], json.loads(sys.argv[2]),
-                                       float(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
-    while time.time() < start:
+    path, jobs, barrier, seconds, tag = (sys.argv[1], json.loads(sys.argv[2]),
+                                         Path(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+    (barrier / f"ready-{tag}").touch()  # imported: ready
+    go = barrier / "go"
+    while not go.exists():
         time.sleep(0.005)
+    start = float(go.read_text())
     store = open_store(path)
     done, lat = 0, []
     for pid, target in jobs:
@@ -56,7 +60,7 @@ EDITOR = textwrap.dedent("""
                    source=tag)
         lat.append(time.perf_counter() - t0)
         done += 1
-    print(json.dumps({"done": done, "latencies": lat}))
+    print(json.dumps({"done": done, "latencies": lat, "end": time.time()}))
 """)
 
 
@@ -170,24 +174,34 @@ def coverage_after(path: Path, assigned: list[str]) -> dict:
 
 
 def concurrent(path: Path, jobs: list, editors: int, seconds: float) -> dict:
+    import tempfile
+
     from layers.store import open_store
 
     per = len(jobs) // editors
-    start = time.time() + 8.0  # every editor has imported the library by then
+    barrier = Path(tempfile.mkdtemp(prefix="bench-register-"))
     procs = []
     for i in range(editors):
         chunk = jobs[i * per:(i + 1) * per]
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", EDITOR, str(path), json.dumps(chunk), str(start),
+            [sys.executable, "-c", EDITOR, str(path), json.dumps(chunk), str(barrier),
              str(seconds), f"bench-editor-{i:02d}"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    while len(list(barrier.glob("ready-*"))) < editors:  # all imported, then all at once
+        if any(p.poll() is not None for p in procs):
+            break
+        time.sleep(0.05)
+    start = time.time() + 0.2
+    (barrier / "go.tmp").write_text(repr(start))
+    (barrier / "go.tmp").rename(barrier / "go")
     results = []
     for p in procs:
         out, err = p.communicate(timeout=seconds + 600)
         if p.returncode:
             raise SystemExit(f"an editor failed:\n{err}")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    wall = time.time() - start
+    wall = max(r["end"] for r in results) - start  # until the last edit landed
+    shutil.rmtree(barrier, ignore_errors=True)
     done = [r["done"] for r in results]
     lat = [x for r in results for x in r["latencies"]]
     store = open_store(path)

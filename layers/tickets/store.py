@@ -266,9 +266,11 @@ class TicketStore:
         #: True when this open created the schema (and imported ``seed``).
         self.created = False
         self._empty: Engine | None = None
-        if self._absent() and seed is None:
-            return  # reading never writes: the file is made by the first write
-        self._materialise(seed)
+        self._checked = False  # the file was checked (and its schema made) by this instance
+        if seed is not None:
+            self._materialise(seed)
+        elif not self._absent():
+            self._check_existing()  # reading never writes: a missing file waits for a write
 
     def _absent(self) -> bool:
         """True while the SQLite file does not exist (reads then see no tickets)."""
@@ -283,6 +285,15 @@ class TicketStore:
             if self.file is not None and self.file.exists():
                 self._check_file()
             self.created = self._ensure_schema(seed)
+        self._checked = True
+
+    def _check_existing(self) -> None:
+        """Check a file another process made, without writing: the open lock waits for a
+        creator still making its schema."""
+        with _open_lock(self.file):
+            if self.file is not None and self.file.exists():
+                self._check_file()
+        self._checked = True
 
     @classmethod
     def for_store(cls, store: str | os.PathLike[str], *, seed: bool = False,
@@ -323,14 +334,20 @@ class TicketStore:
         if head != _SQLITE_MAGIC:
             raise TicketStoreDamaged(self.name, "not an SQLite database (no SQLite header)")
         if size <= QUICK_CHECK_MAX_BYTES:
-            with self._reading() as conn:
+            with self._reading(check=False) as conn:
                 found = conn.exec_driver_sql("PRAGMA quick_check").scalars().all()
             if found != ["ok"]:
                 raise TicketStoreDamaged(self.name, f"damaged (integrity check: {found[0]})")
 
     def _ensure_schema(self, seed: Callable[[], pd.DataFrame | None] | None) -> bool:
         """Create the tables and triggers if missing, and import ``seed`` then — all in one
-        write transaction (a crash half way leaves no schema without its seed)."""
+        write transaction (a crash half way leaves no schema without its seed). A file that
+        has its tables already is only read."""
+        if self.file is not None and self.file.exists() and seed is None:
+            with self.engine.connect() as conn:
+                if {tickets_table.name, events_table.name} <= set(
+                        inspect(conn).get_table_names()):
+                    return False
         with self._transaction() as conn:
             present = set(inspect(conn).get_table_names())
             fresh = not {tickets_table.name, events_table.name} <= present
@@ -363,10 +380,15 @@ class TicketStore:
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[Connection]:
+    def _reading(self, *, check: bool = True) -> Iterator[Connection]:
         """A connection for reading; any database error but "busy" becomes
-        :class:`TicketStoreDamaged`."""
-        engine = self._empty_engine() if self._absent() else self.engine
+        :class:`TicketStoreDamaged`. ``check=False`` for the file check itself."""
+        if self._absent():
+            engine = self._empty_engine()
+        else:
+            if check and not self._checked:  # made by another process since this one opened
+                self._check_existing()
+            engine = self.engine
         try:
             with engine.connect() as conn:
                 yield conn
@@ -381,7 +403,7 @@ class TicketStore:
         """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks).
         A file found unusable raises :class:`TicketStoreDamaged`. The first write creates the
         database file and its schema."""
-        if self._absent():
+        if not self._checked:  # the first write: the file and its schema, once
             self._materialise()
         with self._transaction() as conn:
             yield conn

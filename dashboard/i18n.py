@@ -254,6 +254,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "data_unreadable": {"zh": "文件无法读取", "en": "The file cannot be read"},
     "data_bad_type": {"zh": "不支持的文件类型。可上传：{types}",
                       "en": "This kind of file is not accepted. Accepted: {types}"},
+    "as_of_view": {"zh": "查看日期", "en": "As of"},
+    "as_of_view_help": {"zh": "选择过去的日期，按当时的指派记录显示覆盖情况和地图。",
+                        "en": "Pick a past day to see coverage and the map as the assignment "
+                              "history had them then."},
+    "as_of_banner": {"zh": "正在查看 {day} 当天的责任分工（历史记录）。",
+                     "en": "Showing who was responsible on {day} (history)."},
     "err_generic": {"zh": "页面出错了，已记录到服务器日志。请刷新页面；如果问题持续，请联系管理员。",
                     "en": "Something went wrong; it was written to the server log. Reload the "
                           "page, and tell the administrator if it happens again."},

@@ -34,7 +34,7 @@ from dashboard import offline
 from dashboard.i18n import t
 from layers import clock
 from layers import crs as lcrs
-from layers.assignments import active_assignments, resolve_as_of
+from layers.assignments import active_assignments
 from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
 from layers.schema import CHILD_CARE_KINDS, ELDER_CARE_KINDS
@@ -288,7 +288,7 @@ def prepare(
     _emit_communities(out, comms[cmask], cov.summary)
     if not aggregated:
         g = grids[gmask]
-        act = active_assignments(data["assignments"], resolve_as_of(data))
+        act = active_assignments(data["assignments"], cov.as_of)  # the coverage's day
         _emit_grids(out, g, cov.grids.set_index("code"), data["people"], lang)
         _emit_buildings(out, data["buildings"], g, act, lang)
         _emit_people(out, data["people"], act, clip, lang)

@@ -4,6 +4,7 @@ and the query-parameter helpers that keep the view in the URL."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,10 @@ from dashboard import data as appdata
 from dashboard import mapview
 from dashboard.i18n import LANGUAGES, t
 from dashboard.text import md
+from layers import clock
 from layers.coverage import CoverageResult, coverage
 from layers.layerset import LayerSet
+from layers.settings import DEFAULT_SETTINGS, Settings
 from layers.tickets import TicketStore, TicketStoreDamaged
 
 log = logging.getLogger(__name__)
@@ -30,8 +33,10 @@ def _load(path: str, mtime_ns: int) -> LayerSet:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _coverage(path: str, mtime_ns: int) -> CoverageResult:
-    return coverage(_load(path, mtime_ns))
+def _coverage(path: str, mtime_ns: int, as_of: str | None = None) -> CoverageResult:
+    """Coverage of a store version, today or ``as_of`` a past day (the assignment history)."""
+    settings = Settings(as_of=as_of) if as_of else DEFAULT_SETTINGS
+    return coverage(_load(path, mtime_ns), settings)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -51,19 +56,21 @@ def reach_analysis(path: str, mtime_ns: int):
 
 # Downloadable files are built once per data version, not on every rerun of a page.
 @st.cache_data(show_spinner=False, max_entries=8)
-def problem_tables(path: str, mtime_ns: int, lang: str) -> dict:
+def problem_tables(path: str, mtime_ns: int, lang: str, as_of: str | None = None) -> dict:
     """The coverage problem list (问题清单) tables of a store version."""
     from dashboard import reports
 
-    return reports.problem_tables(_load(path, mtime_ns), _coverage(path, mtime_ns), lang)
+    return reports.problem_tables(_load(path, mtime_ns), _coverage(path, mtime_ns, as_of),
+                                  lang)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def problem_list_files(path: str, mtime_ns: int, lang: str) -> tuple[bytes, bytes]:
+def problem_list_files(path: str, mtime_ns: int, lang: str, as_of: str | None = None
+                       ) -> tuple[bytes, bytes]:
     """The coverage problem list (问题清单) as (CSV, Excel) bytes."""
     from dashboard import reports
 
-    tables = problem_tables(path, mtime_ns, lang)
+    tables = problem_tables(path, mtime_ns, lang, as_of)
     return reports.to_csv(tables), reports.to_excel(tables)
 
 
@@ -109,11 +116,13 @@ def _ticket_layer(path: str, version: tuple[int, str]) -> gpd.GeoDataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
-             lang: str, tickets_version: tuple[int, str] = (0, "")) -> mapview.MapData:
-    """Display data for one (store version, community, base-map CRS, language, tickets)."""
+             lang: str, tickets_version: tuple[int, str] = (0, ""),
+             as_of: str | None = None) -> mapview.MapData:
+    """Display data for one (store version, community, base-map CRS, language, tickets,
+    as-of day)."""
     data = _load(path, mtime_ns).replace(tickets=_ticket_layer(path, tickets_version))
-    return mapview.prepare(data, _coverage(path, mtime_ns), crs=crs, community=community,
-                           lang=lang)
+    return mapview.prepare(data, _coverage(path, mtime_ns, as_of), crs=crs,
+                           community=community, lang=lang)
 
 
 class Store:
@@ -135,7 +144,9 @@ class Store:
         self.path: Path = path
         self.mtime: int = path.stat().st_mtime_ns
         self.data: LayerSet = _load(str(path), self.mtime)
-        self.cov: CoverageResult = _coverage(str(path), self.mtime)
+        #: ``?asof=YYYY-MM-DD``: the responsibility chain as it was on a past day (None: today)
+        self.as_of: str | None = query_date("asof")
+        self.cov: CoverageResult = _coverage(str(path), self.mtime, self.as_of)
 
     @property
     def tickets(self) -> TicketStore:
@@ -144,7 +155,7 @@ class Store:
 
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
         return map_data(str(self.path), self.mtime, community, crs, lang(),
-                        self.tickets.version())
+                        self.tickets.version(), self.as_of)
 
 
 def query_int(name: str, default: int, lo: int, hi: int) -> int:
@@ -154,6 +165,35 @@ def query_int(name: str, default: int, lo: int, hi: int) -> int:
     if raw is None or len(raw) > 12 or not raw.strip().lstrip("+-").isdigit():
         return default
     return min(hi, max(lo, int(raw)))
+
+
+def query_date(name: str) -> str | None:
+    """A past ISO date from the URL (``None`` when missing, malformed or not before today)."""
+    raw = st.query_params.get(name)
+    if not raw or len(raw) > 10:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day.isoformat() if dt.date(2000, 1, 1) <= day < clock.today() else None
+
+
+def as_of_picker(store: Store) -> None:
+    """A sidebar date: show coverage and the map as they were on a past day (kept in the
+    URL as ``?asof=``)."""
+    L = lang()
+    today = clock.today()
+    shown = dt.date.fromisoformat(store.as_of) if store.as_of else today
+    day = st.sidebar.date_input(t("as_of_view", L), value=shown, max_value=today,
+                                min_value=dt.date(2000, 1, 1), key="as_of_view",
+                                help=t("as_of_view_help", L))
+    chosen = None if day is None or day >= today else day.isoformat()
+    if chosen != store.as_of:
+        set_param("asof", chosen)
+        st.rerun()
+    if store.as_of:
+        st.info(t("as_of_banner", L).format(day=store.as_of))
 
 
 @contextlib.contextmanager

@@ -248,3 +248,28 @@ def test_coverage_accepts_one_grid_and_fills_a_community_in_two_steps(app_store,
     h = reg.history(open_store(app_store))
     assert set(h.loc[h["action"] == "assign", "source"]) == {"page:coverage"}
     assert set(h.loc[h["action"] == "assign", "by"]) == {OPERATOR}
+
+
+def test_as_of_a_past_day_shows_the_history(app_store, demo):
+    """After a sentinel is assigned today, ``?asof=`` of an earlier day shows the grid as it
+    was then (no sentinel), and the panel offers no edits for the past."""
+    grid = coverage(demo).grids_without_sentinel[0]
+    pool = reg.suggestions(open_store(app_store).read())
+    person = pool[pool.grid_code == grid].person_id.iloc[0]
+    reg.assign(open_store(app_store), person_id=person, role="grid_sentinel", target=grid,
+               by="王芳")
+    root = str(ROOT)
+    yesterday = (clock.today() - dt.timedelta(days=1)).isoformat()
+    for asof, expect_gap in ((None, False), (yesterday, True)):
+        at = AppTest.from_string(f"import sys; sys.path.insert(0, {root!r})\n"
+                                 "from dashboard.views import map_page\nmap_page.render()\n",
+                                 default_timeout=120)
+        at.query_params["sel"] = grid
+        if asof:
+            at.query_params["asof"] = asof
+        at.run()
+        assert not at.exception
+        gap = any("没有在岗哨兵" in e.value for e in at.error)
+        assert gap == expect_gap, asof
+        edits = [b for b in at.button if "指派" in b.label]
+        assert bool(edits) == (asof is None)

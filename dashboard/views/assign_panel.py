@@ -241,8 +241,12 @@ def option_label(name: object, distance_m: float, load: int, party: bool = True)
 # -- the detail panel's section --------------------------------------------------------------
 
 def assignment_section(store: Store, d: Detail) -> None:
-    """责任人调整 and 变更记录 for the grid or building of the detail panel ``d``."""
+    """责任人调整 and 变更记录 for the grid or building of the detail panel ``d`` (history
+    only while the page shows a past day: the past is not edited)."""
     L = lang()
+    if store.as_of:
+        history_table(store, target=d.code)
+        return
     operator_box()
     role, holders = (("grid_sentinel", d.sentinels) if d.kind == "grid"
                      else ("building_member", d.members))

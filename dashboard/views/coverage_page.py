@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard.i18n import t
 from dashboard.state import (
     Store,
+    as_of_picker,
     fictional_banner,
     lang,
     problem_list_files,
@@ -180,6 +181,7 @@ def render() -> None:
     cov = store.cov
     st.title(t("page_coverage", L))
     fictional_banner(store)
+    as_of_picker(store)
     total = cov.summary.set_index("community_code").loc["town"]
     k = st.columns(5)
     k[0].metric(t("grid_coverage", L), f"{total.grid_coverage:.1%}")
@@ -188,9 +190,9 @@ def render() -> None:
     k[3].metric(t("building_coverage", L), f"{total.building_coverage:.1%}")
     k[4].metric(t("col_unassigned_party_members", L), f"{cov.unassigned_party_members:,}")
 
-    tables = problem_tables(str(store.path), store.mtime, L)
+    tables = problem_tables(str(store.path), store.mtime, L, store.as_of)
     d1, d2, _ = st.columns([1, 1, 2])
-    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L)
+    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L, store.as_of)
     d1.download_button(t("download_csv", L), csv_bytes, "问题清单.csv", "text/csv")
     d2.download_button(t("download_excel", L), xlsx_bytes, "问题清单.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -202,8 +204,9 @@ def render() -> None:
         show_map(store, community, tiles, "cov", height=520)
     with right:
         st.altair_chart(coverage_chart(cov.summary, L), width="stretch")
-    operator_box()
-    fill_gaps(store, community)
+    if not store.as_of:  # a past day is shown, not edited
+        operator_box()
+        fill_gaps(store, community)
     names = list(tables)
     for title in names:
         df = tables[title]

@@ -8,9 +8,10 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang, set_param
+from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param
 from dashboard.text import md
 from layers import lookup
+from layers.settings import DEFAULT_SETTINGS, Settings
 
 
 def _tiles() -> dict[str, mapview.TileSource]:
@@ -94,10 +95,11 @@ def detail_panel(store: Store, code: str | None) -> None:
     data = store.data
     try:
         tickets = store.tickets.frame()  # the one source of tickets
+        settings = Settings(as_of=store.as_of) if store.as_of else DEFAULT_SETTINGS
         if (data.grids["code"] == code).any():
-            d = lookup.grid_detail(data, code, tickets=tickets)
+            d = lookup.grid_detail(data, code, settings, tickets=tickets)
         else:
-            d = lookup.building_detail(data, code, tickets=tickets)
+            d = lookup.building_detail(data, code, settings, tickets=tickets)
     except KeyError:
         st.caption(t("no_results", L))
         return
@@ -176,6 +178,7 @@ def render() -> None:
     store = Store()
     st.title(t("page_map", L))
     fictional_banner(store)
+    as_of_picker(store)
     search_box(store)
     community, tiles = controls(store, "map")
     left, right = st.columns([2.6, 1.2])

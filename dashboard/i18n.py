@@ -254,6 +254,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "data_unreadable": {"zh": "文件无法读取", "en": "The file cannot be read"},
     "data_bad_type": {"zh": "不支持的文件类型。可上传：{types}",
                       "en": "This kind of file is not accepted. Accepted: {types}"},
+    "reach_suggestions_rule": {
+        "zh": "此处按步行距离做全局最优分配：每名党员只推荐给一个网格，使总步行距离最短。覆盖分析页"
+              "（及“一键补位”）按直线距离为每个网格列出最近的候选人，因此同一网格推荐的人可能不同。",
+        "en": "Here: the globally best assignment by walking distance — each party member is "
+              "suggested for one grid only, minimising the total walk. The coverage page (and "
+              "its one-click fill) lists each grid's nearest candidates by straight line, so the "
+              "person suggested for a grid can differ."},
     "as_of_view": {"zh": "查看日期", "en": "As of"},
     "as_of_view_help": {"zh": "选择过去的日期，按当时的指派记录显示覆盖情况和地图。",
                         "en": "Pick a past day to see coverage and the map as the assignment "

@@ -109,6 +109,7 @@ def render() -> None:
                                     ).drop(columns="community_code"),
                      hide_index=True, width="stretch")
         st.subheader(t("suggestions", L))
+        st.caption(t("reach_suggestions_rule", L))
         st.dataframe(suggestions, hide_index=True, width="stretch")
     far = result.buildings.merge(store.data.buildings[["code", "name"]], on="code")
     far = far[far[f"{group}_m"].isna() | (far[f"{group}_m"] > max(result.thresholds))]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,8 @@ from layers.errors import LayersError
 from layers.layerset import LayerSet
 from layers.lookup import Detail, Responsible
 from layers.store import open_store
+
+T = TypeVar("T")
 
 OPERATOR_KEY = "operator"
 _OPERATOR_BOX = "_operator_box"
@@ -119,6 +122,18 @@ def _label(prefix: str, code: object) -> str:
         return ""
     label = t(f"{prefix}{text}", lang())
     return text if label == f"{prefix}{text}" else label
+
+
+def attempt(scope: str, edit: Callable[[], T]) -> tuple[bool, T | None]:
+    """Run one register edit: ``(True, its result)``, or — a conflict or a refusal, nothing
+    changed — ``(False, None)`` with ``scope``'s notice set."""
+    try:
+        return True, edit()
+    except reg.EditConflict:
+        notify(scope, "conflict")
+    except LayersError as exc:
+        notify(scope, "error", refused(exc))
+    return False, None
 
 
 def refused(exc: Exception) -> str:
@@ -301,14 +316,10 @@ def _assign(*, path: str, role: str, target: str, seen: tuple[str, ...], pick_ke
     pid = st.session_state.get(pick_key)
     if not pid:
         return
-    try:
-        reg.assign(open_store(path), person_id=pid, role=role, target=target, replace=replace,
-                   expected_holders=list(seen), by=operator(), source="page:map")
-    except reg.EditConflict:
-        notify(scope, "conflict")
-        return
-    except LayersError as exc:
-        notify(scope, "error", refused(exc))
+    ok, _ = attempt(scope, lambda: reg.assign(
+        open_store(path), person_id=pid, role=role, target=target, replace=replace,
+        expected_holders=list(seen), by=operator(), source="page:map"))
+    if not ok:
         return
     done = "asg_done_replace" if replace else "asg_done_assign"
     notify(scope, "success", t(done, lang()).format(name=md(names.get(pid, pid))))
@@ -321,14 +332,10 @@ def _unassign(*, path: str, target: str, pick_key: str, scope: str,
     pid = st.session_state.get(pick_key)
     if not pid:
         return
-    try:
-        n = reg.unassign(open_store(path), person_id=pid, target=target, by=operator(),
-                         source="page:map")
-    except reg.EditConflict:
-        notify(scope, "conflict")
-        return
-    except LayersError as exc:
-        notify(scope, "error", refused(exc))
+    ok, n = attempt(scope, lambda: reg.unassign(open_store(path), person_id=pid,
+                                                target=target, by=operator(),
+                                                source="page:map"))
+    if not ok:
         return
     if n == 0:
         notify(scope, "conflict")

@@ -19,6 +19,7 @@ from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
 from dashboard.views.assign_panel import (
+    attempt,
     history_table,
     notify,
     operator,
@@ -322,14 +323,9 @@ def _save(path: str, pid: str, shown: dict, k: str) -> None:
     if not changes:
         notify(f"ppl:{pid}", "info", t("ppl_unchanged", L))
         return
-    try:
-        reg.edit_person(open_store(path), pid, expected=shown, by=operator(), source=SOURCE,
-                        **changes)
-    except reg.EditConflict:
-        notify(f"ppl:{pid}", "conflict")
-        return
-    except LayersError as exc:
-        notify(f"ppl:{pid}", "error", refused(exc))
+    ok, _ = attempt(f"ppl:{pid}", lambda: reg.edit_person(
+        open_store(path), pid, expected=shown, by=operator(), source=SOURCE, **changes))
+    if not ok:
         return
     notify(f"ppl:{pid}", "success", t("ppl_saved", L))
 
@@ -380,15 +376,10 @@ def _leave_form(store: Store, row: pd.Series) -> None:
 def _leave(path: str, pid: str, date_key: str, reason_key: str) -> None:
     ss = st.session_state
     ss.pop(_ASK, None)
-    try:
-        n = reg.leave(open_store(path), pid, date=ss.get(date_key),
-                      reason=(ss.get(reason_key) or "").strip() or None,
-                      by=operator(), source=SOURCE)
-    except reg.EditConflict:
-        notify(f"ppl:{pid}", "conflict")
-        return
-    except LayersError as exc:
-        notify(f"ppl:{pid}", "error", refused(exc))
+    ok, n = attempt(f"ppl:{pid}", lambda: reg.leave(
+        open_store(path), pid, date=ss.get(date_key),
+        reason=(ss.get(reason_key) or "").strip() or None, by=operator(), source=SOURCE))
+    if not ok:
         return
     notify(f"ppl:{pid}", "success", t("ppl_left_done", lang()).format(n=n))
 

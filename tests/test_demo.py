@@ -101,3 +101,4 @@ def test_shipped_demo_matches_the_generator(demo):
     assert back.grids.code.tolist() == demo.grids.code.tolist()
     assert back.tickets.id.tolist() == demo.tickets.id.tolist()
     assert shipped.meta()["fictional"] == "true"
+    assert shipped.meta() | {"schema_version": "1"} == demo.meta | {"schema_version": "1"}

@@ -33,6 +33,8 @@ import pandas as pd
 import shapely
 
 from . import clock
+from .auth.principal import PermissionDenied, Principal
+from .auth.scope import require_person, require_place
 from .coverage import LAYERS_NEEDED, CoverageResult, coverage
 from .errors import LayersError
 from .layerset import LayerSet
@@ -273,6 +275,20 @@ def _home(tx: RowEdit, building: str | None,
     return shapely.Point(float(lon), float(lat))
 
 
+def _authorized(principal: Principal | None, by: str | None, tx: RowEdit, *,
+                place: object = None, person: str | None = None) -> str | None:
+    """``by`` of a change: the principal's name once it may make it (capability
+    ``people_edit``, the place or person in its scope), else the caller's ``by`` (the CLI)."""
+    if principal is None:
+        return by
+    if person is not None:
+        require_person(principal, tx.select, person, "people_edit")
+    else:
+        require_place(principal, tx.select, place if isinstance(place, str) else None,
+                      "people_edit")
+    return principal.name
+
+
 def _new_person_id(tx: RowEdit) -> str:
     """The next ``P`` + 8-digit id (ids follow the demo's and the register's pattern)."""
     top = tx.max_value("people", "person_id", prefix="P")
@@ -285,10 +301,11 @@ def _new_person_id(tx: RowEdit) -> str:
         n += 1
 
 
-def add_person(store: Store, *, name: str, phone: str | None = None,
+def add_person(store: Store, *, name: str, phone: str | None = None,  # noqa: PLR0913
                party_member: bool = False, building: str | None = None,
                by: str | None = None, source: str = "cli",
-               home: tuple[float, float] | None = None) -> str:
+               home: tuple[float, float] | None = None,
+               principal: Principal | None = None) -> str:
     """Register a person; their home point is inside ``building`` (or at ``home``).
 
     Parameters
@@ -316,6 +333,7 @@ def add_person(store: Store, *, name: str, phone: str | None = None,
     values = _clean_person({"name": name, "phone": phone, "is_party_member": party_member,
                             "home_building_code": building})
     with store.edit_rows() as tx:
+        by = _authorized(principal, by, tx, place=values["home_building_code"])
         point = _home(tx, values["home_building_code"], home)  # type: ignore[arg-type]
         pid = _new_person_id(tx)
         row = gpd.GeoDataFrame({"person_id": [pid], **{k: [v] for k, v in values.items()}},
@@ -327,7 +345,8 @@ def add_person(store: Store, *, name: str, phone: str | None = None,
 
 
 def edit_person(store: Store, person_id: str, *, expected: Mapping[str, object] | None = None,
-                by: str | None = None, source: str = "cli", **changes: object) -> None:
+                by: str | None = None, source: str = "cli", principal: Principal | None = None,
+                **changes: object) -> None:
     """Change a person's ``name``, ``phone``, ``is_party_member`` or ``home_building_code``
     (a new home building moves their home point into it).
 
@@ -348,6 +367,9 @@ def edit_person(store: Store, person_id: str, *, expected: Mapping[str, object] 
     seen = _seen(expected or {})
     with store.edit_rows() as tx:
         current = _person(tx, person_id, ("person_id", *_PERSON_FIELDS))
+        by = _authorized(principal, by, tx, person=str(current["person_id"]))
+        if values.get("home_building_code"):
+            _authorized(principal, by, tx, place=values["home_building_code"])
         for k, v in seen.items():
             if not _equal(current[k], v):
                 shown = "" if k in _PERSONAL_FIELDS else f" (now {current[k]!r})"
@@ -391,7 +413,8 @@ def _equal(a: object, b: object) -> bool:
 
 
 def leave(store: Store, person_id: str, *, date: str | dt.date | None = None,
-          reason: str | None = None, by: str | None = None, source: str = "cli") -> int:
+          reason: str | None = None, by: str | None = None, source: str = "cli",
+          principal: Principal | None = None) -> int:
     """Record that a person left on ``date`` (default today) and end their assignments
     (``until = date``). Their row stays in ``people``.
 
@@ -408,6 +431,7 @@ def leave(store: Store, person_id: str, *, date: str | dt.date | None = None,
     day = _day(date, "the date")
     with store.edit_rows() as tx:
         pid = str(_person(tx, person_id)["person_id"])
+        by = _authorized(principal, by, tx, person=pid)
         left = _left_on(tx, pid)
         if left:
             raise RegisterError(f"person {pid!r} has already left (on {left})")
@@ -438,7 +462,7 @@ def people_left(store: Store) -> pd.DataFrame:
 def assign(store: Store, *, person_id: str, role: str, target: str,  # noqa: PLR0913
            since: str | dt.date | None = None, replace: bool = False,
            expected_holders: Sequence[str] | None = None, by: str | None = None,
-           source: str = "cli") -> None:
+           source: str = "cli", principal: Principal | None = None) -> None:
     """Give a person a role on a target from ``since`` (default today).
 
     Parameters
@@ -466,6 +490,7 @@ def assign(store: Store, *, person_id: str, role: str, target: str,  # noqa: PLR
         pid = str(_person(tx, person_id)["person_id"])
         _require_present(tx, pid)
         _require_target(tx, role, tgt)
+        by = _authorized(principal, by, tx, place=tgt)
         holders = _holders(tx, role, tgt, day)
         now = sorted(set(holders["person_id"]))
         if expected_holders is not None and sorted(set(expected_holders)) != now:
@@ -503,7 +528,8 @@ def _assign_entry(pid: str, role: str, target: str, day: dt.date, by: str | None
 
 def unassign(store: Store, *, person_id: str, target: str,
              until: str | dt.date | None = None, reason: str | None = None,
-             by: str | None = None, source: str = "cli") -> int:
+             by: str | None = None, source: str = "cli",
+             principal: Principal | None = None) -> int:
     """End a person's assignments on a target on ``until`` (default today; in force through
     that day).
 
@@ -525,6 +551,7 @@ def unassign(store: Store, *, person_id: str, target: str,
         pid = str(_person(tx, person_id)["person_id"])
         if _target_layer(tx, tgt) is None:  # type: ignore[arg-type]
             raise RegisterError(f"unknown target {tgt!r}: not a grid or building code")
+        by = _authorized(principal, by, tx, place=tgt)
         rows = tx.select("assignments", {"person_id": pid, "target_code": tgt})
         open_rows = _endable(rows, day)
         if open_rows.empty:
@@ -608,7 +635,8 @@ def _pick(s: pd.DataFrame) -> pd.DataFrame:
 
 
 def accept_suggestions(store: Store, *, community: str | None = None, by: str | None = None,
-                       source: str = "cli", settings: Settings = DEFAULT_SETTINGS) -> int:
+                       source: str = "cli", settings: Settings = DEFAULT_SETTINGS,
+                       principal: Principal | None = None) -> int:
     """Assign, from today, for each grid without a sentinel (in ``community``), its best
     suggestion (:func:`suggestions`), one grid per person: where the same person is first for
     two grids, the nearer grid gets them and the other its next suggestion.
@@ -626,6 +654,13 @@ def accept_suggestions(store: Store, *, community: str | None = None, by: str | 
     RegisterError
         Unknown community.
     """
+    if principal is not None:
+        principal.require("people_edit")
+        if not principal.whole_area and (community is None
+                                         or not principal.covers(community)):
+            raise PermissionDenied(f"{principal.name} ({principal.role}) may accept suggestions"
+                                   " only for a community in their scope")
+        by = principal.name
     data = store.read(LAYERS_NEEDED, check_geometry=False)
     grids = data["grids"]
     if community is not None:

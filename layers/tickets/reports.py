@@ -33,6 +33,8 @@ import pandas as pd
 
 from .. import clock
 from .. import crs as lcrs
+from ..auth.principal import Principal
+from ..auth.scope import scoped_tickets
 from ..export import write_excel
 from . import rules
 from .catalogue import DEFAULT_CATALOGUE
@@ -93,12 +95,18 @@ def _iso_col(values: pd.Series) -> pd.Series:
     return (ts.dt.strftime("%Y-%m-%dT%H:%M:%S") + _TZ).astype(object).where(ts.notna(), None)
 
 
-def to_open311(store: TicketStore) -> list[dict[str, Any]]:
-    """Every ticket as an Open311 GeoReport v2 service request (times in China Standard
-    Time, ``status`` open/closed, our status and latest note in ``status_notes``)."""
+def to_open311(store: TicketStore, principal: Principal | None = None
+               ) -> list[dict[str, Any]]:
+    """Every ticket (``principal``'s, when given: :func:`layers.auth.scope.scoped_tickets`)
+    as an Open311 GeoReport v2 service request (times in China Standard Time, ``status``
+    open/closed, our status and latest note in ``status_notes``)."""
     df = store.frame()
+    if principal is not None:
+        df = scoped_tickets(df, principal)
     last = store.last_events().set_index("ticket_id").reindex(df["id"])
     note = last["note"].fillna("").astype(str).to_numpy()
+    if principal is not None and not principal.reads_ticket_text:
+        note = np.full(len(note), "", dtype=object)
     names = {code: name for code, (name, _) in store.catalogue.items()}
     out = pd.DataFrame({
         "service_request_id": df["id"],
@@ -193,12 +201,15 @@ def import_hotline_csv(store: TicketStore, path: str | Path, *, crs: str = "gcj0
 
 
 def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] | None = None,
-                        now: dt.datetime | None = None) -> bytes:
+                        now: dt.datetime | None = None, principal: Principal | None = None
+                        ) -> bytes:
     """Escalated (to the street's joint meeting or a department) and overdue open tickets, by
     community, as an Excel workbook: a summary sheet and one list. Ticket text and names are
     written as text (:func:`layers.export.write_excel`): none can start a formula."""
     now_ts = pd.Timestamp(now or clock.now())
     df = store.frame(now=now_ts.to_pydatetime())
+    if principal is not None:
+        df = scoped_tickets(df, principal)
     open_ = pd.Series(rules.open_mask(df["status"]), index=df.index)
     overdue = df["overdue"]
     escalated = open_ & df["handler"].fillna("").str.startswith(("joint_meeting", "department"))

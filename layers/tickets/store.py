@@ -61,6 +61,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from .. import clock
+from ..auth.principal import PermissionDenied, Principal
+from ..auth.scope import require_ticket
 from . import rules, workflow
 from .catalogue import DEFAULT_CATALOGUE, catalogue_path_for, load_catalogue
 from .errors import ConflictError, TicketError, TicketNotFound, TicketStoreDamaged
@@ -430,16 +432,25 @@ class TicketStore:
             raise
 
     # -- intake ------------------------------------------------------------------------------
-    def add(self, category: str, lon: float, lat: float, text_: str, *,
+    def add(self, category: str, lon: float, lat: float, text_: str, *,  # noqa: PLR0913
             reporter: str = "resident", building_code: str | None = None,
-            by: str | None = None, created_at: dt.datetime | None = None) -> str:
-        """Receive one ticket; return its id (``T`` + date + a 5-digit number of the day)."""
+            by: str | None = None, created_at: dt.datetime | None = None,
+            principal: Principal | None = None) -> str:
+        """Receive one ticket; return its id (``T`` + date + a 5-digit number of the day).
+
+        With a ``principal`` (the app's logged-in account), it must have ``tickets_file`` and
+        the point must lie in its scope (:class:`~layers.auth.PermissionDenied`); ``by`` is
+        its name."""
         return self.add_many([{"category": category, "lon": lon, "lat": lat, "text": text_,
                                "reporter": reporter, "building_code": building_code,
-                               "by": by, "created_at": created_at}])[0]
+                               "by": by, "created_at": created_at}], principal=principal)[0]
 
-    def add_many(self, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    def add_many(self, rows: Iterable[Mapping[str, Any]], *,
+                 principal: Principal | None = None) -> list[str]:
         """Receive several tickets in one transaction (all or none)."""
+        if principal is not None:
+            principal.require("tickets_file")
+            rows = [{**r, "by": principal.name} for r in rows]
         new = [self._check_row(i, r) for i, r in enumerate(rows, start=1)]
         if not new:
             return []
@@ -459,6 +470,11 @@ class TicketStore:
         else:
             grid = [r.get("grid_code") for r in new]
             comm = [r.get("community_code") for r in new]
+        if principal is not None:
+            for i, (g, c) in enumerate(zip(grid, comm, strict=True)):
+                if not principal.covers(c, g):
+                    raise PermissionDenied(f"row {i + 1}: the point lies in grid {g}, outside "
+                                           f"the scope of {principal.name}")
         with self._write() as conn:
             ids = self._next_ids(conn, [r["created_at"] for r in new])
             conn.execute(tickets_table.insert(), [
@@ -533,10 +549,15 @@ class TicketStore:
         return out
 
     # -- moves -------------------------------------------------------------------------------
-    def move(self, ticket_id: str, to: str, *, by: str | None = None, note: str | None = None,
+    def move(self, ticket_id: str, to: str, *, by: str | None = None,  # noqa: PLR0913
+             note: str | None = None,
              expected_version: int | None = None, handler: str | None = None,
-             satisfaction: str | None = None, at: dt.datetime | None = None) -> dict:
+             satisfaction: str | None = None, at: dt.datetime | None = None,
+             principal: Principal | None = None) -> dict:
         """Move a ticket to ``to``; return the updated ticket.
+
+        With a ``principal``, the ticket must be in its scope and the move one its role may
+        make (:meth:`~layers.auth.Principal.may_move`); ``by`` is its name.
 
         Raises
         ------
@@ -550,16 +571,22 @@ class TicketStore:
         if satisfaction is not None and satisfaction not in SATISFACTION:
             raise TicketError(f"satisfaction must be one of {', '.join(SATISFACTION)}")
         where = f"ticket {_shown(ticket_id)}: "
+        if principal is not None:
+            by = principal.name
         by = _limited("by", by, where)
         note = _limited("note", note, where)
         handler = _limited("handler", handler, where)
         when = (at or clock.now()).replace(microsecond=0)
         with self._write() as conn:
-            row = conn.execute(select(tickets_table.c.status, tickets_table.c.version).where(
-                tickets_table.c.id == ticket_id)).first()
+            row = conn.execute(select(
+                tickets_table.c.status, tickets_table.c.version, tickets_table.c.grid_code,
+                tickets_table.c.community_code).where(tickets_table.c.id == ticket_id)).first()
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id!r}")
-            status, version = row
+            status, version, grid, community = row
+            if principal is not None:
+                require_ticket(principal, {"id": ticket_id, "grid_code": grid,
+                                           "community_code": community}, status, to)
             if expected_version is not None and expected_version != version:
                 raise ConflictError(
                     f"ticket {ticket_id} was changed by someone else (now version {version}, "

@@ -1,0 +1,755 @@
+"""Roles and scope in the library (issue 14): :mod:`layers.auth.principal` and
+:mod:`layers.auth.scope`, and the ``principal=`` of the register's writers and the ticket store.
+
+Every scoped read is compared with a brute-force scope computed here with plain loops over the
+store's rows (and shapely for the geometry): the exact grids, buildings, assignments, people and
+tickets a community worker and a sentinel should see, and no out-of-scope code anywhere. Every
+refused write is checked to leave the store file byte-identical and the change log / ticket
+history unchanged; every accepted one records the principal's name as ``by``, whatever ``by=``
+the caller passed.
+
+The clock is fixed by conftest at 2026-11-20T12:00, the demo's anchor day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from layers import register as reg
+from layers.auth.principal import (
+    ACCOUNT_ROLES,
+    CAPABILITIES,
+    HANDLER_MOVES,
+    PERSONAL,
+    PermissionDenied,
+    Principal,
+)
+from layers.auth.scope import (
+    mask_name,
+    place_of,
+    require_person,
+    require_place,
+    require_ticket,
+    scoped,
+    scoped_history,
+    scoped_tickets,
+)
+from layers.layerset import LayerSet
+from layers.store import open_store
+from layers.tickets import TicketStore
+from layers.tickets.workflow import MOVES
+
+#: Layers cut to a principal's scope (the others are public and kept whole).
+SCOPED_LAYERS = ("communities", "grids", "buildings", "assignments", "people", "tickets")
+PUBLIC_LAYERS = ("towns", "care_points", "parking", "roads")
+WHOLE_AREA = ("admin", "planner", "leader", "kiosk")
+#: Someone else's name a caller might try to pass as ``by``.
+FORGED = "冒名者"
+
+
+# -- picking the principals from the demo's own rows --------------------------------------------
+@dataclass(frozen=True)
+class Picks:
+    communities: tuple[str, ...]   # a community worker's two communities (a 社区 and a 村)
+    grids: tuple[str, ...]         # a sentinel's two grids, in different communities
+
+
+@pytest.fixture(scope="module")
+def data(demo_file) -> LayerSet:
+    return open_store(demo_file).read()
+
+
+@pytest.fixture(scope="module")
+def frame(demo_file) -> pd.DataFrame:
+    ts = TicketStore.for_store(demo_file)
+    try:
+        return ts.frame()
+    finally:
+        ts.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def picks(data, frame) -> Picks:
+    n_grids: dict[str, int] = {}
+    for c in data.grids["community_code"]:
+        n_grids[c] = n_grids.get(c, 0) + 1
+    kinds = dict(zip(data.communities["code"], data.communities["kind"], strict=True))
+    shequ = min((c for c in n_grids if kinds[c] == "社区"), key=lambda c: (n_grids[c], c))
+    village = min(c for c in n_grids if kinds[c] == "村")
+    # the sentinel's first grid: the one with most dispatched tickets (something to handle)
+    dispatched: dict[str, int] = {}
+    for g, s in zip(frame["grid_code"], frame["status"], strict=True):
+        if s == "dispatched":
+            dispatched[g] = dispatched.get(g, 0) + 1
+    first = min(dispatched, key=lambda g: (-dispatched[g], g))
+    comm_of = dict(zip(data.grids["code"], data.grids["community_code"], strict=True))
+    second = min(g for g in comm_of if comm_of[g] != comm_of[first] and g in set(frame.grid_code))
+    assert dispatched[first] >= 2
+    return Picks(communities=(shequ, village), grids=(first, second))
+
+
+@pytest.fixture(scope="module")
+def who(picks) -> dict[str, Principal]:
+    return {
+        "admin": Principal("街道管理员甲", "admin"),
+        "community": Principal("社区王芳", "community", communities=frozenset(picks.communities)),
+        "sentinel": Principal("哨兵李明", "sentinel", grids=frozenset(picks.grids)),
+        "planner": Principal("规划赵", "planner"),
+        "leader": Principal("领导钱", "leader"),
+        "kiosk": Principal("大屏1", "kiosk"),
+    }
+
+
+# -- brute force --------------------------------------------------------------------------------
+@dataclass
+class Expected:
+    communities: set[str]
+    grids: set[str]
+    buildings: set[str]
+    assignments: list        # index labels of the in-scope assignment rows
+    people: set[str]
+    tickets: set[str]
+
+
+def brute_scope(data: LayerSet, *, communities=(), grids=()) -> Expected:
+    """The scope of a community worker (``communities``) or a sentinel (``grids``), by loops."""
+    g_in: set[str] = set()
+    c_in: set[str] = set()
+    for code, comm in zip(data.grids["code"], data.grids["community_code"], strict=True):
+        if (grids and code in grids) or (communities and comm in communities):
+            g_in.add(code)
+            c_in.add(comm)
+    for code in data.communities["code"]:
+        if code in communities:
+            c_in.add(code)
+    b_in = {code for code, g in zip(data.buildings["code"], data.buildings["grid_code"],
+                                    strict=True) if g in g_in}
+    a_in, assigned = [], set()
+    for label, pid, target in zip(data.assignments.index, data.assignments["person_id"],
+                                  data.assignments["target_code"], strict=True):
+        if target in g_in or target in b_in:
+            a_in.append(label)
+            assigned.add(pid)
+    p_in = {pid for pid, home in zip(data.people["person_id"],
+                                     data.people["home_building_code"], strict=True)
+            if pid in assigned or home in b_in}
+    t_in = {tid for tid, g in zip(data.tickets["id"], data.tickets["grid_code"], strict=True)
+            if g in g_in}
+    return Expected(c_in, g_in, b_in, sorted(a_in), p_in, t_in)
+
+
+def string_cells(ls: LayerSet, layers, *, skip=()):
+    """``(layer, column, value)`` of every string cell (geometry excluded)."""
+    for name in layers:
+        df = ls[name]
+        geom = df.geometry.name if isinstance(df, gpd.GeoDataFrame) else None
+        for col in df.columns:
+            if col == geom or (name, col) in skip:
+                continue
+            for v in df[col]:
+                if isinstance(v, str):
+                    yield name, col, v
+
+
+def full_phones(ls: LayerSet, phones: set[str]) -> set[str]:
+    """The stored phone numbers that appear whole (as digits, anywhere) in any string cell."""
+    lengths = {len(p) for p in phones}
+    found = set()
+    for _name, _col, v in string_cells(ls, list(ls)):
+        for run in re.findall(r"\d+", re.sub(r"[\s\-]", "", v)):
+            for n in lengths:
+                for i in range(len(run) - n + 1):
+                    if run[i:i + n] in phones:
+                        found.add(run[i:i + n])
+    return found
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def log_len(path: Path) -> int:
+    return len(open_store(path).change_log())
+
+
+# -- scoped(): rows -----------------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["community", "sentinel"])
+def test_scoped_rows_are_exactly_the_brute_force_scope(data, who, picks, role):
+    p = who[role]
+    exp = (brute_scope(data, communities=picks.communities) if role == "community"
+           else brute_scope(data, grids=picks.grids))
+    sizes = {n: len(data[n]) for n in data}
+    out = scoped(data, p)
+
+    assert exp.grids and exp.buildings and exp.people and exp.tickets and exp.assignments
+    assert len(exp.grids) < len(data.grids)
+    assert list(out.grids["code"]) and set(out.grids["code"]) == exp.grids
+    assert len(out.grids) == len(exp.grids)
+    assert set(out.communities["code"]) == exp.communities
+    assert len(out.communities) == len(exp.communities)
+    assert set(out.buildings["code"]) == exp.buildings
+    assert len(out.buildings) == len(exp.buildings)
+    assert sorted(out.assignments.index) == exp.assignments
+    assert set(out.people["person_id"]) == exp.people
+    assert len(out.people) == len(exp.people)
+    assert set(out.tickets["id"]) == exp.tickets
+    assert len(out.tickets) == len(exp.tickets)
+    if role == "sentinel":
+        # its two grids are in two communities, both of which it sees (and no other)
+        assert len(exp.communities) == 2
+    else:
+        assert exp.communities == set(picks.communities)
+    # public layers are kept whole; the input is not changed
+    for name in PUBLIC_LAYERS:
+        assert len(out[name]) == len(data[name]), name
+    assert {n: len(data[n]) for n in data} == sizes
+
+
+@pytest.mark.parametrize("role", ["community", "sentinel"])
+def test_scoped_geometry_agrees_with_shapely(data, who, role):
+    """Buildings and tickets seen lie inside the grids seen; those not seen lie outside them."""
+    out = scoped(data, who[role])
+    area = shapely.union_all(out.grids.geometry.to_numpy())
+    inner = shapely.buffer(area, -1e-7)
+    seen_b = out.buildings.geometry.representative_point().to_numpy()
+    assert shapely.covers(area, seen_b).all()
+    hidden = data.buildings[~data.buildings["code"].isin(set(out.buildings["code"]))]
+    assert len(hidden)
+    assert not shapely.within(hidden.geometry.representative_point().to_numpy(), inner).any()
+    assert shapely.covers(area, out.tickets.geometry.to_numpy()).all()
+    hidden_t = data.tickets[~data.tickets["id"].isin(set(out.tickets["id"]))]
+    assert not shapely.within(hidden_t.geometry.to_numpy(), inner).any()
+
+
+@pytest.mark.parametrize("role", ["community", "sentinel"])
+def test_no_out_of_scope_code_anywhere(data, who, picks, role):
+    exp = (brute_scope(data, communities=picks.communities) if role == "community"
+           else brute_scope(data, grids=picks.grids))
+    outside = ((set(data.grids["code"]) - exp.grids)
+               | (set(data.buildings["code"]) - exp.buildings)
+               | (set(data.communities["code"]) - exp.communities)
+               | (set(data.people["person_id"]) - exp.people)
+               | (set(data.tickets["id"]) - exp.tickets))
+    out = scoped(data, who[role])
+    # a person assigned here may live elsewhere: their own home building code is the one
+    # exception, checked separately below
+    leaks = [(n, c, v) for n, c, v in string_cells(
+        out, SCOPED_LAYERS, skip={("people", "home_building_code")}) if v in outside]
+    assert leaks == []
+    assigned_here = set(data.assignments.loc[exp.assignments, "person_id"])
+    for pid, home in zip(out.people["person_id"], out.people["home_building_code"],
+                         strict=True):
+        assert home in exp.buildings or pid in assigned_here, (pid, home)
+
+
+@pytest.mark.parametrize("role", WHOLE_AREA)
+def test_whole_area_roles_get_every_row(data, who, role):
+    out = scoped(data, who[role])
+    for name in data:
+        assert len(out[name]) == len(data[name]), name
+    for name, key in (("communities", "code"), ("grids", "code"), ("buildings", "code"),
+                      ("people", "person_id"), ("tickets", "id")):
+        assert set(out[name][key]) == set(data[name][key]), name
+
+
+def test_scope_with_unknown_codes_is_empty(data):
+    nobody = scoped(data, Principal("x", "sentinel", grids=frozenset({"no-such-grid"})))
+    for name in SCOPED_LAYERS:
+        assert len(nobody[name]) == 0, name
+    none = scoped(data, Principal("y", "community"))
+    assert len(none.grids) == len(none.people) == len(none.tickets) == 0
+
+
+# -- scoped(): personal data --------------------------------------------------------------------
+@pytest.mark.parametrize("role", ["sentinel", "leader"])
+def test_masked_roles_see_masked_names_and_phones(data, who, role):
+    out = scoped(data, who[role])
+    name = dict(zip(data.people["person_id"], data.people["name"], strict=True))
+    phone = dict(zip(data.people["person_id"], data.people["phone"], strict=True))
+    assert len(out.people)
+    for pid, n, ph in zip(out.people["person_id"], out.people["name"], out.people["phone"],
+                          strict=True):
+        orig = name[pid]
+        assert n == orig[0] + "*" * (len(orig) - 1), pid
+        assert n != orig
+        full = phone[pid]
+        assert ph == full[:3] + "****" + full[-4:], pid
+    assert full_phones(out, set(data.people["phone"].dropna())) == set()
+
+
+def test_leader_sees_no_ticket_text(data, who):
+    out = scoped(data, who["leader"])
+    assert len(out.tickets) == len(data.tickets)
+    assert (out.tickets["text"] == "").all()
+
+
+@pytest.mark.xfail(strict=True, reason="scope._masked blanks the tickets layer's text for every "
+                   "level but 'full', so a sentinel (a TICKET_TEXT_ROLES role, and "
+                   "scoped_tickets keeps its text) loses the text of its own grid's tickets")
+def test_sentinel_reads_its_tickets_text_in_scoped_layers(data, who):
+    out = scoped(data, who["sentinel"])
+    text = dict(zip(data.tickets["id"], data.tickets["text"], strict=True))
+    assert len(out.tickets)
+    assert [text[i] for i in out.tickets["id"]] == list(out.tickets["text"])
+
+
+@pytest.mark.parametrize("role", ["planner", "kiosk"])
+def test_roles_without_personal_data(data, who, role):
+    out = scoped(data, who[role])
+    assert len(out.people) == len(data.people)
+    assert (out.people["name"] == "").all()
+    assert out.people["phone"].isna().all()
+    assert (out.tickets["text"] == "").all()
+    assert full_phones(out, set(data.people["phone"].dropna())) == set()
+    names = set(data.people["name"])
+    assert not any(v in names for _n, _c, v in string_cells(out, SCOPED_LAYERS))
+
+
+@pytest.mark.parametrize("role", ["admin", "community"])
+def test_full_roles_see_names_phones_and_text(data, who, role):
+    out = scoped(data, who[role])
+    people = data.people.set_index("person_id")
+    assert len(out.people)
+    assert list(out.people["name"]) == list(people.loc[out.people["person_id"], "name"])
+    assert list(out.people["phone"]) == list(people.loc[out.people["person_id"], "phone"])
+    text = dict(zip(data.tickets["id"], data.tickets["text"], strict=True))
+    assert [text[i] for i in out.tickets["id"]] == list(out.tickets["text"])
+
+
+def test_mask_name():
+    assert mask_name("张三丰") == "张**"
+    assert mask_name("邓娜") == "邓*"
+    assert mask_name("Li Lei") == "L*****"
+    assert mask_name("") == mask_name(None) == mask_name(float("nan")) == ""
+
+
+# -- scoped_tickets / scoped_history ------------------------------------------------------------
+@pytest.mark.parametrize("role", ["community", "sentinel"])
+def test_scoped_tickets_only_in_scope(data, frame, who, picks, role):
+    comm_of = dict(zip(data.grids["code"], data.grids["community_code"], strict=True))
+    expected = set()
+    for rec in frame.to_dict(orient="records"):
+        g = rec["grid_code"]
+        if (role == "sentinel" and g in picks.grids) or (
+                role == "community" and comm_of.get(g) in picks.communities):
+            expected.add(rec["id"])
+    out = scoped_tickets(frame, who[role])
+    assert expected and len(expected) < len(frame)
+    assert set(out["id"]) == expected and len(out) == len(expected)
+    text = dict(zip(frame["id"], frame["text"], strict=True))
+    assert all(text[i] == t != "" for i, t in zip(out["id"], out["text"], strict=True))
+
+
+def test_scoped_tickets_hide_text_and_handler(store_copy, who):
+    ts = TicketStore.for_store(store_copy)
+    try:
+        tid = ts.frame(status="dispatched")["id"].iloc[0]
+        ts.move(tid, "in_progress", handler="张师傅", by="x")
+        frame = ts.frame()
+    finally:
+        ts.engine.dispose()
+    assert frame.set_index("id").loc[tid, "handler"] == "张师傅"
+    for role in ("planner", "leader", "kiosk"):
+        out = scoped_tickets(frame, who[role])
+        assert len(out) == len(frame), role
+        assert (out["text"] == "").all(), role
+        assert out["handler"].isna().all(), role
+    full = scoped_tickets(frame, who["admin"])
+    assert full.set_index("id").loc[tid, "handler"] == "张师傅"
+    assert list(full["text"]) == list(frame["text"])
+    assert frame.set_index("id").loc[tid, "handler"] == "张师傅"  # the input is not changed
+
+
+def test_scoped_history(who):
+    events = [{"seq": 1, "status": "received", "at": "2026-11-20T10:00:00", "by": "王芳",
+               "note": "住户张三 13812345678"},
+              {"seq": 2, "status": "registered", "at": "2026-11-20T11:00:00", "by": "李明",
+               "note": None}]
+    for role in ("planner", "leader", "kiosk"):
+        out = scoped_history(events, who[role])
+        assert [(e["seq"], e["status"], e["at"]) for e in out] == [
+            (1, "received", "2026-11-20T10:00:00"), (2, "registered", "2026-11-20T11:00:00")]
+        assert all(e["by"] is None and e["note"] is None for e in out), role
+    for role in ("admin", "community", "sentinel"):
+        assert scoped_history(events, who[role]) == events
+    assert events[0]["by"] == "王芳"
+
+
+# -- place_of / require_* -----------------------------------------------------------------------
+def test_place_of_and_require_place(demo_file, data, who, picks):
+    store = open_store(demo_file)
+    sel = store.select_rows
+    b = data.buildings.iloc[123]
+    comm = data.grids.set_index("code").loc[b["grid_code"], "community_code"]
+    assert place_of(sel, b["code"]) == (comm, b["grid_code"])
+    assert place_of(sel, b["grid_code"]) == (comm, b["grid_code"])
+    assert place_of(sel, "nope") == (None, None)
+
+    s = who["sentinel"]
+    mine = picks.grids[0]
+    other = min(g for g in data.grids["code"] if g not in picks.grids)
+    require_place(s, sel, mine, "tickets_file")
+    for code, cap in ((other, "tickets_file"), (None, "tickets_file"), ("nope", "tickets_file"),
+                      (mine, "people_edit")):
+        with pytest.raises(PermissionDenied):
+            require_place(s, sel, code, cap)
+    require_place(who["admin"], sel, None, "people_edit")
+    with pytest.raises(PermissionDenied):
+        require_place(who["leader"], sel, mine, "people_edit")
+
+    c = who["community"]
+    exp = brute_scope(data, communities=picks.communities)
+    assigned_in = set(data.assignments.loc[exp.assignments, "person_id"])
+    lives_in = {pid for pid, home in zip(data.people["person_id"],
+                                         data.people["home_building_code"], strict=True)
+                if home in exp.buildings}
+    # lives outside but serves inside: in scope; neither: not; unknown: not
+    serves_in = min(assigned_in - lives_in) if assigned_in - lives_in else min(lives_in)
+    require_person(c, sel, serves_in, "people_edit")
+    require_person(c, sel, min(lives_in), "people_edit")
+    outsider = min(set(data.people["person_id"]) - lives_in - assigned_in)
+    for pid in (outsider, "P99999999"):
+        with pytest.raises(PermissionDenied):
+            require_person(c, sel, pid, "people_edit")
+    with pytest.raises(PermissionDenied):
+        require_person(who["sentinel"], sel, min(lives_in), "people_edit")
+
+
+def test_require_ticket(who, picks):
+    inside = {"id": "T1", "grid_code": picks.grids[0], "community_code": "whatever"}
+    outside = {"id": "T2", "grid_code": "elsewhere", "community_code": picks.communities[0]}
+    require_ticket(who["sentinel"], inside, "dispatched", "in_progress")
+    for t, src, dst in ((outside, None, None), (inside, "registered", "dispatched"),
+                        (inside, "verified", "closed")):
+        with pytest.raises(PermissionDenied):
+            require_ticket(who["sentinel"], t, src, dst)
+    require_ticket(who["community"], outside, "verified", "closed")
+    with pytest.raises(PermissionDenied):
+        require_ticket(who["community"], inside)
+    for role in ("planner", "leader", "kiosk"):
+        with pytest.raises(PermissionDenied):
+            require_ticket(who[role], inside)
+
+
+# -- register writes ----------------------------------------------------------------------------
+def _free_member(data: LayerSet) -> str:
+    """A party member with no assignment in force."""
+    busy = {pid for pid, active, until in zip(
+        data.assignments["person_id"], data.assignments["active"], data.assignments["until"],
+        strict=True) if active and pd.isna(until)}
+    return min(pid for pid, pm in zip(data.people["person_id"],
+                                      data.people["is_party_member"], strict=True)
+               if pm and pid not in busy)
+
+
+def _refused(path: Path, call) -> None:
+    """``call()`` raises PermissionDenied and the store file does not change."""
+    before, n = digest(path), log_len(path)
+    with pytest.raises(PermissionDenied):
+        call()
+    assert digest(path) == before
+    assert log_len(path) == n
+
+
+def test_community_assigns_only_inside_its_communities(store_copy, data, who, picks):
+    store = open_store(store_copy)
+    c = who["community"]
+    exp = brute_scope(data, communities=picks.communities)
+    g_in = min(exp.grids)
+    g_out = min(set(data.grids["code"]) - exp.grids)
+    b_out = min(set(data.buildings["code"]) - exp.buildings)
+    b_in = min(exp.buildings)
+    pid = _free_member(data)
+
+    _refused(store_copy, lambda: reg.assign(store, person_id=pid, role="grid_sentinel",
+                                            target=g_out, by=FORGED, principal=c))
+    _refused(store_copy, lambda: reg.assign(store, person_id=pid, role="building_member",
+                                            target=b_out, principal=c))
+    n = log_len(store_copy)
+    reg.assign(store, person_id=pid, role="grid_sentinel", target=g_in, by=FORGED,
+               principal=c)
+    reg.assign(store, person_id=pid, role="building_member", target=b_in, principal=c)
+    log = store.change_log()
+    new = log.iloc[n:]
+    assert list(new["action"]) == ["assign", "assign"]
+    assert list(new["target_code"]) == [g_in, b_in]
+    assert set(new["by"]) == {c.name}
+    assert FORGED not in set(log["by"])
+    held = store.select_rows("assignments", {"person_id": pid})
+    assert {g_in, b_in} <= set(held["target_code"])
+
+    # ending: inside yes (by the principal), outside no
+    assert reg.unassign(store, person_id=pid, target=g_in, by=FORGED, principal=c) == 1
+    assert store.change_log().iloc[-1]["by"] == c.name
+    holder_out = data.assignments[data.assignments["target_code"] == g_out]["person_id"].iloc[0]
+    _refused(store_copy, lambda: reg.unassign(store, person_id=holder_out, target=g_out,
+                                              principal=c))
+
+
+def test_community_adds_and_edits_people_only_inside(store_copy, data, who, picks):
+    store = open_store(store_copy)
+    c = who["community"]
+    exp = brute_scope(data, communities=picks.communities)
+    b_in = min(exp.buildings)
+    b_out = min(set(data.buildings["code"]) - exp.buildings)
+
+    _refused(store_copy, lambda: reg.add_person(store, name="外来人", building=b_out,
+                                                principal=c))
+    _refused(store_copy, lambda: reg.add_person(store, name="无楼栋", home=(106.28, 29.6),
+                                                principal=c))
+    pid = reg.add_person(store, name="新党员", phone="13900001111", party_member=True,
+                         building=b_in, by=FORGED, principal=c)
+    row = store.select_rows("people", {"person_id": pid})
+    assert row["home_building_code"].iloc[0] == b_in and row["name"].iloc[0] == "新党员"
+    entry = store.change_log({"person_id": pid}).iloc[-1]
+    assert entry["action"] == "person_add" and entry["by"] == c.name
+
+    reg.edit_person(store, pid, phone="13900002222", by=FORGED, principal=c)
+    assert store.select_rows("people", {"person_id": pid})["phone"].iloc[0] == "13900002222"
+    entry = store.change_log({"person_id": pid}).iloc[-1]
+    assert entry["action"] == "person_edit" and entry["by"] == c.name
+    # moving an in-scope person to a building outside is refused
+    _refused(store_copy, lambda: reg.edit_person(store, pid, home_building_code=b_out,
+                                                 principal=c))
+
+    # someone living and assigned wholly outside: not editable, cannot be made to leave
+    assigned_in = set(data.assignments.loc[exp.assignments, "person_id"])
+    outsider = min(pid for pid, home in zip(data.people["person_id"],
+                                            data.people["home_building_code"], strict=True)
+                   if home not in exp.buildings and pid not in assigned_in)
+    _refused(store_copy, lambda: reg.edit_person(store, outsider, phone="13900003333",
+                                                 principal=c))
+    _refused(store_copy, lambda: reg.leave(store, outsider, principal=c))
+    # someone living inside may leave, by the principal
+    insider = min(pid for pid, home in zip(data.people["person_id"],
+                                           data.people["home_building_code"], strict=True)
+                  if home in exp.buildings)
+    reg.leave(store, insider, reason="搬家", by=FORGED, principal=c)
+    assert store.change_log({"person_id": insider, "action": "person_leave"})["by"].tolist() \
+        == [c.name]
+    assert FORGED not in set(store.change_log()["by"])
+
+
+def test_sentinel_and_whole_area_readers_cannot_edit_people(store_copy, data, who, picks):
+    store = open_store(store_copy)
+    exp = brute_scope(data, grids=picks.grids)
+    resident = min(pid for pid, home in zip(data.people["person_id"],
+                                            data.people["home_building_code"], strict=True)
+                   if home in exp.buildings)
+    b_in = min(exp.buildings)
+    for role in ("sentinel", "planner", "leader", "kiosk"):
+        p = who[role]
+        _refused(store_copy, lambda p=p: reg.edit_person(store, resident, phone="13900004444",
+                                                         principal=p))
+        _refused(store_copy, lambda p=p: reg.add_person(store, name="某人", building=b_in,
+                                                        principal=p))
+        _refused(store_copy, lambda p=p: reg.assign(store, person_id=_free_member(data),
+                                                    role="grid_sentinel",
+                                                    target=picks.grids[0], principal=p))
+        _refused(store_copy, lambda p=p: reg.leave(store, resident, principal=p))
+        _refused(store_copy, lambda p=p: reg.accept_suggestions(
+            store, community=data.grids.set_index("code").loc[picks.grids[0],
+                                                              "community_code"],
+            principal=p))
+
+
+def test_accept_suggestions_is_scoped(store_copy, data, who, picks):
+    store = open_store(store_copy)
+    c = who["community"]
+    outside = min(set(data.communities["code"]) - set(picks.communities))
+    _refused(store_copy, lambda: reg.accept_suggestions(store, principal=c))
+    _refused(store_copy, lambda: reg.accept_suggestions(store, community=outside, principal=c))
+    n = log_len(store_copy)
+    done = sum(reg.accept_suggestions(store, community=comm, by=FORGED, principal=c)
+               for comm in picks.communities)
+    new = store.change_log().iloc[n:]
+    assert len(new[new["action"] == "assign"]) == done
+    assert set(new["by"]) <= {c.name}
+    exp = brute_scope(data, communities=picks.communities)
+    assert set(new["target_code"]) <= exp.grids
+
+
+def test_admin_principal_is_recorded_as_by(store_copy, data, who):
+    store = open_store(store_copy)
+    pid = reg.add_person(store, name="管理员录入", building=data.buildings["code"].iloc[0],
+                         by=FORGED, principal=who["admin"])
+    assert store.change_log({"person_id": pid})["by"].tolist() == [who["admin"].name]
+    # without a principal (the CLI) the caller's by stays
+    pid2 = reg.add_person(store, name="命令行录入", building=data.buildings["code"].iloc[0],
+                          by="operator")
+    assert store.change_log({"person_id": pid2})["by"].tolist() == ["operator"]
+
+
+# -- ticket writes ------------------------------------------------------------------------------
+@pytest.fixture
+def tickets(store_copy):
+    ts = TicketStore.for_store(store_copy)
+    yield ts
+    ts.engine.dispose()
+
+
+def _point(data: LayerSet, grid: str) -> tuple[float, float]:
+    geom = data.grids.set_index("code").loc[grid, "geometry"]
+    pt = shapely.point_on_surface(geom)
+    assert shapely.contains(geom, pt)
+    return pt.x, pt.y
+
+
+def _state(ts: TicketStore) -> tuple:
+    f = ts.frame()
+    return len(f), ts.version(), tuple(f["status"])
+
+
+def test_sentinel_files_tickets_only_in_its_grids(tickets, data, who, picks):
+    s = who["sentinel"]
+    lon, lat = _point(data, picks.grids[1])
+    cat = next(iter(tickets.catalogue))
+    tid = tickets.add(cat, lon, lat, "井盖松动", by=FORGED, principal=s)
+    t = tickets.get(tid)
+    assert t["grid_code"] == picks.grids[1] and t["status"] == "received"
+    assert [e["by"] for e in t["history"]] == [s.name]
+
+    other = min(g for g in data.grids["code"] if g not in picks.grids)
+    olon, olat = _point(data, other)
+    before = _state(tickets)
+    with pytest.raises(PermissionDenied):
+        tickets.add(cat, olon, olat, "别处的事", principal=s)
+    with pytest.raises(PermissionDenied):  # all or nothing
+        tickets.add_many([{"category": cat, "lon": lon, "lat": lat, "text": "这里"},
+                          {"category": cat, "lon": olon, "lat": olat, "text": "别处"}],
+                         principal=s)
+    for role in ("planner", "leader", "kiosk"):
+        with pytest.raises(PermissionDenied):
+            tickets.add(cat, lon, lat, "看看", principal=who[role])
+    assert _state(tickets) == before
+
+    # a community worker files inside its communities only
+    c = who["community"]
+    in_grid = min(brute_scope(data, communities=picks.communities).grids)
+    clon, clat = _point(data, in_grid)
+    cid = tickets.add(cat, clon, clat, "社区代报", by=FORGED, principal=c)
+    assert tickets.get(cid)["history"][0]["by"] == c.name
+    out_grid = min(set(data.grids["code"])
+                   - brute_scope(data, communities=picks.communities).grids)
+    with pytest.raises(PermissionDenied):
+        tickets.add(cat, *_point(data, out_grid), "别处", principal=c)
+
+
+def test_sentinel_handles_but_does_not_register_dispatch_or_close(tickets, data, who, picks):
+    s, admin = who["sentinel"], who["admin"]
+    cat = next(iter(tickets.catalogue))
+    tid = tickets.add(cat, *_point(data, picks.grids[0]), "路灯不亮", principal=s)
+
+    def refused(to: str) -> None:
+        t = tickets.get(tid)
+        with pytest.raises(PermissionDenied):
+            tickets.move(tid, to, by=FORGED, principal=s)
+        after = tickets.get(tid)
+        assert (after["status"], after["version"], len(after["history"])) == (
+            t["status"], t["version"], len(t["history"]))
+
+    refused("registered")
+    refused("closed_unresolved")
+    tickets.move(tid, "registered", principal=admin)
+    refused("dispatched")
+    tickets.move(tid, "dispatched", principal=admin)
+    assert tickets.move(tid, "in_progress", by=FORGED, principal=s)["status"] == "in_progress"
+    refused("closed_unresolved")
+    assert tickets.move(tid, "handled", principal=s)["status"] == "handled"
+    refused("verified")
+    tickets.move(tid, "verified", principal=admin)
+    refused("closed")
+    tickets.move(tid, "closed", by=FORGED, principal=admin)
+    hist = tickets.get(tid)["history"]
+    assert [e["status"] for e in hist] == ["received", "registered", "dispatched",
+                                           "in_progress", "handled", "verified", "closed"]
+    assert [e["by"] for e in hist] == [s.name, admin.name, admin.name, s.name, s.name,
+                                       admin.name, admin.name]
+
+
+def test_moves_of_existing_tickets_are_scoped(tickets, who, picks):
+    s = who["sentinel"]
+    f = tickets.frame()
+    mine = f[(f["grid_code"] == picks.grids[0]) & (f["status"] == "dispatched")]["id"].tolist()
+    theirs = f[~f["grid_code"].isin(picks.grids) & (f["status"] == "dispatched")]["id"].tolist()
+    assert mine and theirs
+    t = tickets.move(mine[0], "in_progress", by=FORGED, principal=s)
+    assert t["status"] == "in_progress" and t["history"][-1]["by"] == s.name
+
+    before = _state(tickets)
+    with pytest.raises(PermissionDenied):  # a handler's move, but not in its grids
+        tickets.move(theirs[0], "in_progress", principal=s)
+    c = who["community"]
+    out_c = f[~f["community_code"].isin(picks.communities)
+              & (f["status"] == "dispatched")]["id"].iloc[0]
+    with pytest.raises(PermissionDenied):
+        tickets.move(out_c, "in_progress", principal=c)
+    for role in ("planner", "leader", "kiosk"):
+        with pytest.raises(PermissionDenied):
+            tickets.move(mine[1], "in_progress", principal=who[role])
+    assert _state(tickets) == before
+
+
+# -- Principal ----------------------------------------------------------------------------------
+def test_unknown_role_is_refused():
+    for role in ("root", "", "Admin", "superuser"):
+        with pytest.raises(PermissionDenied):
+            Principal("x", role)
+    assert set(ACCOUNT_ROLES) == set(CAPABILITIES) == set(PERSONAL)
+
+
+def test_may_move_table():
+    handler = {("dispatched", "in_progress"), ("in_progress", "handled"),
+               ("dispatched", "returned"), ("returned", "in_progress")}
+    assert set(HANDLER_MOVES) == handler
+    legal = {(m.source, m.target) for m in MOVES}
+    assert handler <= legal
+    for role in ACCOUNT_ROLES:
+        p = Principal("x", role)
+        for src, dst in legal:
+            want = role in ("admin", "community") or (role == "sentinel"
+                                                      and (src, dst) in handler)
+            assert p.may_move(src, dst) == want, (role, src, dst)
+
+
+def test_capabilities_and_personal_levels():
+    assert Principal("a", "planner").can("analysis")
+    assert not Principal("a", "planner").can("people")
+    with pytest.raises(PermissionDenied):
+        Principal("a", "sentinel").require("people_edit")
+    Principal("a", "community").require("people_edit")
+    assert not Principal("k", "kiosk").can("map") and Principal("k", "kiosk").can("wall")
+    assert {r: Principal("x", r).personal for r in ACCOUNT_ROLES} == {
+        "admin": "full", "community": "full", "sentinel": "masked", "planner": "none",
+        "leader": "masked", "kiosk": "none"}
+    assert Principal.operator("ops").role == "admin" and Principal.operator("ops").name == "ops"
+
+
+def test_covers_and_scope_key():
+    s1 = Principal("a", "sentinel", grids=frozenset({"G1", "G2"}))
+    s2 = Principal("b", "sentinel", grids=frozenset({"G2", "G1"}))
+    s3 = Principal("a", "sentinel", grids=frozenset({"G1", "G3"}))
+    c1 = Principal("a", "community", communities=frozenset({"C1"}))
+    c2 = Principal("a", "community", communities=frozenset({"C2"}))
+    assert s1.scope_key == s2.scope_key          # same scope, other name: same view
+    assert s1.scope_key != s3.scope_key
+    assert c1.scope_key != c2.scope_key
+    assert Principal("a", "planner").scope_key != Principal("a", "leader").scope_key
+    assert Principal("a", "admin").scope_key != Principal("a", "community").scope_key
+    keys = {Principal("x", r).scope_key for r in ACCOUNT_ROLES}
+    assert len(keys) == len(ACCOUNT_ROLES)
+
+    assert s1.covers("any", "G1") and not s1.covers("any", "G3") and not s1.covers("C1")
+    assert c1.covers("C1") and c1.covers("C1", "G9") and not c1.covers("C2", "G1")
+    assert not c1.covers(None)
+    for r in WHOLE_AREA:
+        assert Principal("x", r).whole_area and Principal("x", r).covers(None, None)
+    assert not s1.whole_area and not c1.whole_area

@@ -9,6 +9,8 @@ people     the people register: add, edit, leave, left
 assign     give a person a role on a grid or building (or accept the suggestions)
 unassign   end a person's assignment on a target
 history    the change log of a target or a person
+users      accounts of the dashboard: add, list, disable, enable, passwd
+audit      the audit log (logins, reveals, exports, account changes, changes, ticket moves)
 
 Errors go to stderr with a non-zero exit status (2 for bad input data or arguments);
 progress goes to stderr, results to stdout.
@@ -506,6 +508,133 @@ def _existing(path: str) -> str:
     return path
 
 
+def _password(path: str | None) -> str | None:
+    """The first line of a password file (``-``: standard input), without its newline."""
+    if path is None:
+        return None
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise ValueError(f"{path}: the password file's first line is empty")
+    return lines[0]
+
+
+def _codes_arg(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def _accounts(path: str):
+    from .auth.accounts import Accounts
+
+    return Accounts(_existing(path))
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    token = _accounts(args.path).add(
+        args.name, args.role, password=_password(args.password_file),
+        communities=_codes_arg(args.communities), grids=_codes_arg(args.grids), by=args.by)
+    print(f"added account {args.name} ({args.role})", file=sys.stderr)
+    if token is None:
+        print(args.name)
+        return EXIT_OK
+    print("the kiosk's token follows; it is shown only this once (only its hash is kept)",
+          file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    df = _accounts(args.path).list()
+    if args.format == "table":
+        for c in ("communities", "grids"):
+            df[c] = df[c].map(",".join)
+    _print_frame(df, args.format)
+    return EXIT_OK
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    _accounts(args.path).disable(args.name, by=args.by)
+    print(f"{args.name}: disabled")
+    return EXIT_OK
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    token = _accounts(args.path).enable(args.name, by=args.by)
+    print(f"{args.name}: enabled")
+    if token is not None:
+        print("the kiosk's new token follows; it is shown only this once", file=sys.stderr)
+        print(token)
+    return EXIT_OK
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    password = _password(args.password_file)
+    assert password is not None  # a required option
+    _accounts(args.path).set_password(args.name, password, by=args.by)
+    print(f"{args.name}: password set")
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    since = None
+    if args.since is not None:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ValueError(f"--since {args.since!r}: expected YYYY-MM-DD or an ISO "
+                             "time") from None
+    log = _accounts(args.path).audit_log(since=since, user=args.user, action=args.action)
+    _print_frame(log, args.format)
+    return EXIT_OK
+
+
+def _auth_parsers(sub) -> None:
+    """``users`` (accounts) and ``audit`` (the audit log): the server operator's tools."""
+    from .auth.principal import ACCOUNT_ROLES
+
+    us = sub.add_parser("users", help="dashboard accounts: add, list, disable, enable, passwd")
+    usub = us.add_subparsers(dest="users_command", required=True)
+    ua = usub.add_parser("add", help="add an account (a kiosk's token is printed on the last "
+                                     "line)")
+    ua.add_argument("path")
+    ua.add_argument("--name", required=True)
+    ua.add_argument("--role", required=True, choices=ACCOUNT_ROLES)
+    ua.add_argument("--communities", default=None, help="C1,C2: a community account's scope")
+    ua.add_argument("--grids", default=None, help="G1,G2: a sentinel account's scope")
+    ua.add_argument("--password-file", dest="password_file", default=None,
+                    help="the password is this file's first line (- for standard input); "
+                         "every role but kiosk")
+    ua.add_argument("--by", default="cli", help="who does it (the audit log's user)")
+    ua.set_defaults(func=cmd_users_add)
+    ul = usub.add_parser("list", help="the accounts (no hashes, no tokens)")
+    ul.add_argument("path")
+    ul.add_argument("--format", choices=["table", "json"], default="table")
+    ul.set_defaults(func=cmd_users_list)
+    for verb, func, helptext in (
+            ("disable", cmd_users_disable, "disable an account (revokes a kiosk's token)"),
+            ("enable", cmd_users_enable, "enable an account (a kiosk gets a new token, printed "
+                                         "on the last line)"),
+            ("passwd", cmd_users_passwd, "set an account's password")):
+        sp = usub.add_parser(verb, help=helptext)
+        sp.add_argument("path")
+        sp.add_argument("--name", required=True)
+        if verb == "passwd":
+            sp.add_argument("--password-file", dest="password_file", required=True)
+        sp.add_argument("--by", default="cli", help="who does it (the audit log's user)")
+        sp.set_defaults(func=func)
+
+    au = sub.add_parser("audit", help="the audit log with the change log and ticket moves, "
+                                      "oldest first")
+    au.add_argument("path")
+    au.add_argument("--since", default=None, help="YYYY-MM-DD or an ISO time")
+    au.add_argument("--user", default=None)
+    au.add_argument("--action", default=None, help="e.g. login_failed, export, ticket_closed")
+    au.add_argument("--format", choices=["table", "json"], default="table")
+    au.set_defaults(func=cmd_audit)
+
+
 def _register_parsers(sub) -> None:
     """``people``, ``assign``, ``unassign`` and ``history`` (the responsibility chain)."""
     pe = sub.add_parser("people", help="the people register: add, edit, leave, left")
@@ -694,6 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
     pa.set_defaults(func=cmd_partition)
 
     _register_parsers(sub)
+    _auth_parsers(sub)
 
     for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im, pa):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -66,6 +66,15 @@ class Settings:
         columns of the layer contract) in an imported file.
     max_text_length
         Most characters of a long free-text value in an imported file (a ticket's ``text``).
+    max_login_failures
+        Consecutive failed logins after which an account (or a name without an account: the
+        answer must not tell them apart) is locked out.
+    lockout_minutes
+        How long a lock-out lasts; while it lasts even the right password is refused.
+    session_hours
+        A login expires this many hours after it was made.
+    min_password_length
+        Fewest characters of an account's password.
     """
 
     households_per_grid: int = 300
@@ -88,6 +97,10 @@ class Settings:
     max_vertices_per_geometry: int = 100_000
     max_name_length: int = 200
     max_text_length: int = 5000
+    max_login_failures: int = 5
+    lockout_minutes: float = 15
+    session_hours: float = 8
+    min_password_length: int = 8
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +113,8 @@ class Settings:
         if self.region_margin_km < 0:
             raise ValueError("region_margin_km must be >= 0")
         for name in ("max_import_rows", "max_vertices_per_geometry", "max_name_length",
-                     "max_text_length"):
+                     "max_text_length", "max_login_failures", "lockout_minutes",
+                     "session_hours", "min_password_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 

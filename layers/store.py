@@ -18,6 +18,11 @@ Row-level edits (one person, one assignment) never rewrite the file: :meth:`Stor
 opens one transaction in which the caller reads, inserts and updates single rows and appends to
 the append-only ``change_log`` table; the GeoPackage backend runs it as one SQLite transaction
 (``BEGIN IMMEDIATE``) on the same file, under the same advisory lock as whole-store writes.
+
+Besides its layers a store keeps service tables (:data:`SERVICE_TABLES`): the change log and
+the accounts and audit log of :mod:`layers.auth.accounts`. A whole-store write carries them
+over from the file it replaces (a demo or an import over a store never drops its accounts);
+:meth:`GeoPackageStore.service_transaction` is the locked SQLite transaction that writes them.
 """
 
 from __future__ import annotations
@@ -72,6 +77,15 @@ CHANGE_LOG_COLUMNS = ("when", "by", "action", "layer", "person_id", "target_code
                       "before", "after", "reason", "source")
 #: Row id column of :meth:`RowEdit.select` results (the backend's primary key).
 ROW_ID = "fid"
+#: Accounts and the append-only audit log (:mod:`layers.auth.accounts`): plain SQLite tables,
+#: not registered in ``gpkg_contents`` (GIS clients do not list them).
+ACCOUNTS_TABLE = "auth_accounts"
+AUDIT_TABLE = "audit_log"
+#: Tables that are not layers but belong to the store: :meth:`GeoPackageStore.write` keeps
+#: them (with their indexes, triggers and GeoPackage registration) when it replaces the file.
+SERVICE_TABLES = (CHANGE_LOG, ACCOUNTS_TABLE, AUDIT_TABLE)
+#: The first bytes of every SQLite database file.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class RowConflict(StoreError):
@@ -346,6 +360,9 @@ class GeoPackageStore:
     def write(self, data: LayerSet, *, settings: Settings = DEFAULT_SETTINGS) -> ValidationReport:
         """Validate ``data`` and make it the store's whole content.
 
+        The layers and metadata are replaced; the service tables (:data:`SERVICE_TABLES`:
+        change log, accounts, audit log) of the file replaced are kept.
+
         Returns
         -------
         ValidationReport
@@ -356,7 +373,8 @@ class GeoPackageStore:
         LayerValidationError
             With the full report; the file on disk is unchanged.
         StoreError
-            The store file or its folder is read-only.
+            The store file or its folder is read-only, or the file replaced is an SQLite
+            database whose service tables cannot be read; the file on disk is unchanged.
         """
         self._require_writable()
         missing = [n for n in REQUIRED_LAYERS if n not in data]
@@ -368,6 +386,8 @@ class GeoPackageStore:
             for name in checked:
                 _write_layer(tmp, name, checked[name])
             _write_meta(tmp, checked.meta)
+            if self.exists():
+                _carry_service_tables(self.path, tmp)
         return report
 
     def update(
@@ -525,14 +545,34 @@ class GeoPackageStore:
         StoreError
             Missing, empty or read-only store file.
         """
+        with self.service_transaction() as con:
+            edit = _GpkgRowEdit(con, self.location)
+            yield edit
+            edit.finish()
+
+    @contextlib.contextmanager
+    def service_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A plain sqlite3 connection to the store file in one ``BEGIN IMMEDIATE``
+        transaction, under the store's write lock: what the service tables (accounts, audit
+        log) are written through. Committed when the block ends, rolled back when it raises;
+        the file is changed in place, never rewritten.
+
+        Yields
+        ------
+        sqlite3.Connection
+            In autocommit mode with the transaction open; do not commit it yourself.
+
+        Raises
+        ------
+        StoreError
+            Missing, empty, read-only or non-GeoPackage store file.
+        """
         self._require()
         with self._locked():
             con = _connect(self.path)
             try:
                 con.execute("BEGIN IMMEDIATE")
-                edit = _GpkgRowEdit(con, self.location)
-                yield edit
-                edit.finish()
+                yield con
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -668,6 +708,65 @@ def _write_layer(path: Path, name: str, df: pd.DataFrame) -> None:
         promote_to_multi=False,
         spatial_index=True,
     )
+
+
+def _carry_service_tables(source: Path, target: Path) -> None:
+    """Copy :data:`SERVICE_TABLES` of the store ``source`` into the freshly written ``target``:
+    schema, rows, indexes, triggers and their ``gpkg_contents`` / ``gpkg_ogr_contents`` rows,
+    in one transaction. A ``source`` that is not an SQLite database has none.
+
+    Raises
+    ------
+    StoreError
+        ``source`` is an SQLite database whose service tables cannot be read.
+    """
+    with open(source, "rb") as fh:
+        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+            return
+    con = sqlite3.connect(target.resolve().as_uri(), uri=True, isolation_level=None)
+    try:
+        con.execute("ATTACH DATABASE ? AS old", (source.resolve().as_uri() + "?mode=ro",))
+        objects = con.execute(
+            "SELECT type, name, sql FROM old.sqlite_master WHERE tbl_name IN "
+            f"({', '.join('?' * len(SERVICE_TABLES))}) AND sql IS NOT NULL ORDER BY rowid",
+            SERVICE_TABLES).fetchall()
+        con.execute("BEGIN IMMEDIATE")
+        for kind, name, sql in objects:
+            if kind == "table":
+                con.execute(sql)
+                _copy_rows(con, name)
+        for kind, _, sql in objects:  # indexes and triggers once the rows are in
+            if kind != "table":
+                con.execute(sql)
+        con.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{source}: its change log and accounts cannot be read ({exc}); "
+                         "nothing was written") from exc
+    finally:
+        con.close()
+
+
+#: ``gpkg_contents`` columns (GeoPackage 1.3 § 1.1.3), copied by name.
+_CONTENTS_COLUMNS = ("table_name, data_type, identifier, description, last_change, min_x, "
+                     "min_y, max_x, max_y, srs_id")
+
+
+def _copy_rows(con: sqlite3.Connection, name: str) -> None:
+    """The rows of table ``name`` from the attached ``old`` database, and its GeoPackage
+    registration where it had one (the change log's; the auth tables have none)."""
+    con.execute(f"INSERT INTO main.{_q(name)} SELECT * FROM old.{_q(name)}")
+
+    def both_have(table: str) -> bool:
+        return all(con.execute(f"SELECT 1 FROM {db}.sqlite_master WHERE name = ?",
+                               (table,)).fetchone() for db in ("main", "old"))
+
+    if both_have("gpkg_contents"):
+        con.execute(f"INSERT INTO main.gpkg_contents ({_CONTENTS_COLUMNS}) SELECT "
+                    f"{_CONTENTS_COLUMNS} FROM old.gpkg_contents WHERE table_name = ?", (name,))
+    if both_have("gpkg_ogr_contents"):
+        con.execute("INSERT INTO main.gpkg_ogr_contents (table_name, feature_count) SELECT "
+                    "table_name, feature_count FROM old.gpkg_ogr_contents WHERE table_name = ?",
+                    (name,))
 
 
 def _write_meta(path: Path, meta: Mapping[str, str]) -> None:

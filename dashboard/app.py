@@ -8,15 +8,18 @@ Pages are grouped by job with ``st.navigation``; each page only wires widgets to
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
+from dashboard import auth  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
-from dashboard.state import language_switch, user_errors  # noqa: E402
+from dashboard.state import language_switch, store_path, user_errors  # noqa: E402
 from dashboard.views import (  # noqa: E402
+    audit_page,
     coverage_page,
     data_page,
     map_page,
@@ -29,6 +32,9 @@ from dashboard.views import (  # noqa: E402
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
 lang = language_switch()
+path = store_path()
+who = auth.gate(path, lang)  # the login form stops here; nothing of the store is read before
+auth.sidebar_account(path, who, lang)
 
 
 def map_alias() -> None:
@@ -36,32 +42,36 @@ def map_alias() -> None:
     map_page.render()
 
 
-pages = {
-    t("nav_map", lang): [
-        st.Page(map_page.render, title=t("page_map", lang), url_path="home", default=True,
-                icon=":material/map:"),
-        st.Page(map_alias, title=t("page_map", lang), url_path="map", visibility="hidden",
-                icon=":material/map:"),
-        st.Page(coverage_page.render, title=t("page_coverage", lang), url_path="coverage",
-                icon=":material/fact_check:"),
-        st.Page(reach_page.render, title=t("page_reach", lang), url_path="reach",
-                icon=":material/directions_walk:"),
-    ],
-    t("nav_work", lang): [
-        st.Page(tickets_page.render, title=t("page_tickets", lang), url_path="tickets",
-                icon=":material/assignment:"),
-        st.Page(people_page.render, title=t("page_people", lang), url_path="people",
-                icon=":material/badge:"),
-    ],
-    t("nav_data", lang): [
-        st.Page(data_page.render, title=t("page_data", lang), url_path="data",
-                icon=":material/upload_file:"),
-    ],
-    t("nav_wall", lang): [
-        st.Page(wall_page.render, title=t("page_wall", lang), url_path="wall",
-                icon=":material/tv:"),
-    ],
-}
-page = st.navigation(pages)
+def page(render: Callable[[], None], title: str, url_path: str, icon: str,
+         **kw: object) -> st.Page:
+    return st.Page(render, title=t(title, lang), url_path=url_path, icon=icon,
+                   **kw)  # type: ignore[arg-type]
+
+
+#: (group, capability, page): the pages a principal may open (roles as data:
+#: :data:`layers.auth.CAPABILITIES`); the others are not registered at all.
+PAGES = [
+    ("nav_map", "map", page(map_page.render, "page_map", "home", ":material/map:")),
+    ("nav_map", "map", page(map_alias, "page_map", "map", ":material/map:",
+                            visibility="hidden")),
+    ("nav_map", "analysis", page(coverage_page.render, "page_coverage", "coverage",
+                                 ":material/fact_check:")),
+    ("nav_map", "analysis", page(reach_page.render, "page_reach", "reach",
+                                 ":material/directions_walk:")),
+    ("nav_work", "tickets", page(tickets_page.render, "page_tickets", "tickets",
+                                 ":material/assignment:")),
+    ("nav_work", "people", page(people_page.render, "page_people", "people",
+                                ":material/badge:")),
+    ("nav_data", "import", page(data_page.render, "page_data", "data",
+                                ":material/upload_file:")),
+    ("nav_data", "audit", page(audit_page.render, "page_audit", "audit",
+                               ":material/policy:")),
+    ("nav_wall", "wall", page(wall_page.render, "page_wall", "wall", ":material/tv:")),
+]
+pages: dict[str, list[st.Page]] = {}
+for group, capability, p in PAGES:
+    if who.can(capability):
+        pages.setdefault(t(group, lang), []).append(p)
+navigation = st.navigation(pages)
 with user_errors():  # plain message for users, details in the server log
-    page.run()
+    navigation.run()

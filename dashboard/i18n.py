@@ -514,9 +514,75 @@ _RENOVATION = {
     "not_planned": ("未列入改造", "Not planned"), "planned": ("计划改造", "Planned"),
     "in_progress": ("改造中", "In progress"), "completed": ("已改造", "Completed"),
 }
+
+#: Account roles (``layers.auth.ACCOUNT_ROLES``) and the login gate.
+_ACCOUNT_ROLES = {
+    "admin": ("街道管理员", "Street-office administrator"),
+    "community": ("社区工作者", "Community staff"),
+    "sentinel": ("网格哨兵", "Grid sentinel"),
+    "planner": ("规划", "Planner"),
+    "leader": ("领导", "Leader"),
+    "kiosk": ("大屏", "Wall screen (kiosk)"),
+}
+MESSAGES.update({
+    "auth_login_title": {"zh": "登录", "en": "Log in"},
+    "auth_user": {"zh": "用户名", "en": "Username"},
+    "auth_password": {"zh": "密码", "en": "Password"},
+    "auth_login": {"zh": "登录", "en": "Log in"},
+    "auth_logout": {"zh": "退出登录", "en": "Log out"},
+    "auth_oidc": {"zh": "使用单位统一身份登录", "en": "Log in with the organisation's account"},
+    "auth_failed": {"zh": "用户名或密码不正确。", "en": "Wrong username or password."},
+    "auth_locked": {"zh": "连续登录失败次数过多，账号已临时锁定，请 {minutes} 分钟后再试。",
+                    "en": "Too many failed logins: the account is locked for {minutes} "
+                          "minutes."},
+    "auth_expired": {"zh": "登录已过期，请重新登录。",
+                     "en": "Your login has expired; please log in again."},
+    "auth_bad_token": {"zh": "大屏链接无效或已被撤销，请向街道管理员索取新链接。",
+                       "en": "This wall-screen link is invalid or revoked; ask the "
+                             "administrator for a new one."},
+    "auth_no_accounts": {"zh": "此辖区数据尚未设置账号。为保护个人信息，创建第一个街道管理员账号后才能查看。",
+                         "en": "This store has no accounts yet. To protect personal data, "
+                               "it is shown only after the first administrator account "
+                               "is created."},
+    "auth_no_accounts_help": {"zh": "在服务器上运行上面的命令（PASSWORD.txt 第一行为密码，至少 8 位），"
+                                    "然后刷新本页。",
+                              "en": "Run the command above on the server (the first line of "
+                                    "PASSWORD.txt is the password, 8 characters or more), "
+                                    "then reload this page."},
+    "auth_demo_open": {"zh": "演示模式：示例数据无需登录。", "en": "Demo mode: the sample data "
+                       "needs no login."},
+    "auth_denied": {"zh": "您的账号无权执行此操作或不在您的负责范围内。",
+                    "en": "Your account may not do this, or it is outside your area."},
+    "auth_page_denied": {"zh": "您的账号无权查看此页面。",
+                         "en": "Your account may not open this page."},
+    "auth_out_of_scope": {"zh": "所选对象不在您的负责范围内。",
+                          "en": "The selected place is outside your area."},
+    "reveal_phone": {"zh": "显示完整电话", "en": "Show full phone number"},
+    "reveal_phone_help": {"zh": "查看完整电话号码会记入审计日志。",
+                          "en": "Viewing a full phone number is recorded in the audit log."},
+    "people_count_by_role": {"zh": "{role} {n} 人", "en": "{role}: {n}"},
+    "hidden_text": {"zh": "（已隐藏）", "en": "(hidden)"},
+    "page_audit": {"zh": "审计", "en": "Audit"},
+    "ticket_not_yours": {"zh": "此环节由社区或街道办理，您的账号不能操作。",
+                         "en": "This step is for community or street-office staff; your "
+                               "account cannot make it."},
+    "audit_count": {"zh": "共 {n} 条记录", "en": "{n} entries"},
+    "audit_at": {"zh": "时间", "en": "Time"},
+    "audit_user": {"zh": "用户", "en": "User"},
+    "audit_action": {"zh": "操作", "en": "Action"},
+    "audit_target": {"zh": "对象", "en": "Target"},
+    "audit_detail": {"zh": "详情", "en": "Detail"},
+    "audit_source": {"zh": "来源", "en": "Source"},
+    "audit_since": {"zh": "起始日期", "en": "Since"},
+    "audit_accounts": {"zh": "账号", "en": "Accounts"},
+    "audit_accounts_help": {"zh": "账号在服务器上用 python -m layers users add / disable 创建和停用。",
+                            "en": "Accounts are created and disabled on the server with "
+                                  "python -m layers users add / disable."},
+})
+
 for _prefix, _table in (("kind_", _KINDS), ("cat_", _CATEGORIES),
                         ("status_t_", _TICKET_STATUSES), ("renovation_", _RENOVATION),
-                        ("move_", _MOVES)):
+                        ("move_", _MOVES), ("role_", _ACCOUNT_ROLES)):
     for _k, (_zh, _en) in _table.items():
         MESSAGES[_prefix + _k] = {"zh": _zh, "en": _en}
 

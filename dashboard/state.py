@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import streamlit as st
 
+from dashboard import auth, mapview
 from dashboard import data as appdata
-from dashboard import mapview
 from dashboard.i18n import LANGUAGES, t
 from dashboard.text import md
 from layers import clock
+from layers.auth import PermissionDenied, Principal
+from layers.auth.scope import require_ticket, scoped, scoped_history, scoped_tickets
 from layers.coverage import CoverageResult, coverage
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS, Settings
@@ -32,70 +35,89 @@ def _load(path: str, mtime_ns: int) -> LayerSet:
     return appdata.load(path, mtime_ns)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _coverage(path: str, mtime_ns: int, as_of: str | None = None) -> CoverageResult:
-    """Coverage of a store version, today or ``as_of`` a past day (the assignment history)."""
+#: What a scoped view depends on: :attr:`layers.auth.Principal.scope_key`.
+ScopeKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+_WHOLE: ScopeKey = ("admin", "full", (), ())
+
+
+def _viewer(scope: ScopeKey) -> Principal:
+    role, _, comms, grids = scope
+    return Principal(name="", role=role, communities=frozenset(comms), grids=frozenset(grids))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _scoped(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
+    """The store as one scope sees it (rows in scope, personal data masked by role)."""
+    return scoped(_load(path, mtime_ns), _viewer(scope))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _coverage(path: str, mtime_ns: int, as_of: str | None = None,
+              scope: ScopeKey = _WHOLE) -> CoverageResult:
+    """Coverage of a store version as one scope sees it, today or ``as_of`` a past day."""
     settings = Settings(as_of=as_of) if as_of else DEFAULT_SETTINGS
-    return coverage(_load(path, mtime_ns), settings)
+    return coverage(_scoped(path, mtime_ns, scope), settings)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def reach_analysis(path: str, mtime_ns: int):
+@st.cache_resource(show_spinner=False, max_entries=8)
+def reach_analysis(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE):
     """(network, reach result, parking balance, sentinel suggestions) of a store version."""
     from layers import network as lnet
     from layers import reach as lreach
 
-    data = _load(path, mtime_ns)
+    data = _scoped(path, mtime_ns, scope)
     net = lnet.cached(path, data.get("roads"))
     result = lreach.reach(data, net)
     parking = lreach.parking_balance(data)
     suggestions = lreach.suggest_sentinels(
-        data, _coverage(path, mtime_ns).grids_without_sentinel, net)
+        data, _coverage(path, mtime_ns, None, scope).grids_without_sentinel, net)
     return net, result, parking, suggestions
 
 
 # Downloadable files are built once per data version, not on every rerun of a page.
 @st.cache_data(show_spinner=False, max_entries=8)
-def problem_tables(path: str, mtime_ns: int, lang: str, as_of: str | None = None) -> dict:
+def problem_tables(path: str, mtime_ns: int, lang: str, as_of: str | None = None,
+                   scope: ScopeKey = _WHOLE) -> dict:
     """The coverage problem list (问题清单) tables of a store version."""
     from dashboard import reports
 
-    return reports.problem_tables(_load(path, mtime_ns), _coverage(path, mtime_ns, as_of),
-                                  lang)
+    return reports.problem_tables(_scoped(path, mtime_ns, scope),
+                                  _coverage(path, mtime_ns, as_of, scope), lang)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def problem_list_files(path: str, mtime_ns: int, lang: str, as_of: str | None = None
-                       ) -> tuple[bytes, bytes]:
+def problem_list_files(path: str, mtime_ns: int, lang: str, as_of: str | None = None,
+                       scope: ScopeKey = _WHOLE) -> tuple[bytes, bytes]:
     """The coverage problem list (问题清单) as (CSV, Excel) bytes."""
     from dashboard import reports
 
-    tables = problem_tables(path, mtime_ns, lang, as_of)
+    tables = problem_tables(path, mtime_ns, lang, as_of, scope)
     return reports.to_csv(tables), reports.to_excel(tables)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str]
-                        ) -> tuple[bytes, bytes]:
-    """(joint-meeting Excel, Open311 JSON) for one ticket-store version."""
+def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str],
+                        scope: ScopeKey = _WHOLE) -> tuple[bytes, bytes]:
+    """(joint-meeting Excel, Open311 JSON) for one ticket-store version and scope."""
     import json
 
     from layers.tickets import reports as tr
 
-    comms = _load(path, mtime_ns).communities
+    comms = _scoped(path, mtime_ns, scope).communities
     names = dict(zip(comms["code"], comms["name"], strict=True))
     ts = _tickets(path)
-    return (tr.joint_meeting_excel(ts, names),
-            json.dumps(tr.to_open311(ts), ensure_ascii=False).encode("utf-8"))
+    who = _viewer(scope)
+    return (tr.joint_meeting_excel(ts, names, principal=who),
+            json.dumps(tr.to_open311(ts, principal=who), ensure_ascii=False).encode("utf-8"))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def reach_excel(path: str, mtime_ns: int) -> bytes:
+def reach_excel(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> bytes:
     """The service-reach tables as one Excel workbook (text written as text, never as a
     formula: :func:`layers.export.write_excel`)."""
     from layers.export import write_excel
 
-    _, result, parking, suggestions = reach_analysis(path, mtime_ns)
+    _, result, parking, suggestions = reach_analysis(path, mtime_ns, scope)
     return write_excel({"buildings": result.buildings, "life_circles": result.summary,
                         "parking": parking, "suggestions": suggestions})
 
@@ -105,57 +127,92 @@ def _tickets(path: str) -> TicketStore:
     return TicketStore.for_store(path)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _ticket_layer(path: str, version: tuple[int, str]) -> gpd.GeoDataFrame:
-    """The live tickets as a layer (for the map), per ticket-store version."""
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _ticket_layer(path: str, version: tuple[int, str], scope: ScopeKey = _WHOLE
+                  ) -> gpd.GeoDataFrame:
+    """The live tickets a scope sees, as a layer (for the map), per ticket-store version."""
     del version
-    df = _tickets(path).frame()
+    df = scoped_tickets(_tickets(path).frame(), _viewer(scope))
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]),
                             crs="EPSG:4326")
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def map_data(path: str, mtime_ns: int, community: str | None, crs: str,
+def map_data(path: str, mtime_ns: int, community: str | None, crs: str,  # noqa: PLR0913
              lang: str, tickets_version: tuple[int, str] = (0, ""),
-             as_of: str | None = None) -> mapview.MapData:
+             as_of: str | None = None, scope: ScopeKey = _WHOLE) -> mapview.MapData:
     """Display data for one (store version, community, base-map CRS, language, tickets,
-    as-of day)."""
-    data = _load(path, mtime_ns).replace(tickets=_ticket_layer(path, tickets_version))
-    return mapview.prepare(data, _coverage(path, mtime_ns, as_of), crs=crs,
+    as-of day, scope)."""
+    data = _scoped(path, mtime_ns, scope).replace(
+        tickets=_ticket_layer(path, tickets_version, scope))
+    return mapview.prepare(data, _coverage(path, mtime_ns, as_of, scope), crs=crs,
                            community=community, lang=lang)
 
 
-class Store:
-    """The store shown in this session, loaded once per file version.
+def store_path() -> Path:
+    """The store this session shows (``?data=`` checked: a name that is no store stops the
+    page with a plain message, never another store shown instead); the shipped demo is set
+    up on first use."""
+    try:
+        path = appdata.store_path(st.query_params.get("data"))
+    except appdata.UnknownDataSet as exc:
+        log.info("?data= refused: %s", exc)
+        st.error(t("err_bad_data_param", lang()))
+        st.stop()
+    if path == appdata.DEMO_STORE:
+        with st.spinner(t("generating", lang())):
+            appdata.ensure_demo(path)
+    return path
 
-    A ``?data=`` that names no store stops the page with a plain message (never another
-    store shown instead)."""
+
+class Store:
+    """The store as this session's principal sees it, loaded once per file version.
+
+    ``data``, ``cov`` and :meth:`ticket_frame` hold only the rows of the principal's scope,
+    with personal data masked by role (:func:`layers.auth.scope.scoped`): nothing outside
+    it is drawn or sent to the browser."""
 
     def __init__(self) -> None:
-        try:
-            path = appdata.store_path(st.query_params.get("data"))
-        except appdata.UnknownDataSet as exc:
-            log.info("?data= refused: %s", exc)
-            st.error(t("err_bad_data_param", lang()))
-            st.stop()
-        if path == appdata.DEMO_STORE:
-            with st.spinner(t("generating", lang())):
-                appdata.ensure_demo(path)
-        self.path: Path = path
-        self.mtime: int = path.stat().st_mtime_ns
-        self.data: LayerSet = _load(str(path), self.mtime)
+        self.path: Path = store_path()
+        self.principal: Principal = auth.principal()
+        self.scope: ScopeKey = self.principal.scope_key
+        self.mtime: int = self.path.stat().st_mtime_ns
+        self.data: LayerSet = _scoped(str(self.path), self.mtime, self.scope)
         #: ``?asof=YYYY-MM-DD``: the responsibility chain as it was on a past day (None: today)
         self.as_of: str | None = query_date("asof")
-        self.cov: CoverageResult = _coverage(str(path), self.mtime, self.as_of)
+        self.cov: CoverageResult = _coverage(str(self.path), self.mtime, self.as_of,
+                                             self.scope)
 
     @property
     def tickets(self) -> TicketStore:
-        """The live ticket store beside the layers (seeded from the demo history)."""
+        """The live ticket store beside the layers, for writes (pass ``principal``) and the
+        catalogue; read tickets through :meth:`ticket_frame` / :meth:`ticket`."""
         return _tickets(str(self.path))
+
+    def ticket_frame(self, now: dt.datetime | None = None) -> pd.DataFrame:
+        """The tickets this principal may see (its scope; text hidden by role)."""
+        return scoped_tickets(self.tickets.frame(now=now), self.principal)
+
+    def ticket(self, ticket_id: str) -> dict:
+        """One ticket's JSON form, when it is in scope (:class:`PermissionDenied` else)."""
+        rec = self.tickets.get(ticket_id)
+        require_ticket(self.principal, rec)
+        if not self.principal.reads_ticket_text:
+            rec = {**rec, "text": "", "handler": None,
+                   "history": scoped_history(rec.get("history", []), self.principal)}
+        return rec
 
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
         return map_data(str(self.path), self.mtime, community, crs, lang(),
-                        self.tickets.version(), self.as_of)
+                        self.tickets.version(), self.as_of, self.scope)
+
+
+def download(store: Store, label: str, data: bytes, file_name: str, mime: str, *,
+             where: object = None, key: str | None = None) -> None:
+    """A download button whose use is recorded in the audit log (``export``, the file name)."""
+    box = where if where is not None else st
+    box.download_button(label, data, file_name, mime, key=key,  # type: ignore[attr-defined]
+                        on_click=auth.audit, args=(store.path, "export", file_name))
 
 
 def query_int(name: str, default: int, lo: int, hi: int) -> int:
@@ -203,6 +260,9 @@ def user_errors() -> Iterator[None]:
     flow (``st.rerun``, ``st.stop``) is not an ``Exception`` and passes through."""
     try:
         yield
+    except PermissionDenied as exc:
+        log.warning("refused: %s", exc)
+        st.error(t("auth_denied", lang()))
     except TicketStoreDamaged:
         log.exception("tickets database damaged")
         st.error(t("err_tickets_damaged", lang()))

@@ -2,9 +2,9 @@
 building 指派楼栋党员 / 解除, a person picker (unassigned party members first, nearest first, with
 their current load) and the 变更记录 of the grid or building.
 
-Also what the people and coverage pages share with it: the operator's name (操作人, a sidebar
-field kept in the session until login arrives), the register's history table and notices that
-outlive the rerun after an edit.
+Also what the people and coverage pages share with it: the register's history table and
+notices that outlive the rerun after an edit. Every edit is made as the logged-in account
+(``principal=``): the register checks its role and scope and records its name as ``by``.
 
 Every edit runs in a button callback with what the page *showed* (the holders, the person's
 fields) as its arguments, so an edit decided on a stale view is refused by the register
@@ -23,11 +23,13 @@ import pandas as pd
 import shapely
 import streamlit as st
 
+from dashboard import auth
 from dashboard.i18n import t
 from dashboard.state import Store, lang
 from dashboard.text import md
 from layers import register as reg
 from layers.assignments import active_assignments, resolve_as_of
+from layers.auth import PermissionDenied
 from layers.crs import metric_crs
 from layers.errors import LayersError
 from layers.layerset import LayerSet
@@ -36,34 +38,11 @@ from layers.store import open_store
 
 T = TypeVar("T")
 
-OPERATOR_KEY = "operator"
-_OPERATOR_BOX = "_operator_box"
 _NOTICE = "register_notice"
 #: How many candidates the picker offers: nearest unassigned party members, nearest party
 #: members already on duty, nearest other residents.
 PICKER_SIZES = (30, 15, 15)
 _M_PER_DEG = 111_320.0
-
-
-# -- the operator (操作人) ------------------------------------------------------------------
-
-def operator_box() -> str | None:
-    """The sidebar's 操作人 field; its value is kept in the session across pages."""
-    ss = st.session_state
-    if _OPERATOR_BOX not in ss:  # the widget's state is dropped on pages without it
-        ss[_OPERATOR_BOX] = ss.get(OPERATOR_KEY, "")
-    L = lang()
-    st.sidebar.text_input(t("operator", L), key=_OPERATOR_BOX, max_chars=40,
-                          help=t("operator_help", L))
-    ss[OPERATOR_KEY] = ss[_OPERATOR_BOX]
-    return operator()
-
-
-def operator() -> str | None:
-    """Who is editing (``by`` of every register call), ``None`` when nobody was typed."""
-    ss = st.session_state
-    name = ss.get(_OPERATOR_BOX, ss.get(OPERATOR_KEY)) or ""
-    return name.strip() or None
 
 
 # -- notices that outlive the rerun after an edit ---------------------------------------------
@@ -131,6 +110,8 @@ def attempt(scope: str, edit: Callable[[], T]) -> tuple[bool, T | None]:
         return True, edit()
     except reg.EditConflict:
         notify(scope, "conflict")
+    except PermissionDenied:
+        notify(scope, "error", t("auth_denied", lang()))
     except LayersError as exc:
         notify(scope, "error", refused(exc))
     return False, None
@@ -259,10 +240,10 @@ def assignment_section(store: Store, d: Detail) -> None:
     """责任人调整 and 变更记录 for the grid or building of the detail panel ``d`` (history
     only while the page shows a past day: the past is not edited)."""
     L = lang()
-    if store.as_of:
-        history_table(store, target=d.code)
+    if store.as_of or not store.principal.can("people_edit"):
+        if store.principal.personal != "none":  # planners see no names, not even in history
+            history_table(store, target=d.code)
         return
-    operator_box()
     role, holders = (("grid_sentinel", d.sentinels) if d.kind == "grid"
                      else ("building_member", d.members))
     scope = f"asg:{d.code}"
@@ -318,7 +299,7 @@ def _assign(*, path: str, role: str, target: str, seen: tuple[str, ...], pick_ke
         return
     ok, _ = attempt(scope, lambda: reg.assign(
         open_store(path), person_id=pid, role=role, target=target, replace=replace,
-        expected_holders=list(seen), by=operator(), source="page:map"))
+        expected_holders=list(seen), principal=auth.principal(), source="page:map"))
     if not ok:
         return
     done = "asg_done_replace" if replace else "asg_done_assign"
@@ -333,7 +314,7 @@ def _unassign(*, path: str, target: str, pick_key: str, scope: str,
     if not pid:
         return
     ok, n = attempt(scope, lambda: reg.unassign(open_store(path), person_id=pid,
-                                                target=target, by=operator(),
+                                                target=target, principal=auth.principal(),
                                                 source="page:map"))
     if not ok:
         return

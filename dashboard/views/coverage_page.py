@@ -6,10 +6,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from dashboard.i18n import t
 from dashboard.state import (
     Store,
     as_of_picker,
+    download,
     fictional_banner,
     lang,
     problem_list_files,
@@ -18,8 +20,6 @@ from dashboard.state import (
 from dashboard.text import md
 from dashboard.views.assign_panel import (
     notify,
-    operator,
-    operator_box,
     option_label,
     people_pool,
     refused,
@@ -132,7 +132,7 @@ def _accept(path: str, grid: str, pick_key: str, names: dict[str, str]) -> None:
         return
     try:
         reg.assign(open_store(path), person_id=pid, role="grid_sentinel", target=grid,
-                   expected_holders=[], by=operator(), source=SOURCE)
+                   expected_holders=[], principal=auth.principal(), source=SOURCE)
     except reg.EditConflict:
         notify("cov:fill", "conflict", grid)
         return
@@ -167,7 +167,7 @@ def _fill_all(store: Store, comm: str, comm_name: str, mine: pd.DataFrame) -> No
 def _fill(path: str, comm: str) -> None:
     st.session_state.pop(_ASK, None)
     try:
-        n = reg.accept_suggestions(open_store(path), community=comm, by=operator(),
+        n = reg.accept_suggestions(open_store(path), community=comm, principal=auth.principal(),
                                    source=SOURCE)
     except LayersError as exc:
         notify("cov:fill", "error", refused(exc))
@@ -190,12 +190,13 @@ def render() -> None:
     k[3].metric(t("building_coverage", L), f"{total.building_coverage:.1%}")
     k[4].metric(t("col_unassigned_party_members", L), f"{cov.unassigned_party_members:,}")
 
-    tables = problem_tables(str(store.path), store.mtime, L, store.as_of)
+    tables = problem_tables(str(store.path), store.mtime, L, store.as_of, store.scope)
     d1, d2, _ = st.columns([1, 1, 2])
-    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L, store.as_of)
-    d1.download_button(t("download_csv", L), csv_bytes, "问题清单.csv", "text/csv")
-    d2.download_button(t("download_excel", L), xlsx_bytes, "问题清单.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L, store.as_of,
+                                               store.scope)
+    download(store, t("download_csv", L), csv_bytes, "问题清单.csv", "text/csv", where=d1)
+    download(store, t("download_excel", L), xlsx_bytes, "问题清单.xlsx",
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", where=d2)
 
     community, tiles = controls(store, "cov")
     left, right = st.columns([1.6, 1])
@@ -204,8 +205,7 @@ def render() -> None:
         show_map(store, community, tiles, "cov", height=520)
     with right:
         st.altair_chart(coverage_chart(cov.summary, L), width="stretch")
-    if not store.as_of:  # a past day is shown, not edited
-        operator_box()
+    if not store.as_of and store.principal.can("people_edit"):  # a past day is not edited
         fill_gaps(store, community)
     names = list(tables)
     for title in names:

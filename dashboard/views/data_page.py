@@ -14,7 +14,7 @@ import shapely
 import streamlit as st
 from streamlit_folium import st_folium
 
-from dashboard import mapview, offline
+from dashboard import auth, mapview, offline
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
@@ -54,6 +54,7 @@ def _preview(current: pd.DataFrame, new: pd.DataFrame) -> folium.Map:
 def render() -> None:
     L = lang()
     store = Store()
+    store.principal.require("import")  # the page is registered for admins only; belt and braces
     st.title(t("page_data", L))
     fictional_banner(store)
     st.caption(t("data_hint", L))
@@ -146,4 +147,5 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
             log.info("import of %s refused: %s", shown, exc)
             st.error(_plain(str(exc), tmp, shown))
             return
+        auth.audit(store.path, "import", layer, f"{mode} {result.rows} rows from {shown}")
         st.success(t("data_done", L).format(n=result.rows, layer=layer))

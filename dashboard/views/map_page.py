@@ -86,6 +86,15 @@ def _people_table(people: list[lookup.Responsible], L: str) -> pd.DataFrame:
         t("since", L): p.since or ""} for p in people])
 
 
+def _responsible(store: Store, people: list[lookup.Responsible], role: str, L: str) -> None:
+    """The people responsible, or — for roles that see no personal data — their role and
+    count only."""
+    if store.principal.personal == "none":
+        st.caption(t("people_count_by_role", L).format(role=t(role, L), n=len(people)))
+    else:
+        st.dataframe(_people_table(people, L), hide_index=True, width="stretch")
+
+
 def detail_panel(store: Store, code: str | None) -> None:
     L = lang()
     st.subheader(t("detail", L))
@@ -94,14 +103,14 @@ def detail_panel(store: Store, code: str | None) -> None:
         return
     data = store.data
     try:
-        tickets = store.tickets.frame()  # the one source of tickets
+        tickets = store.ticket_frame()  # the one source of tickets, in scope
         settings = Settings(as_of=store.as_of) if store.as_of else DEFAULT_SETTINGS
         if (data.grids["code"] == code).any():
             d = lookup.grid_detail(data, code, settings, tickets=tickets)
         else:
             d = lookup.building_detail(data, code, settings, tickets=tickets)
-    except KeyError:
-        st.caption(t("no_results", L))
+    except KeyError:  # unknown, or outside this account's scope (the same words for both)
+        st.caption(t("no_results" if store.principal.whole_area else "auth_out_of_scope", L))
         return
     st.markdown(f"**{md(d.name)}**  \n{md(d.code)}")
     c1, c2 = st.columns(2)
@@ -116,13 +125,13 @@ def detail_panel(store: Store, code: str | None) -> None:
             t(f"renovation_{d.facts.get('renovation')}", L)]))
     st.markdown(f"**{t('sentinels', L)}** · {t('grid', L)} {md(d.grid_code)}")
     if d.sentinels:
-        st.dataframe(_people_table(d.sentinels, L), hide_index=True, width="stretch")
+        _responsible(store, d.sentinels, "grid_sentinel", L)
     else:
         st.error(t("no_sentinel_warning", L))
     if d.kind == "building":
         st.markdown(f"**{t('members', L)}**")
         if d.members:
-            st.dataframe(_people_table(d.members, L), hide_index=True, width="stretch")
+            _responsible(store, d.members, "building_member", L)
         else:
             st.error(t("no_member_warning", L))
     st.markdown(f"**{t('open_tickets', L)}**（{len(d.open_tickets)}）")

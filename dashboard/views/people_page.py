@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from dashboard import auth
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
@@ -22,8 +24,6 @@ from dashboard.views.assign_panel import (
     attempt,
     history_table,
     notify,
-    operator,
-    operator_box,
     refused,
     show_notice,
 )
@@ -39,17 +39,20 @@ SOURCE = "page:people"
 MAX_ROWS = 1000
 FIELDS = ("name", "phone", "is_party_member", "home_building_code")
 _SEL = "people_sel"
+#: The person whose full phone number this session revealed (one at a time, audited).
+_REVEALED = "people_revealed"
 _ASK = "people_leave_ask"
 
 
 # -- the people as the page lists them ---------------------------------------------------------
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def people_frame(path: str, mtime: int, _data: LayerSet) -> pd.DataFrame:
-    """One row per person, once per store version: the layer's fields, ``phone_masked``,
+def people_frame(path: str, mtime: int, scope: tuple, _data: LayerSet) -> pd.DataFrame:
+    """One row per person, once per store version and scope (``_data`` is the store as that
+    scope sees it): the layer's fields, ``phone_masked``,
     ``home_name``, ``community`` (of the home), ``roles`` (duties in force, as a tuple),
     ``load``, ``left_on``, ``reason``."""
-    del mtime
+    del mtime, scope
     p = _data.people
     b, g = _data.buildings, _data.grids
     grid_of = dict(zip(b["code"], b["grid_code"], strict=True))
@@ -64,7 +67,7 @@ def people_frame(path: str, mtime: int, _data: LayerSet) -> pd.DataFrame:
         "person_id": p["person_id"].to_numpy(dtype=object),
         "name": p["name"].to_numpy(dtype=object),
         "phone": p["phone"].to_numpy(dtype=object),
-        "phone_masked": p["phone"].map(mask_phone).to_numpy(dtype=object),
+        "phone_masked": p["phone"].map(_masked_phone).to_numpy(dtype=object),
         "is_party_member": p["is_party_member"].fillna(False).to_numpy(dtype=bool),
         "home_building_code": home.to_numpy(dtype=object),
         "home_name": home.map(dict(zip(b["code"], b["name"], strict=True))).to_numpy(
@@ -246,7 +249,7 @@ def _add(path: str, n: int) -> None:
                              phone=(ss.get(f"ppl_new_phone_{n}") or "").strip() or None,
                              party_member=bool(ss.get(f"ppl_new_party_{n}")),
                              building=ss.get(f"ppl_new_home_{n}_b") or None,
-                             by=operator(), source=SOURCE)
+                             principal=auth.principal(), source=SOURCE)
     except LayersError as exc:
         notify("ppl:add", "error", refused(exc))
         return
@@ -283,6 +286,10 @@ def _person(store: Store, row: pd.Series) -> None:
     pid = row["person_id"]
     st.subheader(f"{md(row['name'])}（{md(pid)}）")
     show_notice(f"ppl:{pid}", lambda _: t("ppl_conflict", L).format(now=_now_text(row)))
+    if not store.principal.can("people_edit"):  # a sentinel reads the register, masked
+        st.caption(_now_text(row))
+        _duties(store, pid)
+        return
     left, right = st.columns([1.2, 1])
     with left:
         _edit_form(store, row)
@@ -301,19 +308,41 @@ def _edit_form(store: Store, row: pd.Series) -> None:
         :10]
     st.markdown(f"**{t('ppl_edit', L)}**")
     st.text_input(t("ppl_name", L), value=shown["name"], key=f"ppl_name_{k}", max_chars=40)
-    st.text_input(t("ppl_phone", L), value=shown["phone"] or "", key=f"ppl_phone_{k}",
-                  max_chars=20)  # the one place a full phone number is shown
+    if st.session_state.get(_REVEALED) == row["person_id"]:
+        st.text_input(t("ppl_phone", L), value=shown["phone"] or "", key=f"ppl_phone_{k}",
+                      max_chars=20)  # the one place a full phone number is shown
+    else:
+        c1, c2 = st.columns([1.4, 1], vertical_alignment="bottom")
+        c1.text_input(t("ppl_phone", L), value=row["phone_masked"] or "", disabled=True,
+                      key=f"ppl_phone_masked_{k}")
+        c2.button(t("reveal_phone", L), key=f"ppl_reveal_{k}", help=t("reveal_phone_help", L),
+                  disabled=not shown["phone"] or not store.principal.can("reveal_phone"),
+                  on_click=_reveal, args=(store.path, row["person_id"]))
     st.checkbox(t("ppl_party", L), value=shown["is_party_member"], key=f"ppl_party_{k}")
     building_picker(store, f"ppl_home_{k}", shown["home_building_code"])
     st.button(t("ppl_save", L), key=f"ppl_save_{k}", type="primary", on_click=_save,
               args=(str(store.path), row["person_id"], shown, k))
 
 
+def _reveal(path: Path, pid: str) -> None:
+    """显示完整电话: for this person, in this session; recorded in the audit log."""
+    auth.principal().require("reveal_phone")
+    auth.audit(path, "reveal_phone", pid)
+    st.session_state[_REVEALED] = pid
+
+
+def _masked_phone(phone: object) -> str:
+    """A phone as the list shows it (already masked for roles that see masked data)."""
+    return phone if isinstance(phone, str) and "*" in phone else mask_phone(phone)
+
+
 def _save(path: str, pid: str, shown: dict, k: str) -> None:
     ss = st.session_state
     L = lang()
+    revealed = ss.get(_REVEALED) == pid  # a phone not revealed is not changed
     new = {"name": (ss.get(f"ppl_name_{k}") or "").strip(),
-           "phone": (ss.get(f"ppl_phone_{k}") or "").strip() or None,
+           "phone": ((ss.get(f"ppl_phone_{k}") or "").strip() or None) if revealed
+           else shown["phone"],
            "is_party_member": bool(ss.get(f"ppl_party_{k}")),
            "home_building_code": ss.get(f"ppl_home_{k}_b") or None}
     if not new["name"]:
@@ -324,7 +353,7 @@ def _save(path: str, pid: str, shown: dict, k: str) -> None:
         notify(f"ppl:{pid}", "info", t("ppl_unchanged", L))
         return
     ok, _ = attempt(f"ppl:{pid}", lambda: reg.edit_person(
-        open_store(path), pid, expected=shown, by=operator(), source=SOURCE, **changes))
+        open_store(path), pid, expected=shown, principal=auth.principal(), source=SOURCE, **changes))
     if not ok:
         return
     notify(f"ppl:{pid}", "success", t("ppl_saved", L))
@@ -378,7 +407,7 @@ def _leave(path: str, pid: str, date_key: str, reason_key: str) -> None:
     ss.pop(_ASK, None)
     ok, n = attempt(f"ppl:{pid}", lambda: reg.leave(
         open_store(path), pid, date=ss.get(date_key),
-        reason=(ss.get(reason_key) or "").strip() or None, by=operator(), source=SOURCE))
+        reason=(ss.get(reason_key) or "").strip() or None, principal=auth.principal(), source=SOURCE))
     if not ok:
         return
     notify(f"ppl:{pid}", "success", t("ppl_left_done", lang()).format(n=n))
@@ -389,9 +418,9 @@ def render() -> None:
     store = Store()
     st.title(t("page_people", L))
     fictional_banner(store)
-    operator_box()
-    people = people_frame(str(store.path), store.mtime, store.data)
-    _add_form(store)
+    people = people_frame(str(store.path), store.mtime, store.scope, store.data)
+    if store.principal.can("people_edit"):
+        _add_form(store)
     shown = _filtered(store, people)
     _table(shown, len(people), store)
     pid = st.session_state.get(_SEL)

@@ -10,7 +10,14 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang, reach_analysis, reach_excel
+from dashboard.state import (
+    Store,
+    download,
+    fictional_banner,
+    lang,
+    reach_analysis,
+    reach_excel,
+)
 from dashboard.text import md
 from layers import reach as lreach
 from layers.settings import DEFAULT_SETTINGS
@@ -31,7 +38,7 @@ def render() -> None:
     store = Store()
     st.title(t("page_reach", L))
     fictional_banner(store)
-    net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime)
+    net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime, store.scope)
     st.caption(t("reach_method_network", L).format(nodes=net.n_nodes, source=md(net.source))
                if net is not None else t("reach_method_straight", L))
     group = st.radio(t("reach_group", L), lreach.GROUPS, horizontal=True,
@@ -116,6 +123,6 @@ def render() -> None:
     st.subheader(f"{t('reach_beyond', L)}（{len(far)}）")
     st.dataframe(far[["code", "name", "households", f"{group}_m", "snap_m"]].round(0),
                  hide_index=True, width="stretch", height=260)
-    st.download_button(t("reach_download", L), reach_excel(str(store.path), store.mtime),
-                       "服务覆盖.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    download(store, t("reach_download", L), reach_excel(str(store.path), store.mtime,
+                                                        store.scope),
+             "服务覆盖.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -13,9 +13,10 @@ from streamlit_folium import st_folium
 
 from dashboard import mapview
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang, ticket_export_files
+from dashboard.state import Store, download, fictional_banner, lang, ticket_export_files
 from dashboard.text import md
 from layers import clock
+from layers.auth import PermissionDenied, Principal
 from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     FIELD_LIMITS,
@@ -63,7 +64,6 @@ def _intake(store: Store) -> None:
             reporter = st.selectbox(t("reporter", L), REPORTERS,
                                     format_func=lambda r: t(f"reporter_{r}", L))
             text = st.text_area(t("tk_text", L), max_chars=FIELD_LIMITS["text"])
-            by = st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"])
             sent = st.form_submit_button(t("submit_ticket", L), type="primary")
         if sent:
             if lon is None:
@@ -71,11 +71,15 @@ def _intake(store: Store) -> None:
                 return
             try:
                 tid = store.tickets.add(category, lon, lat, text, reporter=reporter,
-                                        building_code=building or None, by=by or None)
-            except TicketError as exc:
-                st.error(str(exc))
+                                        building_code=building or None,
+                                        principal=store.principal)
+            except PermissionDenied:
+                st.error(t("auth_denied", L))
                 return
-            got = store.tickets.get(tid)
+            except TicketError as exc:
+                st.error(md(exc))
+                return
+            got = store.ticket(tid)
             st.success(f"{t('received_as', L)} {md(tid)} · {t('grid', L)} {md(got['grid_code'])} · "
                        f"{t('tk_deadline', L)} {got['deadline'][:16].replace('T', ' ')}")
             st.session_state["ticket_sel"] = tid
@@ -92,7 +96,7 @@ def _list_and_detail(store: Store) -> None:
 def _filtered(store: Store) -> pd.DataFrame:
     """The filters, and the tickets they keep (newest first)."""
     L = lang()
-    df = store.tickets.frame()
+    df = store.ticket_frame()
     f1, f2, f3, f4 = st.columns([1.2, 1.2, 1, 0.8])
     status = f1.multiselect(t("tk_status", L), TICKET_STATUSES,
                             default=[s for s in TICKET_STATUSES if not workflow.is_closed(s)],
@@ -154,8 +158,8 @@ def _picked(key: str) -> None:
 def _detail(store: Store, tid: str) -> None:
     L = lang()
     try:
-        tk = store.tickets.get(tid)
-    except TicketError:
+        tk = store.ticket(tid)
+    except (TicketError, PermissionDenied):
         return
     _show_notice(tid)
     status = t("status_t_" + tk["status"], L)
@@ -188,15 +192,16 @@ def _move_form(store: Store, tk: dict) -> None:
     carries the version (each step starts with empty fields) and every button carries the
     version the user saw, checked by :func:`_move` when it is pressed."""
     L = lang()
-    moves = workflow.allowed_moves(tk["status"])
+    moves = [m for m in workflow.allowed_moves(tk["status"])
+             if store.principal.may_move(m.source, m.target)]
     if not moves:
-        st.caption(t("ticket_final", L))
+        st.caption(t("ticket_final" if not workflow.allowed_moves(tk["status"])
+                     else "ticket_not_yours", L))
         return
     handlers = _handlers(store, tk)
     k = f"{tk['id']}_{tk['version']}"
     with st.form(f"move_{k}", clear_on_submit=True):
         st.text_input(t("note", L), max_chars=FIELD_LIMITS["note"], key=f"tk_note_{k}")
-        st.text_input(t("by", L), max_chars=FIELD_LIMITS["by"], key=f"tk_by_{k}")
         st.selectbox(t("handler", L), list(handlers), format_func=handlers.get,
                      index=list(handlers).index(tk["handler"])
                      if tk.get("handler") in handlers else 0, key=f"tk_handler_{k}")
@@ -205,16 +210,18 @@ def _move_form(store: Store, tk: dict) -> None:
         for m in moves:
             st.form_submit_button(t(f"move_{m.source}_{m.target}", L),
                                   key=f"tk_go_{k}_{m.target}", on_click=_move,
-                                  args=(store.tickets, tk["id"], m.target, tk["version"], k))
+                                  args=(store.tickets, tk["id"], m.target, tk["version"], k,
+                                        store.principal))
 
 
-def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str) -> None:
+def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str,  # noqa: PLR0913
+          principal: Principal) -> None:
     """A move button was pressed (run before the page is drawn again): apply it to the
     version the user saw; if someone moved the ticket since, nothing is applied and the user
     is told its current status."""
     ss = st.session_state
     try:
-        tickets.move(tid, target, by=ss.get(f"tk_by_{k}") or None,
+        tickets.move(tid, target, principal=principal,
                      note=ss.get(f"tk_note_{k}") or None,
                      handler=ss.get(f"tk_handler_{k}") or None,
                      satisfaction=(ss.get(f"tk_sat_{k}") or None)
@@ -223,6 +230,8 @@ def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str) -> Non
     except ConflictError:
         now = t("status_t_" + tickets.get(tid)["status"], lang())
         ss["ticket_notice"] = (tid, "warning", _conflict_text(now))
+    except PermissionDenied:
+        ss["ticket_notice"] = (tid, "error", t("auth_denied", lang()))
     except (TicketError, IllegalMove) as exc:
         ss["ticket_notice"] = (tid, "error", md(exc))
 
@@ -271,7 +280,7 @@ def _kpis(store: Store) -> None:
     end = c2.date_input(t("period_end", L), today + dt.timedelta(days=1), key="kpi_end")
     level = c3.radio(t("kpi_by", L), ["community_code", "grid_code"], horizontal=True,
                      format_func=lambda v: t(f"kpi_by_{v}", L), key="kpi_level")
-    df = store.tickets.frame()
+    df = store.ticket_frame()
     k = tr.ticket_kpis(df, start, end, by=level)
     total = k.set_index(level).loc["total"]
     m = st.columns(6)
@@ -292,10 +301,12 @@ def _kpis(store: Store) -> None:
     st.dataframe(k, hide_index=True, width="stretch")
     st.caption(t("kpi_definitions", L))
     d1, d2 = st.columns(2)
-    excel, open311 = ticket_export_files(str(store.path), store.mtime, store.tickets.version())
-    d1.download_button(t("download_joint_meeting", L), excel, "联席会议工单清单.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    d2.download_button(t("download_open311", L), open311, "open311.json", "application/json")
+    excel, open311 = ticket_export_files(str(store.path), store.mtime, store.tickets.version(),
+                                         store.scope)
+    download(store, t("download_joint_meeting", L), excel, "联席会议工单清单.xlsx",
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", where=d1)
+    download(store, t("download_open311", L), open311, "open311.json", "application/json",
+             where=d2)
 
 
 def _cat(store: Store, code: str) -> str:
@@ -318,7 +329,8 @@ def render() -> None:
     tab_in, tab_list, tab_kpi = st.tabs([t("tab_intake", L), t("tab_list", L),
                                          t("tab_kpi", L)])
     with tab_in:
-        _intake(store)
+        if store.principal.can("tickets_file"):
+            _intake(store)
     with tab_list:
         _list_and_detail(store)
     with tab_kpi:

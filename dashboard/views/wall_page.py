@@ -199,8 +199,8 @@ def _live(store: Store, community: str | None, names: dict[str, str], town: str,
         shown = town if scope is None else names.get(scope, town)
         st.caption(f"{t('wall_showing', L)} {md(shown)}")
     now = _now()
-    snap = wall_snapshot(store.data, store.cov, store.tickets.frame(now=now), now, scope)
-    summary = reach_analysis(str(store.path), store.mtime)[1].summary
+    snap = wall_snapshot(store.data, store.cov, store.ticket_frame(now=now), now, scope)
+    summary = reach_analysis(str(store.path), store.mtime, store.scope)[1].summary
     level = summary[summary["code"] == (scope or "town")]
     if len(level):
         snap.elder_reach_500m = float(level["share_elder_care_500"].iloc[0])

@@ -436,6 +436,8 @@ def leave(store: Store, person_id: str, *, date: str | dt.date | None = None,
         if left:
             raise RegisterError(f"person {pid!r} has already left (on {left})")
         rows = _endable(tx.select("assignments", {"person_id": pid}), day)
+        for target in rows["target_code"]:  # every duty ended must be in scope too
+            _authorized(principal, by, tx, place=str(target))
         entries = _end(tx, rows, day, reason=reason or "left", by=by, source=source)
         entries.append({"action": "person_leave", "layer": "people", "person_id": pid,
                         "after": {"left_on": day.isoformat()}, "reason": reason, "by": by,

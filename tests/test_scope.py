@@ -291,9 +291,6 @@ def test_leader_sees_no_ticket_text(data, who):
     assert (out.tickets["text"] == "").all()
 
 
-@pytest.mark.xfail(strict=True, reason="scope._masked blanks the tickets layer's text for every "
-                   "level but 'full', so a sentinel (a TICKET_TEXT_ROLES role, and "
-                   "scoped_tickets keeps its text) loses the text of its own grid's tickets")
 def test_sentinel_reads_its_tickets_text_in_scoped_layers(data, who):
     out = scoped(data, who["sentinel"])
     text = dict(zip(data.tickets["id"], data.tickets["text"], strict=True))
@@ -753,3 +750,30 @@ def test_covers_and_scope_key():
     for r in WHOLE_AREA:
         assert Principal("x", r).whole_area and Principal("x", r).covers(None, None)
     assert not s1.whole_area and not c1.whole_area
+
+
+def test_leave_does_not_end_duties_outside_scope(store_copy, data):
+    """A community worker cannot mark as left someone who also holds a duty in another
+    community: ``leave`` would end that duty too (found by review: it used to)."""
+    store = open_store(store_copy)
+    comm_of = dict(zip(data.grids["code"], data.grids["community_code"], strict=True))
+    comm_of.update((b, comm_of[g]) for b, g in zip(data.buildings["code"],
+                                                   data.buildings["grid_code"], strict=True))
+    act = data.assignments[data.assignments["active"].astype(bool)]
+    home_comm = data.people.set_index("person_id")["home_building_code"].map(comm_of)
+    pick = next((pid, home_comm[pid], comm_of[tgt])
+                for pid, tgt in zip(act["person_id"], act["target_code"], strict=True)
+                if isinstance(home_comm.get(pid), str) and home_comm[pid] != comm_of[tgt])
+    pid, home, elsewhere = pick
+    c = Principal("w", "community", communities=frozenset({home}))
+    _refused(store_copy, lambda: reg.leave(store, pid, principal=c))
+    both = Principal("w2", "community", communities=frozenset({home, elsewhere}))
+    assert reg.leave(store, pid, principal=both) >= 1
+
+
+def test_ticket_store_without_grids_refuses_a_scoped_principal(tmp_path, who):
+    from layers.tickets import TicketStore
+
+    ts = TicketStore(tmp_path / "t.sqlite")
+    with pytest.raises(PermissionDenied):
+        ts.add("noise", 106.5, 29.5, "吵", principal=who["sentinel"])

@@ -8,6 +8,7 @@ audit log in the store.
 
 from __future__ import annotations
 
+from .accounts import AccountError, Accounts, LockedOut, LoginFailed
 from .principal import (
     ACCOUNT_ROLES,
     CAPABILITIES,
@@ -17,5 +18,5 @@ from .principal import (
     Principal,
 )
 
-__all__ = ["ACCOUNT_ROLES", "CAPABILITIES", "HANDLER_MOVES", "PERSONAL", "PermissionDenied",
-           "Principal"]
+__all__ = ["ACCOUNT_ROLES", "CAPABILITIES", "HANDLER_MOVES", "PERSONAL", "AccountError",
+           "Accounts", "LockedOut", "LoginFailed", "PermissionDenied", "Principal"]

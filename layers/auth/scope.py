@@ -71,10 +71,11 @@ def scoped(data: LayerSet, p: Principal) -> LayerSet:
     Returns
     -------
     LayerSet
-        A new layer set; ``data`` is not changed.
+        A new layer set (``data`` itself for a whole-area role with full personal data);
+        ``data`` is never changed.
     """
     out = _rows_in_scope(data, p)
-    return _masked(out, p.personal)
+    return _masked(out, p.personal, ticket_text=p.reads_ticket_text)
 
 
 def _rows_in_scope(data: LayerSet, p: Principal) -> LayerSet:
@@ -98,9 +99,14 @@ def _rows_in_scope(data: LayerSet, p: Principal) -> LayerSet:
     return data.replace(**{k: v.copy() for k, v in layers.items()})
 
 
-def _masked(data: LayerSet, level: str) -> LayerSet:
+def _masked(data: LayerSet, level: str, *, ticket_text: bool) -> LayerSet:
+    layers: dict[str, pd.DataFrame] = {}
+    if not ticket_text and "tickets" in data and "text" in data.tickets:
+        tk = data.tickets.copy()
+        tk["text"] = HIDDEN
+        layers["tickets"] = tk
     if level == "full":
-        return data
+        return data.replace(**layers) if layers else data
     from ..lookup import mask_phone  # lookup → tickets → this module: import when used
 
     people = data.people.copy()
@@ -110,11 +116,7 @@ def _masked(data: LayerSet, level: str) -> LayerSet:
     else:
         people["name"] = HIDDEN
         people["phone"] = None
-    layers: dict[str, pd.DataFrame] = {"people": people}
-    if "tickets" in data and "text" in data.tickets:
-        tk = data.tickets.copy()
-        tk["text"] = HIDDEN
-        layers["tickets"] = tk
+    layers["people"] = people
     return data.replace(**layers)
 
 

@@ -450,6 +450,9 @@ class TicketStore:
         """Receive several tickets in one transaction (all or none)."""
         if principal is not None:
             principal.require("tickets_file")
+            if self.locator is None and not principal.whole_area:
+                raise PermissionDenied("this ticket store has no grids to check the scope of "
+                                       f"{principal.name} against")
             rows = [{**r, "by": principal.name} for r in rows]
         new = [self._check_row(i, r) for i, r in enumerate(rows, start=1)]
         if not new:

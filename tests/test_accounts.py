@@ -167,6 +167,7 @@ def test_a_name_without_account_answers_like_an_account(acc, monkeypatch):
 
 
 def test_disabled_account_fails_like_a_wrong_password(acc):
+    acc.add("second", "admin", password="another password", by="boss")  # not the last admin
     acc.disable("admin", by="boss")
     assert acc.principal("admin") is None
     with pytest.raises(LoginFailed, match="wrong user name or password") as err:
@@ -176,8 +177,8 @@ def test_disabled_account_fails_like_a_wrong_password(acc):
     assert acc.enable("admin", by="boss") is None
     assert acc.authenticate("admin", PASSWORD).role == "admin"
     log = acc.audit_log(user="boss")
-    assert log["action"].tolist() == ["account_disable", "account_enable"]
-    assert log["target"].tolist() == ["Admin", "Admin"]
+    assert log["action"].tolist() == ["account_add", "account_disable", "account_enable"]
+    assert log["target"].tolist() == ["second", "Admin", "Admin"]
 
 
 def test_set_password(acc):
@@ -357,3 +358,19 @@ def test_a_hash_with_outdated_parameters_is_rehashed_at_login(acc, store_copy):
     assert stored != weak and stored.startswith("$argon2id$")
     assert not PasswordHasher().check_needs_rehash(stored)
     assert acc.authenticate("admin", PASSWORD).name == "Admin"
+
+
+def test_the_last_enabled_admin_cannot_be_disabled(tmp_path, demo_file):
+    from layers.auth.accounts import AccountError, Accounts
+    from tests.conftest import copy_store
+
+    path = copy_store(demo_file, tmp_path / "s.gpkg")
+    accts = Accounts(path)
+    accts.add("boss", "admin", password="long-enough-1", by="t")
+    with pytest.raises(AccountError, match="last enabled administrator"):
+        accts.disable("boss", by="t")
+    accts.add("boss2", "admin", password="long-enough-2", by="t")
+    accts.disable("boss", by="t")
+    assert accts.principal("boss") is None
+    with pytest.raises(AccountError):
+        accts.disable("boss2", by="t")

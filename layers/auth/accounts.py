@@ -359,10 +359,17 @@ class Accounts:
         Raises
         ------
         AccountError
-            No account of that name.
+            No account of that name, or the last enabled administrator (the store would be
+            left with nobody who can manage it from the app).
         """
         with self._writing() as con:
             row = _require(con, name)
+            if row["role"] == "admin" and not row["disabled"]:
+                admins = con.execute(f"SELECT count(*) FROM {ACCOUNTS_TABLE} WHERE role = "
+                                     "'admin' AND disabled = 0").fetchone()[0]
+                if admins <= 1:
+                    raise AccountError(f"{row['name']} is the last enabled administrator; "
+                                       "add another admin first")
             con.execute(f"UPDATE {ACCOUNTS_TABLE} SET disabled = 1, token_sha256 = NULL "
                         "WHERE id = ?", (row["id"],))
             _append(con, by, "account_disable", row["name"])

@@ -33,6 +33,8 @@ from layers.auth.principal import (
     Principal,
 )
 from layers.auth.scope import (
+    FACILITY_LAYERS,
+    FACILITY_MARGIN_DEG,
     mask_name,
     place_of,
     require_person,
@@ -207,9 +209,19 @@ def test_scoped_rows_are_exactly_the_brute_force_scope(data, who, picks, role):
         assert len(exp.communities) == 2
     else:
         assert exp.communities == set(picks.communities)
-    # public layers are kept whole; the input is not changed
-    for name in PUBLIC_LAYERS:
-        assert len(out[name]) == len(data[name]), name
+    # towns are kept whole; facilities: exactly those within the margin of its communities
+    # (brute force: each feature's own bounds against the widened box); the input unchanged
+    assert len(out.towns) == len(data.towns)
+    comms = data.communities[data.communities["code"].isin(exp.communities)]
+    x0, y0, x1, y1 = comms.total_bounds
+    m = FACILITY_MARGIN_DEG
+    for name in FACILITY_LAYERS:
+        if name not in data:
+            continue
+        want = {i for i, g in zip(data[name].index, data[name].geometry, strict=True)
+                if shapely.intersects(g, shapely.box(x0 - m, y0 - m, x1 + m, y1 + m))}
+        assert set(out[name].index) == want, name
+        assert 0 < len(want) < len(data[name]) or name == "roads", name
     assert {n: len(data[n]) for n in data} == sizes
 
 

@@ -16,7 +16,8 @@ leader     whole area                               masked; no ticket text or ha
 kiosk      whole area (the wall's aggregates)       none
 =========  =======================================  ============================================
 
-Facility layers (care points, parking, roads) are public and kept whole; towns too.
+Facility layers (care points, parking, roads) are public: whole-area roles get them whole, the
+others those within :data:`FACILITY_MARGIN_DEG` of their communities; towns are kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from .principal import GRID_SCOPED, PermissionDenied, Principal
 #: A row selector: ``select(layer, where, columns=...)`` (``Store.select_rows`` or a
 #: transaction's ``RowEdit.select``).
 Select = Callable[..., pd.DataFrame]
+
+#: Public layers a scoped user sees around its communities (not cut to them: the nearest care
+#: point of a grid may lie in the next community).
+FACILITY_LAYERS = ("care_points", "parking", "roads")
 
 #: What a hidden ticket text reads as.
 HIDDEN = ""
@@ -96,7 +101,27 @@ def _rows_in_scope(data: LayerSet, p: Principal) -> LayerSet:
     if "tickets" in data:
         tk = data.tickets
         layers["tickets"] = tk[tk["grid_code"].isin(gcodes)]
+    layers.update(_facilities_near(data, comms))
     return data.replace(**{k: v.copy() for k, v in layers.items()})
+
+
+#: How far around its communities a scoped user sees public facilities (degrees; ≈ 2 km,
+#: beyond the longest life-circle distance).
+FACILITY_MARGIN_DEG = 0.02
+
+
+def _facilities_near(data: LayerSet, comms: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Care points, parking and roads within reach of the scope's communities (a sentinel's
+    map never carries the whole city's facilities)."""
+    if not len(comms):
+        return {n: data[n].iloc[:0] for n in FACILITY_LAYERS if n in data}
+    minx, miny, maxx, maxy = comms.total_bounds
+    m = FACILITY_MARGIN_DEG
+    out: dict[str, pd.DataFrame] = {}
+    for name in FACILITY_LAYERS:
+        if name in data and len(data[name]):
+            out[name] = data[name].cx[minx - m: maxx + m, miny - m: maxy + m]
+    return out
 
 
 def _masked(data: LayerSet, level: str, *, ticket_text: bool) -> LayerSet:

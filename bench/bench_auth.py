@@ -19,6 +19,7 @@ In one process, on a private copy of the store (accounts are written into it):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import sys
@@ -77,10 +78,8 @@ def main() -> None:
         t_login, _ = _median(lambda: accts.authenticate("shao", pw))
 
         def wrong() -> None:
-            try:
+            with contextlib.suppress(LoginFailed):
                 accts.authenticate("admin", "not-the-password")
-            except LoginFailed:
-                pass
         t_wrong, _ = _median(wrong, 3)
         accts.set_password("admin", pw, by="bench")  # clear the failures
         t0 = time.perf_counter()

@@ -19,12 +19,12 @@ import logging
 from pathlib import Path
 
 import streamlit as st
-from layers.auth.accounts import Accounts, LockedOut, LoginFailed
 
 from dashboard.i18n import t
 from dashboard.text import md
 from layers import clock
 from layers.auth import Principal
+from layers.auth.accounts import Accounts, LockedOut, LoginFailed
 from layers.settings import DEFAULT_SETTINGS
 from layers.store import open_store
 
@@ -37,11 +37,14 @@ DEMO_VISITOR = "演示访客"
 
 
 def principal() -> Principal:
-    """This run's principal (set by :func:`gate`; every page runs after it)."""
+    """This run's principal, set by :func:`gate` (``app.py`` runs it before every page); a page
+    rendered on its own (tests) runs the gate itself, so it is never open by mistake."""
     p = st.session_state.get(_PRINCIPAL)
-    if not isinstance(p, Principal):  # pragma: no cover - pages never run before the gate
-        raise RuntimeError("no principal: the login gate did not run")
-    return p
+    if isinstance(p, Principal):
+        return p
+    from dashboard.state import lang, store_path  # state imports this module
+
+    return gate(store_path(), lang())
 
 
 def accounts(path: Path) -> Accounts:
@@ -59,6 +62,7 @@ def audit(path: Path, action: str, target: str = "", detail: str = "") -> None:
 
 def gate(path: Path, lang: str) -> Principal:
     """The principal of this run, or stop the page at the login form / set-up notice."""
+    st.session_state.pop(_PRINCIPAL, None)  # never last run's principal
     p = _resolve(path, lang)
     st.session_state[_PRINCIPAL] = p
     return p

@@ -32,9 +32,6 @@ from dashboard.views import (  # noqa: E402
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
 lang = language_switch()
-path = store_path()
-who = auth.gate(path, lang)  # the login form stops here; nothing of the store is read before
-auth.sidebar_account(path, who, lang)
 
 
 def map_alias() -> None:
@@ -68,6 +65,10 @@ PAGES = [
                                ":material/policy:")),
     ("nav_wall", "wall", page(wall_page.render, "page_wall", "wall", ":material/tv:")),
 ]
+path = store_path()
+# the login form stops here (at the address asked for); nothing of the store is read before
+who = auth.gate(path, lang, [p.url_path for _, _, p in PAGES])
+auth.sidebar_account(path, who, lang)
 pages: dict[str, list[st.Page]] = {}
 for group, capability, p in PAGES:
     if who.can(capability):

@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -60,15 +62,24 @@ def audit(path: Path, action: str, target: str = "", detail: str = "") -> None:
         log.exception("audit entry %s %s failed", action, target)
 
 
-def gate(path: Path, lang: str) -> Principal:
-    """The principal of this run, or stop the page at the login form / set-up notice."""
+def gate(path: Path, lang: str, url_paths: Sequence[str] = ()) -> Principal:
+    """The principal of this run, or stop the page at the login form / set-up notice.
+
+    The login form answers at every page's address (``url_paths``), so the page asked for —
+    ``/people?sel=…`` from a shared link — is the one shown after logging in."""
     st.session_state.pop(_PRINCIPAL, None)  # never last run's principal
     p = _resolve(path, lang)
+    if p is None:
+        form = functools.partial(login_form, Accounts(path), path, lang)
+        st.navigation([st.Page(form, title=t("auth_login_title", lang), url_path=u or "login",
+                               default=i == 0) for i, u in enumerate(url_paths or ("",))],
+                      position="hidden").run()
+        st.stop()
     st.session_state[_PRINCIPAL] = p
     return p
 
 
-def _resolve(path: Path, lang: str) -> Principal:
+def _resolve(path: Path, lang: str) -> Principal | None:
     accts = Accounts(path)
     token = st.query_params.get("token")
     if token:
@@ -82,11 +93,7 @@ def _resolve(path: Path, lang: str) -> Principal:
             return Principal.operator(DEMO_VISITOR)
         _first_admin_notice(path, lang)
         st.stop()
-    p = _session_principal(accts, path, lang) or _oidc_principal(accts, path)
-    if p is None:
-        login_form(accts, path, lang)
-        st.stop()
-    return p
+    return _session_principal(accts, path, lang) or _oidc_principal(accts, path)
 
 
 def _fictional(path: Path) -> bool:

@@ -352,6 +352,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ppl_add_submit": {"zh": "添加", "en": "Add"},
     "ppl_added": {"zh": "已添加：{name}（{id}）", "en": "Added: {name} ({id})"},
     "ppl_name_required": {"zh": "请填写姓名。", "en": "Enter a name."},
+    "ppl_pick_hint_read": {"zh": "在表格中勾选一人，查看其职责。",
+                           "en": "Tick a person in the table to see their duties."},
     "ppl_pick_hint": {"zh": "在表格中勾选一人，即可编辑或标记离岗/迁出。",
                       "en": "Tick a person in the table to edit them or mark them as left."},
     "ppl_edit": {"zh": "编辑", "en": "Edit"},

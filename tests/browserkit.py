@@ -70,3 +70,26 @@ def shot(page, name: str) -> Path:
     page.wait_for_timeout(800)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def add_account(store: Path, name: str, role: str = "admin", password: str = "browser-pass-1",
+                **scope: list[str]) -> str:
+    """Create an account in ``store`` (the app then requires a login); returns the password."""
+    from layers.auth import Accounts
+
+    Accounts(store).add(name, role, password=password, by="test", **scope)
+    return password
+
+
+def login(page, name: str, password: str = "browser-pass-1", lang: str = "zh",
+          timeout: int = 90_000) -> None:
+    """Log in on the login form the page shows (the session is server-side: every
+    ``page.goto`` is a new session and asks again), then wait for the page behind it."""
+    from dashboard.i18n import t
+
+    box = page.locator(f'input[aria-label="{t("auth_user", lang)}"]')
+    box.wait_for(timeout=timeout)
+    box.fill(name)
+    page.locator(f'input[aria-label="{t("auth_password", lang)}"]').fill(password)
+    page.get_by_role("button", name=t("auth_login", lang), exact=True).click()
+    box.wait_for(state="detached", timeout=timeout)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from browserkit import ARTIFACTS, shot, streamlit_server
+from browserkit import ARTIFACTS, add_account, login, shot, streamlit_server
 from conftest import copy_store
 
 from dashboard.i18n import t
@@ -30,7 +30,9 @@ RERUN_MS = 1500
 
 @pytest.fixture(scope="module")
 def town(tmp_path_factory, demo_file):
-    return copy_store(demo_file, tmp_path_factory.mktemp("people-browser") / "town.gpkg")
+    path = copy_store(demo_file, tmp_path_factory.mktemp("people-browser") / "town.gpkg")
+    add_account(path, OPERATOR, "admin")  # every change is made as the logged-in account
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +64,11 @@ def test_assign_a_sentinel_from_the_detail_panel(browser, server, town):
     grid = coverage(open_store(town).read()).grids_without_sentinel[0]
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/?sel={grid}", wait_until="domcontentloaded")
+    login(page, OPERATOR)
     page.get_by_text(t("no_sentinel_warning")).first.wait_for(timeout=LOAD)
     page.get_by_text(t("hist_empty")).first.wait_for(timeout=LOAD)
     _show(page, t("asg_title"))
     shot(page, "people-panel-no-sentinel")
-
-    box = page.get_by_role("textbox", name=t("operator"))
-    box.fill(OPERATOR)
-    box.press("Enter")
     page.wait_for_timeout(RERUN_MS)
     picker = page.locator("[data-testid=stSelectbox]").filter(has_text=t("asg_pick"))
     label = picker.locator("input").input_value() or picker.inner_text().splitlines()[-1]
@@ -99,6 +98,7 @@ def test_assign_a_sentinel_from_the_detail_panel(browser, server, town):
 def test_people_page_and_the_panel_in_english(browser, server, town, demo):
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.goto(f"{server}/people?lang=en", wait_until="domcontentloaded")
+    login(page, OPERATOR, lang="en")
     page.get_by_text(t("ppl_search", "en")).first.wait_for(timeout=LOAD)
     page.wait_for_timeout(RERUN_MS)
     assert page.get_by_text("Page not found").count() == 0
@@ -108,6 +108,7 @@ def test_people_page_and_the_panel_in_english(browser, server, town, demo):
     shot(page, "people-page-en")
     building = demo.buildings.code.iloc[3]
     page.goto(f"{server}/?sel={building}&lang=en", wait_until="domcontentloaded")
+    login(page, OPERATOR, lang="en")
     page.get_by_text(t("asg_title", "en")).first.wait_for(timeout=LOAD)
     page.get_by_role("button", name=t("asg_assign_member", "en")).first.wait_for()
     _show(page, t("hist_title", "en"))
@@ -132,18 +133,19 @@ def hostile_town(tmp_path_factory, demo):
 
 def test_names_and_operator_stay_text_in_the_new_controls(browser, hostile_town):
     """Hostile names in the picker, the notices, the coverage page's choices, the people
-    list and the person's forms; a hostile operator name in the history: all text."""
+    list and the person's forms; a hostile account name in the sidebar and the history: all
+    text."""
     from test_security_browser import _assert_inert, _watch
 
+    hostile = "<b class='pwn'>b</b>"
+    add_account(hostile_town, hostile, "admin")
     gaps = coverage(open_store(hostile_town).read()).grids_without_sentinel
     with streamlit_server(hostile_town) as server:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         seen = _watch(page)
         page.goto(f"{server}/?sel={gaps[0]}", wait_until="domcontentloaded")
+        login(page, hostile)
         page.get_by_text(t("asg_title")).first.wait_for(timeout=LOAD)
-        box = page.get_by_role("textbox", name=t("operator"))
-        box.fill("<b class='pwn'>b</b>")
-        box.press("Enter")
         page.wait_for_timeout(RERUN_MS)
         page.get_by_role("button", name=t("asg_assign_sentinel")).click()
         page.get_by_text(_head("asg_done_assign")).first.wait_for(timeout=LOAD)
@@ -151,12 +153,14 @@ def test_names_and_operator_stay_text_in_the_new_controls(browser, hostile_town)
         shot(page, "people-hostile-panel")
 
         page.goto(f"{server}/coverage", wait_until="domcontentloaded")
+        login(page, hostile)
         page.get_by_text(t("cov_fill")).first.wait_for(timeout=LOAD)
         page.get_by_role("button", name=t("cov_accept")).first.click()
         page.get_by_text(_head("cov_accepted")).first.wait_for(timeout=LOAD)
         _assert_inert(page, seen, "coverage 补位")
 
         page.goto(f"{server}/people", wait_until="domcontentloaded")
+        login(page, hostile)
         table = page.locator("[data-testid=stDataFrame]").first
         table.wait_for(timeout=LOAD)
         page.wait_for_timeout(RERUN_MS)
@@ -168,7 +172,7 @@ def test_names_and_operator_stay_text_in_the_new_controls(browser, hostile_town)
         shot(page, "people-hostile-person")
         page.close()
     h = reg.history(open_store(hostile_town))
-    assert "<b class='pwn'>b</b>" in set(h["by"])
+    assert hostile in set(h["by"])
 
 
 def _head(key: str) -> str:

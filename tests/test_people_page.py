@@ -1,6 +1,6 @@
 """人员管理, the detail panel's 责任人调整 and the coverage page's 补位, through AppTest (the
 panel's assignment runs in a real browser in test_people_browser.py): edits go through the
-register with the operator's name, an edit decided on a stale view changes nothing and says
+register with the logged-in account's name, an edit decided on a stale view changes nothing and says
 what is there now, leaving asks to confirm first, phones stay masked outside the edit form."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dashboard.text import md
 from layers import clock
 from layers import register as reg
 from layers.assignments import active_assignments
+from layers.auth import Accounts, Principal
 from layers.coverage import coverage
 from layers.store import open_store
 
@@ -34,7 +35,8 @@ def _page(module: str, *, sel: str | None = None, person: str | None = None,
         at.session_state["people_sel"] = person
     if lang != "zh":
         at.query_params["lang"] = lang
-    at.session_state["operator"] = OPERATOR  # the sidebar's 操作人, typed on another page
+    # the logged-in account (app.py's login gate puts it there before every page)
+    at.session_state["_principal"] = Principal(OPERATOR, "admin")
     at.run()
     assert not at.exception
     return at
@@ -68,7 +70,6 @@ def _in_force(store, pid: str):
 
 def test_add_a_person(app_store, demo):
     at = _page("people_page")
-    assert at.sidebar.text_input(key="_operator_box").value == OPERATOR
     building = demo.buildings.iloc[20]
     community = demo.grids.set_index("code").community_code[building.grid_code]
     at.text_input(key="ppl_new_name_0").set_value("柳青")
@@ -97,7 +98,13 @@ def test_add_a_person(app_store, demo):
     listed = at.dataframe[0].value
     assert listed[t("ppl_phone")].tolist() == ["139****5678"]
     assert "13912345678" not in "".join(str(df.value.to_dict()) for df in at.dataframe)
+    # the edit form too, until 显示完整电话 — which the audit log records
+    assert _keyed(at.text_input, "ppl_phone_").value == "139****5678"
+    assert Accounts(app_store).audit_log(action="reveal_phone").empty
+    _keyed(at.button, "ppl_reveal_").click().run()
     assert _keyed(at.text_input, "ppl_phone_").value == "13912345678"
+    log = Accounts(app_store).audit_log(action="reveal_phone")
+    assert log[["user", "target"]].values.tolist() == [[OPERATOR, new.person_id]]
 
 
 def test_search_by_phone_digits_and_filters(app_store, demo):
@@ -128,8 +135,9 @@ def test_an_edit_decided_on_an_old_view_is_refused(app_store, demo):
     assert md("137****1111") in next(w.value for w in at.warning if _prefix("ppl_conflict") in w.value)
     now = _person(app_store, pid)
     assert (now["name"], now["phone"]) == (before["name"], "13700001111")  # nothing of ours
-    # the form now starts from the person as stored, and saving works
-    assert _keyed(at.text_input, "ppl_phone_").value == "13700001111"
+    # the form now starts from the person as stored (phone masked until revealed), and saving
+    # works
+    assert _keyed(at.text_input, "ppl_phone_").value == "137****1111"
     _keyed(at.text_input, "ppl_name_").set_value("改过的名字")
     _keyed(at.button, "ppl_save_").click().run()
     assert [s.value for s in at.success] == [t("ppl_saved")]

@@ -426,6 +426,7 @@ def render() -> None:
     pid = st.session_state.get(_SEL)
     hit = people[people["person_id"] == pid] if pid else people.iloc[:0]
     if hit.empty:
-        st.caption(t("ppl_pick_hint", L))
+        st.caption(t("ppl_pick_hint" if store.principal.can("people_edit")
+                     else "ppl_pick_hint_read", L))
         return
     _person(store, hit.iloc[0])

@@ -443,9 +443,13 @@ def test_require_ticket(who, picks):
     require_ticket(who["community"], outside, "verified", "closed")
     with pytest.raises(PermissionDenied):
         require_ticket(who["community"], inside)
-    for role in ("planner", "leader", "kiosk"):
+    for role in ("planner", "kiosk"):
         with pytest.raises(PermissionDenied):
             require_ticket(who[role], inside)
+    require_ticket(who["leader"], inside)  # the leader reads tickets (KPIs) …
+    for src, dst in (("registered", "dispatched"), ("dispatched", "in_progress")):
+        with pytest.raises(PermissionDenied):  # … and moves none
+            require_ticket(who["leader"], inside, src, dst)
 
 
 # -- register writes ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
                             "export"}),
     "sentinel": frozenset({"map", "people", "tickets", "tickets_file", "tickets_handle"}),
     "planner": frozenset({"map", "analysis", "export"}),
-    "leader": frozenset({"map", "analysis", "export", "wall"}),
+    "leader": frozenset({"map", "analysis", "tickets", "export", "wall"}),  # tickets: KPIs, read
     "kiosk": frozenset({"wall"}),
 }
 

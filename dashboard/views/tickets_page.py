@@ -326,10 +326,12 @@ def render() -> None:
     store = Store()
     st.title(t("page_tickets", L))
     fictional_banner(store)
-    tab_in, tab_list, tab_kpi = st.tabs([t("tab_intake", L), t("tab_list", L),
-                                         t("tab_kpi", L)])
-    with tab_in:
-        if store.principal.can("tickets_file"):
+    files = store.principal.can("tickets_file")  # the leader reads, files nothing
+    tabs = st.tabs([t(k, L) for k in (("tab_intake",) if files else ()) + ("tab_list",
+                                                                           "tab_kpi")])
+    tab_list, tab_kpi = tabs[-2:]
+    if files:
+        with tabs[0]:
             _intake(store)
     with tab_list:
         _list_and_detail(store)

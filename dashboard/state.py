@@ -145,6 +145,8 @@ def map_data(path: str, mtime_ns: int, community: str | None, crs: str,  # noqa:
     as-of day, scope)."""
     data = _scoped(path, mtime_ns, scope).replace(
         tickets=_ticket_layer(path, tickets_version, scope))
+    if scope[1] == "none":  # no personal data: people's homes are not drawn at all
+        data = data.replace(people=data.people.iloc[:0])
     return mapview.prepare(data, _coverage(path, mtime_ns, as_of, scope), crs=crs,
                            community=community, lang=lang)
 

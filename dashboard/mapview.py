@@ -37,6 +37,7 @@ from layers import crs as lcrs
 from layers.assignments import active_assignments
 from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
+from layers.osm import OSM_MAP_ATTRIBUTION, map_attribution
 from layers.schema import CHILD_CARE_KINDS, ELDER_CARE_KINDS
 from layers.tickets import rules
 
@@ -151,6 +152,8 @@ class MapData:
     #: coordinates are integers: lon = x0 + x·step, lat = y0 + y·step, per layer
     quant: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     ticket_labels: dict[str, list[str]] = field(default_factory=dict)
+    #: credit for the data drawn (``© OpenStreetMap contributors`` for OSM-derived layers)
+    attribution: str | None = None
 
     def payload_bytes(self) -> int:
         return sum(len(s) for s in self.layers.values()) + len(json.dumps(self.tickets))
@@ -301,7 +304,8 @@ def prepare(
     out.counts["tickets"] = len(tickets)
     bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
                      comms.geometry.to_numpy(), crs)
-    return MapData(out.layers, out.counts, bounds, aggregated, crs, tickets, out.quant, labels)
+    return MapData(out.layers, out.counts, bounds, aggregated, crs, tickets, out.quant, labels,
+                   map_attribution(data.meta))
 
 
 def _origin(comms: pd.DataFrame, crs: str) -> tuple[float, float]:
@@ -685,6 +689,7 @@ def build_map(
     """
     offline.use_local_assets()
     m = _base_map(md.bounds, tiles)
+    _credit_data(m, md.attribution, tiles)
     groups = _LayerGroups(m, md)
     _add_admin_layers(groups, md, tiles, lang)
     if "grids" in md.layers:
@@ -724,6 +729,20 @@ def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> f
         "map.attributionControl.setPrefix('Leaflet');"
     ).add_to(m)
     return m
+
+
+#: The OSM credit as a link to its copyright page (ODbL asks for the link where possible).
+_OSM_CREDIT = ('© <a href="https://www.openstreetmap.org/copyright" target="_blank">'
+               'OpenStreetMap</a> contributors')
+
+
+def _credit_data(m: folium.Map, attribution: str | None, tiles: TileSource) -> None:
+    """Credit the data drawn in Leaflet's attribution control (once: OSM tiles credit OSM
+    already)."""
+    if not attribution or attribution in tiles.attribution:
+        return
+    text = _OSM_CREDIT if attribution == OSM_MAP_ATTRIBUTION else attribution
+    MapScript(f"map.attributionControl.addAttribution({json.dumps(text)});").add_to(m)
 
 
 class _LayerGroups:

@@ -11,6 +11,8 @@ unassign   end a person's assignment on a target
 history    the change log of a target or a person
 users      accounts of the dashboard: add, list, disable, enable, passwd
 audit      the audit log (logins, reveals, exports, account changes, changes, ticket moves)
+new        create a store from an OSM extract (and a communities file)
+partition  cut grids for communities that have none
 
 Errors go to stderr with a non-zero exit status (2 for bad input data or arguments);
 progress goes to stderr, results to stdout.
@@ -360,7 +362,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_partition(args: argparse.Namespace) -> int:
-    from .importer import partition_new_communities, read_source
+    """Grids for the communities without any, from the store's buildings (or ``--buildings``);
+    buildings outside every community are counted and listed."""
+    from .importer import read_source
+    from .partition import partition_store
     from .store import open_store
 
     buildings = None
@@ -368,13 +373,30 @@ def cmd_partition(args: argparse.Namespace) -> int:
         buildings, problems, notes = read_source(args.buildings, "buildings", crs=args.crs)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        if problems:
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
             from .validate import ValidationReport
 
-            raise LayerValidationError(ValidationReport(problems), args.buildings)
-    n_grids, n_b = partition_new_communities(open_store(args.path), buildings,
-                                             settings=_settings(args))
-    print(f"added {n_grids} grid(s) and {n_b} building(s)")
+            raise LayerValidationError(ValidationReport(errors), args.buildings)
+    report = partition_store(open_store(args.path), buildings, settings=_settings(args))
+    print("\n".join(report.lines()))
+    return EXIT_OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """A new store from an OSM extract (and a communities file); prints what it made and
+    what it left out."""
+    from .newstore import new_store
+
+    steps = _Steps(6 if args.fictional_people else 5, args.quiet)
+    report = new_store(args.path, args.osm, communities=args.communities, crs=args.crs,
+                       town_name=args.town_name, town_code=args.town_code,
+                       fictional_people=args.fictional_people, seed=args.seed,
+                       settings=_settings(args), progress=steps)
+    steps.close()
+    if report.report.problems:
+        print(report.report.format(limit=20), file=sys.stderr)
+    print("\n".join(report.lines()))
     return EXIT_OK
 
 
@@ -814,13 +836,37 @@ def build_parser() -> argparse.ArgumentParser:
                          "they usually mean a wrong --crs / .prj)")
     im.set_defaults(func=cmd_import)
 
-    pa = sub.add_parser("partition", help="cut grids for communities that have none")
+    pa = sub.add_parser("partition", help="cut grids for communities that have none, from "
+                                          "the store's buildings (or --buildings FILE)")
     pa.add_argument("path")
     pa.add_argument("--buildings", default=None,
-                    help="a buildings file to place in them (grid and building codes made)")
+                    help="a buildings file to place in them (grid and building codes made); "
+                         "default: the buildings already in the store")
     pa.add_argument("--crs", default=None)
     pa.add_argument("--households-per-grid", dest="households_per_grid", type=int)
     pa.set_defaults(func=cmd_partition)
+
+    nw = sub.add_parser("new", help="create a new store from an OSM extract (and a "
+                                    "communities file); prints what it made and dropped")
+    nw.add_argument("path", help="the .gpkg to create (refused when it exists)")
+    nw.add_argument("--osm", required=True, help="a local OSM extract (.osm, .osm.bz2, .osm.gz)")
+    nw.add_argument("--communities", default=None,
+                    help="community boundaries (shapefile/zip, GeoJSON, GeoPackage); default: "
+                         "the extract's admin boundaries, else one community over its area")
+    nw.add_argument("--crs", default=None,
+                    help="CRS of the communities file when it does not say: EPSG:nnnn, gcj02, "
+                         "bd09")
+    nw.add_argument("--town-name", dest="town_name", default=None)
+    nw.add_argument("--town-code", dest="town_code", default=None,
+                    help="digits; community codes are made under it (default: from the "
+                         "communities file's codes, else 000000000)")
+    nw.add_argument("--households-per-grid", dest="households_per_grid", type=int)
+    nw.add_argument("--fictional-people", dest="fictional_people", action="store_true",
+                    help="add a generated register of people, assignments and tickets, the "
+                         "store labelled fictional (示例数据，非真实)")
+    nw.add_argument("--seed", type=int, default=7, help="seed of the fictional register")
+    nw.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    nw.set_defaults(func=cmd_new)
 
     _register_parsers(sub)
     _auth_parsers(sub)

@@ -14,6 +14,9 @@ shapely array operations: the work grows with the number of buildings, not with 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -21,6 +24,12 @@ import shapely
 from pyproj import CRS
 
 from . import crs as _crs
+from .errors import LayersError
+from .settings import DEFAULT_SETTINGS, Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .layerset import LayerSet
+    from .store import Store
 
 #: Cuts may move this far from the ideal split — as a share of *one grid's* households — to
 #: follow a wider gap between buildings.
@@ -304,3 +313,198 @@ def _fix_multipart(
             inside = shapely.within(pts[moved], piece)
             b_cell[moved[inside]] = tgt
     return cell_poly, b_cell, np.asarray(comm)
+
+
+# =============================================================================================
+# placing buildings and partitioning a store's communities
+
+
+class PartitionError(LayersError):
+    """Nothing to partition, or buildings that cannot size grids."""
+
+
+#: Buildings listed by name in a report (the count is always complete).
+LISTED = 200
+
+
+@dataclass
+class PartitionReport:
+    """What :func:`partition_store` made and what it could not place.
+
+    Attributes
+    ----------
+    communities
+        Codes of the communities partitioned.
+    grids
+        The grids made (WGS-84).
+    buildings
+        The buildings placed in them, with ``grid_code`` and ``code``.
+    outside
+        Buildings outside every community: ``id`` (code, else OSM id, else ``row N`` of the
+        file) and ``name``; a file's are not added, the store's stay as they are.
+    recoded
+        Store building code → its new code (buildings moved into the new grids).
+    elsewhere
+        A file's buildings inside communities that had grids already (not added: ``import``
+        them into the buildings layer).
+    """
+
+    communities: list[str]
+    grids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    outside: pd.DataFrame
+    recoded: dict[str, str] = field(default_factory=dict)
+    elsewhere: int = 0
+
+    def lines(self) -> list[str]:
+        """The report as printed by ``python -m layers partition``."""
+        out = [f"partitioned {len(self.communities)} community(ies): {len(self.grids)} grid(s), "
+               f"{len(self.buildings)} building(s) placed"]
+        if self.recoded:
+            out.append(f"{len(self.recoded)} building(s) of the store moved into the new grids "
+                       "(new codes; homes and building members follow)")
+        if self.elsewhere:
+            out.append(f"{self.elsewhere} building(s) of the file lie in communities that have "
+                       "grids already: not added (import them into the buildings layer)")
+        out += outside_lines(self.outside)
+        return out
+
+
+def outside_lines(outside: pd.DataFrame, limit: int = LISTED) -> list[str]:
+    """``N building(s) outside every community:`` and one line per building (``id``,
+    ``name``; up to ``limit``)."""
+    if outside.empty:
+        return ["0 buildings outside every community"]
+    out = [f"{len(outside)} building(s) outside every community:"]
+    out += [f"  {k}  {n}" for k, n in zip(outside["id"].astype(str).head(limit),
+                                          outside["name"].fillna("").astype(str).head(limit),
+                                          strict=True)]
+    if len(outside) > limit:
+        out.append(f"  … and {len(outside) - limit} more")
+    return out
+
+
+def locate_buildings(communities: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame
+                     ) -> np.ndarray:
+    """Position (row) of the community holding each building's inner point
+    (``point_on_surface``: inside the outline even for an L-shaped building); -1 when it lies
+    in none. Both frames in the same CRS."""
+    if len(buildings) == 0 or len(communities) == 0:
+        return np.full(len(buildings), -1)
+    pts = shapely.point_on_surface(buildings.geometry.to_numpy())
+    return _locate(pts, communities.geometry.to_numpy())
+
+
+def building_codes(grid_code: np.ndarray, points: np.ndarray, given: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """Hierarchical building codes: grid code + 4 digits, numbered north to south and west
+    to east inside each grid (``points`` in any CRS). A ``given`` code that already starts
+    with its grid's code is kept."""
+    grid_code = np.asarray(grid_code, dtype=str)
+    x, y = shapely.get_x(points), shapely.get_y(points)
+    order = np.lexsort((x, -y, grid_code))
+    seq = np.empty(len(order), int)
+    seq[order] = pd.Series(np.ones(len(order), int)).groupby(
+        grid_code[order]).cumsum().to_numpy()
+    made = np.char.add(grid_code, np.char.zfill(seq.astype(str), 4)).astype(object)
+    if given is None:
+        return made
+    given = np.asarray(given, dtype=object)
+    sd = np.dtypes.StringDType()
+    ok = pd.notna(given) & np.strings.startswith(np.asarray(given.astype(str), dtype=sd),
+                                                 np.asarray(grid_code, dtype=sd))
+    return np.where(ok, given, made)
+
+
+def grid_buildings(communities: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame,
+                   households_per_grid: int, *, keep_codes: bool = True
+                   ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Partition ``communities`` (``code``, ``name``) into grids for ``buildings`` (each
+    with ``community_code`` and ``households``) and give the buildings ``grid_code`` and a
+    hierarchical ``code`` (kept from the input when it fits and ``keep_codes``).
+
+    Returns
+    -------
+    (grids, buildings)
+        In the communities' CRS.
+    """
+    grids, grid_of = partition_grids(communities, buildings, households_per_grid)
+    b = buildings.copy()
+    b["grid_code"] = grid_of.to_numpy(dtype=object)
+    given = b["code"].to_numpy(dtype=object) if keep_codes and "code" in b else None
+    pts = shapely.point_on_surface(b.geometry.to_numpy())
+    b["code"] = building_codes(b["grid_code"].to_numpy(), pts, given) if len(b) else \
+        pd.Series([], dtype=object)
+    return grids, b.drop(columns="community_code")
+
+
+def partition_store(store: Store, buildings: gpd.GeoDataFrame | None = None, *,
+                    settings: Settings = DEFAULT_SETTINGS) -> PartitionReport:
+    """Cut grids for the store's communities that have none, and write them.
+
+    Without ``buildings`` the store's own buildings size the grids: those inside a
+    community without grids move into its new grids (new codes; people's homes and
+    building-member assignments follow). With ``buildings`` (a file read with
+    :func:`layers.importer.read_source`, ``code`` and ``grid_code`` optional) they are
+    placed by location and added. Buildings outside every community are reported, never
+    dropped silently: a file's are not added, the store's stay as they are.
+
+    Raises
+    ------
+    PartitionError
+        Every community has grids already, or buildings lack ``households``.
+    """
+    data = store.read(check_geometry=False)
+    comms = data["communities"]
+    bare = comms[~comms["code"].isin(set(data["grids"]["community_code"]))]
+    if bare.empty:
+        raise PartitionError("every community already has grids; nothing to partition")
+    own = buildings is None
+    b = data["buildings"] if buildings is None else gpd.GeoDataFrame(
+        buildings, geometry=buildings.geometry.name).to_crs("EPSG:4326")
+    if "households" not in b:
+        raise PartitionError("buildings need a households column to size the grids")
+    where = locate_buildings(bare, b)
+    outside = _outside(comms, b)
+    placed = b[where >= 0].assign(community_code=bare["code"].to_numpy()[where[where >= 0]])
+    grids, new_b = grid_buildings(bare, placed, settings.households_per_grid,
+                                  keep_codes=not own)
+    recoded = dict(zip(placed["code"], new_b["code"], strict=True)) if own else {}
+    layers = _with_new_grids(data, grids, new_b, where >= 0 if own else None, recoded)
+    store.update(layers, settings=settings)
+    elsewhere = 0 if own else int((where < 0).sum()) - len(outside)
+    return PartitionReport(bare["code"].tolist(), grids, new_b, outside, recoded, elsewhere)
+
+
+def _outside(comms: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> pd.DataFrame:
+    """``id`` (the code, else the OSM id, else ``row N`` of the file) and ``name`` of the
+    buildings outside every community."""
+    rows = np.flatnonzero(locate_buildings(comms, b) < 0)
+    ids = pd.Series([f"row {i + 1}" for i in rows], dtype=object)
+    for col in ("osm_id", "code"):
+        if col in b:
+            ids = b[col].iloc[rows].reset_index(drop=True).astype(object).fillna(ids)
+    names = b["name"].iloc[rows].reset_index(drop=True) if "name" in b else ""
+    return pd.DataFrame({"id": ids, "name": names})
+
+
+def _with_new_grids(data: LayerSet, grids: gpd.GeoDataFrame, new_b: gpd.GeoDataFrame,
+                    moved: np.ndarray | None, recoded: dict[str, str]
+                    ) -> dict[str, pd.DataFrame]:
+    """The layers to write: grids and buildings (store buildings that moved replaced), and
+    the references to moved buildings (homes, building members) renamed."""
+    kept = data["buildings"] if moved is None else data["buildings"][~moved]
+    layers: dict[str, pd.DataFrame] = {
+        "grids": gpd.GeoDataFrame(pd.concat([data["grids"], grids.to_crs("EPSG:4326")],
+                                            ignore_index=True), geometry="geometry",
+                                  crs="EPSG:4326"),
+        "buildings": gpd.GeoDataFrame(pd.concat([kept, new_b], ignore_index=True),
+                                      geometry="geometry", crs="EPSG:4326")}
+    if recoded:
+        people = data["people"].copy()
+        people["home_building_code"] = people["home_building_code"].replace(recoded)
+        a = data["assignments"].copy()
+        member = (a["role"] == "building_member").to_numpy()
+        a.loc[member, "target_code"] = a.loc[member, "target_code"].replace(recoded)
+        layers |= {"people": people, "assignments": a}
+    return layers

@@ -75,6 +75,31 @@ class Settings:
         A login expires this many hours after it was made.
     min_password_length
         Fewest characters of an account's password.
+    osm_residential_buildings
+        OSM ``building`` values that are homes. Only these (and ``building=yes`` inside a
+        ``landuse=residential`` area) get households; every other building (school,
+        commercial, retail, gym, station, …) gets 0 (:mod:`layers.osm`).
+    osm_m2_per_household
+        Floor area of one household (m²): a residential OSM building without a
+        ``households`` / ``building:flats`` tag holds footprint × levels ÷ this (at least 1).
+        90 m² is a typical Chinese flat's gross floor area (building area, shared parts
+        included).
+    osm_default_levels
+        Storeys of a residential OSM building without ``building:levels`` (a mid-rise
+        compound block); other buildings without the tag count 1.
+    osm_m2_per_parking_space
+        Area of one space in a surface car park (aisles included): an OSM car park drawn as an
+        area without a ``capacity`` tag holds its area ÷ this.
+    osm_admin_levels
+        OSM ``admin_level`` values read as community boundaries when ``new`` gets no
+        communities file (in China 8 = town/street, 10 = village/community); the highest level
+        present is used.
+    persons_per_household
+        Population per household where a community file gives none (China's 2020 census:
+        2.62).
+    new_area_buffer_m
+        Without community boundaries ``new`` makes one community: the convex hull of the
+        buildings widened by this many metres.
     """
 
     households_per_grid: int = 300
@@ -101,6 +126,15 @@ class Settings:
     lockout_minutes: float = 15
     session_hours: float = 8
     min_password_length: int = 8
+    osm_residential_buildings: tuple[str, ...] = (
+        "residential", "apartments", "house", "dormitory", "detached", "semidetached_house",
+        "terrace")
+    osm_m2_per_household: float = 90.0
+    osm_default_levels: int = 6
+    osm_m2_per_parking_space: float = 25.0
+    osm_admin_levels: tuple[int, ...] = (8, 9, 10)
+    persons_per_household: float = 2.62
+    new_area_buffer_m: float = 100.0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,7 +148,9 @@ class Settings:
             raise ValueError("region_margin_km must be >= 0")
         for name in ("max_import_rows", "max_vertices_per_geometry", "max_name_length",
                      "max_text_length", "max_login_failures", "lockout_minutes",
-                     "session_hours", "min_password_length"):
+                     "session_hours", "min_password_length", "osm_m2_per_household",
+                     "osm_default_levels", "osm_m2_per_parking_space",
+                     "persons_per_household"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 

@@ -96,7 +96,7 @@ class NewStoreReport:
         out.append(f"{len(b)} building(s) dropped" + (":" if len(b) else ""))
         for reason, group in b.groupby("reason", sort=False):
             out.append(f"  {len(group)} {reason}:")
-            out += [f"    {i}  {n}" for i, n in zip(group["osm_id"].head(limit),
+            out += [f"    {i}  {n}".rstrip() for i, n in zip(group["osm_id"].head(limit),
                                                     group["name"].fillna("").head(limit),
                                                     strict=True)]
             if len(group) > limit:

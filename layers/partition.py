@@ -376,7 +376,7 @@ def outside_lines(outside: pd.DataFrame, limit: int = LISTED) -> list[str]:
     if outside.empty:
         return ["0 buildings outside every community"]
     out = [f"{len(outside)} building(s) outside every community:"]
-    out += [f"  {k}  {n}" for k, n in zip(outside["id"].astype(str).head(limit),
+    out += [f"  {k}  {n}".rstrip() for k, n in zip(outside["id"].astype(str).head(limit),
                                           outside["name"].fillna("").astype(str).head(limit),
                                           strict=True)]
     if len(outside) > limit:

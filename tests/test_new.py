@@ -346,3 +346,37 @@ def test_map_credits_openstreetmap(made) -> None:
 
     bare = LayerSet(dict(data.items()), {"fictional": "true"})
     assert mapview.prepare(bare, coverage(bare)).attribution is None
+
+
+# ---------------------------------------------------------------------------------------------
+# the shipped second demo: real streets of Longgang, fictional people
+
+
+SHIPPED = ROOT / "geodata" / "longgang.gpkg"
+
+
+def test_shipped_longgang_demo() -> None:
+    assert SHIPPED.stat().st_size < 5_000_000
+    meta = _meta(SHIPPED)
+    assert meta["fictional"] == "true" and "虚构" in meta["label"]
+    assert meta["licence"].startswith("ODbL") and "OpenStreetMap" in meta["attribution"]
+    assert meta["osm_extract"] == OSM.name
+    assert len(_layer(SHIPPED, "people")) > 100 and len(_layer(SHIPPED, "buildings")) > 100
+
+
+def test_app_shows_longgang_by_url(tmp_path, monkeypatch) -> None:
+    """``?data=longgang`` picks the second demo (a copy in the data folder): open, labelled
+    fictional, its town on the map page."""
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    shutil.copyfile(SHIPPED, tmp_path / "longgang.gpkg")
+    monkeypatch.setenv("WANGGE_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["data"] = "longgang"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("示例数据，非真实" in w.value and "OpenStreetMap" in w.value for w in at.warning)
+    assert not at.error
+    assert any("龙岗大运片区社区" in str(o) for s in at.sidebar.selectbox for o in s.options)

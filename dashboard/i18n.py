@@ -9,9 +9,15 @@ only; every enumeration value has a key here, by prefix:
 - ``status_t_<code>``: ticket statuses; ``move_<source>_<target>``: ticket moves;
 - ``cat_<code>``: ticket categories; ``reporter_<code>``; ``sat_<code>``;
 - ``total``: the ``town`` row of the coverage summary.
+
+The labels of the layer contract's enumerations (kinds, renovation, roles, ticket statuses)
+are not written here: they are built from :mod:`layers.labels`, the library's one catalogue,
+with which the importer also reads files written with these labels and their synonyms.
 """
 
 from __future__ import annotations
+
+from layers.labels import ENUMERATIONS
 
 LANGUAGES = {"zh": "中文", "en": "English"}
 
@@ -91,8 +97,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "town_boundary": {"zh": "镇街边界", "en": "Town boundary"},
     "grids_by_status": {"zh": "网格（按哨兵状态）", "en": "Grids (by sentinel status)"},
     "buildings_from_zoom": {"zh": "楼栋（放大后显示）", "en": "Buildings (when zoomed in)"},
-    "grid_sentinel": {"zh": "网格哨兵", "en": "Grid sentinel"},
-    "building_member": {"zh": "楼栋党员", "en": "Building party member"},
     "sentinel": {"zh": "哨兵", "en": "Sentinel"},
     "none_assigned": {"zh": "无", "en": "none"},
     "elder_care": {"zh": "养老服务点", "en": "Elder care"},
@@ -454,27 +458,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "hist_personal": {"zh": "（个人信息，不记录）", "en": "(personal, not logged)"},
 }
 
-_KINDS = {
-    "elder_day_care": ("日间照料中心", "Elder day care"),
-    "elder_station": ("养老服务站", "Elder care station"),
-    "elder_canteen": ("老年食堂", "Elder canteen"),
-    "nursery": ("托育园", "Nursery"),
-    "kindergarten": ("幼儿园", "Kindergarten"),
-    "after_school": ("课后托管", "After-school care"),
-    "lot": ("停车场", "Car park"),
-    "street": ("路边停车", "Street parking"),
-    "shared_staggered": ("错时共享停车", "Staggered shared parking"),
-    "converted_wasteland": ("荒改停", "Idle land turned parking"),
-    # roads.kind
-    "primary": ("主干道", "Main road"),
-    "secondary": ("次干道", "Secondary road"),
-    "residential": ("小区道路", "Residential street"),
-    "village": ("村道", "Village road"),
-    "path": ("步行道", "Footpath"),
-    # communities.kind (the contract fixes these values in Chinese)
-    "社区": ("社区", "Urban community"),
-    "村": ("村", "Village"),
-}
+#: Enumeration labels of the layer contract come from the library's one catalogue
+#: (:mod:`layers.labels`): ``kind_<code>`` for care, parking, road and community kinds,
+#: ``renovation_<code>``, ``status_t_<code>`` and the roles under their own code.
+_KINDS = {lab.code: (lab.zh, lab.en)
+          for name in ("care_kind", "parking_kind", "road_kind", "community_kind")
+          for lab in ENUMERATIONS[name]}
+_ROLES = {lab.code: (lab.zh, lab.en) for lab in ENUMERATIONS["role"]}
 _CATEGORIES = {
     "dispute": ("矛盾纠纷", "Neighbour dispute"),
     "sanitation": ("环境卫生", "Sanitation"),
@@ -489,13 +479,7 @@ _CATEGORIES = {
     "elderly_child_care": ("一老一小服务", "Elder and child care"),
     "other": ("其他", "Other"),
 }
-_TICKET_STATUSES = {
-    "received": ("受理", "Received"), "registered": ("立案", "Registered"),
-    "dispatched": ("派遣", "Dispatched"), "in_progress": ("处置中", "In progress"),
-    "handled": ("已反馈", "Handled"), "verified": ("已核查", "Verified"),
-    "closed": ("结案", "Closed"), "returned": ("退回重办", "Returned"),
-    "closed_unresolved": ("结案（未解决）", "Closed unresolved"),
-}
+_TICKET_STATUSES = {lab.code: (lab.zh, lab.en) for lab in ENUMERATIONS["ticket_status"]}
 #: Ticket moves, keyed ``move_{source}_{target}`` (see ``layers.tickets.workflow.MOVES``).
 _MOVES = {
     "received_registered": ("立案", "Register"),
@@ -512,10 +496,7 @@ _MOVES = {
     "verified_closed_unresolved": ("结案（未解决）", "Close (unresolved)"),
     "in_progress_closed_unresolved": ("结案（未解决）", "Close (unresolved)"),
 }
-_RENOVATION = {
-    "not_planned": ("未列入改造", "Not planned"), "planned": ("计划改造", "Planned"),
-    "in_progress": ("改造中", "In progress"), "completed": ("已改造", "Completed"),
-}
+_RENOVATION = {lab.code: (lab.zh, lab.en) for lab in ENUMERATIONS["renovation"]}
 
 #: Account roles (``layers.auth.ACCOUNT_ROLES``) and the login gate.
 _ACCOUNT_ROLES = {
@@ -584,7 +565,7 @@ MESSAGES.update({
 
 for _prefix, _table in (("kind_", _KINDS), ("cat_", _CATEGORIES),
                         ("status_t_", _TICKET_STATUSES), ("renovation_", _RENOVATION),
-                        ("move_", _MOVES), ("role_", _ACCOUNT_ROLES)):
+                        ("move_", _MOVES), ("role_", _ACCOUNT_ROLES), ("", _ROLES)):
     for _k, (_zh, _en) in _table.items():
         MESSAGES[_prefix + _k] = {"zh": _zh, "en": _en}
 

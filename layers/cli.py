@@ -130,21 +130,28 @@ def cmd_tickets_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """The contract's checks plus what a store in the middle of set-up still lacks
+    (:func:`~layers.validate.readiness`): a store that validates is one every command takes."""
+    from .layerset import LayerSet
     from .store import open_store
-    from .validate import validate
+    from .validate import ValidationReport, readiness, validate
 
     store = open_store(args.path)
     # read_layer is GeoPackageStore's: the Store protocol does not declare it (yet)
     frames = {n: store.read_layer(n)  # type: ignore[attr-defined]
               for n in store.layer_names()}
-    from .layerset import LayerSet
-
-    _, report = validate(LayerSet(frames, store.meta()), _settings(args), source=store.location)
+    data = LayerSet(frames, store.meta())
+    _, found = validate(data, _settings(args), source=store.location)
+    missing = readiness(data, str(args.path))
+    report = ValidationReport(missing + found.problems, source=store.location)
     if args.format == "json":
         print(report.to_frame().to_json(orient="records", force_ascii=False))
     else:
+        if missing:
+            print("still missing (set-up not finished):")
+            print("\n".join(f"  - [{p.severity}] {p.layer}: {p.message}" for p in missing))
+        print(found.format() or "no problems")
         c = report.counts()
-        print(report.format() or "no problems")
         print(f"{c['error']} error(s), {c['repaired']} repair(s), {c['warning']} warning(s)")
     return EXIT_OK if report.ok else EXIT_DATA
 
@@ -335,7 +342,9 @@ def cmd_reach(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_file
+    """A file into a layer; ``people`` and ``assignments`` registers are added to (with
+    change-log entries), never replaced."""
+    from .importer import REGISTER_LAYERS, import_file
     from .store import open_store
 
     mapping: dict[str, str] = {}
@@ -346,17 +355,23 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise ValueError(f"--map {pair!r}: expected SOURCE=TARGET")
         a, b = pair.split("=", 1)
         mapping[a.strip()] = b.strip()
+    register = args.layer in REGISTER_LAYERS
+    if register and args.replace:
+        raise ValueError(f"--replace: the {args.layer} register is added to, never replaced "
+                         "(its change log refers to every row)")
     steps = _Steps(2, args.quiet)
     steps(f"reading {Path(args.file).name}")
     result = import_file(open_store(args.path), args.file, args.layer,
                          mode="append" if args.append else "replace", crs=args.crs,
                          encoding=args.encoding, mapping=mapping,
-                         force_outside_region=args.force_outside_region)
+                         force_outside_region=args.force_outside_region, by=args.by)
     steps.close()
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.report.problems:
         print(result.report.format(limit=30), file=sys.stderr)
+    if register:
+        print(f"{result.layer}: {len(result.frame)} row(s) added")
     print(f"{result.layer}: {result.rows} row(s) now in the store")
     return EXIT_OK
 
@@ -819,10 +834,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["table", "json"], default="table")
     r.set_defaults(func=cmd_reach)
 
-    im = sub.add_parser("import", help="bring a file into a layer of the store")
+    im = sub.add_parser("import", help="bring a file into a layer of the store (people and "
+                                       "assignments: added to the register)")
     im.add_argument("path", help="the store (.gpkg)")
-    im.add_argument("file", help="CSV, Excel, shapefile (.shp or .zip), GeoJSON or GeoPackage")
-    im.add_argument("--layer", required=True)
+    im.add_argument("file", help="CSV, Excel, shapefile (.shp or .zip), GeoJSON, GeoPackage "
+                                 "or OSM (.osm, .osm.bz2, .osm.gz)")
+    im.add_argument("--layer", required=True,
+                    help="towns, communities, grids, buildings, care_points, parking, roads, "
+                         "people, assignments, tickets")
+    im.add_argument("--by", default=None, help="who imports (the register's change log)")
     im.add_argument("--crs", default=None,
                     help="EPSG:nnnn (e.g. EPSG:4544), gcj02 or bd09; default: the file's")
     im.add_argument("--encoding", default=None, help="text encoding (default: detected)")

@@ -1,11 +1,16 @@
 """Bring real data in: shapefiles (often GBK, often CGCS2000 Gauss-Krüger), CSV and Excel lists
 from web maps (GCJ-02 / BD-09, headers like 经度/纬度/名称), GeoJSON and GeoPackage.
 
-:func:`read_source` reads a file into a frame of the layer contract (columns mapped, coordinates
-converted to WGS-84) and a report of what it did and what is wrong, row by row;
-:func:`import_file` then validates it together with the store and writes it atomically
-(``replace`` or ``append``). A file with any invalid row is refused as a whole and the store is
-exactly as before.
+:func:`read_source` reads a file into a frame of the layer contract (columns mapped by the
+headers staff use, coordinates converted to WGS-84) and a report of what it did and what is
+wrong, row by row, numbered as the file numbers them (the line of a CSV or Excel file, whose
+header is line 1; the feature of a vector file); :func:`import_file` then completes what the
+file leaves out (:mod:`layers.derive`: unknown optional columns, parents by location, codes,
+households), validates it together with the store and writes it atomically (``replace`` or
+``append``). A file with any invalid row is refused as a whole — with every kind of problem
+found, the store's checks included — and the store is exactly as before. Enumerations accept
+codes, labels and synonyms (:mod:`layers.labels`); ``people`` and ``assignments`` registers go
+through :mod:`layers.people_io`.
 
 An append is merged with the layer as it is *when written*: :func:`import_file` hands the merge
 to :meth:`~layers.store.GeoPackageStore.transform`, which runs it (and the whole-store
@@ -26,10 +31,12 @@ import csv
 import json
 import math
 import os
+import re
 import threading
+import unicodedata
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -39,11 +46,12 @@ import pyogrio
 import shapely
 
 from . import crs as lcrs
+from . import derive
 from .errors import LayersError, LayerValidationError
 from .layerset import LayerSet
 from .schema import LayerSpec, spec
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import MAX_ROWS_PER_KIND, Problem, ValidationReport, validate
+from .validate import Collector, Problem, Severity, Unit, ValidationReport, validate
 
 
 class ImportFileError(LayersError):
@@ -51,7 +59,8 @@ class ImportFileError(LayersError):
     too big (more rows than ``Settings.max_import_rows``)."""
 
 
-#: Common Chinese (and English) headers → contract columns.
+#: Common Chinese (and English) headers → contract columns, for every layer; compared after
+#: :func:`_header_key` (NFKC, no spaces, lower case, a trailing unit in brackets dropped).
 DEFAULT_HEADERS: dict[str, str] = {
     "经度": "lon", "lng": "lon", "longitude": "lon", "x": "lon", "lon": "lon",
     "纬度": "lat", "latitude": "lat", "y": "lat", "lat": "lat",
@@ -62,6 +71,46 @@ DEFAULT_HEADERS: dict[str, str] = {
     "网格编码": "grid_code", "社区编码": "community_code", "镇街编码": "town_code",
     "电梯": "has_elevator", "改造状态": "renovation", "收费": "fee",
 }
+#: Headers whose meaning depends on the layer (网格编码 is a grid's own code in ``grids``, its
+#: parent in ``buildings``); these win over :data:`DEFAULT_HEADERS`.
+LAYER_HEADERS: dict[str, dict[str, str]] = {
+    "towns": {"镇街名称": "name", "镇名": "name", "街道名称": "name", "镇街编码": "code",
+              "镇街代码": "code", "总户数": "households", "常住人口": "population"},
+    "communities": {"社区名称": "name", "村名": "name", "社区编码": "code", "社区代码": "code",
+                    "村编码": "code", "所属镇街": "town_code", "镇街代码": "town_code",
+                    "社区类型": "kind", "总户数": "households", "常住人口": "population"},
+    "grids": {"网格名称": "name", "网格编码": "code", "网格代码": "code",
+              "所属社区": "community_code", "社区代码": "community_code"},
+    "buildings": {"楼栋编码": "code", "楼栋代码": "code", "楼号": "name", "楼栋": "name",
+                  "所属网格": "grid_code", "网格代码": "grid_code", "住户数": "households",
+                  "总户数": "households", "楼层": "floors", "楼层数": "floors",
+                  "总层数": "floors", "建成年代": "year_built", "建筑年代": "year_built",
+                  "竣工年份": "year_built", "有无电梯": "has_elevator",
+                  "是否有电梯": "has_elevator", "改造情况": "renovation",
+                  "老旧小区改造": "renovation"},
+    "care_points": {"机构名称": "name", "服务点名称": "name", "机构类型": "kind",
+                    "床位数": "capacity", "托位": "capacity", "托位数": "capacity"},
+    "parking": {"停车场名称": "name", "车位数": "capacity", "泊位": "capacity",
+                "泊位数": "capacity", "收费标准": "fee", "停车类型": "kind"},
+    "roads": {"道路名称": "name", "路名": "name", "道路等级": "kind", "等级": "kind",
+              "fclass": "kind", "highway": "kind"},
+}
+#: Headers of people and assignments registers (:mod:`layers.people_io`).
+_REGISTER_HEADERS = {
+    "姓名": "name", "名字": "name", "电话": "phone", "手机": "phone", "手机号": "phone",
+    "手机号码": "phone", "联系电话": "phone", "联系方式": "phone",
+    "党员": "is_party_member", "是否党员": "is_party_member", "政治面貌": "is_party_member",
+    "楼栋编码": "home_building_code", "楼栋代码": "home_building_code",
+    "住址楼栋": "home_building_code", "住址楼栋编码": "home_building_code",
+    "住址": "address", "地址": "address", "家庭住址": "address", "居住地址": "address",
+    "现住址": "address", "人员编号": "person_id", "编号": "person_id", "id": "person_id",
+    "角色": "role", "职责": "role", "岗位": "role", "职务": "role",
+    "负责网格/楼栋": "target_code", "负责网格": "target_code", "负责楼栋": "target_code",
+    "负责对象": "target_code", "责任网格": "target_code", "责任楼栋": "target_code",
+    "负责区域": "target_code", "起始日期": "since", "任职日期": "since", "开始日期": "since",
+    "上岗日期": "since", "结束日期": "until", "离任日期": "until",
+}
+LAYER_HEADERS.update({"people": _REGISTER_HEADERS, "assignments": _REGISTER_HEADERS})
 
 _CSV = {".csv", ".txt"}
 _EXCEL = {".xlsx", ".xls"}
@@ -72,8 +121,8 @@ _GEOJSON = {".geojson", ".json"}
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 #: Long free-text columns, bounded by ``max_text_length``; other text by ``max_name_length``.
 _LONG_TEXT = {("tickets", "text")}
-#: How many row numbers a grouped "outside the area" message lists.
-_ROWS_LISTED = 5
+#: Registers: imported row by row into the store with change-log entries (:mod:`people_io`).
+REGISTER_LAYERS = ("people", "assignments")
 #: GDAL configuration options are process-wide: one reader at a time changes them.
 _GDAL_CONFIG_LOCK = threading.Lock()
 
@@ -92,8 +141,45 @@ class ImportResult:
 
 
 def _problem(source: str, row: int | None, column: str | None, message: str,
-             severity: str = "error") -> Problem:
-    return Problem(source, row, None, column, message, severity)  # type: ignore[arg-type]
+             severity: Severity = "error") -> Problem:
+    return Problem(source, row, None, column, message, severity)
+
+
+@dataclass
+class _FileRows:
+    """A file's rows as read (columns named, WGS-84), with how the file numbers them.
+
+    ``lines[i]`` is the file's own number of frame row ``i``: its line in a CSV or Excel file
+    (the header is line 1) or its feature number in a vector file (``unit``). Problems are
+    collected with ``row`` = frame position + 1 and renumbered by :meth:`renumber`."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    unit: Unit
+    source: str
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: geometries over the vertex cap were left out of ``frame``
+    over: bool = False
+    #: (row, field, message) of problems not reported again (said another way already)
+    hidden: set[tuple[int | None, str | None, str]] = field(default_factory=set)
+
+    def keep(self, kept: np.ndarray, frame: pd.DataFrame) -> None:
+        """Rows left out or split after reading: ``kept[i]`` is the frame row (as read) that
+        row ``i`` of the new ``frame`` comes from."""
+        self.frame = frame
+        self.lines = self.lines[kept]
+
+    def renumber(self, problems: list[Problem], offset: int = 0) -> list[Problem]:
+        """``problems`` of the file's rows (positions ``offset`` + 1 …, e.g. after the rows
+        already in the layer) as the file's own lines or features, named by the file."""
+        out = []
+        for p in problems:
+            row = p.row
+            if row is not None:
+                row = int(self.lines[row - offset - 1])
+            out.append(replace(p, layer=self.source, row=row, unit=self.unit))
+        return out
 
 
 def _too_many_rows(path: Path, count: int | None, limit: int) -> ImportFileError:
@@ -123,23 +209,64 @@ def _count_excel_rows(path: Path) -> int | None:
     return None if n is None else n - 1
 
 
-def _read_table(path: Path, encoding: str | None, max_rows: int) -> tuple[pd.DataFrame, str]:
-    """A CSV or Excel sheet as text columns; at most ``max_rows`` rows are accepted and no
-    more than one row beyond is read."""
-    if path.suffix.lower() in _EXCEL:
+def _excel_header_row(path: Path) -> int:
+    """The sheet row (0-based) of an Excel file's header: its first row holding anything."""
+    try:
+        import openpyxl
+
+        wb = openpyxl.load_workbook(path, read_only=True)
         try:
-            df = pd.read_excel(path, dtype=str, nrows=max_rows + 1)
+            for i, row in enumerate(wb.worksheets[0].iter_rows(values_only=True)):
+                if any(v is not None and str(v).strip() for v in row):
+                    return i
+        finally:
+            wb.close()
+    except Exception:  # .xls (xlrd) or an odd sheet: pandas' own first row
+        return 0
+    return 0
+
+
+def _csv_lines(path: Path, encoding: str) -> list[int]:
+    """The line each data record of a CSV starts on (the header is line 1 when it is the
+    first line), skipping blank lines as pandas does; quoted line breaks understood."""
+    starts: list[int] = []
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
+        reader = csv.reader(fh)
+        previous, header = 0, True
+        for row in reader:
+            start, previous = previous + 1, reader.line_num
+            if not any(v.strip() for v in row):
+                continue  # blank line: pandas skips it
+            if header:
+                header = False
+                continue
+            starts.append(start)
+    return starts
+
+
+def _read_table(path: Path, encoding: str | None, max_rows: int
+                ) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """A CSV or Excel sheet as text columns, rows that hold nothing dropped, and each row's
+    line in the file (header = line 1); at most ``max_rows`` rows are accepted and no more
+    than one row beyond is read."""
+    if path.suffix.lower() in _EXCEL:
+        head = _excel_header_row(path)
+        try:
+            df = pd.read_excel(path, dtype=str, nrows=max_rows + 1, header=head)
         except Exception as exc:  # openpyxl raises several kinds for broken files
             raise ImportFileError(f"{path}: not a readable Excel file ({exc})") from exc
         if len(df) > max_rows:
             raise _too_many_rows(path, _count_excel_rows(path), max_rows)
-        return df, "xlsx"
+        lines = np.arange(len(df)) + head + 2  # pandas keeps blank rows inside the sheet
+        return *_drop_blank(df, lines), "xlsx"
     for enc in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
         try:
             df = pd.read_csv(path, dtype=str, encoding=enc, nrows=max_rows + 1)
             if len(df) > max_rows:
                 raise _too_many_rows(path, _count_csv_rows(path, enc), max_rows)
-            return df, enc
+            starts = _csv_lines(path, enc)
+            lines = np.asarray(starts) if len(starts) == len(df) else np.arange(len(df)) + 2
+            return *_drop_blank(df, lines), enc
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError as exc:
@@ -147,6 +274,17 @@ def _read_table(path: Path, encoding: str | None, max_rows: int) -> tuple[pd.Dat
         except pd.errors.ParserError as exc:
             raise ImportFileError(f"{path}: malformed CSV ({exc})") from exc
     raise ImportFileError(f"{path}: text is neither UTF-8 nor GBK/GB18030; pass --encoding")
+
+
+def _drop_blank(df: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows holding nothing (empty spreadsheet rows, lines of commas) left out."""
+    if df.empty or not len(df.columns):
+        return df, lines
+    blank = df.apply(lambda c: c.isna() | (c.astype("string").str.strip() == "")).all(axis=1)
+    keep = ~blank.fillna(True).to_numpy(dtype=bool)
+    if keep.all():
+        return df, lines
+    return df[keep].reset_index(drop=True), lines[keep]
 
 
 def _looks_garbled(df: pd.DataFrame) -> bool:
@@ -244,90 +382,137 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
     Returns
     -------
     (frame, problems, notes)
-        ``problems`` name the file, the row (1 = first data row), the column and what is wrong
-        (NaN or swapped coordinates, unreadable numbers, text or geometries over the limits of
-        ``settings``; such a geometry is left out of ``frame``); ``notes`` say what was done
-        (encoding, CRS conversion, column mapping).
+        ``problems`` name the file, the row as the file numbers it (:attr:`Problem.unit`: the
+        line of a CSV or Excel file, whose header is line 1; the feature of a vector file),
+        the column and what is wrong (NaN or swapped coordinates, unreadable numbers, text or
+        geometries over the limits of ``settings``; such a geometry is left out of
+        ``frame``); ``notes`` say what was done (encoding, CRS conversion, column mapping).
 
     Raises
     ------
     ImportFileError
         The file cannot be read, or holds more rows than ``settings.max_import_rows``.
     """
-    df, problems, notes, _ = _read_source(path, layer, crs=crs, encoding=encoding,
-                                          mapping=mapping, grids=grids, settings=settings)
-    return df, problems, notes
+    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=grids,
+                      settings=settings)
+    return rows.frame, rows.problems, rows.notes
 
 
-def _read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None,
-                 encoding: str | None, mapping: Mapping[str, str] | None,
-                 grids: gpd.GeoDataFrame | None, settings: Settings
-                 ) -> tuple[pd.DataFrame, list[Problem], list[str], bool]:
-    """:func:`read_source`, plus whether geometries over the vertex cap were left out (the
-    file's rows are then not validated further: a missing geometry would be reported too)."""
+def _header_key(name: object) -> str:
+    """A header as compared: NFKC (full-width → half-width), no spaces, lower case, a
+    trailing unit in brackets dropped (``收费（元/小时）`` → ``收费``)."""
+    key = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(name))).lower()
+    return re.sub(r"\([^()]*\)$", "", key) or key
+
+
+def _rename(df: pd.DataFrame, s: LayerSpec, mapping: Mapping[str, str] | None,
+            notes: list[str]) -> pd.DataFrame:
+    """Column names: the explicit mapping first, then contract names as they are, then the
+    layer's headers, then the common ones; a second column for the same field is kept
+    under its own name (and said)."""
+    own = LAYER_HEADERS.get(s.name, {})
+    rename: dict[object, str] = {}
+    taken = {str(c).strip() for c in df.columns} & set(s.columns)
+    for col in df.columns:
+        raw = str(col).strip()
+        key = _header_key(col)
+        if mapping and raw in mapping:
+            target = mapping[raw]
+        elif raw in s.columns:
+            continue
+        else:
+            target = own.get(key) or DEFAULT_HEADERS.get(key) or ""
+        if not target or target == raw:
+            continue
+        if target in taken:
+            notes.append(f"column {raw} not used: {target} comes from another column")
+            continue
+        rename[col] = target
+        taken.add(target)
+    if rename:
+        df = df.rename(columns=rename)
+        notes.append("columns: " + ", ".join(f"{a}→{b}" for a, b in rename.items()))
+    return df
+
+
+def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
+               encoding: str | None, mapping: Mapping[str, str] | None,
+               grids: gpd.GeoDataFrame | None, settings: Settings) -> _FileRows:
+    """:func:`read_source` as :class:`_FileRows`: the rows, the file's numbering, problems
+    (already renumbered), notes, and whether geometries over the vertex cap were left out."""
     p = Path(path)
     s = spec(layer)
-    src = str(p)
     if not p.exists():
         raise ImportFileError(f"{p}: no such file")
     if p.stat().st_size == 0:
         raise ImportFileError(f"{p}: the file is empty")
     suffix = p.suffix.lower()
     notes: list[str] = []
-    problems: list[Problem] = []
+    unit: Unit = "feature"
     if is_osm(p):
-        df, osm_notes = read_osm(p, layer, grids)
-        if len(df) == 0:
-            raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(osm_notes)})")
+        df, notes = _read_osm_layer(p, layer, grids)
+        lines = np.arange(len(df)) + 1
         if len(df) > settings.max_import_rows:
             raise _too_many_rows(p, len(df), settings.max_import_rows)
-        df, over = _apply_limits(df, s, src, settings, problems)
-        return df, problems, osm_notes, over
-    enc: str | None
-    if suffix in _CSV or suffix in _EXCEL:
-        df, enc = _read_table(p, encoding, settings.max_import_rows)
-        notes.append(f"read as {enc}")
+    elif suffix in _CSV or suffix in _EXCEL:
+        df, lines, text = _read_table(p, encoding, settings.max_import_rows)
+        notes.append(f"read as {text}; rows numbered as the file's lines (header = line 1)")
+        unit = "line"
     elif suffix in _VECTOR:
-        df, enc = _read_vector(p, encoding, settings.max_import_rows)
-        if enc:
-            notes.append(f"text encoding {enc}")
+        df, venc = _read_vector(p, encoding, settings.max_import_rows)
+        lines = np.arange(len(df)) + 1
+        notes.append("rows numbered as the file's features (the first is 1)"
+                     + (f"; text encoding {venc}" if venc else ""))
     else:
         raise ImportFileError(f"{p}: unknown format {suffix!r} (CSV, Excel, shapefile, zip, "
-                              "GeoJSON or GeoPackage)")
+                              "GeoJSON, GeoPackage or OSM)")
     if len(df) == 0:
         raise ImportFileError(f"{p}: the file holds no rows")
-    # column names: explicit mapping first, then the common headers
-    rename = {}
-    for col in df.columns:
-        key = str(col).strip()
-        if mapping and key in mapping:
-            rename[col] = mapping[key]
-        elif key not in s.columns and key.lower() in DEFAULT_HEADERS:
-            rename[col] = DEFAULT_HEADERS[key.lower()]
-        elif key in DEFAULT_HEADERS and key not in s.columns:
-            rename[col] = DEFAULT_HEADERS[key]
-    if rename:
-        df = df.rename(columns=rename)
-        notes.append("columns: " + ", ".join(f"{a}→{b}" for a, b in rename.items()))
-    df, over = _apply_limits(df, s, src, settings, problems)
-    if s.geometry is not None and not isinstance(df, gpd.GeoDataFrame):
-        df = _points_from_columns(df, src, problems)
-    if isinstance(df, gpd.GeoDataFrame):
-        df = _to_wgs84(df, crs, src, notes, problems)
-    return df, problems, notes, over
+    if not is_osm(p):
+        df = _rename(df, s, mapping, notes)
+    rows = _FileRows(df, lines, unit, str(p), notes=notes)
+    problems: list[Problem] = []
+    rows.frame, rows.over = _apply_limits(df, s, rows.source, settings, problems)
+    lonlat = {"lon", "lat"} <= set(rows.frame.columns)
+    if s.geometry is not None and not isinstance(rows.frame, gpd.GeoDataFrame) and (
+            lonlat or layer not in REGISTER_LAYERS):  # people may live in a building instead
+        rows.frame = _points_from_columns(rows.frame, rows.source, problems)
+    if isinstance(rows.frame, gpd.GeoDataFrame) and not is_osm(p):
+        rows.frame = _to_wgs84(rows.frame, crs, rows.source, notes, problems)
+    rows.problems = rows.renumber(problems)
+    return rows
+
+
+def _read_osm_layer(p: Path, layer: str, grids: gpd.GeoDataFrame | None
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """An OSM extract's features for ``layer``: roads through :mod:`layers.osm` (the
+    walkable ways, kinds from ``highway``), the other layers through :func:`read_osm`."""
+    if layer == "roads":
+        from . import osm
+
+        try:
+            df = osm.roads(osm.read_features(p))
+        except osm.OsmError as exc:
+            raise ImportFileError(str(exc)) from exc
+        notes = [f"{len(df)} walkable OSM way part(s) for roads; attribution kept: "
+                 f"{OSM_ATTRIBUTION}"]
+    else:
+        df, notes = read_osm(p, layer, grids)
+    if len(df) == 0:
+        raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(notes)})")
+    return df, notes
 
 
 def _row_problems(src: str, mask: np.ndarray, column: str, template: str,
                   values: np.ndarray) -> list[Problem]:
-    """One problem per flagged row (file row numbers, 1 = first data row), the message being
+    """One problem per flagged row (numbered by position, 1 = first), the message being
     ``template.format(values[row])``, capped like the validator's listings."""
+    report = ValidationReport()
+    msg = np.empty(len(mask), dtype=object)
     idx = np.flatnonzero(mask)
-    out = [_problem(src, int(i) + 1, column, template.format(values[i]))
-           for i in idx[:MAX_ROWS_PER_KIND]]
-    if idx.size > MAX_ROWS_PER_KIND:
-        out.append(_problem(src, None, column, f"{idx.size - MAX_ROWS_PER_KIND} more rows "
-                                               f"like: {template.format(values[idx[0]])}"))
-    return out
+    msg[idx] = [template.format(values[i]) for i in idx]
+    Collector(report).rows(src, mask, None, column, msg)
+    return report.problems
 
 
 def _apply_limits(df: pd.DataFrame, s: LayerSpec, src: str, settings: Settings,
@@ -375,14 +560,13 @@ def _points_from_columns(df: pd.DataFrame, src: str, problems: list[Problem]
     lon = pd.to_numeric(df["lon"], errors="coerce")
     lat = pd.to_numeric(df["lat"], errors="coerce")
     bad = (lon.isna() | lat.isna()).to_numpy()
-    for i in np.flatnonzero(bad)[:200]:
-        problems.append(_problem(src, int(i) + 1, "lon/lat",
-                                 f"not numbers: {df['lon'].iloc[i]!r}, {df['lat'].iloc[i]!r}"))
+    raw = np.array([f"{a!r}, {b!r}" for a, b in zip(df["lon"], df["lat"], strict=True)],
+                   dtype=object)
+    problems += _row_problems(src, bad, "lon/lat", "not numbers: {}", raw)
     swapped = (~bad) & (lat.abs() > 90).to_numpy() & (lon.abs() <= 90).to_numpy()
-    for i in np.flatnonzero(swapped)[:200]:
-        problems.append(_problem(src, int(i) + 1, "lon/lat",
-                                 f"({lon.iloc[i]}, {lat.iloc[i]}): latitude beyond 90° — "
-                                 "longitude and latitude swapped?"))
+    pair = np.array([f"({a}, {b})" for a, b in zip(lon, lat, strict=True)], dtype=object)
+    problems += _row_problems(src, swapped, "lon/lat", "{}: latitude beyond 90° — longitude "
+                              "and latitude swapped?", pair)
     geom = shapely.points(lon.fillna(0).to_numpy(), lat.fillna(0).to_numpy())
     geom = np.where(bad | swapped, None, geom)
     return gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=geom, crs=None)
@@ -440,8 +624,8 @@ def store_region(store, settings: Settings = DEFAULT_SETTINGS
 
 def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
                     force: bool) -> list[Problem]:
-    """Rows (converted to WGS-84) not inside the store's area: one problem naming the row, or
-    one grouped problem for many; warnings instead of errors when forced. OSM files too: their
+    """Rows (converted to WGS-84) not inside the store's area, one problem each (the report
+    groups them); warnings instead of errors when forced. OSM files too: their
     coordinates are right by definition, but an extract of another city is the wrong file."""
     if not isinstance(new, gpd.GeoDataFrame) or new.empty:
         return []
@@ -454,45 +638,83 @@ def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
     with np.errstate(invalid="ignore"):
         inside = (b[:, 0] >= box[0]) & (b[:, 1] >= box[1]) & (b[:, 2] <= box[2]) & \
             (b[:, 3] <= box[3])
-    outside = np.flatnonzero(usable & ~inside)
-    if outside.size == 0:
+    outside = usable & ~inside
+    if not outside.any():
         return []
     area = (f"{where}: longitude {box[0]:.2f}…{box[2]:.2f}, latitude {box[1]:.2f}…"
             f"{box[3]:.2f}")
-    if force:
-        hint, severity = "imported anyway (forced)", "warning"
-    else:
-        hint = ("a wrong .prj / --crs, or longitude and latitude swapped? Use "
-                "force_outside_region (--force-outside-region) to import anyway")
-        severity = "error"
-    if outside.size == 1:
-        return [_problem(src, int(outside[0]) + 1, "geometry",
-                         f"outside the area of this store ({area}); {hint}", severity)]
-    rows = ", ".join(str(int(i) + 1) for i in outside[:_ROWS_LISTED])
-    listed = f"e.g. rows {rows} …" if outside.size > _ROWS_LISTED else f"rows {rows}"
-    return [_problem(src, None, "geometry",
-                     f"{outside.size} rows outside the area of this store, {listed} "
-                     f"({area}); {hint}", severity)]
+    severity: Severity = "warning" if force else "error"
+    hint = "imported anyway (forced)" if force else (
+        "a wrong .prj / --crs, or longitude and latitude swapped? Use "
+        "force_outside_region (--force-outside-region) to import anyway")
+    report = ValidationReport()
+    Collector(report).rows(src, outside, None, "geometry",
+                           f"outside the area of this store ({area}); {hint}", severity)
+    return report.problems
 
 
 def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str | None,
                     encoding: str | None, mapping: Mapping[str, str] | None,
-                    settings: Settings, force_outside_region: bool
-                    ) -> tuple[pd.DataFrame, ValidationReport, list[str]]:
-    """Read the file and check its own rows (limits, contract, the store's area); the
-    report names the file's row numbers."""
+                    settings: Settings, force_outside_region: bool, mode: str) -> _FileRows:
+    """Read the file, complete what it leaves out (:func:`layers.derive.complete`) and check
+    its own rows (limits, contract, the store's area); problems name the file's lines or
+    features."""
     grids = store.read(["communities", "grids"], check_geometry=False).grids \
         if is_osm(path) and layer == "buildings" else None
-    new, problems, notes, over = _read_source(path, layer, crs=crs, encoding=encoding,
-                                              mapping=mapping, grids=grids, settings=settings)
-    src = str(path)
-    if not over:
-        _, own = validate(LayerSet({layer: new}), settings, source=src, layers=(layer,),
-                          cross_layer=False)
-        problems += [Problem(src, p.row, p.code, p.field, p.message, p.severity)
-                     for p in own.problems]
-    problems += _outside_region(new, store, src, settings, force_outside_region)
-    return new, ValidationReport(problems, source=src), notes
+    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=grids,
+                      settings=settings)
+    done = derive.complete(rows.frame, layer, store, mode=mode, settings=settings)
+    rows.problems += rows.renumber(done.problems)
+    rows.notes += done.notes
+    rows.keep(done.kept, done.frame)
+    _, own = validate(LayerSet({layer: rows.frame}), settings, source=rows.source,
+                      layers=(layer,), cross_layer=False)
+    # a geometry left out while reading (over the vertex cap, coordinates not numbers) was
+    # said so already: not again as missing
+    said = {p.row for p in rows.problems if p.severity == "error"}
+    for p in rows.renumber(own.problems):
+        if p.message == "geometry is missing or empty" and p.row in said:
+            rows.hidden.add((p.row, p.field, p.message))
+        else:
+            rows.problems.append(p)
+    rows.problems += rows.renumber(_outside_region(rows.frame, store, rows.source, settings,
+                                                   force_outside_region))
+    return rows
+
+
+def _file_view(problems: list[Problem], layer: str, rows: _FileRows, offset: int
+               ) -> list[Problem]:
+    """Problems of a whole-store check as the file's: those of the file's rows (positions
+    after ``offset``, the rows already in the layer) renumbered as its lines or features;
+    those the file's own check found already left out."""
+    def key(p: Problem) -> tuple:
+        return p.layer, p.unit, p.row, p.field, p.message
+
+    seen = {key(p) for p in rows.problems} | {
+        (rows.source, rows.unit, *h) for h in rows.hidden}
+    own_key = spec(layer).key
+    out = []
+    for p in problems:
+        if p.layer == layer and p.row is not None and p.row > offset:
+            p = rows.renumber([p], offset)[0]
+        elif p.layer == layer and p.row is not None and p.field == own_key:
+            continue  # a code the file repeats: said of the file's row, not the store's
+        elif p.layer == layer and p.row is None and p.field is not None:
+            p = replace(p, layer=rows.source, unit=rows.unit)
+        if key(p) not in seen:
+            seen.add(key(p))
+            out.append(p)
+    return out
+
+
+def _store_problems(store, layer: str, rows: _FileRows, mode: str, settings: Settings
+                    ) -> tuple[pd.DataFrame, list[Problem]]:
+    """The layer as it would be stored, and the errors of the whole store with it
+    (references, codes taken, tiling …) that the file's own check could not see."""
+    current = store.read(check_geometry=False)
+    merged = _merged(current, layer, rows.frame, mode)
+    _, whole = validate(current.replace(**{layer: merged}), settings, source=store.location)
+    return merged, _file_view(whole.errors, layer, rows, len(merged) - len(rows.frame))
 
 
 def _merged(current: LayerSet, layer: str, new: pd.DataFrame, mode: str) -> pd.DataFrame:
@@ -527,17 +749,17 @@ def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "
         Accept features outside the store's area (:func:`store_region`), with a warning.
     """
     _check_mode(mode)
-    new, report, notes = _check_own_rows(store, path, layer, crs=crs, encoding=encoding,
-                                         mapping=mapping, settings=settings,
-                                         force_outside_region=force_outside_region)
-    merged = new
-    if report.ok:
-        current = store.read(check_geometry=False)
-        merged = _merged(current, layer, new, mode)
-        _, whole = validate(current.replace(**{layer: merged}), settings,
-                            source=store.location)
-        report.problems += [p for p in whole.problems if p.severity == "error"]
-    return ImportResult(layer, len(merged), merged, report, notes, new)
+    if layer in REGISTER_LAYERS:
+        from . import people_io
+
+        return people_io.import_register(store, path, layer, crs=crs, encoding=encoding,
+                                         mapping=mapping, settings=settings, dry_run=True)
+    rows = _check_own_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
+                           settings=settings, force_outside_region=force_outside_region,
+                           mode=mode)
+    merged, more = _store_problems(store, layer, rows, mode, settings)
+    report = ValidationReport(rows.problems + more, source=rows.source)
+    return ImportResult(layer, len(merged), merged, report, rows.notes, rows.frame)
 
 
 OSM_ATTRIBUTION = ("© OpenStreetMap contributors, Open Database License 1.0 "
@@ -648,45 +870,65 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
                 settings: Settings = DEFAULT_SETTINGS,
-                force_outside_region: bool = False) -> ImportResult:
+                force_outside_region: bool = False, by: str | None = None) -> ImportResult:
     """Read ``path`` into ``layer`` of ``store`` (``replace`` the layer or ``append`` to it).
 
     The file's own rows are checked first; the append merge and the whole-store validation
     then run under the store's write lock (:meth:`~layers.store.GeoPackageStore.transform`)
     against the layer as it is at that moment, so a concurrent import is never lost.
 
+    What the file leaves out is completed first (:func:`layers.derive.complete`: optional
+    columns unknown, parents by location, codes, households). ``people`` and ``assignments``
+    are registers: their rows are added to the register in one transaction with change-log
+    entries (:func:`layers.people_io.import_register`; ``mode`` does not apply).
+
     Parameters
     ----------
     force_outside_region
         Import features outside the store's area (:func:`store_region`) too, with a warning.
+    by
+        Who imports (the change log of a register import).
 
     Raises
     ------
     ImportFileError
         The file cannot be read, or holds too many rows.
     LayerValidationError
-        Any invalid row (the report names file rows); the store is unchanged.
+        Any invalid row — every kind of problem, the store's checks included — numbered as
+        the file's lines or features; the store is unchanged.
     StoreError
         The store is read-only.
     """
     _check_mode(mode)
-    new, report, notes = _check_own_rows(store, path, layer, crs=crs, encoding=encoding,
-                                         mapping=mapping, settings=settings,
-                                         force_outside_region=force_outside_region)
-    if not report.ok:
-        raise LayerValidationError(report, str(path))
+    if layer in REGISTER_LAYERS:
+        from . import people_io
+
+        return people_io.import_register(store, path, layer, crs=crs, encoding=encoding,
+                                         mapping=mapping, settings=settings, by=by)
+    rows = _check_own_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
+                           settings=settings, force_outside_region=force_outside_region,
+                           mode=mode)
+    report = ValidationReport(rows.problems, source=rows.source)
+    if not report.ok:  # every kind of problem at once: the store's checks too
+        report.problems += _store_problems(store, layer, rows, mode, settings)[1]
+        raise LayerValidationError(report, rows.source)
     meta = {f"attribution_{layer}": OSM_ATTRIBUTION, f"source_{layer}": Path(path).name} \
         if is_osm(path) else {f"source_{layer}": Path(path).name}
     written: dict[str, pd.DataFrame] = {}
 
     def change(current: LayerSet) -> dict[str, pd.DataFrame]:
-        written[layer] = _merged(current, layer, new, mode)
+        written[layer] = _merged(current, layer, rows.frame, mode)
         return {layer: written[layer]}
 
-    repaired = store.transform(change, settings=settings, meta=meta, validate_all=True)
+    try:
+        repaired = store.transform(change, settings=settings, meta=meta, validate_all=True)
+    except LayerValidationError as exc:  # the store's checks, as the file's rows
+        offset = len(written[layer]) - len(rows.frame) if layer in written else 0
+        report.problems += _file_view(exc.report.errors, layer, rows, offset)
+        raise LayerValidationError(report, rows.source) from None
     report.problems += [p for p in repaired.problems if p.severity != "error"]
     frame = written[layer]
-    return ImportResult(layer, len(frame), frame, report, notes, new)
+    return ImportResult(layer, len(frame), frame, report, rows.notes, rows.frame)
 
 
 def partition_new_communities(store, buildings: pd.DataFrame | None = None, *,

@@ -1,9 +1,17 @@
 """The layer contract: which layers a store holds, their columns, types and geometry.
 
 Other tools read the GeoPackage directly (QGIS, our checks), so names here are fixed; more
-columns are welcome. Enumerated values are stored as stable codes; their Chinese labels live in
-:mod:`layers.i18n`-style catalogues of the dashboard, except ``communities.kind`` whose values the
-contract fixes in Chinese (``社区`` / ``村``).
+columns are welcome. Enumerated values are stored as stable codes; their Chinese and English
+labels and the synonyms files use live in :mod:`layers.labels` (the one catalogue), except
+``communities.kind`` whose values the contract fixes in Chinese (``社区`` / ``村``).
+
+Required (not nullable) are what the hierarchy, the map and the analyses cannot do without:
+codes and parent codes, names, geometry, enumerations that place a feature in an analysis
+(care and parking kinds, roles), households of grids and buildings (what grids are sized by
+and sentinels loaded with; the importer derives them when a file has none), party membership.
+What real files often lack is nullable, meaning *unknown*: the households and population of
+towns and communities, a building's floors, year built, elevator and renovation status, the
+capacity of care points and car parks, a car park's fee and a road's kind.
 """
 
 from __future__ import annotations
@@ -138,7 +146,8 @@ LAYERS: dict[str, LayerSpec] = {
         LayerSpec(
             "towns",
             "code",
-            (_s("code"), _s("name"), _i("households", minimum=0), _i("population", minimum=0)),
+            (_s("code"), _s("name"), _i("households", nullable=True, minimum=0),
+             _i("population", nullable=True, minimum=0)),
             POLYGONAL,
         ),
         LayerSpec(
@@ -149,8 +158,8 @@ LAYERS: dict[str, LayerSpec] = {
                 _s("name"),
                 _s("kind", choices=COMMUNITY_KINDS),
                 _s("town_code"),
-                _i("households", minimum=0),
-                _i("population", minimum=0),
+                _i("households", nullable=True, minimum=0),
+                _i("population", nullable=True, minimum=0),
             ),
             POLYGONAL,
             (Reference("town_code", "towns", prefix=True),),
@@ -170,10 +179,10 @@ LAYERS: dict[str, LayerSpec] = {
                 _s("grid_code"),
                 _s("name"),
                 _i("households", minimum=0),
-                _i("floors", minimum=1),
+                _i("floors", nullable=True, minimum=1),
                 _i("year_built", nullable=True, minimum=1800),
-                Field("has_elevator", "bool"),
-                _s("renovation", choices=RENOVATION_STATUSES),
+                Field("has_elevator", "bool", nullable=True),
+                _s("renovation", nullable=True, choices=RENOVATION_STATUSES),
             ),
             POLYGON,
             (Reference("grid_code", "grids", prefix=True),),
@@ -212,7 +221,7 @@ LAYERS: dict[str, LayerSpec] = {
                 _s("code"),
                 _s("name"),
                 _s("kind", choices=CARE_KINDS),
-                _i("capacity", minimum=0),
+                _i("capacity", nullable=True, minimum=0),
             ),
             POINT,
         ),
@@ -223,8 +232,8 @@ LAYERS: dict[str, LayerSpec] = {
                 _s("code"),
                 _s("name"),
                 _s("kind", choices=PARKING_KINDS),
-                _i("capacity", minimum=0),
-                Field("fee", "float", minimum=0),
+                _i("capacity", nullable=True, minimum=0),
+                Field("fee", "float", nullable=True, minimum=0),
             ),
             ("Point", "Polygon"),
         ),
@@ -246,7 +255,7 @@ LAYERS: dict[str, LayerSpec] = {
         LayerSpec(
             "roads",
             None,
-            (_s("name", nullable=True), _s("kind", choices=ROAD_KINDS)),
+            (_s("name", nullable=True), _s("kind", nullable=True, choices=ROAD_KINDS)),
             ("LineString",),
             required=False,
         ),

@@ -6,13 +6,21 @@ It never raises for bad data: callers decide (the store refuses to write or load
 report has errors, see :class:`~layers.errors.LayerValidationError`).
 
 All checks are vectorised (pandas / numpy / shapely arrays, ``STRtree`` for geometry pairs).
-Rows are numbered from 1 in the order of the layer (the first feature or data row is row 1).
+Rows are numbered from 1 in the order of the layer (the first feature or data row is row 1);
+the importer renumbers the problems of a file as the file's own lines (CSV, Excel: the header
+is line 1) or features (GeoJSON, shapefile, GeoPackage, OSM), see :attr:`Problem.unit`.
+:meth:`ValidationReport.format` groups repeated problems ("600 rows: value is missing, e.g.
+lines 2, 3, 4 …").
+
+Enumerations accept the code, its Chinese or English label and the synonyms of
+:mod:`layers.labels` (the one catalogue); booleans accept 是/否, 有/无, Y/N, 1/0 ….
+:func:`readiness` says what a store in the middle of set-up still lacks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import geopandas as gpd
@@ -22,11 +30,13 @@ import shapely
 
 from . import _keys
 from . import crs as _crs
+from . import labels as _labels
 from .layerset import LayerSet
-from .schema import CLOSED_STATUSES, LAYER_NAMES, Field, LayerSpec, spec
+from .schema import CLOSED_STATUSES, LAYER_NAMES, REQUIRED_LAYERS, Field, LayerSpec, spec
 from .settings import DEFAULT_SETTINGS, Settings
 
 Severity = Literal["error", "repaired", "warning", "info"]
+Unit = Literal["row", "line", "feature"]
 
 #: At most this many rows are listed per (layer, field, kind of problem); the rest are counted.
 MAX_ROWS_PER_KIND = 200
@@ -39,9 +49,10 @@ class Problem:
     Attributes
     ----------
     layer
-        Layer name.
+        Layer name (or the file's name for the rows of an imported file).
     row
-        1-based row (feature) number within the layer, or ``None`` for layer-level problems.
+        1-based number of the row, in :attr:`unit`; ``None`` for layer-level problems and for
+        the summary of rows beyond the listing cap.
     code
         The row's key (code / id) when it has one.
     field
@@ -51,6 +62,13 @@ class Problem:
     severity
         ``error`` (data refused), ``repaired`` (fixed automatically, said so), ``warning``
         (kept but worth a look) or ``info`` (e.g. reprojected).
+    unit
+        What ``row`` counts: ``row`` (rows of a layer, the first is 1), ``line`` (a CSV or
+        Excel file's own line: the header is line 1, the first data row line 2) or
+        ``feature`` (the features of a GeoJSON, shapefile, GeoPackage or OSM file).
+    count
+        How many rows the problem stands for: 1, or the number of rows left out of the
+        listing (``row`` is then ``None`` and ``message`` starts with "N more rows like: ").
     """
 
     layer: str
@@ -59,16 +77,32 @@ class Problem:
     field: str | None
     message: str
     severity: Severity = "error"
+    unit: Unit = "row"
+    count: int = 1
 
     def __str__(self) -> str:
         where = [self.layer]
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"{self.unit} {self.row}")
         if self.code:
             where.append(f"code {self.code}")
         if self.field:
             where.append(f"field {self.field}")
         return f"[{self.severity}] {' / '.join(where)}: {self.message}"
+
+    @property
+    def base_message(self) -> str:
+        """The message of the rows a capped summary stands for (the message otherwise)."""
+        if self.row is None and self.count > 1:
+            return self.message.split(_MORE, 1)[-1]
+        return self.message
+
+
+#: How the summary of rows beyond the listing cap starts its message: "N more rows like: …".
+_MORE = " more rows like: "
+#: Row numbers a grouped problem lists.
+ROWS_LISTED = 5
+_ORDER = {"error": 0, "repaired": 1, "warning": 2, "info": 3}
 
 
 @dataclass
@@ -95,15 +129,27 @@ class ValidationReport:
         """True when there is no error (repairs, warnings and notes are allowed)."""
         return not self.errors
 
+    def groups(self, severities: tuple[str, ...] | None = None) -> list[list[Problem]]:
+        """The problems grouped by (severity, layer, field, message, unit), errors first, in
+        the order found: one group per kind of problem, however many rows it concerns."""
+        by: dict[tuple, list[Problem]] = {}
+        for p in self.problems:
+            if severities is None or p.severity in severities:
+                by.setdefault((p.severity, p.layer, p.field, p.base_message, p.unit),
+                              []).append(p)
+        return sorted(by.values(), key=lambda g: _ORDER[g[0].severity])
+
     def format(self, limit: int | None = None, severities: tuple[str, ...] | None = None) -> str:
-        """Human-readable listing, errors first."""
-        order = {"error": 0, "repaired": 1, "warning": 2, "info": 3}
-        items = [p for p in self.problems if severities is None or p.severity in severities]
-        items.sort(key=lambda p: order[p.severity])
-        shown = items if limit is None else items[:limit]
-        lines = [str(p) for p in shown]
-        if len(items) > len(shown):
-            lines.append(f"… and {len(items) - len(shown)} more")
+        """Human-readable listing, errors first, one line per kind of problem: a problem of
+        many rows says how many and the first row numbers ("600 rows: value is missing, e.g.
+        lines 2, 3, 4, 5, 6 …"). ``limit`` caps the lines."""
+        groups = self.groups(severities)
+        shown = groups if limit is None else groups[:limit]
+        lines = [_group_line(g, self.source) for g in shown]
+        if len(groups) > len(shown):
+            more = sum(_rows_in(g) for g in groups[len(shown):])
+            lines.append(f"… and {len(groups) - len(shown)} more kind(s) of problem "
+                         f"({more} row(s))")
         prefix = f"{self.source}: " if self.source else ""
         return "\n".join(prefix + line for line in lines)
 
@@ -116,8 +162,38 @@ class ValidationReport:
         return Counter(p.severity for p in self.problems)
 
 
-class _Collector:
-    """Adds problems row by row from boolean masks, capping the listing per kind."""
+def _rows_in(group: list[Problem]) -> int:
+    return sum(p.count for p in group)
+
+
+def _group_line(group: list[Problem], source: str | None) -> str:
+    """One kind of problem: the problem itself when it concerns one row, else the count of
+    rows, the message and the first row numbers. A layer named like the report's source
+    (an imported file's rows) is not named twice."""
+    first = group[0]
+    if first.layer == source:
+        group = [replace(p, layer="") for p in group]
+        first = group[0]
+    n = _rows_in(group)
+    rows = [p.row for p in group if p.row is not None]
+    if n == 1 or not rows:
+        return str(first).replace("]  / ", "] ") + (
+            f" (×{len(group)})" if len(group) > 1 else "")
+    unit = {"line": "lines", "feature": "features"}.get(first.unit, "rows")
+    listed = ", ".join(str(r) for r in rows[:ROWS_LISTED])
+    where = [w for w in (first.layer, f"field {first.field}" if first.field else "") if w]
+    if not rows:
+        tail = ""
+    elif n > ROWS_LISTED:
+        tail = f", e.g. {unit} {listed} …"
+    else:
+        tail = f" ({unit} {listed})"
+    return f"[{first.severity}] {' / '.join(where)}: {n} rows: {first.base_message}{tail}"
+
+
+class Collector:
+    """Adds problems to a report row by row from boolean masks, listing at most
+    :data:`MAX_ROWS_PER_KIND` rows per kind and counting the rest."""
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
@@ -143,17 +219,12 @@ class _Collector:
             code = None if codes is None else _clean_code(codes[i])
             self.add(Problem(layer, int(i) + 1, code, fieldname, msg, severity))
         if idx.size > shown.size:
-            first = message if isinstance(message, str) else str(message[idx[0]])
-            self.add(
-                Problem(
-                    layer,
-                    None,
-                    None,
-                    fieldname,
-                    f"{idx.size - shown.size} more rows like: {first}",
-                    severity,
-                )
-            )
+            n = int(idx.size - shown.size)
+            # one message for every row: the summary joins their group; messages that differ
+            # row by row (they quote values) get a summary of their own
+            text = f"{n}{_MORE}{message}" if isinstance(message, str) else \
+                f"{n} more rows, e.g.: {message[idx[shown.size]]}"
+            self.add(Problem(layer, None, None, fieldname, text, severity, count=n))
 
 
 def _clean_code(v: object) -> str | None:
@@ -164,10 +235,6 @@ def _clean_code(v: object) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # column coercion
-
-
-_TRUE = {"true", "t", "1", "yes", "y", "是", "有", "1.0"}
-_FALSE = {"false", "f", "0", "no", "n", "否", "无", "0.0"}
 
 
 def _coerce(
@@ -185,6 +252,8 @@ def _coerce(
         out = s.astype("str")
         stripped = out.str.strip()
         missing = raw_missing | (stripped == "").fillna(True).to_numpy()
+        if f.choices is not None:  # labels and synonyms → codes (layers.labels)
+            out = _labels.normalise_series(f.choices, stripped.where(~missing, None))
         return out.where(~missing, None).astype("str"), missing, np.zeros(len(s), bool), ""
     if f.kind in ("int", "float"):
         num = pd.to_numeric(s, errors="coerce")
@@ -199,11 +268,12 @@ def _coerce(
     if f.kind == "bool":
         if pd.api.types.is_bool_dtype(s.dtype) and not raw_missing.any():
             return s.astype(bool), raw_missing, np.zeros(len(s), bool), ""
-        txt = s.astype("str").str.strip().str.lower()
-        is_t = txt.isin(_TRUE).to_numpy()
-        is_f = txt.isin(_FALSE).to_numpy()
+        is_t, is_f = _labels.normalise_bool(s)
         bad = (~raw_missing) & ~(is_t | is_f)
-        return pd.Series(is_t, index=s.index), raw_missing, bad, "not true/false (是/否)"
+        flags = pd.Series(is_t, index=s.index)
+        if f.nullable and raw_missing.any():  # unknown stays unknown, not false
+            flags = flags.astype("boolean").where(~raw_missing, pd.NA)
+        return flags, raw_missing, bad, "not true/false (是/否)"
     if f.kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             out = s
@@ -258,7 +328,7 @@ def validate(
         The normalised data (types coerced, CRS EPSG:4326, safe repairs applied) and the report.
     """
     report = ValidationReport(source=source)
-    out = _Collector(report)
+    out = Collector(report)
     names = [n for n in LAYER_NAMES if n in data and (layers is None or n in layers)]
     fixed: dict[str, pd.DataFrame] = {}
     for name in names:
@@ -276,7 +346,7 @@ def validate(
 
 
 def _check_layer(
-    name: str, df: pd.DataFrame, settings: Settings, out: _Collector, check_geometry: bool
+    name: str, df: pd.DataFrame, settings: Settings, out: Collector, check_geometry: bool
 ) -> pd.DataFrame:
     s = spec(name)
     df = df.copy()
@@ -301,12 +371,14 @@ def _check_layer(
         if not f.nullable:
             out.rows(name, missing, codes, f.name, "value is missing")
         if f.choices is not None:
+            _note_labels(name, f, df[f.name], values, out)
             okv = values.isna().to_numpy() | values.isin(f.choices).to_numpy()
             if (~okv).any():
                 allowed = ", ".join(f.choices)
                 vals = values.astype("str").to_numpy()
                 full = np.empty(len(df), dtype=object)
-                full[~okv] = [f"{v!r} is not one of: {allowed}" for v in vals[~okv]]
+                full[~okv] = [f"{v!r} is not one of: {allowed} (or their labels)"
+                              for v in vals[~okv]]
                 out.rows(name, ~okv, codes, f.name, full)
         if f.minimum is not None and f.kind in ("int", "float"):
             low = (values < f.minimum).fillna(False).to_numpy(dtype=bool)
@@ -331,12 +403,26 @@ def _check_layer(
     return df
 
 
+def _note_labels(name: str, f: Field, raw: pd.Series, values: pd.Series,
+                 out: Collector) -> None:
+    """An ``info`` note when labels or synonyms were read as codes (日间照料中心 →
+    elder_day_care), with the first such reading."""
+    text = raw.astype(object).where(raw.notna(), None)
+    read = values.notna().to_numpy() & values.isin(f.choices).to_numpy() & (
+        text.astype("str").str.strip().to_numpy() != values.to_numpy())
+    if read.any():
+        i = int(np.flatnonzero(read)[0])
+        out.add(Problem(name, None, None, f.name,
+                        f"{int(read.sum())} value(s) given as labels or synonyms read as codes "
+                        f"(e.g. {str(text.iloc[i]).strip()!r} → {values.iloc[i]})", "info"))
+
+
 def _check_geometry(
     name: str,
     df: pd.DataFrame,
     s: LayerSpec,
     settings: Settings,
-    out: _Collector,
+    out: Collector,
     codes: np.ndarray | None,
     deep: bool,
 ) -> pd.DataFrame:
@@ -405,7 +491,7 @@ def _check_validity(
     considered: np.ndarray,
     s: LayerSpec,
     settings: Settings,
-    out: _Collector,
+    out: Collector,
     codes: np.ndarray | None,
 ) -> np.ndarray:
     assert s.geometry is not None  # called for layers with geometry only
@@ -448,7 +534,7 @@ def _check_validity(
 
 
 def _check_coordinates(
-    name: str, geoms: np.ndarray, considered: np.ndarray, out: _Collector, codes
+    name: str, geoms: np.ndarray, considered: np.ndarray, out: Collector, codes
 ) -> np.ndarray:
     """Report NaN and out-of-range coordinates; return the mask of geometries without them."""
     b = shapely.bounds(geoms)
@@ -473,7 +559,7 @@ def _check_coordinates(
 # cross-layer checks
 
 
-def _check_references(data: LayerSet, names: list[str], out: _Collector) -> None:
+def _check_references(data: LayerSet, names: list[str], out: Collector) -> None:
     for name in names:
         s = spec(name)
         df = data[name]
@@ -505,7 +591,7 @@ def _check_references(data: LayerSet, names: list[str], out: _Collector) -> None
                 out.rows(name, wrong, codes, s.key, msg)
 
 
-def _check_assignments(data: LayerSet, names: list[str], out: _Collector) -> None:
+def _check_assignments(data: LayerSet, names: list[str], out: Collector) -> None:
     if "assignments" not in names:
         return
     a = data["assignments"]
@@ -537,7 +623,7 @@ def _check_assignments(data: LayerSet, names: list[str], out: _Collector) -> Non
                      "the grid has more than one active sentinel", "warning")
 
 
-def _check_tickets(data: LayerSet, names: list[str], out: _Collector) -> None:
+def _check_tickets(data: LayerSet, names: list[str], out: Collector) -> None:
     if "tickets" not in names:
         return
     t = data["tickets"]
@@ -553,7 +639,7 @@ def _check_tickets(data: LayerSet, names: list[str], out: _Collector) -> None:
     out.rows("tickets", before, ids, "closed_at", "closed_at is before created_at")
 
 
-def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
+def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
     """Grids inside their community, no overlaps between grids, no gaps beyond tolerance."""
     grids = data["grids"]
     comms = data["communities"]
@@ -565,7 +651,7 @@ def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
     ccodes = comms["code"].to_numpy()
     no_grids = ~_keys.isin(comms["code"], grids["community_code"])
     out.rows("communities", no_grids, ccodes, "geometry",
-             "community has no grids yet (partition it with `partition_grids`)", "warning")
+             "community has no grids yet (partition it: `python -m layers partition STORE`)", "warning")
     if len(grids) == 0:
         return
     g_ok = ~(shapely.is_missing(grids.geometry.values) | shapely.is_empty(grids.geometry.values))
@@ -633,3 +719,62 @@ def _check_tiling(data: LayerSet, settings: Settings, out: _Collector) -> None:
     msg[gapmask] = [f"its grids leave {g:,.1f} m² uncovered (tolerance "
                     f"{settings.tiling_tolerance_m2:g} m²)" for g in gap[gapmask]]
     out.rows("communities", gapmask, ccodes, "geometry", msg)
+
+
+# --------------------------------------------------------------------------------------------
+# set-up: what a store still lacks before every command accepts it
+
+#: What to run when a layer is still empty or missing; ``{store}`` is the store's path.
+SETUP_HINTS: dict[str, str] = {
+    "towns": "create the store with `python -m layers new {store} --osm EXTRACT` or import "
+             "a boundary: `python -m layers import {store} FILE --layer towns`",
+    "communities": "import them: `python -m layers import {store} FILE --layer communities` "
+                   "(or `python -m layers new {store} --osm EXTRACT --communities FILE`)",
+    "grids": "run `python -m layers partition {store}`",
+    "buildings": "import them: `python -m layers import {store} FILE --layer buildings` (a "
+                 "buildings file or an OSM extract), then `python -m layers partition {store}`",
+    "people": "import the register: `python -m layers import {store} FILE --layer people`",
+    "assignments": "import them: `python -m layers import {store} FILE --layer assignments`, "
+                   "or `python -m layers assign {store} …`",
+    "care_points": "import them: `python -m layers import {store} FILE --layer care_points`",
+    "parking": "import them: `python -m layers import {store} FILE --layer parking`",
+    "tickets": "the store was not made by `python -m layers new` or `demo`: write it again "
+               "with them",
+}
+#: Layers every command needs rows in; the others may be empty (an empty register, no
+#: tickets yet) and only get a warning.
+SETUP_REQUIRED_ROWS = ("towns", "communities", "grids", "buildings")
+
+
+def readiness(data: LayerSet, store: str = "STORE") -> list[Problem]:
+    """What a store in the middle of set-up still lacks, as problems: errors for what every
+    command needs (each required layer, towns, communities, grids, buildings, a grid for every
+    community), warnings for what may stay empty for a while (people, assignments, care
+    points, parking). Each message says what to run next.
+
+    Parameters
+    ----------
+    data
+        The store's layers as they are (absent layers are absent from ``data``).
+    store
+        The store's path, for the commands in the messages.
+    """
+    out: list[Problem] = []
+    for name in REQUIRED_LAYERS:
+        hint = SETUP_HINTS[name].format(store=store)
+        if name not in data:
+            out.append(Problem(name, None, None, None, f"layer missing — {hint}"))
+        elif len(data[name]) == 0 and name != "tickets":
+            severity: Severity = "error" if name in SETUP_REQUIRED_ROWS else "warning"
+            out.append(Problem(name, None, None, None, f"none yet — {hint}", severity))
+    comms, grids = data["communities"], data["grids"]
+    if len(comms) and len(grids) and {"code"} <= set(comms) and "community_code" in grids:
+        bare = comms["code"][~_keys.isin(comms["code"], grids["community_code"])]
+        if len(bare):
+            shown = ", ".join(map(str, bare.head(ROWS_LISTED)))
+            more = " …" if len(bare) > ROWS_LISTED else ""
+            out.append(Problem("grids", None, None, "community_code",
+                               f"{len(bare)} communit{'y has' if len(bare) == 1 else 'ies have'}"
+                               f" no grids yet ({shown}{more}) — "
+                               f"{SETUP_HINTS['grids'].format(store=store)}"))
+    return out

@@ -13,7 +13,7 @@ import shapely
 
 import layers
 from dashboard.i18n import MESSAGES
-from layers import importer, schema, validate
+from layers import importer, labels, newstore, schema
 from layers.coverage import coverage
 from layers.reach import GROUPS
 from layers.tickets import TicketStore, catalogue, reports, workflow
@@ -75,15 +75,21 @@ def test_moves_carry_no_labels():
 
 # -- no Chinese display text in the library ----------------------------------------------------
 
-#: Chinese the library may hold: input synonyms it reads, contract values, demo data, the
+#: Chinese the library may hold: input synonyms it reads, the one catalogue of enumeration
+#: labels (layers.labels, which the dashboard's catalogue is built from), contract values, demo
+#: data and data a new store is written with (a default town name, the fictional label), the
 #: default category names (used when a store has no catalogue of its own), OSM attribution.
 ALLOWED_OBJECTS = (
     importer.DEFAULT_HEADERS,
+    importer.LAYER_HEADERS,
     importer.OSM_ATTRIBUTION,
     reports.HOTLINE_HEADERS,
-    validate._TRUE,
-    validate._FALSE,
+    labels.ENUMERATIONS,
+    labels.TRUE_WORDS,
+    labels.FALSE_WORDS,
     schema.COMMUNITY_KINDS,
+    newstore.DEFAULT_TOWN_NAME,
+    newstore.FICTIONAL_LABEL,
     catalogue.DEFAULT_CATEGORIES,
     catalogue.DEFAULT_CATALOGUE,
 )
@@ -145,3 +151,54 @@ def test_intake_history_note_is_empty(store_copy, demo):
     t = ts.get(ts.add("sanitation", p.x, p.y, "垃圾未清运"))
     assert [h["status"] for h in t["history"]] == ["received"]
     assert t["history"][0]["note"] is None
+
+
+# -- one catalogue: the dashboard's labels are the library's ---------------------------------
+
+def test_dashboard_enumeration_labels_come_from_the_library_catalogue():
+    for (layer, fieldname), name in labels.FIELD_ENUMERATIONS.items():
+        prefix = SCHEMA_PREFIXES[(layer, fieldname)]
+        for lab in labels.ENUMERATIONS[name]:
+            assert MESSAGES[prefix + lab.code] == {"zh": lab.zh, "en": lab.en}
+
+
+@pytest.mark.parametrize("choices,value,code", [
+    (schema.CARE_KINDS, "日间照料中心", "elder_day_care"),
+    (schema.CARE_KINDS, "幼儿园", "kindergarten"),
+    (schema.CARE_KINDS, " Kindergarten ", "kindergarten"),
+    (schema.CARE_KINDS, "敬老院", "elder_day_care"),
+    (schema.RENOVATION_STATUSES, "已改造", "completed"),
+    (schema.RENOVATION_STATUSES, "已完成改造", "completed"),
+    (schema.ROLES, "网格哨兵", "grid_sentinel"),
+    (schema.ROLES, "哨兵", "grid_sentinel"),
+    (schema.ROLES, "楼栋长", "building_member"),
+    (schema.ROLES, "楼栋党员", "building_member"),
+    (schema.PARKING_KINDS, "错时共享停车", "shared_staggered"),
+    (schema.ROAD_KINDS, "footway", "path"),
+    (schema.COMMUNITY_KINDS, "村委会", "村"),
+    (schema.TICKET_STATUSES, "已结案", "closed"),
+    (schema.CARE_KINDS, "elder_station", "elder_station"),
+    (schema.CARE_KINDS, "spa", None),
+    (schema.CARE_KINDS, None, None),
+])
+def test_normalise_accepts_codes_labels_and_synonyms(choices, value, code):
+    assert labels.normalise(choices, value) == code
+
+
+def test_every_label_and_synonym_reads_back_as_its_code():
+    for table in labels.ENUMERATIONS.values():
+        choices = tuple(lab.code for lab in table)
+        for lab in table:
+            for word in (lab.code, lab.zh, lab.en, *lab.synonyms):
+                assert labels.normalise(choices, word) == lab.code, word
+
+
+def test_booleans_accept_chinese_and_english_words():
+    import pandas as pd
+
+    yes, no = labels.normalise_bool(pd.Series(["是", "否", "Y", "n", "TRUE", "0", "有", "无",
+                                               "中共党员", "群众", "maybe", None]))
+    assert yes.tolist() == [True, False, True, False, True, False, True, False, True, False,
+                            False, False]
+    assert no.tolist() == [False, True, False, True, False, True, False, True, False, True,
+                           False, False]

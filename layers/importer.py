@@ -663,12 +663,17 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
         if is_osm(path) and layer == "buildings" else None
     rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=grids,
                       settings=settings)
+    # the store's area first: a wrong CRS is an error, not buildings "outside every grid"
+    rows.problems += rows.renumber(_outside_region(rows.frame, store, rows.source, settings,
+                                                   force_outside_region))
     done = derive.complete(rows.frame, layer, store, mode=mode, settings=settings)
     rows.problems += rows.renumber(done.problems)
     rows.notes += done.notes
     rows.keep(done.kept, done.frame)
-    _, own = validate(LayerSet({layer: rows.frame}), settings, source=rows.source,
-                      layers=(layer,), cross_layer=False)
+    fixed, own = validate(LayerSet({layer: rows.frame}), settings, source=rows.source,
+                          layers=(layer,), cross_layer=False)
+    if own.ok:  # labels read as codes, types coerced: said once, here
+        rows.frame = fixed[layer]
     # a geometry left out while reading (over the vertex cap, coordinates not numbers) was
     # said so already: not again as missing
     said = {p.row for p in rows.problems if p.severity == "error"}
@@ -677,8 +682,6 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
             rows.hidden.add((p.row, p.field, p.message))
         else:
             rows.problems.append(p)
-    rows.problems += rows.renumber(_outside_region(rows.frame, store, rows.source, settings,
-                                                   force_outside_region))
     return rows
 
 

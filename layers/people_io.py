@@ -150,7 +150,8 @@ def _plan(reg: _Register, frame: pd.DataFrame, layer: str, by: str | None,
     plan = _Plan(people, assignments, [], out.report.problems)
     _check_rows(plan, out)
     plan.entries = _entries(plan, by, where)
-    plan.notes.append(f"{len(people)} person(s) and {len(assignments)} assignment(s) to add")
+    plan.notes.append(f"{len(people)} person(s) and {len(assignments)} assignment(s) to add; "
+                      "people already in the register and duties already held are skipped")
     return plan
 
 
@@ -159,10 +160,11 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     """A column as stripped text, ``None`` where empty (all ``None`` when absent)."""
     if column not in frame:
         return pd.Series(None, index=frame.index, dtype=object)
-    s = frame[column].astype(object).where(frame[column].notna(), None)
-    s = s.map(lambda v: None if v is None else (str(v).strip() or None))
+    values = [None if pd.isna(v) else (str(v).strip() or None)
+              for v in frame[column].to_numpy(dtype=object)]
     # numbers read from Excel as text: 13800001111.0 → 13800001111
-    return s.map(lambda v: v[:-2] if isinstance(v, str) and re.fullmatch(r"\d+\.0", v) else v)
+    values = [v[:-2] if v is not None and re.fullmatch(r"\d+\.0", v) else v for v in values]
+    return pd.Series(values, index=frame.index, dtype=object)
 
 
 def _require_column(frame: pd.DataFrame, column: str, header: str, out: Collector) -> bool:
@@ -441,10 +443,13 @@ def _check_rows(plan: _Plan, out: Collector) -> None:
             continue
         at = frame.attrs["rows"]
         _, report = validate(LayerSet({layer: frame}), layers=(layer,), cross_layer=False)
+        flagged = {(q.row, q.field) for q in out.report.problems}
+        flagged_rows = {q.row for q in out.report.problems}
         for p in report.errors:
             row = None if p.row is None else int(at[p.row - 1]) + 1
-            if not any(q.row == row and q.field == p.field for q in out.report.problems):
-                out.add(Problem(layer, row, p.code, p.field, p.message))
+            said = (row, p.field) in flagged or (p.field == "geometry" and row in flagged_rows)
+            if not said:  # no code: a new person's id is not theirs until written
+                out.add(Problem(layer, row, None, p.field, p.message))
 
 
 def _entries(plan: _Plan, by: str | None, where: list[str]) -> list[dict[str, object]]:

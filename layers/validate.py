@@ -130,14 +130,19 @@ class ValidationReport:
         return not self.errors
 
     def groups(self, severities: tuple[str, ...] | None = None) -> list[list[Problem]]:
-        """The problems grouped by (severity, layer, field, message, unit), errors first, in
-        the order found: one group per kind of problem, however many rows it concerns."""
+        """The problems grouped by (severity, layer, field, message, unit): one group per kind
+        of problem, however many rows it concerns; errors first, then by first row (problems
+        of a whole layer first)."""
         by: dict[tuple, list[Problem]] = {}
         for p in self.problems:
             if severities is None or p.severity in severities:
                 by.setdefault((p.severity, p.layer, p.field, p.base_message, p.unit),
                               []).append(p)
-        return sorted(by.values(), key=lambda g: _ORDER[g[0].severity])
+        def order(g: list[Problem]) -> tuple[int, float]:
+            rows = [p.row for p in g if p.row is not None]
+            return _ORDER[g[0].severity], min(rows) if rows else 0
+
+        return sorted(by.values(), key=order)
 
     def format(self, limit: int | None = None, severities: tuple[str, ...] | None = None) -> str:
         """Human-readable listing, errors first, one line per kind of problem: a problem of
@@ -154,8 +159,9 @@ class ValidationReport:
         return "\n".join(prefix + line for line in lines)
 
     def to_frame(self) -> pd.DataFrame:
-        """The report as a table (for the dashboard and CSV downloads)."""
-        cols = ["severity", "layer", "row", "code", "field", "message"]
+        """The report as a table (for the dashboard and CSV downloads); ``unit`` says what
+        ``row`` counts (``row``, ``line`` or ``feature``)."""
+        cols = ["severity", "layer", "row", "code", "field", "message", "unit"]
         return pd.DataFrame([{c: getattr(p, c) for c in cols} for p in self.problems], columns=cols)
 
     def counts(self) -> Counter[str]:
@@ -240,8 +246,14 @@ def _clean_code(v: object) -> str | None:
 def _coerce(
     s: pd.Series, f: Field
 ) -> tuple[pd.Series, np.ndarray, np.ndarray, str]:
-    """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, what 'bad' means)."""
+    """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, what 'bad' means).
+    Blank text (an empty spreadsheet cell read as ``''``) is missing, whatever the kind."""
     raw_missing = s.isna().to_numpy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        blank = s.astype("string").str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+        if blank.any():
+            raw_missing = raw_missing | blank
+            s = s.where(~blank, None)
     if f.kind == "str":
         if pd.api.types.is_float_dtype(s.dtype):
             # codes read from Excel come back as floats: 500106.0 -> "500106"
@@ -354,7 +366,11 @@ def _check_layer(
         df = df.reset_index(drop=True)
     codes = df[s.key].astype("str").to_numpy() if s.key and s.key in df else None
     for f in s.fields:
-        if f.name not in df.columns:
+        if f.name not in df.columns and f.nullable:  # optional: unknown, not an error
+            df[f.name] = pd.Series(None, index=df.index, dtype=object)
+            out.add(Problem(name, None, None, f.name, "column not given: values unknown",
+                            "info"))
+        elif f.name not in df.columns:
             out.add(Problem(name, None, None, f.name, "required column is missing"))
             continue
         values, missing, bad, what = _coerce(df[f.name], f)

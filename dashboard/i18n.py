@@ -545,6 +545,37 @@ MESSAGES.update({
                           "en": "Viewing a full phone number is recorded in the audit log."},
     "people_count_by_role": {"zh": "{role} {n} 人", "en": "{role}: {n}"},
     "hidden_text": {"zh": "（已隐藏）", "en": "(hidden)"},
+    "data_tab_import": {"zh": "导入图层", "en": "Import a layer"},
+    "data_tab_new": {"zh": "新建辖区", "en": "New area"},
+    "new_hint": {"zh": "上传 OpenStreetMap 数据（.osm / .osm.bz2），可再上传社区边界文件；系统生成社区、网格、"
+                       "楼栋、道路、服务点与停车场，先预览再确认创建。",
+                 "en": "Upload an OpenStreetMap extract (.osm / .osm.bz2) and, optionally, a "
+                       "communities boundary file: communities, grids, buildings, roads, care "
+                       "points and parking are proposed for you to check before the store is "
+                       "created."},
+    "new_town_name": {"zh": "街道/镇名称", "en": "Town / street office name"},
+    "new_per_grid": {"zh": "每个网格目标户数", "en": "Target households per grid"},
+    "new_crs": {"zh": "边界文件坐标系（无 .prj 时）", "en": "Boundary file CRS (when it has no .prj)"},
+    "new_osm": {"zh": "OpenStreetMap 数据", "en": "OpenStreetMap extract"},
+    "new_communities": {"zh": "社区边界文件（可选）", "en": "Communities boundary file (optional)"},
+    "new_fictional": {"zh": "生成虚构的人员与工单（仅用于演示，标明为示例数据）",
+                      "en": "Add fictional people and tickets (for demonstrations; labelled "
+                            "as sample data)"},
+    "new_preview": {"zh": "生成预览", "en": "Preview"},
+    "new_building": {"zh": "正在生成社区与网格…", "en": "Making communities and grids…"},
+    "new_proposed": {"zh": "拟建的社区（灰）与网格（蓝）", "en": "Proposed communities (grey) and grids (blue)"},
+    "new_store_name": {"zh": "新数据库名称", "en": "Name of the new store"},
+    "new_store_name_help": {"zh": "字母、数字、汉字、- _ .；打开方式：网址加 ?data=名称",
+                            "en": "Letters, digits, Chinese characters, - _ . ; open it "
+                                  "with ?data=NAME"},
+    "new_confirm": {"zh": "确认创建", "en": "Create"},
+    "new_bad_name": {"zh": "名称只能包含字母、数字、汉字和 - _ .，且不能以 . 开头。",
+                     "en": "A name has letters, digits, Chinese characters, - _ . only, and "
+                           "does not start with a dot."},
+    "new_exists": {"zh": "已有名为 {name} 的数据库，请换一个名称。",
+                   "en": "A store named {name} exists already; choose another name."},
+    "new_done": {"zh": "已创建辖区数据库 {name}。", "en": "Created the store {name}."},
+    "new_open": {"zh": "打开新辖区", "en": "Open the new area"},
     "page_audit": {"zh": "审计", "en": "Audit"},
     "ticket_not_yours": {"zh": "此环节由社区或街道办理，您的账号不能操作。",
                          "en": "This step is for community or street-office staff; your "

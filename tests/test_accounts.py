@@ -374,3 +374,20 @@ def test_the_last_enabled_admin_cannot_be_disabled(tmp_path, demo_file):
     assert accts.principal("boss") is None
     with pytest.raises(AccountError):
         accts.disable("boss2", by="t")
+
+
+def test_a_new_store_adopts_its_creators_admin_account(tmp_path, demo_file):
+    from layers.auth.accounts import AccountError, Accounts
+    from tests.conftest import copy_store
+
+    old = Accounts(copy_store(demo_file, tmp_path / "old.gpkg"))
+    old.add("boss", "admin", password="long-enough-1", by="t")
+    old.add("clerk", "community", password="long-enough-2",
+            communities=["500106110001"], by="t")
+    new = Accounts(copy_store(demo_file, tmp_path / "new.gpkg"))
+    with pytest.raises(AccountError, match="not an enabled administrator"):
+        new.adopt_admin(old, "clerk")
+    new.adopt_admin(old, "boss")
+    assert new.authenticate("boss", "long-enough-1").role == "admin"  # the same password
+    with pytest.raises(AccountError, match="has accounts already"):
+        new.adopt_admin(old, "boss")

@@ -3,6 +3,7 @@ validation report, confirm."""
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -18,18 +19,22 @@ from dashboard import auth, mapview, offline
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
+from dashboard.views import new_area
 from layers.errors import LayersError
-from layers.importer import ImportFileError, check_file, import_file
+from layers.importer import ImportFileError, check_file, import_file, is_osm
+from layers.osm import OSM_MAP_ATTRIBUTION
 from layers.schema import LAYER_NAMES
 from layers.store import open_store
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TYPES = ["csv", "txt", "xlsx", "zip", "geojson", "json", "gpkg"]
+UPLOAD_TYPES = ["csv", "txt", "xlsx", "zip", "geojson", "json", "gpkg", "osm", "bz2", "gz"]
 
 
-def _preview(current: pd.DataFrame, new: pd.DataFrame) -> folium.Map:
-    """The current layer (grey) and the file (blue) on one offline map."""
+def preview_map(current: pd.DataFrame | None, new: pd.DataFrame | None, *,
+                credit: str | None = None) -> folium.Map:
+    """The current layer (grey) and the new rows (blue) on one offline map; ``credit`` names
+    the data's source in the attribution (© OpenStreetMap contributors for OSM data)."""
     offline.use_local_assets()
     frames = [f for f in (current, new) if isinstance(f, gpd.GeoDataFrame) and len(f)]
     geoms = [g for f in frames for g in f.geometry.to_numpy()[:20000] if g is not None]
@@ -47,6 +52,9 @@ def _preview(current: pd.DataFrame, new: pd.DataFrame) -> folium.Map:
                                               "fillColor": colour, "fillOpacity": 0.35,
                                               "radius": 4}).add_to(m)
     mapview.MapScript("map.attributionControl.setPrefix('Leaflet');").add_to(m)
+    if credit:
+        mapview.MapScript("map.attributionControl.addAttribution("
+                          f"{json.dumps(credit)});").add_to(m)
     m.fit_bounds([[b[1], b[0]], [b[3], b[2]]])
     return m
 
@@ -57,9 +65,18 @@ def render() -> None:
     store.principal.require("import")  # the page is registered for admins only; belt and braces
     st.title(t("page_data", L))
     fictional_banner(store)
+    tab_import, tab_new = st.tabs([t("data_tab_import", L), t("data_tab_new", L)])
+    with tab_new:
+        new_area.render(store, ["zip", "geojson", "json", "gpkg"])
+    with tab_import:
+        _import(store)
+
+
+def _import(store: Store) -> None:
+    L = lang()
     st.caption(t("data_hint", L))
     c1, c2, c3 = st.columns(3)
-    names = [n for n in LAYER_NAMES if n != "roads"]
+    names = list(LAYER_NAMES)  # roads too (an OSM extract or a line file: the walking network)
     wanted = st.query_params.get("layer")
     layer = c1.selectbox(t("data_layer", L), names, key="data_layer",
                          index=names.index(wanted) if wanted in names else 0)
@@ -89,8 +106,13 @@ def upload_suffix(client_name: str) -> str | None:
 
     The name is the client's choice (a request may say ``../../x.gpkg`` or ``/abs/path``): only
     its suffix is ever used, and only from the accepted list; it picks the reader."""
-    suffix = Path(client_name.replace("\\", "/")).suffix.lower()
-    return suffix if suffix.lstrip(".") in UPLOAD_TYPES else None
+    name = Path(client_name.replace("\\", "/")).name.lower()
+    for double in (".osm.bz2", ".osm.gz"):  # compressed OSM extracts keep both suffixes
+        if name.endswith(double):
+            return double
+    suffix = Path(name).suffix
+    return suffix if suffix.lstrip(".") in UPLOAD_TYPES and suffix not in (".bz2", ".gz") \
+        else None
 
 
 def display_name(client_name: str, limit: int = 80) -> str:
@@ -124,7 +146,8 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
     current = store.data.get(layer)
     left, right = st.columns([1.3, 1])
     with left:
-        st_folium(_preview(current, result.file_rows), key=f"data_preview_{file_id}",
+        st_folium(preview_map(current, result.file_rows,
+                              credit=OSM_MAP_ATTRIBUTION if is_osm(tmp) else None), key=f"data_preview_{file_id}",
                   height=420, use_container_width=True, returned_objects=[])
     with right:
         report = result.report.to_frame()
@@ -142,7 +165,8 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
                  .head(50), hide_index=True, width="stretch")
     if len(errors) == 0 and st.button(t("data_confirm", L), type="primary"):
         try:
-            import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
+            import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping,
+                        by=store.principal.name)
         except LayersError as exc:
             log.info("import of %s refused: %s", shown, exc)
             st.error(_plain(str(exc), tmp, shown))

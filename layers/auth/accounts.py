@@ -352,6 +352,32 @@ class Accounts:
             _append(con, by, "account_add", name, _scope_text(role, *scope))
         return token
 
+    def adopt_admin(self, source: Accounts, name: str) -> None:
+        """Make ``source``'s administrator ``name`` this (new, account-less) store's first
+        administrator, with the same password hash: who creates a store in the app can log in
+        to it at once.
+
+        Raises
+        ------
+        AccountError
+            ``name`` is not an enabled administrator of ``source``, or this store has
+            accounts already.
+        """
+        with source._reading() as con:
+            row = _fetch(con, name_key(name)) if _has_table(con, ACCOUNTS_TABLE) else None
+        if row is None or row["role"] != "admin" or row["disabled"]:
+            raise AccountError(f"{name!r} is not an enabled administrator of {source.path}")
+        with self._writing() as con:
+            if con.execute(f"SELECT count(*) FROM {ACCOUNTS_TABLE}").fetchone()[0]:
+                raise AccountError(f"{self.path} has accounts already")
+            con.execute(
+                f"INSERT INTO {ACCOUNTS_TABLE} (name, name_key, role, password_hash, "
+                "token_sha256, communities, grids, created_at, created_by) VALUES "
+                "(?, ?, 'admin', ?, NULL, '[]', '[]', ?, ?)",
+                (row["name"], row["name_key"], row["password_hash"], _iso(clock.now()),
+                 row["name"]))
+            _append(con, row["name"], "account_add", row["name"], f"admin of {source.path.name}")
+
     def disable(self, name: str, *, by: str) -> None:
         """Disable an account: it cannot log in and :meth:`principal` returns None for it; a
         kiosk's token is revoked (:meth:`enable` issues a new one).

@@ -1,0 +1,143 @@
+"""新建辖区 — the data page's way to a new store without Python, as ``python -m layers new``:
+upload an OSM extract (and a communities boundary file), see the proposed communities and grids
+on the map with what was made and dropped, then confirm. The new store lands in the data folder
+(``?data=NAME``); its creator's administrator account comes along, so they can log in to it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import auth
+from dashboard import data as appdata
+from dashboard.i18n import t
+from dashboard.state import Store, lang
+from dashboard.text import md
+from layers.auth import Accounts
+from layers.errors import LayersError
+from layers.newstore import new_store
+from layers.osm import OSM_MAP_ATTRIBUTION
+from layers.settings import Settings
+from layers.store import open_store
+from layers.tickets import db_path_for
+
+log = logging.getLogger(__name__)
+
+OSM_TYPES = ["osm", "bz2", "gz"]
+_NAME = re.compile(r"[\w-][\w.-]{0,63}")
+_PREVIEW = "new_area_preview"
+
+
+def render(store: Store, boundary_types: list[str]) -> None:
+    L = lang()
+    st.caption(t("new_hint", L))
+    c1, c2, c3 = st.columns(3)
+    town = c1.text_input(t("new_town_name", L), max_chars=40, key="new_town").strip() or None
+    per_grid = int(c2.number_input(t("new_per_grid", L), min_value=50, max_value=3000,
+                                   value=300, step=50, key="new_per_grid"))
+    crs = c3.text_input(t("new_crs", L), placeholder="gcj02 / EPSG:4544", max_chars=40,
+                        key="new_crs").strip() or None
+    osm = st.file_uploader(t("new_osm", L), type=OSM_TYPES, key="new_osm")
+    comms = st.file_uploader(t("new_communities", L), type=boundary_types, key="new_comms")
+    fictional = st.checkbox(t("new_fictional", L), key="new_fictional")
+    if osm is not None and st.button(t("new_preview", L), type="primary"):
+        _make_preview(osm, comms, town=town, crs=crs, per_grid=per_grid, fictional=fictional)
+    preview = st.session_state.get(_PREVIEW)
+    if preview and Path(preview["path"]).exists():
+        _show_preview(preview)
+        _confirm(store, preview)
+
+
+def _upload_name(name: str, kinds: list[str]) -> str | None:
+    """The temporary file name for an upload (only its checked suffix is kept)."""
+    low = name.lower()
+    for suffix in (".osm.bz2", ".osm.gz", ".osm", *(f".{k}" for k in kinds)):
+        if low.endswith(suffix):
+            return "upload" + suffix
+    return None
+
+
+def _make_preview(osm, comms, *, town: str | None, crs: str | None, per_grid: int,  # noqa: PLR0913
+                  fictional: bool) -> None:
+    L = lang()
+    _drop_preview()
+    folder = Path(tempfile.mkdtemp(prefix="wangge-new-"))
+    osm_path = folder / (_upload_name(osm.name, []) or "upload.osm")
+    osm_path.write_bytes(osm.getvalue())
+    comm_path = None
+    if comms is not None:
+        comm_path = folder / (_upload_name(comms.name, ["zip", "geojson", "json", "gpkg"])
+                              or "upload.geojson")
+        comm_path.write_bytes(comms.getvalue())
+    target = folder / "preview.gpkg"
+    try:
+        with st.spinner(t("new_building", L)):
+            report = new_store(target, osm_path, communities=comm_path, crs=crs,
+                               town_name=town, fictional_people=fictional,
+                               settings=Settings(households_per_grid=per_grid))
+    except (LayersError, ValueError) as exc:
+        log.info("new area refused: %s", exc)
+        shutil.rmtree(folder, ignore_errors=True)
+        st.error(md(str(exc).replace(str(folder) + "/", "")))
+        return
+    lines = [ln.replace(str(folder) + "/", "") for ln in report.lines()[1:]]  # not "made …"
+    st.session_state[_PREVIEW] = {"path": str(target), "folder": str(folder), "lines": lines,
+                                  "fictional": fictional}
+
+
+def _drop_preview() -> None:
+    old = st.session_state.pop(_PREVIEW, None)
+    if old:
+        shutil.rmtree(old["folder"], ignore_errors=True)
+
+
+def _show_preview(preview: dict) -> None:
+    from dashboard.views.data_page import preview_map
+
+    data = open_store(preview["path"]).read(["communities", "grids"], check_geometry=False)
+    st.subheader(t("new_proposed", lang()))
+    left, right = st.columns([1.3, 1])
+    with left:
+        st_folium(preview_map(data.communities, data.grids, credit=OSM_MAP_ATTRIBUTION),
+                  key="new_area_map",
+                  height=420, use_container_width=True, returned_objects=[])
+    with right:
+        st.text("\n".join(preview["lines"]))  # names from the extract: text, never markup
+
+
+def _confirm(store: Store, preview: dict) -> None:
+    L = lang()
+    name = st.text_input(t("new_store_name", L), max_chars=64, key="new_store_name",
+                         help=t("new_store_name_help", L)).strip()
+    if not st.button(t("new_confirm", L), disabled=not name):
+        return
+    if not _NAME.fullmatch(name) or name.startswith("."):
+        st.error(t("new_bad_name", L))
+        return
+    target = appdata.data_dir() / f"{name.removesuffix('.gpkg')}.gpkg"
+    if target.exists() or db_path_for(target).exists():
+        st.error(t("new_exists", L).format(name=md(target.stem)))
+        return
+    _install(Path(preview["path"]), target)
+    if Accounts(store.path).exists():  # the creator can log in to the new store at once
+        Accounts(target).adopt_admin(Accounts(store.path), store.principal.name)
+    auth.audit(store.path, "new_store", target.stem, "; ".join(preview["lines"][:2]))
+    _drop_preview()
+    st.success(t("new_done", L).format(name=md(target.stem)))
+    st.markdown(f"[{t('new_open', L)}](./?data={target.stem})")  # the name: [\w.-] only
+
+
+def _install(preview: Path, target: Path) -> None:
+    """Copy the previewed store (and its ticket database) into the data folder: each file
+    written under a temporary name first, then renamed, so a half-copied store never shows."""
+    for src, dst in ((db_path_for(preview), db_path_for(target)), (preview, target)):
+        if src.exists():
+            tmp = dst.with_name(f".{dst.name}.installing")
+            shutil.copyfile(src, tmp)
+            tmp.replace(dst)

@@ -9,7 +9,8 @@ The synthetic extract (:func:`write_synthetic_osm`) is OSM XML as an export woul
 lattice of streets (``highway=residential``, every fifth ``secondary``), blocks of rectangular
 buildings (``building=residential``/``apartments``/``yes``/``school``, some with
 ``building:levels``), a ``landuse=residential`` area over the western half (so ``yes``
-buildings there count as homes), a few kindergartens, nursing homes and car parks, and
+buildings there count as homes), a few kindergartens, nursing homes and car parks (public,
+private, underground without capacity, paid: :data:`PARKING_TAGS`), and
 ``admin_level=10`` closed ways cutting the area into communities. Each run is a fresh
 ``python -m layers new`` process, timed from outside (start-up and imports included).
 """
@@ -17,6 +18,8 @@ buildings there count as homes), a few kindergartens, nursing homes and car park
 from __future__ import annotations
 
 import argparse
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +40,12 @@ PER_SIDE = 8
 FOOT_W, FOOT_H, PITCH = 18.0, 12.0, 25.0
 STREET_M = 30.0
 KINDS = np.array(["residential", "apartments", "yes", "school"])
+#: Car parks cycle through these tags: a public lot with a capacity, one without (area
+#: estimate), a private one, an underground one without capacity, a paid one.
+PARKING_TAGS: tuple[dict[str, str], ...] = (
+    {"capacity": "40"}, {}, {"access": "private", "capacity": "30"},
+    {"parking": "underground"}, {"fee": "yes", "capacity": "20"})
+PARKING_TAGS_CYCLE = len(PARKING_TAGS)
 
 
 def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,12 +135,13 @@ def _facilities(ids: _Ids, rng: np.random.Generator, n: int, size: float, k: int
         amenity = "kindergarten" if i % 2 == 0 else "nursing_home"
         out.append(f'  <node id="{nodes[i]}" version="1" lat="{b:.7f}" lon="{a:.7f}">'
                    f'<tag k="amenity" v="{amenity}"/><tag k="name" v="服务点{i}"/></node>\n')
-    for i in range(max(2, n // 5000)):
+    for i in range(max(PARKING_TAGS_CYCLE, n // 5000)):
         r, c = rng.integers(0, k - 1, 2)
         x0, y0 = c * block_m + 2, r * block_m + 2
         out += _closed(ids, np.array([x0, x0 + 12, x0 + 12, x0]),
                        np.array([y0, y0, y0 + 12, y0 + 12]),
-                       {"amenity": "parking"} | ({"capacity": "40"} if i % 2 else {}))
+                       {"amenity": "parking", "name": f"停车场{i}"}
+                       | PARKING_TAGS[i % PARKING_TAGS_CYCLE])
     return out
 
 
@@ -174,15 +184,20 @@ def write_synthetic_osm(path: Path, n_buildings: int = 200_000, seed: int = 0,
             "communities": communities_per_side ** 2}
 
 
-def _run_new(store: Path, osm: Path, *extra: str) -> float:
+def _run_new(store: Path, osm: Path, *extra: str) -> tuple[float, float]:
+    """Run ``new`` in a fresh process; print its summary and step times; wall seconds and the
+    child's peak RSS (GB)."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "layers", "new", str(store), "--osm", str(osm),
-                           "-q", *extra], cwd=ROOT, capture_output=True, text=True)
+                           *extra], cwd=ROOT, capture_output=True, text=True)
     took = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"new failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
     print(done.stdout.strip())
-    return took
+    steps = re.findall(r"^\[\s*([\d.]+) s\] (.*)$", done.stderr, flags=re.M)
+    print("steps started at:", "; ".join(f"{what} {at} s" for at, what in steps),
+          f"; done {took:.1f} s")
+    return took, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
 
 
 def main() -> None:
@@ -193,16 +208,24 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(args.keep or tempfile.mkdtemp())
     tmp.mkdir(parents=True, exist_ok=True)
+    for f in tmp.glob("*.gpkg"):
+        f.unlink()
+    for f in tmp.glob("*.tickets.sqlite*"):
+        f.unlink()
     print(f"== shared extract: {SHARED_OSM.name}")
-    t_small = _run_new(tmp / "longgang.gpkg", SHARED_OSM)
+    small, _ = _run_new(tmp / "longgang.gpkg", SHARED_OSM)
+    print("\n== shared extract with --fictional-people")
+    fict, _ = _run_new(tmp / "longgang_f.gpkg", SHARED_OSM, "--fictional-people")
     osm = tmp / "synthetic.osm"
     t0 = time.perf_counter()
     counts = write_synthetic_osm(osm, args.buildings)
     print(f"\n== synthetic extract: {counts} written in {time.perf_counter() - t0:.1f} s "
           f"({osm.stat().st_size / 1e6:.0f} MB)")
-    t_big = _run_new(tmp / "synthetic.gpkg", osm)
-    print(f"\nnew, shared extract: {t_small:.1f} s")
-    print(f"new, {counts['buildings']:,} buildings: {t_big:.1f} s (target ≤ 60 s)")
+    big, rss = _run_new(tmp / "synthetic.gpkg", osm)
+    size = (tmp / "synthetic.gpkg").stat().st_size / 1e6
+    print(f"\nnew, shared extract: {small:.1f} s; with --fictional-people: {fict:.1f} s")
+    print(f"new, {counts['buildings']:,} buildings: {big:.1f} s (target ≤ 60 s), peak RSS "
+          f"{rss:.2f} GB, store {size:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -390,28 +390,35 @@ def _territory(ext: _osm.OsmLayers, comms: gpd.GeoDataFrame,  # noqa: PLR0913
         keep_codes=False)
     hh = np.bincount(where[where >= 0], weights=placed["households"].to_numpy(float),
                      minlength=len(comms))
-    households = np.where(np.isnan(comms["households"].to_numpy(float)), hh,
-                          comms["households"].to_numpy(float)) if "households" in comms else hh
-    population = comms["population"].to_numpy(float) if "population" in comms else \
-        np.full(len(comms), np.nan)
-    population = np.where(np.isnan(population), households * settings.persons_per_household,
-                          population)
-    c = gpd.GeoDataFrame({
-        "code": ccodes, "name": cnames, "kind": _kinds(comms, cnames), "town_code": code,
-        "households": np.round(households).astype(np.int64),
-        "population": np.round(population).astype(np.int64)},
-        geometry=comms.geometry.to_numpy(), crs="EPSG:4326")
-    if "code" in comms and comms["code"].notna().any() and recoded:
+    c = _community_layer(comms, ccodes, cnames, code, hh, settings)
+    if comms["code"].notna().any() and recoded:
         c["source_code"] = comms["code"].to_numpy(dtype=object)
     town = _town(code, name, c)
+    near, far = _near_town(ext, town)
     layers: dict[str, pd.DataFrame] = {
         "towns": town, "communities": c, "grids": grids.to_crs("EPSG:4326"),
-        "buildings": placed.reset_index(drop=True)}
-    near, far = _near_town(ext, town)
-    layers |= near
-    dropped = pd.concat([dropped, far], ignore_index=True)
+        "buildings": placed.reset_index(drop=True), **near}
     non_res = placed[~placed["residential"] & (placed["households"] == 0)]
-    return layers, dropped, non_res["building"].value_counts().to_dict()
+    return layers, pd.concat([dropped, far], ignore_index=True), \
+        non_res["building"].value_counts().to_dict()
+
+
+def _community_layer(comms: gpd.GeoDataFrame, codes: np.ndarray,  # noqa: PLR0913
+                     names: np.ndarray, town_code: str, households: np.ndarray,
+                     settings: Settings) -> gpd.GeoDataFrame:
+    """The communities layer: the file's households and population where it has them, else
+    the buildings' households and households × ``persons_per_household``."""
+    def given(col: str) -> np.ndarray:
+        return comms[col].to_numpy(float) if col in comms else np.full(len(comms), np.nan)
+
+    hh = np.where(np.isnan(given("households")), households, given("households"))
+    pop = given("population")
+    pop = np.where(np.isnan(pop), hh * settings.persons_per_household, pop)
+    return gpd.GeoDataFrame({
+        "code": codes, "name": names, "kind": _kinds(comms, names), "town_code": town_code,
+        "households": np.round(hh).astype(np.int64),
+        "population": np.round(pop).astype(np.int64)},
+        geometry=comms.geometry.to_numpy(), crs="EPSG:4326")
 
 
 def _town(code: str, name: str, comms: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -10,6 +10,12 @@ exactly, the grids tile their community with no gaps and no overlaps.
 
 All communities are processed together, one level of the recursion at a time, with numpy and
 shapely array operations: the work grows with the number of buildings, not with Python loops.
+
+Around it: :func:`locate_buildings` (the community holding each building's inner point),
+:func:`building_codes` (grid code + 4 digits), :func:`grid_buildings` (partition and codes, as
+``python -m layers new`` uses them) and :func:`partition_store` (``python -m layers partition``:
+grids for a store's communities that have none, from its own buildings or a file's, buildings
+outside every community reported in a :class:`PartitionReport`).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ def start(*args: str | Path) -> subprocess.Popen:
 # the extract, parsed independently
 
 
-def _parse() -> tuple[dict, list, list]:
-    with bz2.open(OSM) as fh:
+def _parse(path: Path = OSM) -> tuple[dict, list, list]:
+    with (bz2.open(path) if path.suffix == ".bz2" else open(path, "rb")) as fh:
         root = ET.parse(fh).getroot()
     nodes = {n.get("id"): (float(n.get("lon")), float(n.get("lat")))
              for n in root.iter("node")}
@@ -74,9 +74,13 @@ def _inside(x: float, y: float, ring: list[tuple[float, float]]) -> bool:
 
 @pytest.fixture(scope="module")
 def truth() -> dict:
+    return _truth(OSM)
+
+
+def _truth(path: Path) -> dict:
     """Brute force from the tags: osm id → (residential?, vertices) for every building with
     an outline."""
-    nodes, ways, rels = _parse()
+    nodes, ways, rels = _parse(path)
     way_xy = {i: [nodes[r] for r in refs if r in nodes] for i, (refs, _) in ways}
     landuse = [way_xy[i] for i, (refs, tags) in ways
                if tags.get("landuse") == "residential" and refs[0] == refs[-1]]
@@ -126,7 +130,13 @@ def made(tmp_path_factory) -> dict:
     assert "大运".encode("gbk") in shp.with_suffix(".dbf").read_bytes()
     gcj = tmp / "communities_gcj.geojson"
     _communities("gcj02").to_file(gcj, driver="GeoJSON")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_new import write_synthetic_osm
+
+    synthetic = tmp / "synthetic.osm"
+    write_synthetic_osm(synthetic, 3000, communities_per_side=2)
     runs = {
+        "synthetic": start("new", tmp / "synthetic.gpkg", "--osm", synthetic, "-q"),
         "plain": start("new", tmp / "plain.gpkg", "--osm", OSM, "-q"),
         "gbk": start("new", tmp / "gbk.gpkg", "--osm", OSM, "--communities", shp,
                      "--town-code", TOWN_CODE, "--town-name", "测试街道", "-q"),
@@ -135,7 +145,7 @@ def made(tmp_path_factory) -> dict:
         "fictional": start("new", tmp / "fictional.gpkg", "--osm", OSM, "--fictional-people",
                            "--town-name", "龙岗大运片区", "--households-per-grid", "150", "-q"),
     }
-    out = {"dir": tmp}
+    out = {"dir": tmp, "synthetic.osm": synthetic}
     for key, proc in runs.items():
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, f"{key}: {stderr}"
@@ -201,6 +211,32 @@ def test_new_refuses_an_existing_store(made) -> None:
     done = cli("new", path, "--osm", OSM, "-q")
     assert done.returncode == 2 and "exists already" in done.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_synthetic_extract_admin_boundaries_landuse_and_parking(made) -> None:
+    """A generated extract: communities from its admin_level=10 outlines, ``building=yes``
+    homes only inside ``landuse=residential``, parking access, capacity and fee unknowns."""
+    path, out = made["synthetic"]
+    assert "communities from the extract's admin_level=10 boundaries (4)" in out
+    c = _layer(path, "communities")
+    assert sorted(c["name"]) == [f"合成{i}社区" for i in range(1, 5)]
+    b = _layer(path, "buildings").set_index("osm_id")
+    truth = _truth(made["synthetic.osm"])
+    homes = {oid for oid, (res, _) in truth.items() if res}
+    assert set(b.index[b["households"] > 0]) == homes
+    yes = {oid for oid, (_, xy) in truth.items() if oid in b.index
+           and b.loc[oid, "building"] == "yes"}
+    assert 0 < len(yes & homes) < len(yes)  # some yes inside the residential land, some not
+    p = _layer(path, "parking").sort_values("name").set_index("name")
+    private = p[p["access"] == "private"]
+    assert len(private) and not private["public"].any() and (private["capacity"] == 0).all()
+    assert (private["spaces"] == 30).all() and (private["capacity_source"] == "private").all()
+    under = p.loc["停车场3"]
+    assert under["capacity_source"] == "unknown" and np.isnan(under["spaces"])
+    assert under["capacity"] == 0 or np.isnan(under["capacity"])  # sentinel until nullable
+    assert p.loc["停车场4", "fee_status"] == "paid" and p.loc["停车场0", "fee_status"] == "unknown"
+    assert p.loc["停车场1", "capacity_source"] == "area" and p.loc["停车场1", "capacity"] > 0
+    assert cli("validate", path).returncode == 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 from dashboard import auth  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
-from dashboard.state import language_switch, store_path, user_errors  # noqa: E402
+from dashboard.state import (  # noqa: E402
+    dataset_picker,
+    language_switch,
+    store_path,
+    user_errors,
+)
 from dashboard.views import (  # noqa: E402
     audit_page,
     coverage_page,
@@ -69,6 +74,7 @@ path = store_path()
 # the login form stops here (at the address asked for); nothing of the store is read before
 who = auth.gate(path, lang, [p.url_path for _, _, p in PAGES])
 auth.sidebar_account(path, who, lang)
+dataset_picker(path)
 pages: dict[str, list[st.Page]] = {}
 for group, capability, p in PAGES:
     if who.can(capability):

@@ -278,6 +278,24 @@ def lang() -> str:
     return st.session_state.get("lang") or st.query_params.get("lang", "zh")
 
 
+def dataset_picker(current: Path) -> None:
+    """A sidebar choice among the stores of the data folder (the shipped demos, areas made
+    with 新建辖区); the choice is ``?data=NAME`` (each store asks for its own login)."""
+    folder = appdata.data_dir()
+    names = sorted(p.stem for p in folder.glob("*.gpkg") if not p.name.startswith("."))
+    if len(names) < 2 or current.parent.resolve() != folder:
+        return
+    here = current.stem if current.stem in names else names[0]
+    default = appdata.DEMO_STORE.stem if appdata.DEMO_STORE.parent == folder else None
+    choice = st.sidebar.selectbox(t("data_source", lang()), names, index=names.index(here),
+                                  key="dataset")
+    if choice != here:
+        set_param("data", None if choice == default else choice)
+        for key in ("sel", "c"):  # codes of one store mean nothing in another
+            set_param(key, None)
+        st.rerun()
+
+
 def language_switch() -> str:
     current = st.query_params.get("lang", "zh")
     choice = st.sidebar.radio("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get,

@@ -224,5 +224,5 @@ def test_data_page_checks_then_imports(app_store, demo, tmp_path):
     good.assign(类型="sauna").to_csv(bad, index=False)
     res = check_file(open_store(app_store), bad, "care_points", mode="append")
     assert not res.report.ok
-    assert any("'sauna' is not one of" in p.message and p.row == 1
-               for p in res.report.errors)
+    assert any("'sauna' is not one of" in p.message and p.row == 2
+               for p in res.report.errors)  # the file's own line: header = 1

@@ -379,6 +379,10 @@ def _territory(ext: _osm.OsmLayers, comms: gpd.GeoDataFrame,  # noqa: PLR0913
                        for i in range(len(comms))]).astype(object)
     b = ext.buildings
     where = locate_buildings(comms, b)
+    if len(b) and (where < 0).all():
+        raise NewStoreError(f"none of the extract's {len(b)} buildings lies inside the "
+                            "communities: do they cover the extract, and is their CRS right "
+                            "(--crs gcj02 for web-map files, EPSG:… for survey files)?")
     dropped = pd.concat([ext.dropped, _osm.dropped_frame(
         b["osm_id"][where < 0].tolist(), b["name"][where < 0].tolist(), "buildings",
         "outside every community")], ignore_index=True)
@@ -471,11 +475,19 @@ def fictional_register(data: LayerSet, *, seed: int = 7, as_of: str | None = Non
         Grids and buildings (with ``households``).
     as_of
         The register's "today" (ISO date; default the product clock's).
+
+    Raises
+    ------
+    NewStoreError
+        There are no buildings to live in.
     """
     del settings
     rng = np.random.default_rng(seed)
     today = np.datetime64(as_of or clock.today().isoformat(), "D")
     b = data["buildings"].reset_index(drop=True)
+    if b.empty:
+        raise NewStoreError("no buildings to house a fictional register (the extract has no "
+                            "building outlines inside the communities)")
     people, assignments = _fictional_people(rng, b, data["grids"], today)
     tickets = _fictional_tickets(rng, b, data["grids"], today)
     return {"people": people, "assignments": assignments, "tickets": tickets}

@@ -239,6 +239,16 @@ def test_synthetic_extract_admin_boundaries_landuse_and_parking(made) -> None:
     assert cli("validate", path).returncode == 0
 
 
+def test_new_refuses_communities_that_miss_the_extract(tmp_path) -> None:
+    """A boundary file elsewhere (a wrong CRS, another town's file): refused, nothing made."""
+    far = tmp_path / "far.geojson"
+    gpd.GeoDataFrame({"名称": ["远处社区"]}, geometry=[shapely.box(106.2, 29.5, 106.3, 29.6)],
+                     crs=4326).to_file(far, driver="GeoJSON")
+    done = cli("new", tmp_path / "x.gpkg", "--osm", OSM, "--communities", far, "-q")
+    assert done.returncode == 2 and "none of the extract's" in done.stderr
+    assert not (tmp_path / "x.gpkg").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # with a communities file: GBK shapefile without .cpg, GCJ-02 GeoJSON
 

@@ -159,8 +159,6 @@ class _FileRows:
     source: str
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    #: geometries over the vertex cap were left out of ``frame``
-    over: bool = False
     #: (row, field, message) of problems not reported again (said another way already)
     hidden: set[tuple[int | None, str | None, str]] = field(default_factory=set)
 
@@ -439,7 +437,7 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
                encoding: str | None, mapping: Mapping[str, str] | None,
                grids: gpd.GeoDataFrame | None, settings: Settings) -> _FileRows:
     """:func:`read_source` as :class:`_FileRows`: the rows, the file's numbering, problems
-    (already renumbered), notes, and whether geometries over the vertex cap were left out."""
+    (already renumbered) and notes."""
     p = Path(path)
     s = spec(layer)
     if not p.exists():
@@ -472,7 +470,7 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
         df = _rename(df, s, mapping, notes)
     rows = _FileRows(df, lines, unit, str(p), notes=notes)
     problems: list[Problem] = []
-    rows.frame, rows.over = _apply_limits(df, s, rows.source, settings, problems)
+    rows.frame, _ = _apply_limits(df, s, rows.source, settings, problems)
     lonlat = {"lon", "lat"} <= set(rows.frame.columns)
     if s.geometry is not None and not isinstance(rows.frame, gpd.GeoDataFrame) and (
             lonlat or layer not in REGISTER_LAYERS):  # people may live in a building instead

@@ -225,16 +225,16 @@ def normalise(field_choices: Iterable[str], value: object) -> str | None:
 
 def normalise_series(field_choices: Iterable[str], values: pd.Series) -> pd.Series:
     """:func:`normalise` over a column: codes where known, the value itself where unknown
-    (so a report can quote it), missing stays missing. Each distinct value is looked up
-    once."""
+    (so a report can quote it), missing stays missing. Only values that are not codes
+    already are looked up, each distinct one once (a stored layer costs one ``isin``)."""
     choices = tuple(field_choices)
-    present = values.notna().to_numpy()
-    if not present.any():
+    odd = (values.notna() & ~values.isin(choices)).to_numpy(dtype=bool)
+    if not odd.any():
         return values
-    uniq = pd.unique(values[present].astype(object))
-    table = {u: normalise(choices, u) for u in uniq}
-    mapped = values.astype(object).map(lambda v: table.get(v) or v)
-    return mapped.where(present, None)
+    table = {u: normalise(choices, u) or u for u in pd.unique(values[odd].astype(object))}
+    out = values.astype(object).copy()
+    out[odd] = values[odd].astype(object).map(table)
+    return out
 
 
 def normalise_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

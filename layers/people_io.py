@@ -279,13 +279,16 @@ def _existing(pid: pd.Series, name: pd.Series, phone: pd.Series, reg: _Register
     ids = set(reg.people["person_id"].astype(str))
     by_id = pid.isin(ids).to_numpy()
     out[by_id] = pid.to_numpy()[by_id]
-    p = reg.people.dropna(subset=["phone"])
-    pairs = p.groupby([p["name"].astype(str), p["phone"].astype(str)])["person_id"].agg(
-        lambda s: s.iloc[0] if len(s) == 1 else None)
     look = ~by_id & pid.isna().to_numpy() & name.notna().to_numpy() & phone.notna().to_numpy()
-    if look.any() and len(pairs):
-        idx = pd.MultiIndex.from_arrays([name[look].astype(str), phone[look].astype(str)])
-        out[look] = pairs.reindex(idx).to_numpy()
+    if not look.any():
+        return out
+    p = reg.people.dropna(subset=["phone"])
+    p = p[p["name"].isin(set(name[look]))]  # only the file's names: a city has a million
+    p = p[~p.duplicated(["name", "phone"], keep=False)]  # a pair held twice names nobody
+    pairs = pd.Series(p["person_id"].to_numpy(), index=pd.MultiIndex.from_arrays(
+        [p["name"].astype(str), p["phone"].astype(str)]))
+    idx = pd.MultiIndex.from_arrays([name[look].astype(str), phone[look].astype(str)])
+    out[look] = pairs.reindex(idx).to_numpy()
     return out
 
 
@@ -305,7 +308,8 @@ def _people_of(frame: pd.DataFrame, reg: _Register, out: Collector) -> np.ndarra
     """For an assignments file: the register's person of each row (人员编号, or 姓名 + 电话)."""
     pid, name, phone = _text(frame, "person_id"), _text(frame, "name"), _text(frame, "phone")
     found = _existing(pid, name, phone, reg)
-    named = reg.people.groupby(reg.people["name"].astype(str))["person_id"].agg(list)
+    mine = reg.people[reg.people["name"].isin(set(name.dropna()))]
+    named = mine.groupby(mine["name"].astype(str))["person_id"].agg(list)
     look = pd.isna(found) & pid.isna().to_numpy() & name.notna().to_numpy()
     for i in np.flatnonzero(look):
         ids = named.get(name.iloc[i], [])

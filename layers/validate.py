@@ -249,7 +249,7 @@ def _coerce(
     """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, what 'bad' means).
     Blank text (an empty spreadsheet cell read as ``''``) is missing, whatever the kind."""
     raw_missing = s.isna().to_numpy()
-    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+    if f.kind != "str" and (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
         blank = s.astype("string").str.strip().eq("").fillna(False).to_numpy(dtype=bool)
         if blank.any():
             raw_missing = raw_missing | blank
@@ -423,8 +423,12 @@ def _note_labels(name: str, f: Field, raw: pd.Series, values: pd.Series,
                  out: Collector) -> None:
     """An ``info`` note when labels or synonyms were read as codes (日间照料中心 →
     elder_day_care), with the first such reading."""
+    assert f.choices is not None
+    odd = (raw.notna() & ~raw.isin(f.choices)).to_numpy(dtype=bool)
+    if not odd.any():  # codes only (a stored layer): nothing was read as a label
+        return
     text = raw.astype(object).where(raw.notna(), None)
-    read = values.notna().to_numpy() & values.isin(f.choices).to_numpy() & (
+    read = odd & values.isin(f.choices).to_numpy() & (
         text.astype("str").str.strip().to_numpy() != values.to_numpy())
     if read.any():
         i = int(np.flatnonzero(read)[0])

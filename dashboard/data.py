@@ -54,13 +54,21 @@ def store_path(query_value: str | None = None) -> Path:
     return Path(chosen) if chosen else DEMO_STORE
 
 
+def is_shipped_demo(path: Path) -> bool:
+    """A labelled-fictional store shipped in ``geodata/`` (the demo town, the Longgang demo):
+    the only stores the app itself sets up (their ticket databases are not in git)."""
+    if path.resolve().parent != DEMO_STORE.parent.resolve() or not path.exists():
+        return path == DEMO_STORE
+    return open_store(path).meta().get("fictional", "false").lower() == "true"
+
+
 def ensure_demo(path: Path = DEMO_STORE) -> bool:
     """Set up the shipped demo town: generate its store if the file is missing and fill its
     ticket database from the demo's history if that is missing (what ``python -m layers demo``
     does). Only ever for the demo: a real store's pages never write. True when anything was
     made."""
     made = False
-    if not path.exists():
+    if not path.exists() and path == DEMO_STORE:
         open_store(path).write(generate_demo())
         made = True
     if not db_path_for(path).exists():

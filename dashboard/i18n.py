@@ -115,6 +115,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "legend_no_member": {"zh": "无楼栋党员", "en": "No building member"},
     "legend_points": {"zh": "点位", "en": "Points"},
     "capacity": {"zh": "容量", "en": "Capacity"},
+    "unknown": {"zh": "未知", "en": "unknown"},
     "floors_unit": {"zh": "层", "en": " floors"},
     # -- detail panel
     "households": {"zh": "户数", "en": "Households"},

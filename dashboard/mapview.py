@@ -451,7 +451,7 @@ def _emit_care_points(out: _Emitter, cp: pd.DataFrame, clip: shapely.Geometry | 
         q = cp[cp["kind"].isin(kinds)]
         tip = ("<b>" + escape(q["name"]).values + "</b><br>"
                + escape(q["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
-               + t("capacity", lang) + " " + q["capacity"].astype(str).values)
+               + t("capacity", lang) + " " + _counts(q["capacity"], lang))
         out.emit(group, q.geometry.to_numpy(), pd.DataFrame({"s": group, "tt": tip}))
 
 
@@ -460,13 +460,20 @@ def _emit_parking(out: _Emitter, pk: pd.DataFrame, clip: shapely.Geometry | None
     """Parking as points sized by capacity (inside ``clip`` if given)."""
     pk = pk[_within(shapely.point_on_surface(pk.geometry.to_numpy()), clip)] \
         if clip is not None else pk
-    cap = pk["capacity"].astype(float).to_numpy()
+    cap = np.nan_to_num(pd.to_numeric(pk["capacity"], errors="coerce").to_numpy(float))
     tip = ("<b>" + escape(pk["name"]).values + "</b><br>"
            + escape(pk["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
-           + t("capacity", lang) + " " + pk["capacity"].astype(str).values)
+           + t("capacity", lang) + " " + _counts(pk["capacity"], lang))
     out.emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
         "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
         "tt": tip}))
+
+
+def _counts(values: pd.Series, lang: str) -> np.ndarray:
+    """Whole numbers as text; an unknown one (a nullable field left empty) as 未知."""
+    num = pd.to_numeric(values, errors="coerce")
+    text = num.map(lambda v: f"{int(v):,}" if pd.notna(v) else t("unknown", lang))
+    return text.to_numpy(dtype=object).astype(str)
 
 
 def _within(points: np.ndarray, area: shapely.Geometry | None) -> np.ndarray:

@@ -161,7 +161,7 @@ def store_path() -> Path:
         log.info("?data= refused: %s", exc)
         st.error(t("err_bad_data_param", lang()))
         st.stop()
-    if path == appdata.DEMO_STORE:
+    if appdata.is_shipped_demo(path):
         with st.spinner(t("generating", lang())):
             appdata.ensure_demo(path)
     return path

@@ -426,7 +426,7 @@ def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame, act: pd.Dat
     has = b["code"].isin(mem["target_code"]).to_numpy()
     tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
            + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
-           + b["floors"].astype(str).values + t("floors_unit", lang))
+           + _counts(b["floors"], lang) + t("floors_unit", lang))
     out.emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
         "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
         "tt": tip}), "each", tol=out.tolerance / 2)

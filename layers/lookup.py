@@ -27,6 +27,22 @@ from .tickets import rules
 _PHONE = re.compile(r"^(\+?\d{3})\d*(\d{4})$")
 
 
+def _known(value: object, kind: type) -> object:
+    """A nullable field's value as ``kind``, or None when it is unknown."""
+    if value is None or value is pd.NA or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return kind(value)
+
+
+def _building_facts(row: pd.Series) -> dict[str, object]:
+    """Floors, year built, elevator and renovation of a building (None: unknown — optional
+    fields of real files)."""
+    return {"floors": _known(row.get("floors"), int),
+            "year_built": _known(row.get("year_built"), int),
+            "has_elevator": _known(row.get("has_elevator"), bool),
+            "renovation": _known(row.get("renovation"), str)}
+
+
 def mask_phone(phone: object) -> str:
     """``13812341234`` → ``138****1234``; anything shorter than 8 digits is fully masked."""
     if phone is None or (isinstance(phone, float) and np.isnan(phone)) or phone is pd.NA:
@@ -193,9 +209,7 @@ def building_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETT
         sentinels=_responsible(data, sentinels), members=_responsible(data, members),
         open_tickets=open_tickets(tickets, grid=grid, building=code),
         nearest_care=nearest_care(data, shapely.centroid(row.geometry), settings=settings),
-        facts={"floors": int(row["floors"]),
-               "year_built": None if pd.isna(row["year_built"]) else int(row["year_built"]),
-               "has_elevator": bool(row["has_elevator"]), "renovation": str(row["renovation"])},
+        facts=_building_facts(row),
     )
 
 

@@ -118,11 +118,17 @@ def detail_panel(store: Store, code: str | None) -> None:
     if d.kind == "grid":
         c2.metric(t("buildings_in_grid", L), f"{d.buildings}（{d.buildings_without_member}）")
     else:
-        c2.metric(t("floors", L), d.facts.get("floors", ""))
+        facts = d.facts
+        c2.metric(t("floors", L), facts["floors"] if facts.get("floors") is not None
+                  else t("unknown", L))
+        elevator = facts.get("has_elevator")
+        renovation = facts.get("renovation")
         st.caption(" · ".join([
-            f"{t('year_built', L)} {md(d.facts.get('year_built')) or '—'}",
-            f"{t('has_elevator', L)} {t('yes' if d.facts.get('has_elevator') else 'no', L)}",
-            t(f"renovation_{d.facts.get('renovation')}", L)]))
+            f"{t('year_built', L)} {md(facts.get('year_built')) or t('unknown', L)}",
+            f"{t('has_elevator', L)} "
+            + t("unknown" if elevator is None else "yes" if elevator else "no", L),
+            f"{t('renovation', L)} " + (t(f"renovation_{renovation}", L) if renovation
+                                         else t("unknown", L))]))
     st.markdown(f"**{t('sentinels', L)}** · {t('grid', L)} {md(d.grid_code)}")
     if d.sentinels:
         _responsible(store, d.sentinels, "grid_sentinel", L)

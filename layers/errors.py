@@ -27,8 +27,9 @@ class LayerValidationError(LayersError):
         self.report = report
         self.source = source
         where = f" in {source}" if source else ""
-        errors = report.errors
-        head = f"{len(errors)} problem(s){where}; nothing was written.\n"
+        # rows, not listed entries: a capped run of 600 rows is 200 problems and a summary
+        rows = sum(p.count for p in report.errors)
+        head = f"{rows} problem(s){where}; nothing was written.\n"
         super().__init__(head + report.format(limit=50))
 
 

@@ -1,5 +1,8 @@
 """Bring real data in: shapefiles (often GBK, often CGCS2000 Gauss-Krüger), CSV and Excel lists
-from web maps (GCJ-02 / BD-09, headers like 经度/纬度/名称), GeoJSON and GeoPackage.
+from web maps (GCJ-02 / BD-09, headers like 经度/纬度/名称), GeoJSON and GeoPackage, and local
+OpenStreetMap extracts for buildings, roads, care points and parking (read by :mod:`layers.osm`:
+households for homes only, unknown capacities and fees left unknown; the attribution is kept
+in the store's metadata).
 
 :func:`read_source` reads a file into a frame of the layer contract (columns mapped by the
 headers staff use, coordinates converted to WGS-84) and a report of what it did and what is
@@ -47,8 +50,10 @@ import shapely
 
 from . import crs as lcrs
 from . import derive
+from . import osm as _osm
 from .errors import LayersError, LayerValidationError
 from .layerset import LayerSet
+from .osm import OSM_ATTRIBUTION, is_osm
 from .schema import LayerSpec, spec
 from .settings import DEFAULT_SETTINGS, Settings
 from .validate import Collector, Problem, Severity, Unit, ValidationReport, validate
@@ -161,22 +166,29 @@ class _FileRows:
     notes: list[str] = field(default_factory=list)
     #: (row, field, message) of problems not reported again (said another way already)
     hidden: set[tuple[int | None, str | None, str]] = field(default_factory=set)
+    #: each row's id in the file where its number alone does not find it (an OSM extract's
+    #: ``n…``/``w…``/``r…`` ids: "feature N" counts the features read for the layer)
+    ids: np.ndarray | None = None
 
     def keep(self, kept: np.ndarray, frame: pd.DataFrame) -> None:
         """Rows left out or split after reading: ``kept[i]`` is the frame row (as read) that
         row ``i`` of the new ``frame`` comes from."""
         self.frame = frame
         self.lines = self.lines[kept]
+        if self.ids is not None:
+            self.ids = self.ids[kept]
 
     def renumber(self, problems: list[Problem], offset: int = 0) -> list[Problem]:
         """``problems`` of the file's rows (positions ``offset`` + 1 …, e.g. after the rows
         already in the layer) as the file's own lines or features, named by the file."""
         out = []
         for p in problems:
-            row = p.row
+            row, code = p.row, p.code
             if row is not None:
+                if self.ids is not None and code is None:
+                    code = str(self.ids[row - offset - 1])
                 row = int(self.lines[row - offset - 1])
-            out.append(replace(p, layer=self.source, row=row, unit=self.unit))
+            out.append(replace(p, layer=self.source, row=row, unit=self.unit, code=code))
         return out
 
 
@@ -372,7 +384,6 @@ def _read_vector(path: Path, encoding: str | None, max_rows: int
 
 def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = None,
                 encoding: str | None = None, mapping: Mapping[str, str] | None = None,
-                grids: gpd.GeoDataFrame | None = None,
                 settings: Settings = DEFAULT_SETTINGS
                 ) -> tuple[pd.DataFrame, list[Problem], list[str]]:
     """Read a file into the shape of ``layer``.
@@ -391,7 +402,7 @@ def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = N
     ImportFileError
         The file cannot be read, or holds more rows than ``settings.max_import_rows``.
     """
-    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=grids,
+    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping,
                       settings=settings)
     return rows.frame, rows.problems, rows.notes
 
@@ -435,9 +446,12 @@ def _rename(df: pd.DataFrame, s: LayerSpec, mapping: Mapping[str, str] | None,
 
 def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
                encoding: str | None, mapping: Mapping[str, str] | None,
-               grids: gpd.GeoDataFrame | None, settings: Settings) -> _FileRows:
+               settings: Settings, grids: object = None) -> _FileRows:
     """:func:`read_source` as :class:`_FileRows`: the rows, the file's numbering, problems
-    (already renumbered) and notes."""
+    (already renumbered) and notes. ``grids`` is not used (OSM buildings are placed in the
+    store's grids by :func:`layers.derive.complete`, like any file's); accepted for callers
+    that still pass it."""
+    del grids
     p = Path(path)
     s = spec(layer)
     if not p.exists():
@@ -448,7 +462,7 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
     notes: list[str] = []
     unit: Unit = "feature"
     if is_osm(p):
-        df, notes = _read_osm_layer(p, layer, grids)
+        df, notes = _read_osm_layer(p, layer, settings)
         lines = np.arange(len(df)) + 1
         if len(df) > settings.max_import_rows:
             raise _too_many_rows(p, len(df), settings.max_import_rows)
@@ -468,7 +482,8 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
         raise ImportFileError(f"{p}: the file holds no rows")
     if not is_osm(p):
         df = _rename(df, s, mapping, notes)
-    rows = _FileRows(df, lines, unit, str(p), notes=notes)
+    rows = _FileRows(df, lines, unit, str(p), notes=notes,
+                     ids=df["osm_id"].to_numpy() if is_osm(p) and "osm_id" in df else None)
     problems: list[Problem] = []
     rows.frame, _ = _apply_limits(df, s, rows.source, settings, problems)
     lonlat = {"lon", "lat"} <= set(rows.frame.columns)
@@ -481,21 +496,48 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
     return rows
 
 
-def _read_osm_layer(p: Path, layer: str, grids: gpd.GeoDataFrame | None
-                    ) -> tuple[pd.DataFrame, list[str]]:
-    """An OSM extract's features for ``layer``: roads through :mod:`layers.osm` (the
-    walkable ways, kinds from ``highway``), the other layers through :func:`read_osm`."""
-    if layer == "roads":
-        from . import osm
+#: What an OSM extract can fill, and how (:mod:`layers.osm`).
+_OSM_LAYERS = ("buildings", "roads", "care_points", "parking")
 
-        try:
-            df = osm.roads(osm.read_features(p))
-        except osm.OsmError as exc:
-            raise ImportFileError(str(exc)) from exc
-        notes = [f"{len(df)} walkable OSM way part(s) for roads; attribution kept: "
-                 f"{OSM_ATTRIBUTION}"]
+
+def _read_osm_layer(p: Path, layer: str, settings: Settings
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """An OSM extract's features for ``layer``, read by :mod:`layers.osm` (offline):
+    buildings with names, floors and households (residential ones only, by the rule of
+    ``Settings``), left without ``code`` and ``grid_code`` for :func:`layers.derive.complete`
+    to place them in the store's grids; the walkable roads; child and elder care points;
+    car parks with their public capacity and fee as far as the tags tell."""
+    if layer not in _OSM_LAYERS:
+        raise ImportFileError(f"{p}: OSM files can fill {', '.join(_OSM_LAYERS)}, "
+                              f"not {layer}")
+    try:
+        f = _osm.read_features(p)
+    except _osm.OsmError as exc:
+        raise ImportFileError(str(exc)) from exc
+    notes: list[str] = []
+    df: pd.DataFrame
+    if layer == "buildings":
+        df, dropped = _osm.buildings(f, settings)
+        source = df["households_source"].value_counts()
+        notes.append(f"{len(df)} OSM building(s): households from tags for "
+                     f"{int(source.get('tag', 0))}, estimated (footprint × levels) for "
+                     f"{int(source.get('estimate', 0))}, 0 for "
+                     f"{int(source.get('non_residential', 0))} non-residential")
+        if len(dropped):
+            notes.append(f"{len(dropped)} OSM building(s) without an outline (mapped as a "
+                         "point or line) left out")
+    elif layer == "roads":
+        df = _osm.roads(f)
+        notes.append(f"{len(df)} walkable OSM way part(s) for roads")
+    elif layer == "care_points":
+        df = _osm.care_points(f, settings)
+        notes.append(f"{len(df)} OSM care point(s); capacity unknown for "
+                     f"{int((~df['capacity_known']).sum())}")
     else:
-        df, notes = read_osm(p, layer, grids)
+        df = _osm.parking(f, settings)
+        notes.append(f"{len(df)} OSM car park(s), {int((~df['public']).sum())} private "
+                     "(not public supply)")
+    notes.append(f"attribution kept: {OSM_ATTRIBUTION}")
     if len(df) == 0:
         raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(notes)})")
     return df, notes
@@ -657,9 +699,7 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
     """Read the file, complete what it leaves out (:func:`layers.derive.complete`) and check
     its own rows (limits, contract, the store's area); problems name the file's lines or
     features."""
-    grids = store.read(["communities", "grids"], check_geometry=False).grids \
-        if is_osm(path) and layer == "buildings" else None
-    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=grids,
+    rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping,
                       settings=settings)
     # the store's area first: a wrong CRS is an error, not buildings "outside every grid"
     rows.problems += rows.renumber(_outside_region(rows.frame, store, rows.source, settings,
@@ -673,10 +713,15 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
     if own.ok:  # labels read as codes, types coerced: said once, here
         rows.frame = fixed[layer]
     # a geometry left out while reading (over the vertex cap, coordinates not numbers) was
-    # said so already: not again as missing
+    # said so already: not again as missing, nor as the parent it could not be placed in
     said = {p.row for p in rows.problems if p.severity == "error"}
+    no_geometry = {p.row for p in rows.problems if p.severity == "error"
+                   and p.field in ("geometry", "lon/lat")}
+    located = derive.CODE_RULES.get(layer, (None, None, "", 0))[1]
     for p in rows.renumber(own.problems):
-        if p.message == "geometry is missing or empty" and p.row in said:
+        if (p.message == "geometry is missing or empty" and p.row in said) or (
+                p.message == "value is missing" and p.field == located
+                and p.row in no_geometry):
             rows.hidden.add((p.row, p.field, p.message))
         else:
             rows.problems.append(p)
@@ -763,110 +808,6 @@ def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "
     return ImportResult(layer, len(merged), merged, report, rows.notes, rows.frame)
 
 
-OSM_ATTRIBUTION = ("© OpenStreetMap contributors, Open Database License 1.0 "
-                   "(https://www.openstreetmap.org/copyright)")
-_OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz")
-_OSM_CARE = {  # tag value → care kind
-    "kindergarten": "kindergarten", "childcare": "nursery", "nursing_home": "elder_day_care",
-}
-
-
-def is_osm(path: str | os.PathLike[str]) -> bool:
-    return str(path).lower().endswith(_OSM_SUFFIXES)
-
-
-def read_osm(path: str | os.PathLike[str], layer: str,
-             grids: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Features of a local OSM file (no network call) as rows of ``layer``: ``buildings``
-    (placed in the store's ``grids``; those outside every grid are left out), ``care_points``
-    (kindergartens, childcare, nursing homes, social facilities for the elderly) or
-    ``parking`` (``amenity=parking``)."""
-    import osmnx as ox
-
-    tags_of: dict[str, dict[str, bool | str | list[str]]] = {
-        "buildings": {"building": True},
-        "care_points": {"amenity": [*_OSM_CARE, "social_facility"], "social_facility": True},
-        "parking": {"amenity": "parking"}}
-    tags = tags_of.get(layer)
-    if tags is None:
-        raise ImportFileError(f"{path}: OSM files can fill buildings, care_points or parking, "
-                              f"not {layer}")
-    try:
-        f = ox.features_from_xml(Path(path), tags=tags)
-    except Exception as exc:  # osmnx raises several kinds for bad or empty files
-        raise ImportFileError(f"{path}: no usable OSM features for {layer} ({exc})") from exc
-    f = f.reset_index()
-    osm_id = (f["element"].astype(str).str[0] + f["id"].astype(str)).to_numpy()
-    name = f["name"] if "name" in f else pd.Series(None, index=f.index)
-    notes = [f"{len(f)} OSM feature(s) for {layer}; attribution kept: {OSM_ATTRIBUTION}"]
-    metric = f.geometry.to_crs(lcrs.metric_crs(tuple(f.total_bounds)))
-    if layer == "care_points":
-        amenity = f["amenity"] if "amenity" in f else pd.Series("", index=f.index)
-        sf = f["social_facility"] if "social_facility" in f else pd.Series("", index=f.index)
-        kind = amenity.map(_OSM_CARE)
-        elderly = sf.notna() | (amenity == "social_facility")
-        kind = kind.where(kind.notna(), np.where(  # type: ignore[call-overload]  # stubs: None
-            elderly, "elder_station", None))
-        keep = kind.notna().to_numpy()
-        cap = pd.to_numeric(f.get("capacity"), errors="coerce") if "capacity" in f else \
-            pd.Series(0, index=f.index)
-        out = gpd.GeoDataFrame({
-            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna(kind),
-            "kind": kind, "capacity": cap.fillna(0).astype(int)},
-            geometry=f.geometry.representative_point().to_numpy(), crs=4326)[keep]
-    elif layer == "parking":
-        street = f["parking"].isin(["street_side", "lane", "on_street"]) if "parking" in f \
-            else pd.Series(False, index=f.index)
-        cap = pd.to_numeric(f["capacity"], errors="coerce") if "capacity" in f else \
-            pd.Series(np.nan, index=f.index)
-        cap = cap.fillna(pd.Series(np.round(metric.area.to_numpy() / 25), index=f.index))
-        fee = (f["fee"] == "yes").astype(float) * 2.0 if "fee" in f else 0.0
-        poly = f.geometry.geom_type.isin(["Polygon"]).to_numpy()
-        geom = np.where(poly, f.geometry.to_numpy(), f.geometry.representative_point()
-                        .to_numpy())
-        out = gpd.GeoDataFrame({
-            "code": "OSM-" + pd.Series(osm_id), "name": name.fillna("OSM-" + pd.Series(osm_id)),
-            "kind": np.where(street, "street", "lot"), "capacity": cap.astype(int),
-            "fee": fee}, geometry=geom, crs=4326)
-    else:
-        poly = f[f.geometry.geom_type == "Polygon"]
-        if grids is None or grids.empty:
-            raise ImportFileError(f"{path}: buildings need the store's grids to be placed in")
-        pts = poly.geometry.representative_point().to_numpy()
-        tree = shapely.STRtree(grids.geometry.to_numpy())
-        pi, gi = tree.query(pts, predicate="within")
-        grid = np.full(len(poly), None, dtype=object)
-        grid[pi] = grids["code"].to_numpy()[gi]
-        placed = pd.notna(grid)
-        notes.append(f"{int((~placed).sum())} building(s) outside every grid left out")
-        levels = pd.to_numeric(poly.get("building:levels"), errors="coerce") \
-            if "building:levels" in poly else pd.Series(np.nan, index=poly.index)
-        floors = levels.fillna(1).clip(lower=1).astype(int)
-        area = metric[poly.index].area.to_numpy()
-        flats = pd.to_numeric(poly.get("building:flats"), errors="coerce") \
-            if "building:flats" in poly else pd.Series(np.nan, index=poly.index)
-        households = flats.fillna(pd.Series(np.round(area * floors / 90), index=poly.index))
-        ids = osm_id[poly.index]
-        out = gpd.GeoDataFrame({
-            "code": np.char.add(np.where(placed, grid, "").astype(str), ids.astype(str)),
-            "grid_code": grid, "name": _building_names(poly, name[poly.index], ids),
-            "households": households.astype(int).to_numpy(), "floors": floors.to_numpy(),
-            "year_built": pd.array([None] * len(poly), dtype="Int64"),
-            "has_elevator": floors.to_numpy() > 6, "renovation": "not_planned"},
-            geometry=poly.geometry.to_numpy(), crs=4326)[placed]
-    return out.reset_index(drop=True), notes
-
-
-def _building_names(poly: pd.DataFrame, name: pd.Series, ids: np.ndarray) -> np.ndarray:
-    """OSM building names: the name, else the address, else 楼栋 + the OSM id."""
-    street = poly["addr:street"] if "addr:street" in poly else pd.Series(None, index=poly.index)
-    number = poly["addr:housenumber"] if "addr:housenumber" in poly else \
-        pd.Series(None, index=poly.index)
-    address = (street.fillna("") + number.fillna("").astype(str)).replace("", None)
-    fallback = pd.Series(["楼栋 OSM " + i for i in ids.astype(str)], index=poly.index)
-    return name.fillna(address).fillna(fallback).to_numpy(dtype=object)
-
-
 def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "replace",
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
@@ -930,55 +871,3 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
     report.problems += [p for p in repaired.problems if p.severity != "error"]
     frame = written[layer]
     return ImportResult(layer, len(frame), frame, report, rows.notes, rows.frame)
-
-
-def partition_new_communities(store, buildings: pd.DataFrame | None = None, *,
-                              settings: Settings = DEFAULT_SETTINGS) -> tuple[int, int]:
-    """Cut grids for the communities that have none, with the household-target partition.
-
-    ``buildings`` (e.g. read with :func:`read_source` from a surveying file) may lack
-    ``grid_code`` and ``code``: they are located in their community by their outline, the
-    community is partitioned, and grid and building codes follow the hierarchy (community
-    code + 3 digits, grid code + 4 digits). Existing grids and buildings are kept.
-
-    Returns
-    -------
-    (grids added, buildings added)
-    """
-    from .partition import partition_grids
-
-    data = store.read(check_geometry=False)
-    comms = data["communities"]
-    have = set(data["grids"]["community_code"])
-    bare = comms[~comms["code"].isin(have)]
-    if bare.empty:
-        raise ImportFileError("every community already has grids; nothing to partition")
-    b = buildings if buildings is not None else data["buildings"].iloc[:0]
-    b = gpd.GeoDataFrame(b, geometry=b.geometry.name, crs="EPSG:4326") if len(b) else b
-    if len(b):
-        pts = b.geometry.representative_point().to_numpy()
-        pi, ci = shapely.STRtree(bare.geometry.to_numpy()).query(pts, predicate="within")
-        where = np.full(len(b), -1)
-        where[pi] = ci
-        b = b[where >= 0].assign(community_code=bare["code"].to_numpy()[where[where >= 0]])
-        if "households" not in b:
-            raise ImportFileError("buildings need a households column to size the grids")
-    grids, grid_of = partition_grids(bare, b, settings.households_per_grid)
-    new_b = b.copy()
-    if len(new_b):
-        new_b["grid_code"] = grid_of.to_numpy()
-        seq = new_b.groupby("grid_code").cumcount().to_numpy() + 1
-        made = np.char.add(new_b["grid_code"].to_numpy().astype(str),
-                           np.char.zfill(seq.astype(str), 4))
-        given = new_b["code"].astype(str).to_numpy() if "code" in new_b else made
-        sd = np.dtypes.StringDType()
-        ok = np.strings.startswith(np.asarray(given, dtype=sd),
-                                   np.asarray(new_b["grid_code"].to_numpy(), dtype=sd))
-        new_b["code"] = np.where(ok, given, made)
-        new_b = new_b.drop(columns="community_code")
-    all_grids = pd.concat([data["grids"], grids], ignore_index=True)
-    all_b = pd.concat([data["buildings"], new_b], ignore_index=True)
-    store.update({"grids": gpd.GeoDataFrame(all_grids, geometry="geometry", crs="EPSG:4326"),
-                  "buildings": gpd.GeoDataFrame(all_b, geometry="geometry", crs="EPSG:4326")},
-                 settings=settings)
-    return len(grids), len(new_b)

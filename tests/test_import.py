@@ -70,18 +70,20 @@ def test_any_invalid_row_refuses_the_file_and_keeps_the_store(store, demo, tmp_p
         import_file(open_store(store), f, "care_points", mode="append")
     text = str(err.value)
     assert str(f) in text
-    assert "row 2" in text and "not numbers" in text
-    assert "row 3" in text and "swapped" in text
-    assert "not unique" in text and "'spa' is not one of" in text
+    # numbered as the file's own lines: the header is line 1, the first data row line 2
+    assert "line 3" in text and "not numbers" in text
+    assert "line 4" in text and "swapped" in text
+    assert "not unique" in text and "(lines 5, 6)" in text  # grouped: one entry, two lines
+    assert "line 6" in text and "'spa' is not one of" in text
     assert _digest(store) == before
 
 
 def test_missing_columns_are_named(store, demo, tmp_path):
-    rows = _care_rows(demo).drop(columns=["容量"])
-    f = tmp_path / "nocap.xlsx"
+    # capacity is optional (unknown when absent); the name is not
+    rows = _care_rows(demo).drop(columns=["名称"])
+    f = tmp_path / "noname.xlsx"
     rows.to_excel(f, index=False)
-    with pytest.raises(LayerValidationError, match="capacity / .*required column is missing|"
-                       "field capacity: required column is missing"):
+    with pytest.raises(LayerValidationError, match="field name: required column is missing"):
         import_file(open_store(store), f, "care_points")
 
 
@@ -109,7 +111,7 @@ def test_self_intersecting_polygon_is_refused(store, demo, tmp_path):
     b.loc[b.index[1], "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
     f = tmp_path / "b.geojson"
     b.to_file(f, driver="GeoJSON")
-    with pytest.raises(LayerValidationError, match="row 2 .*Self-intersection"):
+    with pytest.raises(LayerValidationError, match="feature 2 .*Self-intersection"):
         import_file(open_store(store), f, "buildings", mode="append")
 
 
@@ -157,6 +159,9 @@ def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
     pk = back.read(["parking"]).parking
     assert len(pk) == len(demo.parking) + 6
     assert pk.code.str.startswith("OSM-").sum() == 6
+    osm_pk = pk[pk.code.str.startswith("OSM-")]
+    # fee=yes is "paid, price unknown", no tag is unknown: no invented price
+    assert osm_pk.fee.isna().all() and set(osm_pk.fee_status) <= {"paid", "unknown"}
     meta = back.meta()
     assert "OpenStreetMap contributors" in meta["attribution_parking"]
     assert "Open Database License" in meta["attribution_parking"]
@@ -192,16 +197,31 @@ def test_osm_buildings_are_placed_in_grids(tmp_path):
     assert len(b) > 100 and r.rows == len(b)
     assert b.code.str.startswith("440307001001001").all() and b.code.is_unique
     assert (b.grid_code == "440307001001001").all() and (b.households >= 0).all()
+    # layers.osm's rule: households for homes only, none invented for a stadium or a station
+    homes = b.residential.astype(bool)
+    assert homes.any() and (b.households[homes] > 0).all()
+    assert (b.households[~homes] == 0).all() and (b.households_source[~homes]
+                                                    == "non_residential").all()
+    assert b.osm_id.str.match(r"^[nwr]\d+$").all()
+    # the extract's buildings beyond the store's grid are left out, said with their ids
+    out = [p for p in r.report.warnings if "outside every grid" in p.message]
+    assert out and all(p.unit == "feature" and p.code and p.code[0] in "nwr"
+                       for p in out if p.row is not None)
+    assert r.rows + sum(p.count for p in out) == 139  # the extract's 139 outlines
+    assert open_store(path).meta()["attribution_buildings"].startswith(
+        "© OpenStreetMap contributors")
     with pytest.raises(ImportFileError, match="OSM files can fill"):
         import_file(open_store(path), OSM, "people")
 
 
 def test_partition_imported_community(tmp_path):
+    # a surveying file's buildings (no code, no grid_code) cut the grids of a community
+    # without any, as `python -m layers partition STORE --buildings FILE` does
     import geopandas as gpd
     import numpy as np
 
-    from layers.importer import partition_new_communities
     from layers.layerset import LayerSet
+    from layers.partition import PartitionError, partition_store
 
     area = shapely.box(106.20, 29.50, 106.22, 29.52)
     gdf = lambda d: gpd.GeoDataFrame(d, geometry=[area], crs=4326)  # noqa: E731
@@ -219,15 +239,16 @@ def test_partition_imported_community(tmp_path):
                             "year_built": 2000, "has_elevator": False,
                             "renovation": "not_planned"},
                            geometry=shapely.box(x, y, x + 0.0001, y + 0.0001), crs=4326)
-    n_grids, n_b = partition_new_communities(open_store(path), bld)
+    made = partition_store(open_store(path), bld)
     back = open_store(path).read()  # validated: tiling, prefixes, references
-    assert n_b == 300 and len(back.buildings) == 300
-    assert n_grids == round(bld.households.sum() / 300)
+    assert made.communities == ["500106120001"] and made.outside.empty
+    assert len(made.buildings) == 300 and len(back.buildings) == 300
+    assert len(made.grids) == len(back.grids) == round(bld.households.sum() / 300)
     assert back.grids.code.str.startswith("500106120001").all()
     assert (back.buildings.code.str.slice(0, 15) == back.buildings.grid_code).all()
     g = back.grids.to_crs(4544)
     assert g.area.sum() == pytest.approx(
         gpd.GeoSeries([area], crs=4326).to_crs(4544).area.iloc[0], rel=1e-6)
     assert abs(back.grids.households.mean() - 300) < 60
-    with pytest.raises(ImportFileError, match="already has grids"):
-        partition_new_communities(open_store(path), bld)
+    with pytest.raises(PartitionError, match="already has grids"):
+        partition_store(open_store(path), bld)

@@ -148,7 +148,7 @@ def test_beijing_point_in_the_chongqing_store_is_refused(demo, store_copy, tmp_p
     before = _digest(store_copy)
     with pytest.raises(LayerValidationError, match="outside the area of this store") as err:
         import_file(open_store(store_copy), f, "care_points", mode="append")
-    assert "row 1" in str(err.value)
+    assert "line 2" in str(err.value)  # the file's own line: the header is line 1
     assert _digest(store_copy) == before
     r = check_file(open_store(store_copy), f, "care_points", mode="append",
                    force_outside_region=True)
@@ -161,7 +161,8 @@ def test_outside_rows_are_grouped_and_the_cli_can_force(demo, store_copy, tmp_pa
     with pytest.raises(LayerValidationError) as err:
         import_file(open_store(store_copy), f, "care_points", mode="append")
     text = str(err.value)
-    assert "6 rows outside the area of this store, e.g. rows 1, 2, 3" in text
+    assert "6 rows: outside the area of this store" in text
+    assert "e.g. lines 2, 3, 4, 5, 6 …" in text
     assert text.count("outside the area") == 1
     p = _cli_import(store_copy, f, "--append")
     _, stderr = p.communicate(timeout=120)
@@ -178,7 +179,7 @@ def test_projected_prj_on_lonlat_numbers_is_refused(demo, store_copy, tmp_path):
     pts["code"] = [f"PRJ{i}" for i in range(4)]
     shp = tmp_path / "care.shp"
     pyogrio.write_dataframe(pts.set_crs(4544, allow_override=True), shp)  # lon/lat as metres
-    with pytest.raises(LayerValidationError, match="4 rows outside the area of this store"):
+    with pytest.raises(LayerValidationError, match="4 rows: outside the area of this store"):
         import_file(open_store(store_copy), shp, "care_points", mode="append")
     r = import_file(open_store(store_copy), shp, "care_points", mode="append",
                     force_outside_region=True)
@@ -284,7 +285,7 @@ def test_long_names_are_refused(demo, store_copy, tmp_path):
     with pytest.raises(LayerValidationError) as err:
         import_file(open_store(store_copy), f, "care_points", mode="append")
     [p] = err.value.report.errors
-    assert (p.row, p.field) == (2, "name")
+    assert (p.row, p.unit, p.field) == (3, "line", "name")  # header = line 1
     assert p.message.startswith("201 characters, more than the limit of 200")
     ok = replace(DEFAULT_SETTINGS, max_name_length=300)
     assert check_file(open_store(store_copy), f, "care_points", mode="append",

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from layers.errors import LayerValidationError
 from layers.layerset import LayerSet
 from layers.validate import validate
 
@@ -25,9 +26,10 @@ def test_demo_is_valid(demo):
 
 
 def test_missing_column_is_reported(demo):
-    bad = demo.replace(buildings=demo.buildings.drop(columns=["floors"]))
+    # floors are optional (unknown when absent); households size the grids, so they are not
+    bad = demo.replace(buildings=demo.buildings.drop(columns=["households"]))
     _, report = validate(bad, layers=("buildings",))
-    [p] = _problems(report, "buildings", "floors")
+    [p] = _problems(report, "buildings", "households")
     assert p.row is None and "missing" in p.message
 
 
@@ -203,6 +205,11 @@ def test_report_lists_all_problems_and_caps_long_runs(demo):
     assert len(listed) == 200
     summary = [p for p in errs if p.row is None]
     assert summary and f"{len(b) - 200} more rows" in summary[0].message
+    # the error's heading counts rows, not the grouped entries of the listing
+    err = LayerValidationError(report, "buildings.csv")
+    head = str(err).splitlines()[0]
+    assert head == f"{len(b)} problem(s) in buildings.csv; nothing was written."
+    assert f"{len(b)} rows: " in str(err)  # listed once, as one kind of problem
 
 
 def test_bool_and_datetime_coercion_from_text():

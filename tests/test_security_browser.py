@@ -168,8 +168,8 @@ def _upload_as(page, server: str, file: Path, client_name: str) -> None:
 
     page.route("**/_stcore/upload_file/**", rename)
     page.goto(f"{server}/data?layer=care_points", wait_until="domcontentloaded")
-    page.locator("input[type=file]").wait_for(state="attached", timeout=60_000)
-    page.locator("input[type=file]").set_input_files(str(file))
+    page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(file))
 
 
 def test_upload_name_is_never_a_path(browser, demo, demo_file, tmp_path):

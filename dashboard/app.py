@@ -79,6 +79,10 @@ pages: dict[str, list[st.Page]] = {}
 for group, capability, p in PAGES:
     if who.can(capability):
         pages.setdefault(t(group, lang), []).append(p)
+if not who.can("map"):  # the kiosk: its one page keeps its own address (/wall?token=…)
+    pages[t("nav_wall", lang)].insert(0, page(wall_page.render, "page_wall", "start",
+                                              ":material/tv:", default=True,
+                                              visibility="hidden"))
 navigation = st.navigation(pages)
 with user_errors():  # plain message for users, details in the server log
     navigation.run()

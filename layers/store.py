@@ -85,7 +85,6 @@ AUDIT_TABLE = "audit_log"
 #: them (with their indexes, triggers and GeoPackage registration) when it replaces the file.
 SERVICE_TABLES = (CHANGE_LOG, ACCOUNTS_TABLE, AUDIT_TABLE)
 #: The first bytes of every SQLite database file.
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class RowConflict(StoreError):
@@ -710,6 +709,23 @@ def _write_layer(path: Path, name: str, df: pd.DataFrame) -> None:
     )
 
 
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is an SQLite database, asked of SQLite itself: never ``open()`` a
+    database file — closing any descriptor of it drops this process's POSIX locks, those of
+    live SQLite connections included."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            return False
+        raise StoreError(f"{path}: damaged SQLite file ({exc})") from exc
+    return True
+
+
 def _carry_service_tables(source: Path, target: Path) -> None:
     """Copy :data:`SERVICE_TABLES` of the store ``source`` into the freshly written ``target``:
     schema, rows, indexes, triggers and their ``gpkg_contents`` / ``gpkg_ogr_contents`` rows,
@@ -720,9 +736,8 @@ def _carry_service_tables(source: Path, target: Path) -> None:
     StoreError
         ``source`` is an SQLite database whose service tables cannot be read.
     """
-    with open(source, "rb") as fh:
-        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-            return
+    if not _is_sqlite(source):
+        return
     con = sqlite3.connect(target.resolve().as_uri(), uri=True, isolation_level=None)
     try:
         con.execute("ATTACH DATABASE ? AS old", (source.resolve().as_uri() + "?mode=ro",))

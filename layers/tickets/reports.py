@@ -101,8 +101,8 @@ def to_open311(store: TicketStore, principal: Principal | None = None
     as an Open311 GeoReport v2 service request (times in China Standard Time, ``status``
     open/closed, our status and latest note in ``status_notes``)."""
     df = store.frame()
-    if principal is not None:
-        df = scoped_tickets(df, principal)
+    if principal is not None:  # a scoped frame keeps its row labels: number them afresh
+        df = scoped_tickets(df, principal).reset_index(drop=True)
     last = store.last_events().set_index("ticket_id").reindex(df["id"])
     note = last["note"].fillna("").astype(str).to_numpy()
     if principal is not None and not principal.reads_ticket_text:
@@ -209,7 +209,7 @@ def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] |
     now_ts = pd.Timestamp(now or clock.now())
     df = store.frame(now=now_ts.to_pydatetime())
     if principal is not None:
-        df = scoped_tickets(df, principal)
+        df = scoped_tickets(df, principal).reset_index(drop=True)
     open_ = pd.Series(rules.open_mask(df["status"]), index=df.index)
     overdue = df["overdue"]
     escalated = open_ & df["handler"].fillna("").str.startswith(("joint_meeting", "department"))

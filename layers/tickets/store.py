@@ -32,6 +32,7 @@ import fcntl
 import json
 import math
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -80,7 +81,6 @@ FIELD_LIMITS: dict[str, int] = {"text": 2000, "by": 64, "note": 1000, "handler":
 #: query still raises :class:`TicketStoreDamaged`.
 QUICK_CHECK_MAX_BYTES = 256 * 2**20
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 # SQLite primary result codes: busy/locked (another writer: not damage), and the codes that
 # mean the file itself is unusable (I/O error, corrupt, cannot open, not a database).
 _SQLITE_BUSY = (5, 6)
@@ -331,10 +331,19 @@ class TicketStore:
         size = self.file.stat().st_size
         if size == 0:
             raise TicketStoreDamaged(self.name, "the file is empty (0 bytes)")
-        with open(self.file, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-        if head != _SQLITE_MAGIC:
-            raise TicketStoreDamaged(self.name, "not an SQLite database (no SQLite header)")
+        # Never open() the file ourselves: closing any descriptor of a file drops every POSIX
+        # lock this process holds on it, including those of live SQLite connections (which
+        # then lose their WAL to the next process). SQLite shares one inode's locks among all
+        # its connections in a process, so it reads the header instead.
+        try:
+            with contextlib.closing(sqlite3.connect(
+                    f"{self.file.resolve().as_uri()}?mode=ro", uri=True)) as con:
+                con.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise TicketStoreDamaged(self.name, "not an SQLite database (no SQLite "
+                                         "header)") from exc
+            raise TicketStoreDamaged(self.name, f"damaged ({exc})") from exc
         if size <= QUICK_CHECK_MAX_BYTES:
             with self._reading(check=False) as conn:
                 found = conn.exec_driver_sql("PRAGMA quick_check").scalars().all()

@@ -380,6 +380,7 @@ def cmd_partition(args: argparse.Namespace) -> int:
     """Grids for the communities without any, from the store's buildings (or ``--buildings``);
     buildings outside every community are counted and listed."""
     from .importer import read_source
+    from .osm import OSM_ATTRIBUTION, is_osm
     from .partition import partition_store
     from .store import open_store
 
@@ -393,7 +394,11 @@ def cmd_partition(args: argparse.Namespace) -> int:
             from .validate import ValidationReport
 
             raise LayerValidationError(ValidationReport(errors), args.buildings)
-    report = partition_store(open_store(args.path), buildings, settings=_settings(args))
+    store = open_store(args.path)
+    report = partition_store(store, buildings, settings=_settings(args))
+    if args.buildings and is_osm(args.buildings):  # the ODbL credit travels with the data
+        store.transform(lambda _current: {}, meta={
+            "attribution_buildings": OSM_ATTRIBUTION, "source_buildings": Path(args.buildings).name})
     print("\n".join(report.lines()))
     return EXIT_OK
 

@@ -590,6 +590,7 @@ MESSAGES.update({
     "audit_source": {"zh": "来源", "en": "Source"},
     "audit_since": {"zh": "起始日期", "en": "Since"},
     "audit_accounts": {"zh": "账号", "en": "Accounts"},
+    "audit_download": {"zh": "下载审计日志（CSV）", "en": "Download the audit log (CSV)"},
     "audit_accounts_help": {"zh": "账号在服务器上用 python -m layers users add / disable 创建和停用。",
                             "en": "Accounts are created and disabled on the server with "
                                   "python -m layers users add / disable."},

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,12 +38,14 @@ def streamlit_server(store: Path, **env: str) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run the test command `bash scripts/test.sh`")
     port = _free_port()
+    # the server's log goes to a file (a pipe nobody reads would block a chatty server)
+    log_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the server stops
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
          "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env={**os.environ, "WANGGE_STORE": str(store), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -54,7 +57,8 @@ def streamlit_server(store: Path, **env: str) -> Iterator[str]:
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+        log_file.seek(0)
+        pytest.fail("streamlit did not start: " + log_file.read().decode()[-2000:])
     try:
         yield url
     finally:
@@ -63,6 +67,7 @@ def streamlit_server(store: Path, **env: str) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log_file.close()
 
 
 def shot(page, name: str) -> Path:

@@ -82,3 +82,33 @@ def test_new_area_from_an_osm_extract_through_the_page(browser, tmp_path, demo_f
         assert "OpenStreetMap" in credit
         shot(page, "new-area-opened")
         page.close()
+
+
+def test_people_register_with_chinese_headers_through_the_page(browser, store_copy):
+    """A people register as an office keeps it (姓名, 电话, 党员 是/否, 楼栋编码) uploaded on
+    the data page: checked, confirmed, in the register with the account as ``by``."""
+    from layers import register as reg
+
+    pw = add_account(store_copy, "王芳", "admin")
+    codes = open_store(store_copy).select_rows("buildings", None, columns=["code"])["code"]
+    csv = store_copy.parent / "人员台账.csv"
+    csv.write_text("姓名,电话,党员,楼栋编码\n" + "".join(
+        f"新人{i},1390000{i:04d},{'是' if i % 2 else '否'},{codes.iloc[i]}\n" for i in range(3)),
+        encoding="utf-8")
+    with streamlit_server(store_copy) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"{url}/data?layer=people", wait_until="domcontentloaded")
+        login(page, "王芳", pw)
+        page.locator("input[type=file]").first.set_input_files(str(csv))
+        page.get_by_role("button", name=t("data_confirm")).wait_for(timeout=LOAD)
+        page.get_by_role("button", name=t("data_confirm")).click()
+        page.get_by_text(t("data_done").split("{")[0]).first.wait_for(timeout=LOAD)
+        shot(page, "data-people-register")
+        page.close()
+    people = open_store(store_copy).read(["people"], check_geometry=False)["people"]
+    new = people[people["name"].str.startswith("新人")].sort_values("name")
+    assert new["phone"].tolist() == ["13900000000", "13900000001", "13900000002"]
+    assert new["is_party_member"].tolist() == [False, True, False]
+    assert new["home_building_code"].tolist() == codes.iloc[:3].tolist()
+    h = reg.history(open_store(store_copy))
+    assert set(h.loc[h["person_id"].isin(new["person_id"]), "by"]) == {"王芳"}

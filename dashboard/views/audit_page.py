@@ -8,11 +8,12 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from layers.auth.accounts import Accounts
 
 from dashboard.i18n import t
 from dashboard.state import Store, download, lang
 from layers import clock
+from layers.auth.accounts import Accounts
+from layers.export import safe_cells
 
 _COLUMNS = ("at", "user", "action", "target", "detail", "source")
 
@@ -25,16 +26,22 @@ def render() -> None:
     accts = Accounts(store.path)
     log = _filtered(accts, L)
     st.caption(t("audit_count", L).format(n=len(log)))
+    log = log.iloc[::-1]  # newest first: today's logins on top
     shown = log.loc[:, list(_COLUMNS)].rename(columns={c: t(f"audit_{c}", L) for c in _COLUMNS})
     st.dataframe(shown, hide_index=True, width="stretch", height=480)
-    download(store, t("download_csv", L), shown.to_csv(index=False).encode("utf-8-sig"),
-             "审计日志.csv", "text/csv")
+    download(store, t("audit_download", L), write_csv_bytes(shown), "审计日志.csv", "text/csv")
     st.subheader(t("audit_accounts", L))
     users = accts.list()
     if len(users):
         users = users.assign(role=users["role"].map(lambda r: t(f"role_{r}", L)))
     st.dataframe(users, hide_index=True, width="stretch")
     st.caption(t("audit_accounts_help", L))
+
+
+def write_csv_bytes(df) -> bytes:
+    """The audit log as CSV, every text cell written as text (a user name or a ticket note
+    cannot become a spreadsheet formula)."""
+    return safe_cells(df).to_csv(index=False).encode("utf-8-sig")
 
 
 def _filtered(accts: Accounts, L: str) -> pd.DataFrame:

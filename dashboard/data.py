@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -75,6 +76,13 @@ def ensure_demo(path: Path = DEMO_STORE) -> bool:
         TicketStore.for_store(path, seed=True).engine.dispose()
         made = True
     return made
+
+
+def version_key(path: Path) -> int:
+    """The store's layer version (:meth:`~layers.store.GeoPackageStore.version`) as the
+    integer the page caches are keyed by."""
+    digest = hashlib.blake2b(open_store(path).version().encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def load(path: str, mtime_ns: int) -> LayerSet:

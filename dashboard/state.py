@@ -178,7 +178,9 @@ class Store:
         self.path: Path = store_path()
         self.principal: Principal = auth.principal()
         self.scope: ScopeKey = self.principal.scope_key
-        self.mtime: int = self.path.stat().st_mtime_ns
+        #: the layers' version (not the file's mtime: a login's audit entry changes the file
+        #: but no layer, and must not make every page re-read the store)
+        self.mtime: int = appdata.version_key(self.path)
         self.data: LayerSet = _scoped(str(self.path), self.mtime, self.scope)
         #: ``?asof=YYYY-MM-DD``: the responsibility chain as it was on a past day (None: today)
         self.as_of: str | None = query_date("asof")

@@ -220,6 +220,10 @@ class Store(Protocol):
     def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
         """Entries of the append-only change log matching ``filters``, oldest first."""
 
+    def version(self) -> str:
+        """Changes with every change of the layers or metadata (a cache key for views), not
+        with accounts or audit entries."""
+
 
 def open_store(location: str | os.PathLike[str]) -> Store:
     """Open the store at ``location``.
@@ -636,6 +640,28 @@ class GeoPackageStore:
         an empty frame with ``fid`` + :data:`CHANGE_LOG_COLUMNS` when there is no log yet."""
         with self._reading() as edit:
             return edit.change_log(filters)
+
+    def version(self) -> str:
+        """What a cached view of the layers depends on: it changes with every layer write,
+        row edit and metadata change (each touches ``gpkg_contents.last_change``; a whole-store
+        write replaces the file, a new inode) — not with accounts or audit entries, which live
+        beside the layers (a login must not make every page re-read a city).
+
+        Raises
+        ------
+        StoreError
+            Missing or empty store file.
+        """
+        self._require()
+        inode = self.path.stat().st_ino
+        with self._reading() as tx:
+            con = tx.con
+            stamps = con.execute("SELECT group_concat(table_name || '=' || "
+                                 "coalesce(last_change, ''), ';') FROM gpkg_contents").fetchone()
+            edits = con.execute(f"SELECT max({_q(ROW_ID)}) FROM {_q(CHANGE_LOG)}").fetchone() \
+                if CHANGE_LOG in {r[0] for r in con.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")} else (None,)
+        return f"{inode}|{stamps[0]}|{edits[0]}"
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[_GpkgRowEdit]:

@@ -391,3 +391,25 @@ def test_a_new_store_adopts_its_creators_admin_account(tmp_path, demo_file):
     assert new.authenticate("boss", "long-enough-1").role == "admin"  # the same password
     with pytest.raises(AccountError, match="has accounts already"):
         new.adopt_admin(old, "boss")
+
+
+def test_logins_leave_the_layer_version_alone_edits_change_it(store_copy):
+    """The app's caches are keyed by the layers' version: a login (an audit entry in the same
+    file) must not make every page re-read the store; a row edit or a metadata change must."""
+    from layers import register as reg
+    from layers.auth.accounts import Accounts
+    from layers.store import open_store
+
+    store = open_store(store_copy)
+    accts = Accounts(store_copy)
+    accts.add("boss", "admin", password="long-enough-1", by="t")
+    before = store.version()
+    accts.authenticate("boss", "long-enough-1")
+    accts.audit("boss", "reveal_phone", "P00000001")
+    assert store.version() == before
+    building = store.select_rows("buildings", None, columns=["code"])["code"].iloc[0]
+    reg.add_person(store, name="甲", building=building, by="t")
+    after_edit = store.version()
+    assert after_edit != before
+    store.transform(lambda _current: {}, meta={"note": "x"})
+    assert store.version() != after_edit

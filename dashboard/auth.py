@@ -27,6 +27,7 @@ from dashboard.text import md
 from layers import clock
 from layers.auth import Principal
 from layers.auth.accounts import Accounts, LockedOut, LoginFailed
+from layers.layerset import is_fictional
 from layers.settings import DEFAULT_SETTINGS
 from layers.store import open_store
 
@@ -47,10 +48,6 @@ def principal() -> Principal:
     from dashboard.state import lang, store_path  # state imports this module
 
     return gate(store_path(), lang())
-
-
-def accounts(path: Path) -> Accounts:
-    return Accounts(path)
 
 
 def audit(path: Path, action: str, target: str = "", detail: str = "") -> None:
@@ -97,7 +94,7 @@ def _resolve(path: Path, lang: str) -> Principal | None:
 
 
 def _fictional(path: Path) -> bool:
-    return open_store(path).meta().get("fictional", "false").lower() == "true"
+    return is_fictional(open_store(path).meta())
 
 
 def _session_principal(accts: Accounts, path: Path, lang: str) -> Principal | None:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from layers.demo import generate_demo
-from layers.layerset import LayerSet
+from layers.layerset import LayerSet, is_fictional
 from layers.store import open_store
 from layers.tickets import TicketStore, db_path_for
 
@@ -60,7 +60,7 @@ def is_shipped_demo(path: Path) -> bool:
     the only stores the app itself sets up (their ticket databases are not in git)."""
     if path.resolve().parent != DEMO_STORE.parent.resolve() or not path.exists():
         return path == DEMO_STORE
-    return open_store(path).meta().get("fictional", "false").lower() == "true"
+    return is_fictional(open_store(path).meta())
 
 
 def ensure_demo(path: Path = DEMO_STORE) -> bool:

@@ -35,6 +35,12 @@ _EMPTY_DTYPES = {
 }
 
 
+def is_fictional(meta: Mapping[str, str]) -> bool:
+    """The one rule for "this data is fictional" (labelled 示例数据，非真实): the metadata
+    entry ``fictional`` says ``true``."""
+    return str(meta.get("fictional", "false")).lower() == "true"
+
+
 class LayerSet(Mapping[str, pd.DataFrame]):
     """The layers of one territory: a read-only mapping ``name → (Geo)DataFrame`` plus metadata.
 
@@ -95,7 +101,7 @@ class LayerSet(Mapping[str, pd.DataFrame]):
     @property
     def fictional(self) -> bool:
         """True for demo data (shown with the label 示例数据，非真实)."""
-        return self.meta.get("fictional", "false").lower() == "true"
+        return is_fictional(self.meta)
 
     def dates_relative_to(self, today: dt.date) -> LayerSet:
         """The layers as of ``today`` when their dates are relative to an anchor.

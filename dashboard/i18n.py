@@ -83,9 +83,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "click_hint": {"zh": "点击地图上的网格或楼栋查看详情。",
                    "en": "Click a grid or building on the map for details."},
     "share_link": {"zh": "本视图链接", "en": "Link to this view"},
-    "aggregated_note": {"zh": "数据量大：已按社区汇总显示，选择一个社区查看网格与楼栋。",
-                        "en": "Large data: shown by community; choose one to see grids and "
-                              "buildings."},
+    "aggregated_note": {"zh": "数据量大：已按社区汇总显示；放大地图显示视野内的网格（楼栋再放大后显示），"
+                              "或选择一个社区。",
+                        "en": "Large data: shown by community; zoom in to see the grids in view "
+                              "(buildings closer still), or choose a community."},
+    "view_too_many": {"zh": "视野内{layer}太多（{n:,}个），请放大地图。",
+                      "en": "Too many {layer} in view ({n:,}): zoom in."},
     "clear_selection": {"zh": "清除选择", "en": "Clear selection"},
     # -- map layers and legend
     "group_base": {"zh": "底图", "en": "Base"},

@@ -45,6 +45,10 @@ from layers.tickets import rules
 MAX_GRIDS = 5000
 #: Buildings appear from this zoom level on (street level).
 BUILDING_MIN_ZOOM = 16
+#: On an aggregated (city) map, the grids in view are sent from this zoom on.
+GRID_VIEW_MIN_ZOOM = 14
+#: Most features of one layer a viewport sends (beyond: zoom in further).
+MAX_VIEW_FEATURES = 5000
 
 STATUS_COLOURS = {"ok": "#2e9d5b", "no_sentinel": "#d62728", "overloaded": "#ff9f1c"}
 MEMBER_COLOURS = {"yes": "#6c8ebf", "no": "#d62728"}
@@ -236,10 +240,12 @@ def layer_geometries(md: MapData, name: str) -> np.ndarray:
 def _names_of(ids: pd.Series, people: pd.DataFrame) -> pd.Series:
     """';'-joined person ids → '、'-joined names (vectorised via explode)."""
     ex = ids.fillna("").astype(str).str.split(";").explode()
+    people = people[people["person_id"].isin(ex.unique())]  # hashed: a city has ~1M people
     lookup = pd.Series(people["name"].to_numpy(), index=people["person_id"].to_numpy())
     lookup = lookup[~lookup.index.duplicated()]
     names = ex.map(lookup).dropna()
-    return names.groupby(level=0).agg("、".join).reindex(ids.index, fill_value="")
+    joined = names.groupby(level=0).agg("、".join).astype(object)
+    return joined.reindex(ids.index).fillna("")
 
 
 def _simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
@@ -293,7 +299,7 @@ def prepare(
         g = grids[gmask]
         act = active_assignments(data["assignments"], cov.as_of)  # the coverage's day
         _emit_grids(out, g, cov.grids.set_index("code"), data["people"], lang)
-        _emit_buildings(out, data["buildings"], g, act, lang)
+        _emit_buildings(out, data["buildings"], g, cov.buildings_without_member, lang)
         _emit_people(out, data["people"], act, clip, lang)
         _emit_care_points(out, data["care_points"], clip, lang)
         _emit_parking(out, data["parking"], clip, lang)
@@ -306,6 +312,79 @@ def prepare(
                      comms.geometry.to_numpy(), crs)
     return MapData(out.layers, out.counts, bounds, aggregated, crs, tickets, out.quant, labels,
                    map_attribution(data.meta))
+
+
+def prepare_view(
+    data: LayerSet,
+    cov: CoverageResult,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    *,
+    crs: str = "wgs84",
+    lang: str = "zh",
+    max_features: int = MAX_VIEW_FEATURES,
+) -> MapData:
+    """The grids and buildings in one viewport of an aggregated (city) map.
+
+    Parameters
+    ----------
+    data, cov
+        As for :func:`prepare` (the whole store).
+    bbox
+        The view as ``(minx, miny, maxx, maxy)`` in degrees of the map's ``crs``.
+    zoom
+        The map's zoom: grids come from :data:`GRID_VIEW_MIN_ZOOM`, buildings from
+        :data:`BUILDING_MIN_ZOOM`.
+    max_features
+        A layer with more features than this in view is left out (zoom in further);
+        ``counts`` then holds its count negated.
+
+    Returns
+    -------
+    MapData
+        Only ``layers``/``counts``/``quant`` are meaningful; empty below the grid zoom.
+    """
+    out = _Emitter(crs, _origin(data["communities"], crs), False, 5, 1e-5)
+    if zoom < GRID_VIEW_MIN_ZOOM:
+        return MapData({}, {}, bbox, False, crs)
+    area = shapely.box(*_unshifted_bbox(bbox, crs))
+    grids = data["grids"]
+    gi = np.sort(grids.sindex.query(area, predicate="intersects"))
+    if len(gi) > max_features:
+        out.counts["grids"] = -len(gi)
+    else:
+        g = grids.iloc[gi]
+        _emit_grids(out, g, cov.grids.set_index("code"), data["people"], lang)
+    if zoom >= BUILDING_MIN_ZOOM:
+        b = data["buildings"]
+        bi = np.sort(b.sindex.query(area, predicate="intersects"))
+        if len(bi) > max_features:
+            out.counts["buildings"] = -len(bi)
+        else:
+            _emit_view_buildings(out, b.iloc[bi], cov.buildings_without_member, lang)
+    return MapData(out.layers, out.counts, bbox, False, crs, quant=out.quant)
+
+
+def _unshifted_bbox(bbox: tuple[float, float, float, float], crs: str
+                    ) -> tuple[float, float, float, float]:
+    """A display bbox as WGS-84 degrees (GCJ-02 views padded by the shift's size, ~0.01°)."""
+    if crs == "wgs84":
+        return bbox
+    pad = 0.01
+    return (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
+
+
+def _emit_view_buildings(out: _Emitter, b: pd.DataFrame, without_member: list[str],
+                         lang: str) -> None:
+    """Buildings of one viewport, by building-member status (from the coverage result: no
+    assignment table scan per pan)."""
+    has = ~b["code"].isin(without_member).to_numpy()
+    tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
+           + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
+           + _counts(b["floors"], lang) + t("floors_unit", lang))
+    out.emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
+        "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
+        "tt": tip}), "each", tol=out.tolerance / 2)
 
 
 def _origin(comms: pd.DataFrame, crs: str) -> tuple[float, float]:
@@ -416,20 +495,12 @@ def _emit_grids(out: _Emitter, g: pd.DataFrame, status: pd.DataFrame, people: pd
         "tt": tip}), "coverage")
 
 
-def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame, act: pd.DataFrame,
-                    lang: str) -> None:
+def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame,
+                    without_member: list[str], lang: str) -> None:
     """The buildings of the grids in view (shown from street zoom), by building-member
     status."""
-    bsel = np.isin(b["grid_code"].to_numpy(), g["code"].to_numpy())
-    b = b[bsel]
-    mem = act[act["role"] == "building_member"]
-    has = b["code"].isin(mem["target_code"]).to_numpy()
-    tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
-           + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
-           + _counts(b["floors"], lang) + t("floors_unit", lang))
-    out.emit("buildings", b.geometry.to_numpy(), pd.DataFrame({
-        "k": "b", "code": b["code"].to_numpy(), "s": np.where(has, "yes", "no"),
-        "tt": tip}), "each", tol=out.tolerance / 2)
+    _emit_view_buildings(out, b[b["grid_code"].isin(g["code"]).to_numpy()], without_member,
+                         lang)
 
 
 def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
@@ -438,7 +509,7 @@ def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
     in_area = _within(people.geometry.to_numpy(), clip)
     for role, name in (("grid_sentinel", "sentinels"), ("building_member", "members")):
         ids = act.loc[act["role"] == role, "person_id"].unique()
-        p = people[np.isin(people["person_id"].to_numpy(), ids) & in_area]
+        p = people[people["person_id"].isin(ids).to_numpy() & in_area]
         tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
         out.emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
 
@@ -500,7 +571,7 @@ def _open_tickets(data: LayerSet, community: str | None,
         return [], labels
     open_ = rules.open_mask(tk["status"])
     if community is not None:
-        open_ &= np.isin(tk["grid_code"].to_numpy(), data["grids"]["code"].to_numpy()[gmask])
+        open_ &= tk["grid_code"].isin(data["grids"]["code"][gmask]).to_numpy()
     tk = tk[open_]
     overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else  # the live store's
                rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))  # one rule, clock
@@ -608,6 +679,12 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
         self.tooltip_js = tooltip_js
         #: ``(x0, y0, step)`` when coordinates are quantised integers
         self.quant = quant
+
+    def render(self, **kwargs) -> None:
+        """Render without folium's own ``addTo`` for shown layers (``Layer.render``): the
+        template adds the layer itself, and a second ``addTo`` after it would put a
+        ``min_zoom`` layer back on the map at every zoom."""
+        MacroElement.render(self, **kwargs)
 
 
 class MapScript(MacroElement):
@@ -902,6 +979,52 @@ _TICKET_CALLBACK = """(function() {
         return m;
     };
 })()"""
+
+
+def selection_layer(selected_geojson: str | None, lang: str = "zh") -> folium.FeatureGroup | None:
+    """The selected grid or building's outline as a dynamic layer (the map stays mounted when
+    only the selection changes: ``st_folium(feature_group_to_add=…)``)."""
+    if not selected_geojson:
+        return None
+    fg = folium.FeatureGroup(name=t("selection", lang), control=False)
+    VectorLayer(selected_geojson, t("selection", lang), base={
+        "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9}, show=True).add_to(fg)
+    return fg
+
+
+def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
+    """The grids and buildings of one viewport (:func:`prepare_view`) as a dynamic layer."""
+    if not md.layers:
+        return None
+    fg = folium.FeatureGroup(name=t("grids", lang), control=False)
+    if "grids" in md.layers:
+        layer = VectorLayer(md.layers["grids"], t("grids_by_status", lang),
+                            base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
+                            styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
+                            quant=md.quant.get("grids"))
+        layer.add_to(fg)
+    if "buildings" in md.layers:
+        VectorLayer(md.layers["buildings"], t("buildings", lang),
+                    base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
+                    styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
+                    quant=md.quant.get("buildings")).add_to(fg)
+    return fg
+
+
+def view_of(selected_geojson: str, width_px: int = 800, height_px: int = 600
+            ) -> tuple[tuple[float, float], int]:
+    """``((lat, lon), zoom)`` that shows the selection with some room around it (a Web
+    Mercator zoom for a map of about ``width_px`` × ``height_px``), for ``st_folium``'s
+    ``center``/``zoom`` (which move the map without redrawing it)."""
+    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features(selected_geojson)])
+    x0, y0, x1, y1 = shapely.total_bounds(geoms)
+    span_x = max(x1 - x0, 0.0008) * 2.2
+    span_y = max(y1 - y0, 0.0008) * 2.2
+    lat = (y0 + y1) / 2
+    zx = np.log2(width_px * 360 / (256 * span_x))
+    zy = np.log2(height_px * 360 * np.cos(np.radians(lat)) / (256 * span_y))
+    zoom = int(np.clip(np.floor(min(zx, zy)), 3, 18))
+    return (round(float(lat), 6), round(float((x0 + x1) / 2), 6)), zoom
 
 
 def selection_geojson(data: LayerSet, code: str | None, crs: str = "wgs84") -> str | None:

@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, mapview
+from dashboard import auth, mapframe, mapview
 from dashboard import data as appdata
 from dashboard.i18n import LANGUAGES, t
 from dashboard.text import md
@@ -151,6 +151,27 @@ def map_data(path: str, mtime_ns: int, community: str | None, crs: str,  # noqa:
                            community=community, lang=lang)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def map_frame(path: str, mtime_ns: int, community: str | None,  # noqa: PLR0913
+              tiles: mapview.TileSource, lang: str, tickets_version: tuple[int, str] = (0, ""),
+              as_of: str | None = None, scope: ScopeKey = _WHOLE) -> mapframe.Frame:
+    """The map of :func:`map_data`, rendered once for the component (a rerun resends the
+    strings; it does not rebuild or re-render the map)."""
+    md = map_data(path, mtime_ns, community, tiles.crs, lang, tickets_version, as_of, scope)
+    return mapframe.render(mapview.build_map(md, tiles, lang=lang))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def view_data(path: str, mtime_ns: int, bbox: tuple[float, ...], zoom: int, crs: str,  # noqa: PLR0913
+              lang: str, as_of: str | None = None, scope: ScopeKey = _WHOLE
+              ) -> mapview.MapData:
+    """The grids and buildings in one viewport of an aggregated map (a pan back to a view
+    seen before is served from here)."""
+    return mapview.prepare_view(_scoped(path, mtime_ns, scope),
+                                _coverage(path, mtime_ns, as_of, scope),
+                                bbox, zoom, crs=crs, lang=lang)  # type: ignore[arg-type]
+
+
 def store_path() -> Path:
     """The store this session shows (``?data=`` checked: a name that is no store stops the
     page with a plain message, never another store shown instead); the shipped demo is set
@@ -209,6 +230,16 @@ class Store:
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
         return map_data(str(self.path), self.mtime, community, crs, lang(),
                         self.tickets.version(), self.as_of, self.scope)
+
+    def map_frame(self, community: str | None, tiles: mapview.TileSource) -> mapframe.Frame:
+        """The rendered map for the component (:mod:`dashboard.mapframe`)."""
+        return map_frame(str(self.path), self.mtime, community, tiles, lang(),
+                         self.tickets.version(), self.as_of, self.scope)
+
+    def view_data(self, bbox: tuple[float, ...], zoom: int, crs: str) -> mapview.MapData:
+        """What is in one viewport of the aggregated map (:func:`mapview.prepare_view`)."""
+        return view_data(str(self.path), self.mtime, bbox, zoom, crs, lang(), self.as_of,
+                         self.scope)
 
 
 def download(store: Store, label: str, data: bytes, file_name: str, mime: str, *,

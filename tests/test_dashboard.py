@@ -151,7 +151,12 @@ def test_tickets_page_intake_and_move(app_store, demo):
 
     at = _tickets_harness().run()
     assert not at.exception
+    assert not at.metric  # lazy tabs: only the open one (受理) ran
+    at.session_state["tickets_tab"] = "统计"
+    at.run()
     assert {m.label for m in at.metric} >= {"受理", "结案率", "按期结案率", "超期"}
+    at.session_state["tickets_tab"] = "哨兵一键下单"
+    at.run()
     building = demo.buildings.code.iloc[11]
     at.selectbox(key="intake_building").set_value(building).run()
     form_text = [a for a in at.text_area if a.label == "内容"][0]
@@ -164,6 +169,8 @@ def test_tickets_page_intake_and_move(app_store, demo):
     assert new["text"] == "<b>楼道灯</b>坏了"  # stored as typed, shown as text
     assert new["grid_code"] == demo.buildings.grid_code.iloc[11]
     assert new["building_code"] == building
+    at.session_state["tickets_tab"] = "工单列表"
+    at.run()
     # the detail of the new ticket offers exactly the allowed moves
     labels = [b.label for b in at.button]
     assert "立案" in labels and "不予立案" in labels and "结案" not in labels

@@ -30,6 +30,7 @@ def _page(tid: str, lang: str = "zh") -> AppTest:
         "from dashboard.views import tickets_page\ntickets_page.render()\n",
         default_timeout=120)
     at.session_state["ticket_sel"] = tid
+    at.session_state["tickets_tab"] = t("tab_list", lang)  # the list's tab open (lazy tabs)
     if lang != "zh":
         at.query_params["lang"] = lang
     return at.run()

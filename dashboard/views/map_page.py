@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import mapview
+from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param
 from dashboard.text import md
@@ -53,30 +54,75 @@ def controls(store: Store, key: str) -> tuple[str | None, mapview.TileSource]:
 
 
 def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key: str,
-             height: int = 660) -> dict | None:
-    """Draw the map; return the properties of the feature clicked last (or None)."""
+             height: int = 660) -> None:
+    """Draw the map. It stays mounted across reruns: the selection and, on an aggregated
+    (city) map, the grids and buildings in view are dynamic layers, so a click or a pan sends
+    and redraws only those. A click on a grid or building selects it (``?sel=``), on a
+    community opens it (``?c=``, a whole-page rerun: the sidebar filter follows)."""
     L = lang()
     map_data = store.map_data(community, tiles.crs)
     if map_data.aggregated:
         st.info(t("aggregated_note", L))
+    comp = f"{key}_{community}_{tiles.key}"
     selected = st.query_params.get("sel")
-    m = mapview.build_map(map_data, tiles, lang=L, selected=selected,
-                          selected_geojson=mapview.selection_geojson(store.data, selected,
-                                                                     tiles.crs))
-    out = st_folium(m, key=f"{key}_{community}_{tiles.key}", height=height,
-                    use_container_width=True, returned_objects=["last_active_drawing"])
-    drawing = (out or {}).get("last_active_drawing") or {}
-    props = drawing.get("properties") or {}
-    last = st.session_state.get(f"{key}_last_click")
-    if props.get("code") and props.get("k") in ("g", "b", "c") and props != last:
-        st.session_state[f"{key}_last_click"] = props
-        if props["k"] == "c":
-            set_param("c", props["code"])
-            set_param("sel", None)
-        else:
-            set_param("sel", props["code"])
-        st.rerun()
-    return props or None
+    sel_geojson = mapview.selection_geojson(store.data, selected, tiles.crs)
+    dynamic = [fg for fg in (
+        _viewport(store, map_data, comp, tiles.crs, L),
+        mapview.selection_layer(sel_geojson, L)) if fg is not None]
+    center, zoom = _goto(comp, selected, sel_geojson, height)
+    returned = ["last_active_drawing"] + (["bounds", "zoom"] if map_data.aggregated else [])
+    mapframe.show(store.map_frame(community, tiles), key=comp, height=height,
+                  returned_objects=returned, feature_groups=dynamic, center=center, zoom=zoom,
+                  on_change=functools.partial(_on_map, comp))
+    if st.session_state.pop(f"{comp}_open_community", False):
+        st.rerun()  # the sidebar's community filter must follow: the whole page
+
+
+def _on_map(comp: str) -> None:
+    """The map reported a click or (aggregated maps) a new view: remember it, select what
+    was clicked."""
+    value = st.session_state.get(comp) or {}
+    if value.get("bounds") and value.get("zoom") is not None:
+        st.session_state[f"{comp}_view"] = (value["bounds"], int(value["zoom"]))
+    props = (value.get("last_active_drawing") or {}).get("properties") or {}
+    if not props.get("code") or props.get("k") not in ("g", "b", "c") or \
+            props == st.session_state.get(f"{comp}_last_click"):
+        return
+    st.session_state[f"{comp}_last_click"] = props
+    if props["k"] == "c":
+        set_param("c", props["code"])
+        set_param("sel", None)
+        st.session_state[f"{comp}_open_community"] = True
+    else:
+        set_param("sel", props["code"])
+        st.session_state[f"{comp}_clicked"] = props["code"]  # already in view: no jump
+
+
+def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int
+          ) -> tuple[tuple[float, float] | None, int | None]:
+    """Where to move the map: to a selection made elsewhere (search, a table, a link), not
+    to one clicked on the map (it is in view already)."""
+    if not sel_geojson or selected == st.session_state.get(f"{comp}_clicked"):
+        return None, None
+    return mapview.view_of(sel_geojson, height_px=height)
+
+
+def _viewport(store: Store, map_data: mapview.MapData, comp: str, crs: str, L: str
+              ) -> object | None:
+    """On an aggregated map: the grids and buildings in the last reported view."""
+    view = st.session_state.get(f"{comp}_view")
+    if not map_data.aggregated or not view:
+        return None
+    bounds, zoom = view
+    bbox = (bounds["_southWest"]["lng"], bounds["_southWest"]["lat"],
+            bounds["_northEast"]["lng"], bounds["_northEast"]["lat"])
+    if None in bbox:
+        return None
+    md_view = store.view_data(tuple(round(float(v), 4) for v in bbox), zoom, crs)
+    for name, n in md_view.counts.items():
+        if n < 0:
+            st.caption(t("view_too_many", L).format(layer=t(name, L), n=-n))
+    return mapview.view_layer(md_view, L)
 
 
 def _people_table(people: list[lookup.Responsible], L: str) -> pd.DataFrame:
@@ -157,7 +203,7 @@ def detail_panel(store: Store, code: str | None) -> None:
         hide_index=True, width="stretch")
     if st.button(t("clear_selection", L)):
         set_param("sel", None)
-        st.rerun()
+        st.rerun(scope="fragment")
     from dashboard.views.assign_panel import assignment_section  # 责任人调整, 变更记录
 
     assignment_section(store, d)
@@ -196,6 +242,14 @@ def render() -> None:
     as_of_picker(store)
     search_box(store)
     community, tiles = controls(store, "map")
+    _map_and_detail(community, tiles)
+
+
+@st.fragment
+def _map_and_detail(community: str | None, tiles: mapview.TileSource) -> None:
+    """The map and the detail panel: a click on the map reruns only this part (the map
+    stays mounted; the panel is redrawn)."""
+    store = Store()  # the current version: an edit in the panel changes it
     left, right = st.columns([2.6, 1.2])
     with left:
         show_map(store, community, tiles, "map")

@@ -327,13 +327,23 @@ def render() -> None:
     st.title(t("page_tickets", L))
     fictional_banner(store)
     files = store.principal.can("tickets_file")  # the leader reads, files nothing
+    # lazy tabs: only the open one runs (switching reruns the page, so every tab is current)
     tabs = st.tabs([t(k, L) for k in (("tab_intake",) if files else ()) + ("tab_list",
-                                                                           "tab_kpi")])
+                                                                           "tab_kpi")],
+                   key="tickets_tab", on_change="rerun")
     tab_list, tab_kpi = tabs[-2:]
-    if files:
+    if files and tabs[0].open:
         with tabs[0]:
             _intake(store)
-    with tab_list:
-        _list_and_detail(store)
-    with tab_kpi:
-        _kpis(store)
+    if tab_list.open:
+        with tab_list:
+            _list_and_detail_part()
+    if tab_kpi.open:
+        with tab_kpi:
+            _kpis(store)
+
+
+@st.fragment
+def _list_and_detail_part() -> None:
+    """The list and the selected ticket: a pick or a move reruns only this part."""
+    _list_and_detail(Store())  # the current version: a move changes it

@@ -111,6 +111,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "selection": {"zh": "选中", "en": "Selected"},
     "legend": {"zh": "图例", "en": "Legend"},
     "legend_communities": {"zh": "社区（哨兵覆盖）", "en": "Communities (sentinel coverage)"},
+    "legend_towns": {"zh": "街镇（哨兵覆盖；放大显示社区）",
+                     "en": "Towns (sentinel coverage; zoom in for communities)"},
     "legend_all_covered": {"zh": "全部网格有哨兵", "en": "Every grid covered"},
     "legend_mostly_covered": {"zh": "覆盖率 ≥ 90%", "en": "≥ 90% of grids covered"},
     "legend_poorly_covered": {"zh": "覆盖率 < 90%", "en": "< 90% of grids covered"},

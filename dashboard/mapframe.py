@@ -54,8 +54,9 @@ def render(m: folium.Map) -> Frame:
         bounds = ((b[0][0], b[0][1]), (b[1][0], b[1][1]))
     except AttributeError:
         bounds = ((None, None), (None, None))
+    zoom = m.options.get("zoom")
     return Frame(script, header, html, sf.get_full_id(m), tuple(css), tuple(js), bounds,
-                 m.options.get("zoom"))
+                 int(zoom) if isinstance(zoom, (int, float)) else None)
 
 
 def _links(m: folium.Map) -> tuple[list[str], list[str]]:

@@ -45,6 +45,10 @@ from layers.tickets import rules
 MAX_GRIDS = 5000
 #: Buildings appear from this zoom level on (street level).
 BUILDING_MIN_ZOOM = 16
+#: Above this many communities an aggregated map shows towns; communities come with the view.
+MAX_COMMUNITIES = 1500
+#: On a map aggregated to towns, the communities in view are sent from this zoom on.
+COMMUNITY_VIEW_MIN_ZOOM = 11
 #: On an aggregated (city) map, the grids in view are sent from this zoom on.
 GRID_VIEW_MIN_ZOOM = 14
 #: Most features of one layer a viewport sends (beyond: zoom in further).
@@ -158,6 +162,8 @@ class MapData:
     ticket_labels: dict[str, list[str]] = field(default_factory=dict)
     #: credit for the data drawn (``© OpenStreetMap contributors`` for OSM-derived layers)
     attribution: str | None = None
+    #: aggregated to towns (too many communities for one screen): communities come by view
+    by_town: bool = False
 
     def payload_bytes(self) -> int:
         return sum(len(s) for s in self.layers.values()) + len(json.dumps(self.tickets))
@@ -266,6 +272,7 @@ def prepare(
     community: str | None = None,
     lang: str = "zh",
     max_grids: int = MAX_GRIDS,
+    max_communities: int = MAX_COMMUNITIES,
     tolerance: float = 1e-5,
     decimals: int = 5,
 ) -> MapData:
@@ -283,6 +290,9 @@ def prepare(
         Language of tooltips.
     max_grids
         Above this many grids (and no ``community``), aggregate to communities.
+    max_communities
+        Aggregated, and above this many communities: aggregate to towns (the communities,
+        grids and buildings in view come from :func:`prepare_view`).
     tolerance, decimals
         Simplification tolerance and rounding (degrees; 1e-5° ≈ 1 m).
     """
@@ -293,8 +303,10 @@ def prepare(
     cmask, gmask, area = _view_area(comms, grids, community)
     clip = area if community else None  # points are clipped to the community's area
 
-    _emit_base(out, data, area)
-    _emit_communities(out, comms[cmask], cov.summary)
+    by_town = aggregated and len(comms) > max_communities
+    _emit_base(out, data, area, cov.summary if by_town else None)
+    if not by_town:
+        _emit_communities(out, comms[cmask], cov.summary)
     if not aggregated:
         g = grids[gmask]
         act = active_assignments(data["assignments"], cov.as_of)  # the coverage's day
@@ -305,13 +317,19 @@ def prepare(
         _emit_parking(out, data["parking"], clip, lang)
 
     # -- open tickets, clustered
-    tickets, labels = _open_tickets(data, community, gmask, crs, lang,
-                                    with_text=not aggregated)
+    tickets: list[list]
+    labels: dict[str, list[str]]
+    if by_town:  # counts per town; the tickets themselves come with the view
+        tickets, labels = [], {}
+        _emit_ticket_counts(out, data, lang)
+    else:
+        tickets, labels = _open_tickets(data, community, gmask, crs, lang,
+                                        with_text=not aggregated)
     out.counts["tickets"] = len(tickets)
     bounds = _bounds(comms.geometry.to_numpy()[cmask] if cmask.any() else
                      comms.geometry.to_numpy(), crs)
     return MapData(out.layers, out.counts, bounds, aggregated, crs, tickets, out.quant, labels,
-                   map_attribution(data.meta))
+                   map_attribution(data.meta), by_town)
 
 
 def prepare_view(
@@ -322,9 +340,10 @@ def prepare_view(
     *,
     crs: str = "wgs84",
     lang: str = "zh",
+    communities: bool = False,
     max_features: int = MAX_VIEW_FEATURES,
 ) -> MapData:
-    """The grids and buildings in one viewport of an aggregated (city) map.
+    """The communities, grids and buildings in one viewport of an aggregated (city) map.
 
     Parameters
     ----------
@@ -333,8 +352,11 @@ def prepare_view(
     bbox
         The view as ``(minx, miny, maxx, maxy)`` in degrees of the map's ``crs``.
     zoom
-        The map's zoom: grids come from :data:`GRID_VIEW_MIN_ZOOM`, buildings from
+        The map's zoom: communities (with ``communities``) from
+        :data:`COMMUNITY_VIEW_MIN_ZOOM`, grids from :data:`GRID_VIEW_MIN_ZOOM`, buildings from
         :data:`BUILDING_MIN_ZOOM`.
+    communities
+        Send the communities in view too (the map is aggregated to towns).
     max_features
         A layer with more features than this in view is left out (zoom in further);
         ``counts`` then holds its count negated.
@@ -342,12 +364,22 @@ def prepare_view(
     Returns
     -------
     MapData
-        Only ``layers``/``counts``/``quant`` are meaningful; empty below the grid zoom.
+        Only ``layers``/``counts``/``quant`` are meaningful; empty below the first zoom.
     """
     out = _Emitter(crs, _origin(data["communities"], crs), False, 5, 1e-5)
-    if zoom < GRID_VIEW_MIN_ZOOM:
-        return MapData({}, {}, bbox, False, crs)
     area = shapely.box(*_unshifted_bbox(bbox, crs))
+    if communities and zoom >= COMMUNITY_VIEW_MIN_ZOOM:
+        comms = data["communities"]
+        ci = np.sort(comms.sindex.query(area, predicate="intersects"))
+        if len(ci) > max_features:
+            out.counts["communities"] = -len(ci)
+        else:
+            out.aggregated = zoom < GRID_VIEW_MIN_ZOOM  # coloured until the grids show
+            _emit_communities(out, comms.iloc[ci], cov.summary)
+            out.aggregated = False
+        _emit_view_tickets(out, data, area, lang)
+    if zoom < GRID_VIEW_MIN_ZOOM:
+        return MapData(out.layers, out.counts, bbox, False, crs, quant=out.quant)
     grids = data["grids"]
     gi = np.sort(grids.sindex.query(area, predicate="intersects"))
     if len(gi) > max_features:
@@ -374,11 +406,22 @@ def _unshifted_bbox(bbox: tuple[float, float, float, float], crs: str
     return (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
 
 
+def _sorted_contains(sorted_codes: list[str], codes: np.ndarray) -> np.ndarray:
+    """Which ``codes`` are in ``sorted_codes`` (a sorted list, e.g. a coverage result's):
+    a binary search per code, not a hash table of the whole list per call (a city has ~10⁵
+    buildings without a member; a view holds a few hundred)."""
+    ref = np.asarray(sorted_codes, dtype=object)
+    if len(ref) == 0 or len(codes) == 0:
+        return np.zeros(len(codes), bool)
+    pos = np.minimum(np.searchsorted(ref, codes), len(ref) - 1)
+    return ref[pos] == codes
+
+
 def _emit_view_buildings(out: _Emitter, b: pd.DataFrame, without_member: list[str],
                          lang: str) -> None:
     """Buildings of one viewport, by building-member status (from the coverage result: no
     assignment table scan per pan)."""
-    has = ~b["code"].isin(without_member).to_numpy()
+    has = ~_sorted_contains(without_member, b["code"].to_numpy(dtype=object))
     tip = ("<b>" + escape(b["name"]).values + "</b><br>" + escape(b["code"]).values + "<br>"
            + t("col_households", lang) + " " + b["households"].astype(str).values + " · "
            + _counts(b["floors"], lang) + t("floors_unit", lang))
@@ -452,26 +495,45 @@ class _Emitter:
         self.counts[name] = len(geoms)
 
 
-def _emit_base(out: _Emitter, data: LayerSet, area: shapely.Geometry | None) -> None:
+def _emit_base(out: _Emitter, data: LayerSet, area: shapely.Geometry | None,
+               summary: pd.DataFrame | None = None) -> None:
     """The light base: roads (not when aggregated; only those crossing ``area`` when given)
-    and the town outline."""
+    and the town outlines — coloured by their grids' sentinel coverage when ``summary`` (the
+    coverage summary by community) is given: the city overview."""
     roads = data["roads"]
     if len(roads) and not out.aggregated:
         sel = roads[roads.intersects(area)] if area is not None and not area.is_empty else roads
         out.emit("roads", sel.geometry.to_numpy(), pd.DataFrame(index=range(len(sel))), "each")
     towns = data["towns"]
-    out.emit("towns", towns.geometry.to_numpy(),
-             pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
-             tol=out.tolerance * (20 if out.aggregated else 5))
+    if summary is None:
+        out.emit("towns", towns.geometry.to_numpy(),
+                 pd.DataFrame({"tt": "<b>" + escape(towns["name"]) + "</b>"}), "each",
+                 tol=out.tolerance * (20 if out.aggregated else 5))
+        return
+    by_comm = summary.set_index("community_code")[["grids", "grids_without_sentinel"]]
+    comms = data["communities"][["code", "town_code"]].set_index("code")
+    per_town = by_comm.join(comms, how="inner").groupby("town_code").sum()
+    s = per_town.reindex(towns["code"]).fillna(0)
+    out.emit("towns", towns.geometry.to_numpy(), pd.DataFrame({
+        "k": "t", "code": escape(towns["code"]).to_numpy(),
+        "s": _coverage_level(s["grids"].to_numpy(), s["grids_without_sentinel"].to_numpy()),
+        "n": escape(towns["name"]).to_numpy(), "g": s["grids"].astype(int).to_numpy(),
+        "w": s["grids_without_sentinel"].astype(int).to_numpy()}),
+        "each", tol=out.tolerance * 20)
+
+
+def _coverage_level(grids: np.ndarray, without: np.ndarray) -> np.ndarray:
+    """An area's coverage level: ``a`` every grid has a sentinel, ``b`` ≥ 90 %, ``c`` less."""
+    share = np.where(grids > 0, 1 - without / np.maximum(grids, 1), 1.0)
+    return np.where(share >= 0.999, "a", np.where(share >= 0.9, "b", "c"))
 
 
 def _emit_communities(out: _Emitter, c: pd.DataFrame, summary: pd.DataFrame) -> None:
     """Communities: outlines, or (aggregated) coloured by the share of grids with a
     sentinel."""
     s = summary.set_index("community_code").reindex(c["code"])
-    cov_share = s["grid_coverage"].fillna(1.0).to_numpy()
-    # coverage level of a community: a all grids covered, b ≥ 90 %, c below
-    level = np.where(cov_share >= 0.999, "a", np.where(cov_share >= 0.9, "b", "c"))
+    level = _coverage_level(s["grids"].fillna(0).to_numpy(),
+                            s["grids_without_sentinel"].fillna(0).to_numpy())
     out.emit("communities", c.geometry.to_numpy(), pd.DataFrame({
         "k": "c", "code": escape(c["code"]).to_numpy(),
         "s": level if out.aggregated else "line", "n": escape(c["name"]).to_numpy(),
@@ -537,6 +599,50 @@ def _emit_parking(out: _Emitter, pk: pd.DataFrame, clip: shapely.Geometry | None
            + t("capacity", lang) + " " + _counts(pk["capacity"], lang))
     out.emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
         "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
+        "tt": tip}))
+
+
+def _live_tickets(data: LayerSet) -> pd.DataFrame:
+    """The open tickets, with ``overdue`` by the one rule and clock."""
+    tk = data["tickets"]
+    if tk.empty:
+        return tk.assign(overdue=pd.Series(dtype=bool))
+    tk = tk[rules.open_mask(tk["status"])]
+    overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else
+               rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))
+    return tk.assign(overdue=overdue)
+
+
+def _emit_ticket_counts(out: _Emitter, data: LayerSet, lang: str) -> None:
+    """Open tickets counted per town (the city overview): a circle per town sized by the
+    count, the overdue ones in its tooltip."""
+    tk = _live_tickets(data)
+    towns = data["towns"]
+    town_of = data["communities"].set_index("code")["town_code"]
+    by_town = pd.DataFrame({"town": tk["community_code"].map(town_of).to_numpy(),
+                            "overdue": tk["overdue"].to_numpy()}).groupby("town")["overdue"]
+    n = by_town.size().reindex(towns["code"]).fillna(0).astype(int).to_numpy()
+    late = by_town.sum().reindex(towns["code"]).fillna(0).astype(int).to_numpy()
+    keep = n > 0
+    tip = ("<b>" + escape(towns["name"]).values + "</b><br>" + t("open_tickets", lang) + " "
+           + n.astype(str) + " · " + t("overdue", lang) + " " + late.astype(str))
+    out.emit("ticket_counts", shapely.point_on_surface(towns.geometry.to_numpy()[keep]),
+             pd.DataFrame({"s": np.where(late[keep] > 0, "overdue", "open"),
+                           "r": np.round(4 + 2 * np.sqrt(n[keep]), 1), "tt": tip[keep]}))
+
+
+def _emit_view_tickets(out: _Emitter, data: LayerSet, area: shapely.Geometry,
+                       lang: str) -> None:
+    """The open tickets in one viewport, by status (overdue ones in the overdue colour)."""
+    tk = _live_tickets(data)
+    tk = tk[_within(tk.geometry.to_numpy(), area)] if len(tk) else tk
+    cat = tk["category"].map(lambda c: t(f"cat_{c}", lang))
+    status = tk["status"].map(lambda x: t(f"status_t_{x}", lang))
+    tip = ("<b>" + escape(tk["id"]).values + "</b> · " + escape(cat).values + " · "
+           + escape(status).values + np.where(tk["overdue"].to_numpy(),
+                                              " · <b>" + t("overdue", lang) + "</b>", ""))
+    out.emit("tickets", tk.geometry.to_numpy(), pd.DataFrame({
+        "s": np.where(tk["overdue"].to_numpy(), "overdue", tk["status"].to_numpy()),
         "tt": tip}))
 
 
@@ -644,6 +750,19 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
 {%- if this.show %}
 {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
 {%- endif %}
+{%- if this.fade_zoom %}
+(function() {
+    var m = {{ this._parent.get_name() }}, l = {{ this.get_name() }};
+    function fade() {
+        var z = m.getZoom();
+        l.eachLayer(function(x) { x.setStyle({fillOpacity: z >= {{ this.fade_zoom }} ? 0 :
+            Object.assign({}, {{ this.base|tojson }},
+                          {{ this.get_name() }}_styles[x.feature.properties.s] || {}
+                          ).fillOpacity}); });
+    }
+    m.on('zoomend', fade); fade();
+})();
+{%- endif %}
 {%- if this.min_zoom %}
 (function() {
     var m = {{ this._parent.get_name() }}, l = {{ this.get_name() }};
@@ -666,7 +785,7 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
     def __init__(self, data: str, name: str, *, styles: Mapping[str, dict] | None = None,
                  base: Mapping[str, object] | None = None, icon: Mapping | None = None,
                  show: bool = True, min_zoom: int | None = None,
-                 tooltip_js: str | None = None,
+                 fade_zoom: int | None = None, tooltip_js: str | None = None,
                  quant: tuple[float, float, float] | None = None) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "VectorLayer"
@@ -675,12 +794,14 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
         self.base = dict(base or {})
         self.icon = dict(icon) if icon else None
         self.min_zoom = min_zoom
+        #: from this zoom on the fill is cleared (what comes with the view is drawn over it)
+        self.fade_zoom = fade_zoom
         #: a JS expression of ``p`` (the properties, text already escaped) for the tooltip
         self.tooltip_js = tooltip_js
         #: ``(x0, y0, step)`` when coordinates are quantised integers
         self.quant = quant
 
-    def render(self, **kwargs) -> None:
+    def render(self, **kwargs) -> None:  # type: ignore[override]
         """Render without folium's own ``addTo`` for shown layers (``Layer.render``): the
         template adds the layer itself, and a second ``addTo`` after it would put a
         ``min_zoom`` layer back on the map at every zoom."""
@@ -704,7 +825,7 @@ class MapScript(MacroElement):
         self.code = code
 
 
-def _legend_html(lang: str, aggregated: bool) -> str:
+def _legend_html(lang: str, aggregated: bool, by_town: bool = False) -> str:
     def swatch(colour: str, label: str, shape: str = "square") -> str:
         radius = "50%" if shape == "circle" else "2px"
         return (f'<div><span style="display:inline-block;width:12px;height:12px;'
@@ -712,7 +833,8 @@ def _legend_html(lang: str, aggregated: bool) -> str:
                 f'vertical-align:middle"></span>{label}</div>')
 
     rows = [f"<b>{t('legend', lang)}</b>"]
-    prefix = t("legend_communities", lang) if aggregated else t("grids", lang)
+    prefix = (t("legend_towns", lang) if by_town else t("legend_communities", lang)) \
+        if aggregated else t("grids", lang)
     rows.append(f'<div style="margin-top:4px">{prefix}</div>')
     if aggregated:
         rows += [swatch(STATUS_COLOURS["ok"], t("legend_all_covered", lang)),
@@ -780,12 +902,16 @@ def build_map(
         _add_detail_layers(groups, md, lang)
     if md.tickets:
         _add_ticket_layers(groups, md, lang)
+    if "ticket_counts" in md.layers:
+        groups.add("ticket_counts", t("group_events", lang), VectorLayer(
+            md.layers["ticket_counts"], t("open_tickets", lang), styles=_TICKET_STYLES,
+            base={"color": "#fff", "weight": 1, "fillOpacity": 0.85}))
     if selected_geojson:
         VectorLayer(selected_geojson, t("selection", lang), base={
             "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
             show=True).add_to(m)
     GroupedLayerControl(groups.groups, exclusive_groups=False, collapsed=True).add_to(m)
-    _add_legend(m, lang, md.aggregated)
+    _add_legend(m, lang, md.aggregated, md.by_town)
     _set_view(m, md.bounds, view, selected_geojson)
     return m
 
@@ -846,24 +972,44 @@ class _LayerGroups:
             self.groups.setdefault(group, []).append(layer)
 
 
+def _area_styles() -> dict[str, dict]:
+    """Areas (towns, communities) coloured by coverage level, or outlined (``line``)."""
+    styles: dict[str, dict] = {
+        lvl: {"fillColor": STATUS_COLOURS[k], "fillOpacity": 0.55}
+        for lvl, k in (("a", "ok"), ("b", "overloaded"), ("c", "no_sentinel"))}
+    styles["line"] = {"fill": False}
+    return styles
+
+
+def _area_tip(lang: str) -> str:
+    """The tooltip of an area coloured by coverage (built in the browser from its
+    properties, text already escaped)."""
+    return ("'<b>' + p.n + '</b>（' + p.code + '）<br>' + "
+            f"{json.dumps(t('col_grids', lang) + ' ')} + p.g + ' · ' + "
+            f"{json.dumps(t('col_grids_without_sentinel', lang) + ' ')} + p.w")
+
+
 def _add_admin_layers(groups: _LayerGroups, md: MapData, tiles: TileSource, lang: str) -> None:
     """Roads (the base when there are no tiles), the town outline and the communities."""
     if "roads" in md.layers:
         groups.add("roads", t("group_base", lang), VectorLayer(
             md.layers["roads"], t("roads", lang), base=_ROAD_STYLE, show=tiles.url is None))
     g_admin = t("group_admin", lang)
-    groups.add("towns", g_admin, VectorLayer(md.layers["towns"], t("town_boundary", lang), base={
-        "color": "#333", "weight": 3, "fill": False, "dashArray": "6 4"}))
-    comm_styles = {lvl: {"fillColor": STATUS_COLOURS[k], "fillOpacity": 0.55}
-                   for lvl, k in (("a", "ok"), ("b", "overloaded"), ("c", "no_sentinel"))}
-    comm_styles["line"] = {"fill": False}
-    comm_tip = ("'<b>' + p.n + '</b>（' + p.code + '）<br>' + "
-                f"{json.dumps(t('col_grids', lang) + ' ')} + p.g + ' · ' + "
-                f"{json.dumps(t('col_grids_without_sentinel', lang) + ' ')} + p.w")
-    groups.add("communities", g_admin, VectorLayer(
-        md.layers["communities"], t("communities", lang),
-        base={"color": "#1f2328", "weight": 1.2 if md.aggregated else 2.2, "fillOpacity": 0.0},
-        styles=comm_styles, tooltip_js=comm_tip))
+    if md.by_town:
+        groups.add("towns", g_admin, VectorLayer(
+            md.layers["towns"], t("town_boundary", lang), styles=_area_styles(),
+            base={"color": "#333", "weight": 1.2, "fillOpacity": 0.0},
+            tooltip_js=_area_tip(lang), fade_zoom=COMMUNITY_VIEW_MIN_ZOOM))
+    else:
+        groups.add("towns", g_admin, VectorLayer(
+            md.layers["towns"], t("town_boundary", lang),
+            base={"color": "#333", "weight": 3, "fill": False, "dashArray": "6 4"}))
+    if "communities" in md.layers:
+        groups.add("communities", g_admin, VectorLayer(
+            md.layers["communities"], t("communities", lang),
+            base={"color": "#1f2328", "weight": 1.2 if md.aggregated else 2.2,
+                  "fillOpacity": 0.0},
+            styles=_area_styles(), tooltip_js=_area_tip(lang)))
 
 
 def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
@@ -901,6 +1047,11 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
               "fillOpacity": 0.6}))
 
 
+_TICKET_STYLES = {**{k: {"fillColor": c} for k, c in STATUS_TICKET_COLOURS.items()},
+                  "overdue": {"fillColor": TICKET_COLOURS["overdue"]},
+                  "open": {"fillColor": TICKET_COLOURS["open"]}}
+
+
 def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     """Open tickets: a marker cluster, and a heat map (off until chosen)."""
     g_events = t("group_events", lang)
@@ -915,9 +1066,9 @@ def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     groups.add("tickets", g_events, heat)
 
 
-def _add_legend(m: folium.Map, lang: str, aggregated: bool) -> None:
+def _add_legend(m: folium.Map, lang: str, aggregated: bool, by_town: bool = False) -> None:
     """The legend, bottom left."""
-    legend = json.dumps(_legend_html(lang, aggregated))
+    legend = json.dumps(_legend_html(lang, aggregated, by_town))
     MapScript(
         "var lg = L.control({position: 'bottomleft'});"
         "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
@@ -997,12 +1148,21 @@ def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
     if not md.layers:
         return None
     fg = folium.FeatureGroup(name=t("grids", lang), control=False)
+    if "communities" in md.layers:
+        VectorLayer(md.layers["communities"], t("communities", lang),
+                    base={"color": "#1f2328", "weight": 1.5, "fillOpacity": 0.0},
+                    styles=_area_styles(), tooltip_js=_area_tip(lang),
+                    quant=md.quant.get("communities")).add_to(fg)
     if "grids" in md.layers:
         layer = VectorLayer(md.layers["grids"], t("grids_by_status", lang),
                             base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
                             styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
                             quant=md.quant.get("grids"))
         layer.add_to(fg)
+    if "tickets" in md.layers:
+        VectorLayer(md.layers["tickets"], t("open_tickets", lang), styles=_TICKET_STYLES,
+                    base={"radius": 6, "color": "#fff", "weight": 1, "fillOpacity": 0.95},
+                    quant=md.quant.get("tickets")).add_to(fg)
     if "buildings" in md.layers:
         VectorLayer(md.layers["buildings"], t("buildings", lang),
                     base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},

@@ -47,8 +47,13 @@ def _viewer(scope: ScopeKey) -> Principal:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _scoped(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
-    """The store as one scope sees it (rows in scope, personal data masked by role)."""
-    return scoped(_load(path, mtime_ns), _viewer(scope))
+    """The store as one scope sees it (rows in scope, personal data masked by role); for a
+    store the map shows by viewport, with its spatial indexes built (not on the first zoom)."""
+    data = scoped(_load(path, mtime_ns), _viewer(scope))
+    if len(data.grids) > mapview.MAX_GRIDS:
+        for name in ("communities", "grids", "buildings"):
+            _ = data[name].sindex  # kept with the frame, shared by every session
+    return data
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -137,16 +142,24 @@ def _ticket_layer(path: str, version: tuple[int, str], scope: ScopeKey = _WHOLE
                             crs="EPSG:4326")
 
 
+def _display_data(path: str, mtime_ns: int, tickets_version: tuple[int, str],
+                  scope: ScopeKey) -> LayerSet:
+    """What a scope's maps draw: its layers with the live tickets; no people at all for
+    roles that see no personal data (not even names in a tooltip)."""
+    data = _scoped(path, mtime_ns, scope).replace(
+        tickets=_ticket_layer(path, tickets_version, scope))
+    if scope[1] == "none":
+        data = data.replace(people=data.people.iloc[:0])
+    return data
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def map_data(path: str, mtime_ns: int, community: str | None, crs: str,  # noqa: PLR0913
              lang: str, tickets_version: tuple[int, str] = (0, ""),
              as_of: str | None = None, scope: ScopeKey = _WHOLE) -> mapview.MapData:
     """Display data for one (store version, community, base-map CRS, language, tickets,
     as-of day, scope)."""
-    data = _scoped(path, mtime_ns, scope).replace(
-        tickets=_ticket_layer(path, tickets_version, scope))
-    if scope[1] == "none":  # no personal data: people's homes are not drawn at all
-        data = data.replace(people=data.people.iloc[:0])
+    data = _display_data(path, mtime_ns, tickets_version, scope)
     return mapview.prepare(data, _coverage(path, mtime_ns, as_of, scope), crs=crs,
                            community=community, lang=lang)
 
@@ -163,13 +176,15 @@ def map_frame(path: str, mtime_ns: int, community: str | None,  # noqa: PLR0913
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def view_data(path: str, mtime_ns: int, bbox: tuple[float, ...], zoom: int, crs: str,  # noqa: PLR0913
-              lang: str, as_of: str | None = None, scope: ScopeKey = _WHOLE
-              ) -> mapview.MapData:
-    """The grids and buildings in one viewport of an aggregated map (a pan back to a view
-    seen before is served from here)."""
-    return mapview.prepare_view(_scoped(path, mtime_ns, scope),
+              lang: str, communities: bool, tickets_version: tuple[int, str] = (0, ""),
+              as_of: str | None = None, scope: ScopeKey = _WHOLE) -> mapview.MapData:
+    """The communities, grids, buildings and open tickets in one viewport of an aggregated
+    map (a pan back to a view seen before is served from here)."""
+    data = _display_data(path, mtime_ns, tickets_version, scope)
+    return mapview.prepare_view(data,
                                 _coverage(path, mtime_ns, as_of, scope),
-                                bbox, zoom, crs=crs, lang=lang)  # type: ignore[arg-type]
+                                bbox, zoom, crs=crs, lang=lang,  # type: ignore[arg-type]
+                                communities=communities)
 
 
 def store_path() -> Path:
@@ -236,10 +251,11 @@ class Store:
         return map_frame(str(self.path), self.mtime, community, tiles, lang(),
                          self.tickets.version(), self.as_of, self.scope)
 
-    def view_data(self, bbox: tuple[float, ...], zoom: int, crs: str) -> mapview.MapData:
+    def view_data(self, bbox: tuple[float, ...], zoom: int, crs: str, communities: bool
+                  ) -> mapview.MapData:
         """What is in one viewport of the aggregated map (:func:`mapview.prepare_view`)."""
-        return view_data(str(self.path), self.mtime, bbox, zoom, crs, lang(), self.as_of,
-                         self.scope)
+        return view_data(str(self.path), self.mtime, bbox, zoom, crs, lang(), communities,
+                         self.tickets.version(), self.as_of, self.scope)
 
 
 def download(store: Store, label: str, data: bytes, file_name: str, mime: str, *,

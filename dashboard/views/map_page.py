@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import folium
 import pandas as pd
 import streamlit as st
 
@@ -85,11 +86,13 @@ def _on_map(comp: str) -> None:
     if value.get("bounds") and value.get("zoom") is not None:
         st.session_state[f"{comp}_view"] = (value["bounds"], int(value["zoom"]))
     props = (value.get("last_active_drawing") or {}).get("properties") or {}
-    if not props.get("code") or props.get("k") not in ("g", "b", "c") or \
+    if not props.get("code") or props.get("k") not in ("g", "b", "c", "t") or \
             props == st.session_state.get(f"{comp}_last_click"):
         return
     st.session_state[f"{comp}_last_click"] = props
-    if props["k"] == "c":
+    if props["k"] == "t":  # a town of the city overview: zoom to it (its communities come)
+        st.session_state[f"{comp}_goto"] = ("town", props["code"])
+    elif props["k"] == "c":
         set_param("c", props["code"])
         set_param("sel", None)
         st.session_state[f"{comp}_open_community"] = True
@@ -100,15 +103,33 @@ def _on_map(comp: str) -> None:
 
 def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int
           ) -> tuple[tuple[float, float] | None, int | None]:
-    """Where to move the map: to a selection made elsewhere (search, a table, a link), not
-    to one clicked on the map (it is in view already)."""
-    if not sel_geojson or selected == st.session_state.get(f"{comp}_clicked"):
+    """Where to move the map: to the latest of a selection made elsewhere (search, a table,
+    a link — not one clicked on the map: it is in view already) or a town clicked on the
+    city overview. Sent on every rerun; the map moves only when it changes."""
+    seen = st.session_state.get(f"{comp}_sel_seen")
+    st.session_state[f"{comp}_sel_seen"] = selected
+    if selected and selected != seen and selected != st.session_state.get(f"{comp}_clicked"):
+        st.session_state[f"{comp}_goto"] = ("sel", selected)
+    kind, code = st.session_state.get(f"{comp}_goto") or (None, None)
+    if kind == "town" and code:
+        return _town_view(code, height)
+    if kind == "sel" and code == selected and sel_geojson:
+        return mapview.view_of(sel_geojson, height_px=height)
+    return None, None
+
+
+def _town_view(code: str, height: int) -> tuple[tuple[float, float] | None, int | None]:
+    """Centre and zoom that show a town (clicked on the city overview)."""
+    towns = Store().data.towns
+    hit = towns[(towns["code"] == code).to_numpy()]
+    if hit.empty:
         return None, None
-    return mapview.view_of(sel_geojson, height_px=height)
+    return mapview.view_of(mapview.feature_collection(hit.geometry.to_numpy(), pd.DataFrame(
+        {"k": ["t"]})), height_px=height)
 
 
 def _viewport(store: Store, map_data: mapview.MapData, comp: str, crs: str, L: str
-              ) -> object | None:
+              ) -> folium.FeatureGroup | None:
     """On an aggregated map: the grids and buildings in the last reported view."""
     view = st.session_state.get(f"{comp}_view")
     if not map_data.aggregated or not view:
@@ -118,7 +139,8 @@ def _viewport(store: Store, map_data: mapview.MapData, comp: str, crs: str, L: s
             bounds["_northEast"]["lng"], bounds["_northEast"]["lat"])
     if None in bbox:
         return None
-    md_view = store.view_data(tuple(round(float(v), 4) for v in bbox), zoom, crs)
+    md_view = store.view_data(tuple(round(float(v), 4) for v in bbox), zoom, crs,
+                              map_data.by_town)
     for name, n in md_view.counts.items():
         if n < 0:
             st.caption(t("view_too_many", L).format(layer=t(name, L), n=-n))

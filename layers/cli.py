@@ -157,13 +157,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from .coverage import LAYERS_NEEDED, coverage
+    """The coverage analysis of a store. It reads only the columns the analysis uses with the
+    store's cheap integrity check (what the store wrote was validated when written);
+    ``--full-check`` validates the layers fully first, as ``validate`` does."""
+    from .coverage import COLUMNS_NEEDED, LAYERS_NEEDED, coverage
     from .store import open_store
 
     steps = _Steps(2, args.quiet)
-    steps("reading and validating")
     store = open_store(args.path)
-    data = store.read(LAYERS_NEEDED, check_geometry=not args.fast)
+    if args.full_check:
+        steps("reading and validating")
+        data = store.read(LAYERS_NEEDED, full_check=True)
+    else:
+        steps("reading")
+        data = store.read(list(COLUMNS_NEEDED), columns=COLUMNS_NEEDED)
     steps("analysing coverage")
     result = coverage(data, _settings(args))
     steps.close()
@@ -774,8 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["table", "json"], default="table")
     c.add_argument("--as-of", dest="as_of", default=None, help="evaluate on this date")
     c.add_argument("--sentinel-max-households", dest="sentinel_max_households", type=int)
-    c.add_argument("--fast", action="store_true",
-                   help="skip the geometric part of validation on load (large stores)")
+    c.add_argument("--full-check", dest="full_check", action="store_true",
+                   help="validate the layers fully before the analysis (as `validate` does); "
+                        "by default only the store's integrity is checked")
+    c.add_argument("--fast", action="store_true", help=argparse.SUPPRESS)  # the default now
     c.set_defaults(func=cmd_coverage)
 
     tk = sub.add_parser("tickets", help="residents' requests: list, add, move, show")

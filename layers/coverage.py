@@ -34,6 +34,15 @@ from .settings import DEFAULT_SETTINGS, Settings
 
 #: The layers :func:`coverage` reads (a store can be read with just these).
 LAYERS_NEEDED = ("towns", "communities", "grids", "buildings", "people", "assignments")
+#: The columns :func:`coverage` uses, by layer: all it needs to read (``Store.read(columns=)``);
+#: a city's building names, floors and residents' phones are never loaded.
+COLUMNS_NEEDED: dict[str, tuple[str, ...]] = {
+    "communities": ("code", "name"),
+    "grids": ("code", "community_code", "name", "households", "geometry"),
+    "buildings": ("code", "grid_code", "households", "geometry"),
+    "people": ("person_id", "name", "is_party_member", "home_building_code", "geometry"),
+    "assignments": ("person_id", "role", "target_code", "active", "since", "until"),
+}
 
 SUMMARY_COLUMNS = [
     "community_code",

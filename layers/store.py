@@ -51,11 +51,11 @@ import pyogrio
 import shapely
 
 from . import clock
-from .errors import LayerValidationError, StoreError
+from .errors import LayersError, LayerValidationError, StoreError
 from .layerset import DATE_ANCHOR, LayerSet
 from .schema import LAYER_NAMES, LAYERS, REQUIRED_LAYERS, spec
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import Problem, ValidationReport, validate
+from .validate import Problem, ValidationReport, check_integrity, validate
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,30 @@ class RowConflict(StoreError):
         cond = ", ".join(f"{k}={v!r}" for k, v in self.where.items())
         super().__init__(f"{layer} ({cond}): {field} was changed by someone else; "
                          "nothing was written")
+
+
+class StoreIntegrityError(LayerValidationError):
+    """A store file no longer holds what the store writes (edited outside the app?): a
+    column is missing, a value is not of its column's kind, a required value or a geometry is
+    missing, a key is repeated. ``report`` lists what the read's integrity check found; the
+    full check (``python -m layers validate``) finds the rest.
+
+    Parameters
+    ----------
+    report
+        The integrity check's report.
+    source
+        The store.
+    """
+
+    def __init__(self, report: ValidationReport, source: str) -> None:
+        self.report = report
+        self.source = source
+        rows = sum(p.count for p in report.errors)
+        LayersError.__init__(
+            self, f"{source}: {rows} problem(s) reading the store (was the file edited outside "
+            f"the app?); for the full check run `python -m layers validate {source}`.\n"
+            + report.format(limit=50))
 
 
 class RowEdit(Protocol):
@@ -169,9 +193,13 @@ class Store(Protocol):
         layers: Iterable[str] | None = None,
         *,
         bbox: Bounds | None = None,
+        columns: Mapping[str, Sequence[str]] | None = None,
+        full_check: bool = False,
         check_geometry: bool = True,
     ) -> LayerSet:
-        """Read and validate layers (all by default); raises on contract errors."""
+        """Read layers (all by default; only some ``columns`` of some) with a cheap integrity
+        check, since what the store wrote was validated when written; ``full_check``
+        validates them fully. Raises on errors."""
 
     def write(self, data: LayerSet, *, settings: Settings = DEFAULT_SETTINGS) -> ValidationReport:
         """Validate ``data`` and replace the store's whole content with it, atomically."""
@@ -219,6 +247,10 @@ class Store(Protocol):
 
     def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
         """Entries of the append-only change log matching ``filters``, oldest first."""
+
+    def layer_versions(self) -> dict[str, str]:
+        """A token per layer (and ``meta``, ``change_log``) that changes whenever that table
+        changes (a cache key for what is computed from one layer)."""
 
     def version(self) -> str:
         """Changes with every change of the layers or metadata (a cache key for views), not
@@ -292,22 +324,46 @@ class GeoPackageStore:
         df = pyogrio.read_dataframe(self.path, layer=META_TABLE, read_geometry=False)
         return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
 
-    def read_layer(self, name: str, *, bbox: Bounds | None = None) -> pd.DataFrame:
-        """Read one layer as stored (not validated; :meth:`read` validates)."""
+    def read_layer(
+        self, name: str, *, bbox: Bounds | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Read one layer as stored (no check; :meth:`read` checks).
+
+        Parameters
+        ----------
+        name
+            The layer.
+        bbox
+            Only features intersecting (minx, miny, maxx, maxy) in EPSG:4326.
+        columns
+            Only these columns (``"geometry"`` among them for the geometry); default all.
+            Columns the file lacks are left out.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A GeoDataFrame when the geometry is read. Text columns are Arrow strings in one
+            chunk each (Arrow's take and hash kernels run several times faster on one chunk
+            than on GDAL's batches of 65,536 rows).
+        """
         s = spec(name)
         if name not in self._raw_layers():
             raise StoreError(f"{self.path}: layer {name!r} is missing")
-        kw = {"bbox": bbox} if bbox is not None and s.geometry is not None else {}
+        geometry = s.geometry is not None and (columns is None or "geometry" in columns)
+        attrs = None if columns is None else [c for c in columns if c != "geometry"]
+        if attrs == [] and not geometry:
+            raise StoreError(f"{self.path}: no column of layer {name!r} asked for")
+        kw: dict[str, object] = {"bbox": bbox} if bbox is not None and geometry else {}
+        n = pyogrio.read_info(self.path, layer=name)["features"]
+        if n > 0:
+            kw["batch_size"] = int(n)  # one Arrow batch: one chunk per column
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            df = pyogrio.read_dataframe(
-                self.path,
-                layer=name,
-                use_arrow=True,
-                read_geometry=s.geometry is not None,
-                **kw,
-            )
-        if s.geometry is not None and not isinstance(df, gpd.GeoDataFrame):
+            # a date column holding text stays text: the check reports it, row by row
+            warnings.filterwarnings("ignore", "Error parsing datetimes", UserWarning)
+            df = pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
+                                        read_geometry=geometry, columns=attrs, **kw)
+        if geometry and not isinstance(df, gpd.GeoDataFrame):
             df = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
         return df
 
@@ -316,10 +372,19 @@ class GeoPackageStore:
         layers: Iterable[str] | None = None,
         *,
         bbox: Bounds | None = None,
+        columns: Mapping[str, Sequence[str]] | None = None,
+        full_check: bool = False,
         check_geometry: bool = True,
         settings: Settings = DEFAULT_SETTINGS,
     ) -> LayerSet:
-        """Read layers and validate them.
+        """Read layers, trusting what the store wrote.
+
+        Everything the store writes was fully validated when written, so by default a read
+        only checks the file's integrity (:func:`~layers.validate.check_integrity`: columns
+        present, values of their kinds and with the contract's dtypes, required values and
+        geometries present, geometry types, unique keys). ``full_check`` runs the whole
+        validation instead (geometry validity, tiling, references …), as
+        ``python -m layers validate`` does. Either way a valid store reads as the same frames.
 
         Parameters
         ----------
@@ -328,36 +393,53 @@ class GeoPackageStore:
         bbox
             Only features intersecting (minx, miny, maxx, maxy) in EPSG:4326. Cross-layer
             checks are skipped for such partial reads.
+        columns
+            Layer name → the only columns to read of it (``"geometry"`` among them for its
+            geometry); other layers are read whole. The check covers the columns read (a
+            required one the file lacks is an error). Not with ``full_check``.
+        full_check
+            Validate fully (:func:`~layers.validate.validate`), with the repairs it makes.
         check_geometry
-            Validate geometry (validity, tiling) too; False for a faster, column-level check.
+            With ``full_check``: the geometric checks too (validity, tiling); False for the
+            column-level and cross-layer checks only. Ignored without ``full_check``.
+        settings
+            Tolerances of the full check.
 
         Raises
         ------
         StoreError
             Missing file or layer.
+        StoreIntegrityError
+            The file does not hold what the store writes (e.g. edited outside the app).
         LayerValidationError
-            The stored data breaks the contract (e.g. the file was edited in QGIS).
+            With ``full_check``: the stored data breaks the contract.
         """
-        present = self.layer_names()
-        if layers is None:
-            missing = [n for n in REQUIRED_LAYERS if n not in present]
-            if missing:
-                raise StoreError(f"{self.path}: required layer(s) missing: {', '.join(missing)}")
-            names = present
+        columns = dict(columns or {})
+        if full_check and columns:
+            raise StoreError("a full check needs whole layers: read them without columns=")
+        data = LayerSet({n: self.read_layer(n, bbox=bbox, columns=columns.get(n))
+                         for n in self._names(layers)}, self.meta())
+        if full_check:
+            checked, report = validate(data, settings, source=self.location,
+                                       check_geometry=check_geometry, cross_layer=bbox is None)
+            if not report.ok:
+                raise LayerValidationError(report, self.location)
         else:
-            names = [spec(n).name for n in layers]
-        frames = {n: self.read_layer(n, bbox=bbox) for n in names}
-        data = LayerSet(frames, self.meta())
-        checked, report = validate(
-            data,
-            settings,
-            source=self.location,
-            check_geometry=check_geometry,
-            cross_layer=bbox is None,
-        )
-        if not report.ok:
-            raise LayerValidationError(report, self.location)
+            checked, report = check_integrity(data, source=self.location, columns=columns)
+            if not report.ok:
+                raise StoreIntegrityError(report, self.location)
         return checked.dates_relative_to(clock.today())
+
+    def _names(self, layers: Iterable[str] | None) -> list[str]:
+        """The layers a read returns: ``layers``, or every contract layer present (and then
+        the required ones must be)."""
+        if layers is not None:
+            return [spec(n).name for n in layers]
+        present = self.layer_names()
+        missing = [n for n in REQUIRED_LAYERS if n not in present]
+        if missing:
+            raise StoreError(f"{self.path}: required layer(s) missing: {', '.join(missing)}")
+        return present
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, data: LayerSet, *, settings: Settings = DEFAULT_SETTINGS) -> ValidationReport:
@@ -420,7 +502,7 @@ class GeoPackageStore:
     ) -> ValidationReport:
         """Replace the layers ``change(current)`` returns, all under the write lock.
 
-        ``current`` is the store's content read (column-level validated) after the lock is
+        ``current`` is the store's content read (integrity-checked) after the lock is
         taken, so no other writer can change it before this write lands: an append computed
         from it never loses rows another process added meanwhile.
 
@@ -451,7 +533,7 @@ class GeoPackageStore:
             The store file or its folder is read-only, or the store cannot be read.
         """
         with self._locked():
-            current = self.read(check_geometry=False)
+            current = self.read()
             layers = dict(change(current))
             for n in layers:
                 spec(n)
@@ -641,10 +723,39 @@ class GeoPackageStore:
         with self._reading() as edit:
             return edit.change_log(filters)
 
+    def layer_versions(self) -> dict[str, str]:
+        """A token per table of the store that changes whenever that table changes: a cache
+        key for what is computed from some layers only.
+
+        Keys are the layer names, ``meta`` (the metadata table) and ``change_log``. A token is
+        the table's ``gpkg_contents.last_change`` and row count: GDAL sets ``last_change`` on
+        every write of a layer (a whole-store write rewrites every layer; :meth:`update`
+        rewrites the layers it is given and copies the others byte for byte, keeping their
+        tokens), row edits (:meth:`edit_rows`) set it for exactly the tables they changed,
+        always later than before; GeoPackage triggers keep the row count, so even a row
+        inserted or deleted by a plain SQLite client changes it. Accounts and the audit log
+        are not tables of the GeoPackage: they have no token.
+
+        Raises
+        ------
+        StoreError
+            Missing or empty store file.
+        """
+        with self._reading() as tx:
+            con = tx.con
+            counted = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = 'gpkg_ogr_contents'").fetchone()
+            count = ("(SELECT feature_count FROM gpkg_ogr_contents o WHERE lower(o.table_name) "
+                     "= lower(c.table_name))") if counted else "NULL"
+            rows = con.execute(f"SELECT table_name, coalesce(last_change, ''), {count} "
+                               "FROM gpkg_contents c ORDER BY table_name").fetchall()
+        return {("meta" if name == META_TABLE else str(name)): f"{stamp}#{n}"
+                for name, stamp, n in rows}
+
     def version(self) -> str:
         """What a cached view of the layers depends on: it changes with every layer write,
-        row edit and metadata change (each touches ``gpkg_contents.last_change``; a whole-store
-        write replaces the file, a new inode) — not with accounts or audit entries, which live
+        row edit and metadata change (see :meth:`layer_versions`; a whole-store write also
+        replaces the file, a new inode) — not with accounts or audit entries, which live
         beside the layers (a login must not make every page re-read a city).
 
         Raises
@@ -654,14 +765,8 @@ class GeoPackageStore:
         """
         self._require()
         inode = self.path.stat().st_ino
-        with self._reading() as tx:
-            con = tx.con
-            stamps = con.execute("SELECT group_concat(table_name || '=' || "
-                                 "coalesce(last_change, ''), ';') FROM gpkg_contents").fetchone()
-            edits = con.execute(f"SELECT max({_q(ROW_ID)}) FROM {_q(CHANGE_LOG)}").fetchone() \
-                if CHANGE_LOG in {r[0] for r in con.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'")} else (None,)
-        return f"{inode}|{stamps[0]}|{edits[0]}"
+        tokens = ";".join(f"{k}={v}" for k, v in sorted(self.layer_versions().items()))
+        return f"{inode}|{tokens}"
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[_GpkgRowEdit]:
@@ -837,6 +942,10 @@ _LOOKUP_COLUMNS = frozenset(
 #: Values bound in one ``IN (…)``; longer lists are looked up in chunks.
 _MAX_IN = 10_000
 _NOW_SQL = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+#: Now, or 2 ms after the row's ``last_change`` when that is not earlier (two edits within a
+#: millisecond, a clock set back): every edit moves a table's version forward.
+_LATER_SQL = ("strftime('%Y-%m-%dT%H:%M:%fZ', max(julianday('now'), "
+              "coalesce(julianday(last_change), 0) + 0.002 / 86400))")
 
 
 def _gpkg_header(blob: bytes) -> tuple[bool, tuple[float, ...] | None, int]:
@@ -1340,7 +1449,7 @@ class _GpkgRowEdit:
         """Before the commit: the touched tables' ``last_change`` and extents in
         ``gpkg_contents`` (what QGIS and GDAL read to know a table changed)."""
         for layer in sorted(self._touched):
-            self.con.execute(f"UPDATE gpkg_contents SET last_change = {_NOW_SQL} "
+            self.con.execute(f"UPDATE gpkg_contents SET last_change = {_LATER_SQL} "
                              "WHERE table_name = ?", (layer,))
         for layer, (minx, miny, maxx, maxy) in self._extent.items():
             self.con.execute(

@@ -15,17 +15,22 @@ lines 2, 3, 4 …").
 Enumerations accept the code, its Chinese or English label and the synonyms of
 :mod:`layers.labels` (the one catalogue); booleans accept 是/否, 有/无, Y/N, 1/0 ….
 :func:`readiness` says what a store in the middle of set-up still lacks.
+:func:`check_integrity` is the cheap check of layers read back from a store (what the store
+wrote was validated when written): columns, kinds, required values, keys, geometry presence and
+type — not content.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import shapely
 
 from . import _keys
@@ -374,16 +379,7 @@ def _check_layer(
             out.add(Problem(name, None, None, f.name, "required column is missing"))
             continue
         values, missing, bad, what = _coerce(df[f.name], f)
-        if bad.any():
-            if f.personal:
-                msg: str | np.ndarray = f"{what} (value not shown: personal data)"
-            else:
-                raw = df[f.name].astype("str").to_numpy()
-                msg = np.array([f"{what}: {v!r}" for v in raw[bad]], dtype=object)
-                full = np.empty(len(df), dtype=object)
-                full[bad] = msg
-                msg = full
-            out.rows(name, bad, codes, f.name, msg)
+        _report_bad(name, f, df[f.name], bad, what, codes, out)
         if not f.nullable:
             out.rows(name, missing, codes, f.name, "value is missing")
         if f.choices is not None:
@@ -417,6 +413,20 @@ def _check_layer(
     if s.geometry is not None:
         df = _check_geometry(name, df, s, settings, out, codes, check_geometry)
     return df
+
+
+def _report_bad(name: str, f: Field, raw: pd.Series, bad: np.ndarray, what: str,
+                codes: np.ndarray | None, out: Collector) -> None:
+    """The rows whose value could not be read as ``f.kind`` (personal values never shown)."""
+    if not bad.any():
+        return
+    if f.personal:
+        msg: str | np.ndarray = f"{what} (value not shown: personal data)"
+    else:
+        text = raw.astype("str").to_numpy()
+        msg = np.empty(len(raw), dtype=object)
+        msg[bad] = [f"{what}: {v!r}" for v in text[bad]]
+    out.rows(name, bad, codes, f.name, msg)
 
 
 def _note_labels(name: str, f: Field, raw: pd.Series, values: pd.Series,
@@ -473,8 +483,7 @@ def _check_geometry(
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     out.rows(name, empty, codes, "geometry", "geometry is missing or empty")
     types = shapely.get_type_id(geoms)
-    type_names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
-                           "MultiLineString", "MultiPolygon", "GeometryCollection"], dtype=object)
+    type_names = np.array(_TYPE_NAMES, dtype=object)
     tname = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
     allowed = np.isin(tname, s.geometry) | empty
     # a MultiPolygon/MultiPoint/MultiLineString of one part where the single type is required
@@ -503,6 +512,9 @@ def _check_geometry(
 
 
 _TYPE_ID = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPolygon": 6}
+#: Geometry type names by shapely's type id.
+_TYPE_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+               "MultiPolygon", "GeometryCollection")
 
 
 def _check_validity(
@@ -739,6 +751,154 @@ def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
     msg[gapmask] = [f"its grids leave {g:,.1f} m² uncovered (tolerance "
                     f"{settings.tiling_tolerance_m2:g} m²)" for g in gap[gapmask]]
     out.rows("communities", gapmask, ccodes, "geometry", msg)
+
+
+# --------------------------------------------------------------------------------------------
+# the integrity check of a store read: the file's shape and types, not its content
+
+
+def check_integrity(
+    data: LayerSet, *, source: str | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[LayerSet, ValidationReport]:
+    """The cheap check of layers read back from a store: what code reading them relies on.
+
+    Data written by the store was fully validated when written (:func:`validate`); reading it
+    back only checks that the file still has that shape, so a file edited outside the app
+    (QGIS, sqlite3) fails with a clear report instead of deep inside an analysis:
+
+    - every contract column present (a missing optional one is added as unknown, as
+      :func:`validate` does);
+    - values of the contract's kinds, returned with the dtypes :func:`validate` returns
+      (``Int64``, ``bool``, ``datetime64[ms]``, ``str``); a value that cannot be read as its
+      kind is an error;
+    - required values present; keys unique;
+    - a geometry column in EPSG:4326 (another CRS is reprojected, as :func:`validate` does),
+      every geometry present and of an allowed type.
+
+    Left to :func:`validate` (``Store.read(full_check=True)``, ``python -m layers validate``):
+    geometry validity and coordinates, tiling and containment, enumerations, labels, minimums,
+    phone formats, blank text, references between layers, assignment targets, ticket dates.
+
+    Parameters
+    ----------
+    data
+        Layers as read from a store. Its frames are not modified; columns that need no
+        conversion are shared with the result, not copied.
+    source
+        The store, for messages.
+    columns
+        Layer name → the only columns read of it (``"geometry"`` among them when its geometry
+        was read): the others are neither expected nor added.
+
+    Returns
+    -------
+    (LayerSet, ValidationReport)
+        The layers with the contract's dtypes, and the problems found.
+    """
+    report = ValidationReport(source=source)
+    out = Collector(report)
+    wanted = columns or {}
+    checked = {name: _integrity_layer(name, data[name], out, wanted.get(name))
+               for name in data}
+    return LayerSet(checked, data.meta), report
+
+
+def _integrity_layer(name: str, df: pd.DataFrame, out: Collector,
+                     wanted: Sequence[str] | None) -> pd.DataFrame:
+    """One layer's columns, key and geometry (see :func:`check_integrity`); only the
+    ``wanted`` columns when given."""
+    s = spec(name)
+    fields = [f for f in s.fields if wanted is None or f.name in wanted]
+    df = df.copy(deep=False)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0:
+        df = df.reset_index(drop=True)
+
+    def codes() -> np.ndarray | None:  # the keys, for messages: only built when one is needed
+        return df[s.key].astype("str").to_numpy() if s.key and s.key in df else None
+
+    for f in fields:
+        if f.name not in df.columns:
+            if f.nullable:  # optional: unknown, as validate() adds it
+                df[f.name] = _coerce(pd.Series(None, index=df.index, dtype=object), f)[0]
+            else:
+                out.add(Problem(name, None, None, f.name, "required column is missing"))
+            continue
+        col = df[f.name]
+        values = _as_stored(col, f)
+        if values is None:  # not what the store writes: read it as validate() would
+            values, missing, bad, what = _coerce(col, f)
+            if bad.any():
+                _report_bad(name, f, col, bad, what, codes(), out)
+        else:
+            missing = values.isna().to_numpy()
+        if not f.nullable and missing.any():
+            out.rows(name, missing, codes(), f.name, "value is missing")
+        df[f.name] = values
+    if s.key and s.key in df.columns and any(f.name == s.key for f in fields) \
+            and not _unique(df[s.key]):
+        keys = df[s.key]
+        dup = keys.duplicated(keep=False).to_numpy() & keys.notna().to_numpy()
+        out.rows(name, dup, codes(), s.key, f"{s.key} is not unique")
+    if s.geometry is not None and (wanted is None or "geometry" in wanted):
+        df = _integrity_geometry(name, df, s, out, codes)
+    return df
+
+
+def _unique(keys: pd.Series) -> bool:
+    """True when no two rows share a key (missing keys aside): one comparison pass when the
+    keys are strictly increasing (as generated stores hold them), else one hash of them."""
+    arr = _keys.strings(keys)
+    if arr.null_count:
+        arr = arr.drop_null()
+    n = len(arr)
+    if n < 2 or pc.all(pc.less(arr.slice(0, n - 1), arr.slice(1))).as_py():
+        return True
+    return len(pc.unique(arr)) == n
+
+
+def _as_stored(col: pd.Series, f: Field) -> pd.Series | None:
+    """``col`` with the contract's dtype when its dtype is one the store writes for ``f.kind``
+    (no value needs reading), else None."""
+    d = col.dtype
+    if f.kind == "str":
+        return col if d == "str" else None
+    if f.kind == "int":
+        if isinstance(d, pd.Int64Dtype):
+            return col
+        return col.astype("Int64") if d.kind in "iu" else None
+    if f.kind == "float":
+        return col if d == np.float64 else None
+    if f.kind == "bool":
+        return col if d == np.bool_ else None
+    if f.kind == "datetime":
+        return col if d == np.dtype("datetime64[ms]") else None
+    raise AssertionError(f.kind)  # pragma: no cover
+
+
+def _integrity_geometry(name: str, df: pd.DataFrame, s: LayerSpec, out: Collector,
+                        codes: Callable[[], np.ndarray | None]) -> pd.DataFrame:
+    """Geometry column, CRS, presence and type (no validity, no coordinates)."""
+    assert s.geometry is not None  # only layers with geometry are checked here
+    if not isinstance(df, gpd.GeoDataFrame) or df.geometry.name not in df \
+            or df.crs is None or not df.crs.equals("EPSG:4326"):
+        # unlike what the store writes: validate()'s column-level geometry check, which
+        # reports a missing column or CRS and reprojects another CRS
+        return _check_geometry(name, df, s, DEFAULT_SETTINGS, out, codes(), False)
+    types = shapely.get_type_id(df.geometry.to_numpy())
+    missing = types < 0
+    if missing.any():
+        out.rows(name, missing, codes(), "geometry", "geometry is missing")
+    allowed = np.zeros(8, bool)
+    allowed[[_TYPE_ID[t] for t in s.geometry]] = True
+    bad = ~missing & ~allowed[np.clip(types, 0, 7)]
+    if bad.any():
+        names = np.array(_TYPE_NAMES, dtype=object)[types[bad]]
+        msg = np.empty(len(df), dtype=object)
+        msg[bad] = [f"geometry type {t} not allowed (expected {' or '.join(s.geometry)})"
+                    for t in names]
+        out.rows(name, bad, codes(), "geometry", msg)
+    return df
 
 
 # --------------------------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def test_broken_store_reports_the_problem(cli_store, tmp_path):
     g = pyogrio.read_dataframe(broken, layer="grids")
     g.loc[0, "community_code"] = "nowhere"
     pyogrio.write_dataframe(g, broken, layer="grids")
-    r = run("coverage", str(broken))
+    # references between layers are the full check's (a read trusts what the store wrote)
+    r = run("coverage", str(broken), "--full-check")
     assert r.returncode == 2
     assert "grids" in r.stderr and "'nowhere' is not a code in communities" in r.stderr
     assert "Traceback" not in r.stderr
@@ -97,3 +98,9 @@ def test_broken_store_reports_the_problem(cli_store, tmp_path):
     rows = json.loads(r.stdout)
     assert any(p["layer"] == "grids" and p["field"] == "community_code" and p["row"] == 1
                for p in rows)
+    # a column broken outside the app: the plain coverage command refuses it too
+    pyogrio.write_dataframe(g.drop(columns=["households"]), broken, layer="grids")
+    r = run("coverage", str(broken))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "grids / field households: required column is missing" in r.stderr
+    assert "python -m layers validate" in r.stderr

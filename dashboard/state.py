@@ -56,6 +56,11 @@ def _scoped(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
     return data
 
 
+def scoped_data(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
+    """The store as one scope sees it (cached per layer version and scope)."""
+    return _scoped(path, mtime_ns, scope)
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _coverage(path: str, mtime_ns: int, as_of: str | None = None,
               scope: ScopeKey = _WHOLE) -> CoverageResult:

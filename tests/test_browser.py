@@ -144,6 +144,55 @@ def test_clicking_a_grid_opens_its_details(server, browser, demo):
     _finish(page, "map-clicked", foreign)
 
 
+def _click_grid(page, frame_el, pick: int) -> str:
+    """Click inside the ``pick``-th largest grid drawn (a point where it is on top); return
+    its code from the map's own feature."""
+    frame = frame_el.element_handle().content_frame()
+    hit = frame.evaluate("""(pick) => {
+        const grids = [];
+        for (const k in map_div._layers) {
+            const l = map_div._layers[k];
+            if (l.feature && l.feature.properties.k === 'g' && l._path) grids.push(l);
+        }
+        grids.sort((a, b) => { const ra = a._path.getBoundingClientRect(),
+            rb = b._path.getBoundingClientRect(); return rb.width * rb.height - ra.width * ra.height; });
+        const l = grids[pick], r = l._path.getBoundingClientRect();
+        for (let i = 0; i < 200; i++) {
+            const x = r.left + r.width * Math.random(), y = r.top + r.height * Math.random();
+            if (document.elementFromPoint(x, y) === l._path) return [x, y, l.feature.properties.code];
+        }
+        return null; }""", pick)
+    assert hit, "no clickable point on the grid"
+    box = frame_el.bounding_box()
+    page.mouse.click(box["x"] + hit[0], box["y"] + hit[1])
+    return hit[2]
+
+
+def test_every_click_on_a_grid_opens_it_and_the_map_stays_mounted(server, browser, demo):
+    """Issue 15: the map is not rebuilt on a click (the selection is a dynamic layer, the map
+    and panel a fragment), every click opens the grid clicked, and at the town overview no
+    building is drawn (they show from street zoom)."""
+    page, frame_el, frame, foreign = _open(browser, f"{server}/", "mounted")
+    _map_drawn(frame)
+    page.wait_for_timeout(3000)  # the component renders twice before it takes clicks
+    inner = frame_el.element_handle().content_frame()
+    assert inner.evaluate("""() => { let n = 0; for (const k in map_div._layers) {
+        const l = map_div._layers[k]; if (l.feature && l.feature.properties.k === 'b') n++; }
+        return n; }""") == 0
+    inner.evaluate("() => { window.__mounted = 'yes'; }")
+    names = demo.grids.set_index("code").name
+    for pick in (0, 3, 6):
+        code = _click_grid(page, frame_el, pick)
+        page.wait_for_url(lambda url, c=code: f"sel={c}" in url, timeout=15_000)
+        page.get_by_text(names[code], exact=True).first.wait_for(timeout=15_000)
+        inner = frame_el.element_handle().content_frame()
+        assert inner.evaluate("() => window.__mounted") == "yes"
+        assert inner.evaluate(
+            "() => (window.feature_group || []).filter(g => map_div.hasLayer(g)).length"
+        ) == 1  # the selection outline, the previous one gone
+    _finish(page, "map-mounted", foreign)
+
+
 def test_tickets_page_in_browser(server, browser):
     page, frame_el, frame, foreign = _open(browser, f"{server}/tickets", "tickets")
     assert frame_el.bounding_box()["height"] >= 300

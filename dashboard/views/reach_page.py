@@ -6,17 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import mapview
+from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import (
+    ScopeKey,
     Store,
     download,
     fictional_banner,
     lang,
+    map_data,
     reach_analysis,
     reach_excel,
+    scoped_data,
 )
 from dashboard.text import md
 from layers import reach as lreach
@@ -31,6 +33,67 @@ def _band(d: np.ndarray) -> np.ndarray:
     for limit, code, _ in reversed(BANDS):
         out[np.nan_to_num(d, nan=np.inf) <= limit] = code
     return out
+
+
+def _isochrone_point(store: Store, net, group: str, L: str) -> str | None:
+    """The care point whose walking isochrone is drawn (none for parking or without a
+    network)."""
+    cp = store.data.care_points
+    if net is None or group == "parking" or not len(cp):
+        return None
+    kinds = lreach.ELDER_CARE_KINDS if group == "elder_care" else lreach.CHILD_CARE_KINDS
+    pick = cp[cp["kind"].isin(kinds)]
+    return st.selectbox(t("reach_isochrone_of", L), pick["code"].tolist(),
+                        # streamlit stubs: dict.get (overloaded) is no Callable
+                        format_func=dict(  # type: ignore[arg-type]
+                            zip(pick["code"], pick["name"], strict=True)).get,
+                        key="iso_point")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _reach_frame(path: str, mtime: int, scope: ScopeKey,  # noqa: PLR0913
+                 tickets_version: tuple[int, str], group: str, chosen: str | None,
+                 L: str) -> mapframe.Frame:
+    """The reach map of one (store version, scope, group, isochrone point, language), rendered
+    once: buildings by walking distance, the isochrone, suggested sentinels."""
+    net, result, _, suggestions = reach_analysis(path, mtime, scope)
+    data = scoped_data(path, mtime, scope)
+    md_ = map_data(path, mtime, None, "wgs84", L, tickets_version, None, scope)
+    m = mapview.build_map(md_, mapview.tile_sources()["none"], lang=L)
+    _add_distance_layer(m, data, result, group, L)
+    if chosen is not None:
+        p = data.care_points.set_index("code").geometry[chosen]
+        iso = lreach.isochrones(net, p.x, p.y, result.thresholds)
+        for row in iso.iloc[::-1].itertuples():
+            mapview.VectorLayer(mapview.feature_collection(
+                np.array([row.geometry]), pd.DataFrame({"tt": [
+                    f"{row.distance_m} m · ≈{row.minutes:g} min"]})),
+                f"{row.distance_m} m", base={"color": "#6a3d9a", "weight": 1.5,
+                                             "fillOpacity": 0.08}).add_to(m)
+    if len(suggestions):
+        people = data.people.set_index("person_id")
+        pts = people.geometry.reindex(suggestions["person_id"]).to_numpy()
+        tips = (mapview.escape(suggestions["name"]).values + " → "
+                + mapview.escape(suggestions["grid_code"]).values + "（"
+                + suggestions["distance_m"].astype(str).values + " m）")
+        mapview.VectorLayer(mapview.feature_collection(pts, pd.DataFrame({"tt": tips})),
+                            t("suggestions", L), base={
+                                "radius": 7, "color": "#fff", "weight": 2,
+                                "fillColor": "#e7298a", "fillOpacity": 1}).add_to(m)
+    return mapframe.render(m)
+
+
+def _add_distance_layer(m, data, result, group: str, L: str) -> None:
+    """Buildings coloured by walking distance to the group's nearest service."""
+    b = data.buildings
+    d = result.buildings[f"{group}_m"].to_numpy()
+    tip = (mapview.escape(b["name"]).values + "<br>" + t("distance_m", L) + " "
+           + pd.Series(np.round(d)).astype("Int64").astype(str).replace("<NA>", "—").values)
+    layer = mapview.feature_collection(mapview._round(b.geometry.to_numpy(), 6),
+                                       pd.DataFrame({"s": _band(d), "tt": tip}))
+    mapview.VectorLayer(layer, t(f"reach_{group}", L), base={
+        "weight": 0.6, "color": "#333", "fillOpacity": 0.9},
+        styles={code: {"fillColor": colour} for _, code, colour in BANDS}).add_to(m)
 
 
 def render() -> None:
@@ -51,47 +114,10 @@ def render() -> None:
                  f"{town[f'share_{group}_{d}']:.1%}")
     left, right = st.columns([1.6, 1])
     with left:
-        map_data = store.map_data(None, "wgs84")
-        m = mapview.build_map(map_data, mapview.tile_sources()["none"], lang=L)
-        b = store.data.buildings
-        d = result.buildings[f"{group}_m"].to_numpy()
-        tip = (mapview.escape(b["name"]).values + "<br>" + t("distance_m", L) + " "
-               + pd.Series(np.round(d)).astype("Int64").astype(str).replace("<NA>", "—").values)
-        layer = mapview.feature_collection(mapview._round(b.geometry.to_numpy(), 6),
-                                           pd.DataFrame({"s": _band(d), "tt": tip}))
-        mapview.VectorLayer(layer, t(f"reach_{group}", L), base={
-            "weight": 0.6, "color": "#333", "fillOpacity": 0.9},
-            styles={code: {"fillColor": colour} for _, code, colour in BANDS}).add_to(m)
-        cp = store.data.care_points
-        if net is not None and group != "parking" and len(cp):
-            kinds = lreach.ELDER_CARE_KINDS if group == "elder_care" else \
-                lreach.CHILD_CARE_KINDS
-            pick = cp[cp["kind"].isin(kinds)]
-            chosen = st.selectbox(t("reach_isochrone_of", L), pick["code"].tolist(),
-                                  # streamlit stubs: dict.get (overloaded) is no Callable
-                                  format_func=dict(  # type: ignore[arg-type]
-                                      zip(pick["code"], pick["name"], strict=True)).get,
-                                  key="iso_point")
-            p = pick.set_index("code").geometry[chosen]
-            iso = lreach.isochrones(net, p.x, p.y, result.thresholds)
-            for row in iso.iloc[::-1].itertuples():
-                mapview.VectorLayer(mapview.feature_collection(
-                    np.array([row.geometry]), pd.DataFrame({"tt": [
-                        f"{row.distance_m} m · ≈{row.minutes:g} min"]})),
-                    f"{row.distance_m} m", base={"color": "#6a3d9a", "weight": 1.5,
-                                                 "fillOpacity": 0.08}).add_to(m)
-        if len(suggestions):
-            people = store.data.people.set_index("person_id")
-            pts = people.geometry.reindex(suggestions["person_id"]).to_numpy()
-            tips = (mapview.escape(suggestions["name"]).values + " → "
-                    + mapview.escape(suggestions["grid_code"]).values + "（" + suggestions["distance_m"]
-                    .astype(str).values + " m）")
-            mapview.VectorLayer(mapview.feature_collection(pts, pd.DataFrame({"tt": tips})),
-                                t("suggestions", L), base={
-                                    "radius": 7, "color": "#fff", "weight": 2,
-                                    "fillColor": "#e7298a", "fillOpacity": 1}).add_to(m)
-        st_folium(m, key=f"reach_map_{group}", height=600, use_container_width=True,
-                  returned_objects=[])
+        chosen = _isochrone_point(store, net, group, L)
+        frame = _reach_frame(str(store.path), store.mtime, store.scope, store.tickets.version(),
+                             group, chosen, L)
+        mapframe.show(frame, key=f"reach_map_{group}", height=600, returned_objects=[])
         st.caption(" · ".join(f"{'≤' + str(int(lim)) + ' m' if np.isfinite(lim) else '> 1000 m'}"
                               for lim, _, _ in BANDS))
     with right:

@@ -9,9 +9,8 @@ import hashlib
 
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
-from dashboard import mapview
+from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import Store, download, fictional_banner, lang, ticket_export_files
 from dashboard.text import md
@@ -37,10 +36,8 @@ def _intake(store: Store) -> None:
     st.caption(t("intake_hint", L))
     left, right = st.columns([1.4, 1])
     with left:
-        map_data = store.map_data(None, "wgs84")
-        m = mapview.build_map(map_data, mapview.tile_sources()["none"], lang=L)
-        out = st_folium(m, key="intake_map", height=430, use_container_width=True,
-                        returned_objects=["last_clicked"])
+        out = mapframe.show(store.map_frame(None, mapview.tile_sources()["none"]),
+                            key="intake_map", height=430, returned_objects=["last_clicked"])
         clicked = (out or {}).get("last_clicked")
     with right:
         b = data.buildings

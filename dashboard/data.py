@@ -1,12 +1,18 @@
-"""Loading the store for the app: one cached read per file version (path + mtime)."""
+"""Loading the store for the app: each layer read once per layer version, shared by every
+session (an edit re-reads only the layers it changed)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
+
+from layers import clock
 from layers.demo import generate_demo
 from layers.layerset import LayerSet, is_fictional
 from layers.store import open_store
@@ -86,6 +92,43 @@ def version_key(path: Path) -> int:
 
 
 def load(path: str, mtime_ns: int) -> LayerSet:
-    """Read and validate the store (``mtime_ns`` is only part of the cache key)."""
+    """The store's layers (``mtime_ns`` — its :func:`version_key` — is only part of the
+    cache key of the caller): each layer comes from :func:`_layer`, read again only when
+    its own version changed (:meth:`~layers.store.GeoPackageStore.layer_versions`)."""
     del mtime_ns
-    return open_store(path).read()
+    store = open_store(path)
+    tokens = store.layer_versions()
+    names = store.layer_names()
+    meta = store.meta()
+    today = clock.today().isoformat()  # demo dates are shown relative to today
+    stale = [n for n in names if _cached(path, n, tokens.get(n, ""), today) is None]
+    if len(stale) > 1:  # GDAL reads release the GIL: big layers in parallel
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda n: _layer(path, n, tokens.get(n, ""), today), stale))
+    frames = {n: _layer(path, n, tokens.get(n, ""), today) for n in names}
+    # each layer was read with its dates shifted to today; the metadata says so too
+    return LayerSet(frames, LayerSet({}, meta).dates_relative_to(clock.today()).meta)
+
+
+#: (path, layer) → (layer version, day, frame): the current version of each layer only
+_LAYERS: dict[tuple[str, str], tuple[str, str, pd.DataFrame]] = {}
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_GUARD = threading.Lock()
+
+
+def _cached(path: str, name: str, token: str, today: str) -> pd.DataFrame | None:
+    hit = _LAYERS.get((path, name))
+    return hit[2] if hit is not None and hit[:2] == (token, today) else None
+
+
+def _layer(path: str, name: str, token: str, today: str) -> pd.DataFrame:
+    """Layer ``name`` at version ``token``: read (integrity-checked, not re-validated: the
+    store validated it when it wrote it) by one session while the others wait for it."""
+    with _GUARD:
+        lock = _LOCKS.setdefault((path, name), threading.Lock())
+    with lock:
+        frame = _cached(path, name, token, today)
+        if frame is None:
+            frame = open_store(path).read([name])[name]
+            _LAYERS[(path, name)] = (token, today, frame)
+        return frame

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # The layers and their analysis are shared, read-only objects (cache_resource): st.cache_data
 # would unpickle a fresh copy of millions of features on every rerun.
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def _load(path: str, mtime_ns: int) -> LayerSet:
     return appdata.load(path, mtime_ns)
 

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth
+from dashboard import auth, mapview
 from dashboard.i18n import t
 from dashboard.state import (
     Store,
@@ -175,6 +175,12 @@ def _fill(path: str, comm: str) -> None:
     notify("cov:fill", "success", t("cov_fill_done", lang()).format(n=n))
 
 
+@st.fragment
+def _coverage_map(community: str | None, tiles: mapview.TileSource) -> None:
+    """The map alone: a click highlights a grid without redrawing the tables and chart."""
+    show_map(Store(), community, tiles, "cov", height=520)
+
+
 def render() -> None:
     L = lang()
     store = Store()
@@ -202,7 +208,7 @@ def render() -> None:
     left, right = st.columns([1.6, 1])
     with left:
         st.caption(t("highlight_on_map", L))
-        show_map(store, community, tiles, "cov", height=520)
+        _coverage_map(community, tiles)
     with right:
         st.altair_chart(coverage_chart(cov.summary, L), width="stretch")
     if not store.as_of and store.principal.can("people_edit"):  # a past day is not edited

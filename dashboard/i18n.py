@@ -167,6 +167,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nav_work": {"zh": "工作", "en": "Work"},
     "page_tickets": {"zh": "工单", "en": "Tickets"},
     "tab_intake": {"zh": "哨兵一键下单", "en": "New ticket"},
+    "intake_pick_community": {"zh": "先选择社区，再选楼栋", "en": "Choose a community, then a building"},
     "tab_list": {"zh": "工单列表", "en": "Tickets"},
     "tab_kpi": {"zh": "统计", "en": "KPIs"},
     "intake_hint": {"zh": "在地图上点击位置，或选择楼栋；所属网格与社区自动填写。",

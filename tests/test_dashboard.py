@@ -233,3 +233,22 @@ def test_data_page_checks_then_imports(app_store, demo, tmp_path):
     assert not res.report.ok
     assert any("'sauna' is not one of" in p.message and p.row == 2
                for p in res.report.errors)  # the file's own line: header = 1
+
+
+def test_intake_picker_asks_for_the_community_first_on_a_large_store(app_store, demo):
+    """A city's buildings are not listed all at once (megabytes per rerun): above the limit
+    the picker offers the buildings of the community chosen."""
+    root = str(Path(APP).parent.parent)
+    at = AppTest.from_string(
+        f"import sys; sys.path.insert(0, {root!r})\n"
+        "from dashboard.views import tickets_page\n"
+        "tickets_page.INTAKE_MAX_BUILDINGS = 10\ntickets_page.render()\n",
+        default_timeout=120).run()
+    assert not at.exception
+    assert len(at.selectbox(key="intake_building").options) == 1  # 'by a click' only
+    comm = demo.communities.code.iloc[2]
+    at.selectbox(key="intake_community").set_value(comm).run()
+    grids = set(demo.grids.code[demo.grids.community_code == comm])
+    expected = set(demo.buildings.code[demo.buildings.grid_code.isin(grids)])
+    offered = at.selectbox(key="intake_building").options[1:]
+    assert {o.rsplit("（", 1)[1].rstrip("）") for o in offered} == expected

@@ -29,10 +29,31 @@ from layers.tickets import (
 )
 from layers.tickets import reports as tr
 
+#: Above this many buildings in scope, the building picker asks for the community first (a
+#: list of a city's two million buildings would be megabytes on every rerun).
+INTAKE_MAX_BUILDINGS = 3000
+
+
+def _intake_buildings(store: Store) -> pd.DataFrame:
+    """The buildings the intake picker offers: all in scope, or those of one community."""
+    b = store.data.buildings
+    if len(b) <= INTAKE_MAX_BUILDINGS:
+        return b
+    L = lang()
+    comms = store.data.communities
+    cnames = dict(zip(comms["code"], comms["name"], strict=True))
+    comm = st.selectbox(t("community_filter", L), ["", *cnames],
+                        format_func=lambda c: t("intake_pick_community", L) if not c
+                        else f"{cnames[c]}（{c}）", key="intake_community")
+    if not comm:
+        return b.iloc[:0]
+    grids = store.data.grids
+    return b[b["grid_code"].isin(grids["code"][(grids["community_code"] == comm).to_numpy()])
+             .to_numpy()]
+
 
 def _intake(store: Store) -> None:
     L = lang()
-    data = store.data
     st.caption(t("intake_hint", L))
     left, right = st.columns([1.4, 1])
     with left:
@@ -40,7 +61,7 @@ def _intake(store: Store) -> None:
                             key="intake_map", height=430, returned_objects=["last_clicked"])
         clicked = (out or {}).get("last_clicked")
     with right:
-        b = data.buildings
+        b = _intake_buildings(store)
         options = ["", *b["code"].tolist()]
         names = dict(zip(b["code"], b["name"], strict=True))
         building = st.selectbox(t("intake_building", L), options,

@@ -910,7 +910,12 @@ def build_map(
         VectorLayer(selected_geojson, t("selection", lang), base={
             "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9},
             show=True).add_to(m)
-    GroupedLayerControl(groups.groups, exclusive_groups=False, collapsed=True).add_to(m)
+    control = GroupedLayerControl(groups.groups, exclusive_groups=False, collapsed=True)
+    # folium keeps the layers to switch off in a set of random names: in the order drawn, so
+    # the same map renders to the same script (the component's key is a hash of it)
+    control.layers_untoggle = [layer.get_name() for group in groups.groups.values()
+                               for layer in group if not layer.show]
+    control.add_to(m)
     _add_legend(m, lang, md.aggregated, md.by_town)
     _set_view(m, md.bounds, view, selected_geojson)
     return m

@@ -31,7 +31,7 @@ from layers.tickets import reports as tr
 
 #: Above this many buildings in scope, the building picker asks for the community first (a
 #: list of a city's two million buildings would be megabytes on every rerun).
-INTAKE_MAX_BUILDINGS = 3000
+INTAKE_MAX_BUILDINGS = 5000
 
 
 def _intake_buildings(store: Store) -> pd.DataFrame:

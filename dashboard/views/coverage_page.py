@@ -16,6 +16,7 @@ from dashboard.state import (
     lang,
     problem_list_files,
     problem_tables,
+    user_errors,
 )
 from dashboard.text import md
 from dashboard.views.assign_panel import (
@@ -178,7 +179,8 @@ def _fill(path: str, comm: str) -> None:
 @st.fragment
 def _coverage_map(community: str | None, tiles: mapview.TileSource) -> None:
     """The map alone: a click highlights a grid without redrawing the tables and chart."""
-    show_map(Store(), community, tiles, "cov", height=520)
+    with user_errors():  # an error inside a fragment is shown inside it, in plain words
+        show_map(Store(), community, tiles, "cov", height=520)
 
 
 def render() -> None:

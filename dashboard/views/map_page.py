@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import mapframe, mapview
 from dashboard.i18n import t
-from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param
+from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param, user_errors
 from dashboard.text import md
 from layers import lookup
 from layers.settings import DEFAULT_SETTINGS, Settings
@@ -271,9 +271,10 @@ def render() -> None:
 def _map_and_detail(community: str | None, tiles: mapview.TileSource) -> None:
     """The map and the detail panel: a click on the map reruns only this part (the map
     stays mounted; the panel is redrawn)."""
-    store = Store()  # the current version: an edit in the panel changes it
-    left, right = st.columns([2.6, 1.2])
-    with left:
-        show_map(store, community, tiles, "map")
-    with right:
-        detail_panel(store, st.query_params.get("sel"))
+    with user_errors():  # an error inside a fragment is shown inside it, in plain words
+        store = Store()  # the current version: an edit in the panel changes it
+        left, right = st.columns([2.6, 1.2])
+        with left:
+            show_map(store, community, tiles, "map")
+        with right:
+            detail_panel(store, st.query_params.get("sel"))

@@ -12,7 +12,14 @@ import streamlit as st
 
 from dashboard import mapframe, mapview
 from dashboard.i18n import t
-from dashboard.state import Store, download, fictional_banner, lang, ticket_export_files
+from dashboard.state import (
+    Store,
+    download,
+    fictional_banner,
+    lang,
+    ticket_export_files,
+    user_errors,
+)
 from dashboard.text import md
 from layers import clock
 from layers.auth import PermissionDenied, Principal
@@ -364,4 +371,5 @@ def render() -> None:
 @st.fragment
 def _list_and_detail_part() -> None:
     """The list and the selected ticket: a pick or a move reruns only this part."""
-    _list_and_detail(Store())  # the current version: a move changes it
+    with user_errors():  # an error inside a fragment is shown inside it, in plain words
+        _list_and_detail(Store())  # the current version: a move changes it

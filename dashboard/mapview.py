@@ -63,6 +63,9 @@ STATUS_TICKET_COLOURS = {
     "in_progress": "#17becf", "handled": "#2ca02c", "verified": "#bcbd22", "returned": "#ff7f0e",
 }
 BACKGROUND = "#f3f1ec"
+#: The outline of the selected grid or building (drawn in the browser on a click, or sent as
+#: a dynamic layer for a selection made elsewhere).
+SELECTION_STYLE = {"color": "#00e5ff", "weight": 4, "opacity": 1}
 
 _ROAD_STYLE = {"color": "#c9c4b8", "weight": 1.2, "opacity": 1, "fill": False}
 
@@ -745,6 +748,17 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
         {%- else %}
         if (f.properties.tt) { layer.bindTooltip(f.properties.tt, {sticky: true}); }
         {%- endif %}
+        {%- if this.highlight %}
+        // a click outlines the feature at once, in the browser (the server is not asked to
+        // redraw anything for it; a selection made elsewhere comes as a dynamic layer)
+        layer.on('click', function() {
+            var prev = window.__wgSelected;
+            if (prev && prev.layer.setStyle) { prev.group.resetStyle(prev.layer); }
+            layer.setStyle({{ this.selection_style|tojson }});
+            if (layer.bringToFront) { layer.bringToFront(); }
+            window.__wgSelected = {layer: layer, group: {{ this.get_name() }}};
+        });
+        {%- endif %}
     }
 });
 {%- if this.show %}
@@ -786,6 +800,7 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
                  base: Mapping[str, object] | None = None, icon: Mapping | None = None,
                  show: bool = True, min_zoom: int | None = None,
                  fade_zoom: int | None = None, tooltip_js: str | None = None,
+                 highlight: bool = False,
                  quant: tuple[float, float, float] | None = None) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "VectorLayer"
@@ -796,6 +811,9 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
         self.min_zoom = min_zoom
         #: from this zoom on the fill is cleared (what comes with the view is drawn over it)
         self.fade_zoom = fade_zoom
+        #: a click outlines the feature in the browser (grids, buildings)
+        self.highlight = highlight
+        self.selection_style = SELECTION_STYLE
         #: a JS expression of ``p`` (the properties, text already escaped) for the tooltip
         self.tooltip_js = tooltip_js
         #: ``(x0, y0, step)`` when coordinates are quantised integers
@@ -1024,12 +1042,12 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     groups.add("grids", g_admin, VectorLayer(
         md.layers["grids"], t("grids_by_status", lang),
         base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
-        styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}))
+        styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}, highlight=True))
     groups.add("buildings", g_admin, VectorLayer(
         md.layers["buildings"], t("buildings_from_zoom", lang),
         base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
         styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
-        min_zoom=BUILDING_MIN_ZOOM))
+        min_zoom=BUILDING_MIN_ZOOM, highlight=True))
     groups.add("sentinels", g_people, VectorLayer(
         md.layers["sentinels"], t("grid_sentinel", lang),
         base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
@@ -1144,7 +1162,20 @@ def selection_layer(selected_geojson: str | None, lang: str = "zh") -> folium.Fe
         return None
     fg = folium.FeatureGroup(name=t("selection", lang), control=False)
     VectorLayer(selected_geojson, t("selection", lang), base={
-        "color": "#00e5ff", "weight": 4, "fill": False, "radius": 9}, show=True).add_to(fg)
+        **SELECTION_STYLE, "fill": False, "radius": 9}, show=True).add_to(fg)
+    MapScript(_UNHIGHLIGHT).add_to(fg)  # a clicked outline from before goes
+    return fg
+
+
+#: Removes the outline a click drew in the browser (the selection changed elsewhere).
+_UNHIGHLIGHT = ("var prev = window.__wgSelected; if (prev && prev.layer.setStyle) "
+                "{ prev.group.resetStyle(prev.layer); } window.__wgSelected = null;")
+
+
+def unhighlight_layer() -> folium.FeatureGroup:
+    """A dynamic layer that only removes a clicked outline (the selection was cleared)."""
+    fg = folium.FeatureGroup(name="unselect", control=False)
+    MapScript(_UNHIGHLIGHT).add_to(fg)
     return fg
 
 
@@ -1162,7 +1193,7 @@ def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
         layer = VectorLayer(md.layers["grids"], t("grids_by_status", lang),
                             base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
                             styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
-                            quant=md.quant.get("grids"))
+                            quant=md.quant.get("grids"), highlight=True)
         layer.add_to(fg)
     if "tickets" in md.layers:
         VectorLayer(md.layers["tickets"], t("open_tickets", lang), styles=_TICKET_STYLES,
@@ -1172,7 +1203,7 @@ def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
         VectorLayer(md.layers["buildings"], t("buildings", lang),
                     base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
                     styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
-                    quant=md.quant.get("buildings")).add_to(fg)
+                    quant=md.quant.get("buildings"), highlight=True).add_to(fg)
     return fg
 
 

@@ -67,11 +67,12 @@ def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key
     comp = f"{key}_{community}_{tiles.key}"
     selected = st.query_params.get("sel")
     sel_geojson = mapview.selection_geojson(store.data, selected, tiles.crs)
+    center, zoom = _goto(comp, selected, sel_geojson, height)
     dynamic = [fg for fg in (
         _viewport(store, map_data, comp, tiles.crs, L),
-        mapview.selection_layer(sel_geojson, L)) if fg is not None]
-    center, zoom = _goto(comp, selected, sel_geojson, height)
-    returned = ["last_active_drawing"] + (["bounds", "zoom"] if map_data.aggregated else [])
+        _selection(comp, selected, sel_geojson, L)) if fg is not None]
+    returned = ["last_active_drawing", "last_object_clicked"] + (
+        ["bounds", "zoom"] if map_data.aggregated else [])
     mapframe.show(store.map_frame(community, tiles), key=comp, height=height,
                   returned_objects=returned, feature_groups=dynamic, center=center, zoom=zoom,
                   on_change=functools.partial(_on_map, comp))
@@ -86,10 +87,12 @@ def _on_map(comp: str) -> None:
     if value.get("bounds") and value.get("zoom") is not None:
         st.session_state[f"{comp}_view"] = (value["bounds"], int(value["zoom"]))
     props = (value.get("last_active_drawing") or {}).get("properties") or {}
+    # the click's own point tells a new click on the same feature from a pan's report
+    click = (props.get("code"), str(value.get("last_object_clicked")))
     if not props.get("code") or props.get("k") not in ("g", "b", "c", "t") or \
-            props == st.session_state.get(f"{comp}_last_click"):
+            click == st.session_state.get(f"{comp}_last_click"):
         return
-    st.session_state[f"{comp}_last_click"] = props
+    st.session_state[f"{comp}_last_click"] = click
     if props["k"] == "t":  # a town of the city overview: zoom to it (its communities come)
         st.session_state[f"{comp}_goto"] = ("town", props["code"])
     elif props["k"] == "c":
@@ -99,6 +102,20 @@ def _on_map(comp: str) -> None:
     else:
         set_param("sel", props["code"])
         st.session_state[f"{comp}_clicked"] = props["code"]  # already in view: no jump
+
+
+def _selection(comp: str, selected: str | None, sel_geojson: str | None, L: str
+               ) -> folium.FeatureGroup | None:
+    """The selection's dynamic layer — none for a grid or building clicked on the map (the
+    browser outlined it already, and the map's arguments stay as they were: Streamlit then
+    resends the map as a reference, not as megabytes); a layer that only clears the clicked
+    outline once the selection is cleared."""
+    clicked = st.session_state.get(f"{comp}_clicked")
+    if selected and selected == clicked:
+        return None
+    if not selected:
+        return mapview.unhighlight_layer() if clicked else None
+    return mapview.selection_layer(sel_geojson, L)
 
 
 def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int

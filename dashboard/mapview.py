@@ -249,7 +249,7 @@ def layer_geometries(md: MapData, name: str) -> np.ndarray:
 def _names_of(ids: pd.Series, people: pd.DataFrame) -> pd.Series:
     """';'-joined person ids → '、'-joined names (vectorised via explode)."""
     ex = ids.fillna("").astype(str).str.split(";").explode()
-    people = people[people["person_id"].isin(ex.unique())]  # hashed: a city has ~1M people
+    people = people[isin(people["person_id"], ex.dropna().unique())]  # a city has ~1M people
     lookup = pd.Series(people["name"].to_numpy(), index=people["person_id"].to_numpy())
     lookup = lookup[~lookup.index.duplicated()]
     names = ex.map(lookup).dropna()
@@ -564,8 +564,7 @@ def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame,
                     without_member: list[str], lang: str) -> None:
     """The buildings of the grids in view (shown from street zoom), by building-member
     status."""
-    _emit_view_buildings(out, b[b["grid_code"].isin(g["code"]).to_numpy()], without_member,
-                         lang)
+    _emit_view_buildings(out, b[isin(b["grid_code"], g["code"])], without_member, lang)
 
 
 def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
@@ -574,7 +573,8 @@ def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
     in_area = _within(people.geometry.to_numpy(), clip)
     for role, name in (("grid_sentinel", "sentinels"), ("building_member", "members")):
         ids = act.loc[act["role"] == role, "person_id"].unique()
-        p = people[people["person_id"].isin(ids).to_numpy() & in_area]
+        near = people[in_area]  # the area first: a city has ~1M people
+        p = near[isin(near["person_id"], ids)]
         tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
         out.emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
 
@@ -649,6 +649,25 @@ def _emit_view_tickets(out: _Emitter, data: LayerSet, area: shapely.Geometry,
         "tt": tip}))
 
 
+def isin(values: pd.Series, allowed: object) -> np.ndarray:
+    """``values.isin(allowed)`` as a boolean array, hashed in Arrow's C++ (pandas' Arrow
+    strings build their value set in a Python loop: 3 s for a city's sentinel ids); Arrow
+    columns are used as they are, without a copy."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(values)  # zero-copy for Arrow-backed strings
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array(values.astype(str).to_numpy(dtype=object))
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    items = allowed.tolist() if isinstance(allowed, (np.ndarray, pd.Series, pd.Index)) \
+        else list(allowed)  # type: ignore[call-overload]
+    ref = pa.array([str(v) for v in items], type=arr.type)
+    return pc.is_in(arr, value_set=ref).to_numpy(zero_copy_only=False).astype(bool)
+
+
 def _counts(values: pd.Series, lang: str) -> np.ndarray:
     """Whole numbers as text; an unknown one (a nullable field left empty) as 未知."""
     num = pd.to_numeric(values, errors="coerce")
@@ -680,7 +699,7 @@ def _open_tickets(data: LayerSet, community: str | None,
         return [], labels
     open_ = rules.open_mask(tk["status"])
     if community is not None:
-        open_ &= tk["grid_code"].isin(data["grids"]["code"][gmask]).to_numpy()
+        open_ &= isin(tk["grid_code"].fillna(""), data["grids"]["code"][gmask])
     tk = tk[open_]
     overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else  # the live store's
                rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))  # one rule, clock

@@ -130,7 +130,7 @@ def test_the_rendered_map_does_not_change_with_the_selection(demo, cov):
     sel = mapview.selection_geojson(demo, demo.grids.code.iloc[2])
     js = mapframe.dynamic_script([mapview.selection_layer(sel)])
     assert js and "map_div.addLayer(feature_group_feature_group_0)" in js
-    assert "#00e5ff" in js and "#00e5ff" not in a.script
+    assert '"k":"s"' in js and '"k":"s"' not in a.script  # the outline: dynamic only
     assert mapframe.dynamic_script([]) is None
 
 
@@ -144,3 +144,14 @@ def test_view_of_a_selection_contains_it(demo):
                                       pd.DataFrame({"k": ["t"]}))
     assert mapview.view_of(town, 800, 600)[1] < zoom
     assert json.loads(town)  # valid JSON
+
+
+def test_isin_matches_pandas(demo):
+    people = demo.people
+    ids = [*people["person_id"].iloc[::5].tolist(), "nobody"]
+    got = mapview.isin(people["person_id"], ids)
+    assert got.tolist() == people["person_id"].isin(ids).tolist()
+    codes = demo.tickets["grid_code"].fillna("")
+    assert mapview.isin(codes, demo.grids.code[:10]).tolist() == codes.isin(
+        demo.grids.code[:10]).tolist()
+    assert not mapview.isin(codes, []).any()

@@ -932,6 +932,8 @@ def build_map(
     """
     offline.use_local_assets()
     m = _base_map(md.bounds, tiles)
+    if md.aggregated:  # the view's data is asked for when the map stops: no coasting after
+        m.options["inertia"] = False  # a drag (it delayed the request by ~0.7 s)
     _credit_data(m, md.attribution, tiles)
     groups = _LayerGroups(m, md)
     _add_admin_layers(groups, md, tiles, lang)

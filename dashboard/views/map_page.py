@@ -152,6 +152,9 @@ def _viewport(store: Store, map_data: mapview.MapData, comp: str, crs: str, L: s
     if not map_data.aggregated or not view:
         return None
     bounds, zoom = view
+    if zoom < (mapview.COMMUNITY_VIEW_MIN_ZOOM if map_data.by_town
+               else mapview.GRID_VIEW_MIN_ZOOM):
+        return None  # nothing comes with the view at this zoom
     bbox = (bounds["_southWest"]["lng"], bounds["_southWest"]["lat"],
             bounds["_northEast"]["lng"], bounds["_northEast"]["lat"])
     if None in bbox:

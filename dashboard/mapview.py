@@ -616,8 +616,8 @@ def _live_tickets(data: LayerSet) -> pd.DataFrame:
     if tk.empty:
         return tk.assign(overdue=pd.Series(dtype=bool))
     tk = tk[rules.open_mask(tk["status"])]
-    overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else
-               rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))
+    overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else  # the live store's
+               rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))  # one rule, clock
     return tk.assign(overdue=overdue)
 
 
@@ -700,17 +700,14 @@ def _open_tickets(data: LayerSet, community: str | None,
                   ) -> tuple[list[list], dict[str, list[str]]]:
     """Rows ``[lat, lon, overdue, id, category#, status#, text]`` (text escaped, empty in the
     aggregated view) and the label tables the category/status numbers index."""
-    tk = data["tickets"]
     labels: dict[str, list[str]] = {"category": [], "status": [],
                                     "overdue": [t("overdue", lang)]}
+    tk = _live_tickets(data)
     if tk.empty:
         return [], labels
-    open_ = rules.open_mask(tk["status"])
     if community is not None:
-        open_ &= isin(tk["grid_code"].fillna(""), data["grids"]["code"][gmask])
-    tk = tk[open_]
-    overdue = (tk["overdue"].to_numpy(dtype=bool) if "overdue" in tk else  # the live store's
-               rules.overdue_mask(tk["status"], tk["deadline"], clock.now()))  # one rule, clock
+        tk = tk[isin(tk["grid_code"].fillna(""), data["grids"]["code"][gmask])]
+    overdue = tk["overdue"].to_numpy(dtype=bool)
     cat_i, cats = pd.factorize(tk["category"])
     st_i, sts = pd.factorize(tk["status"])
     labels["category"] = [str(escape([t(f"cat_{c}", lang)])[0]) for c in cats]
@@ -1064,19 +1061,27 @@ def _add_admin_layers(groups: _LayerGroups, md: MapData, tiles: TileSource, lang
             styles=_area_styles(), tooltip_js=_area_tip(lang)))
 
 
+def _grid_layer(data: str, name: str, **kw) -> VectorLayer:
+    """Grids coloured by sentinel status; a click outlines one (the town map and a view)."""
+    return VectorLayer(data, name, base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
+                       styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
+                       highlight=True, **kw)
+
+
+def _building_layer(data: str, name: str, **kw) -> VectorLayer:
+    """Buildings coloured by building-member status; a click outlines one."""
+    return VectorLayer(data, name, base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
+                       styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
+                       highlight=True, **kw)
+
+
 def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     """The detailed view: grids, buildings, people on duty, care points and parking."""
     g_admin, g_people, g_service = (
         t("group_admin", lang), t("group_people", lang), t("group_service", lang))
-    groups.add("grids", g_admin, VectorLayer(
-        md.layers["grids"], t("grids_by_status", lang),
-        base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
-        styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()}, highlight=True))
-    groups.add("buildings", g_admin, VectorLayer(
-        md.layers["buildings"], t("buildings_from_zoom", lang),
-        base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
-        styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
-        min_zoom=BUILDING_MIN_ZOOM, highlight=True))
+    groups.add("grids", g_admin, _grid_layer(md.layers["grids"], t("grids_by_status", lang)))
+    groups.add("buildings", g_admin, _building_layer(
+        md.layers["buildings"], t("buildings_from_zoom", lang), min_zoom=BUILDING_MIN_ZOOM))
     groups.add("sentinels", g_people, VectorLayer(
         md.layers["sentinels"], t("grid_sentinel", lang),
         base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
@@ -1219,20 +1224,15 @@ def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
                     styles=_area_styles(), tooltip_js=_area_tip(lang),
                     quant=md.quant.get("communities")).add_to(fg)
     if "grids" in md.layers:
-        layer = VectorLayer(md.layers["grids"], t("grids_by_status", lang),
-                            base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
-                            styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
-                            quant=md.quant.get("grids"), highlight=True)
-        layer.add_to(fg)
+        _grid_layer(md.layers["grids"], t("grids_by_status", lang),
+                    quant=md.quant.get("grids")).add_to(fg)
     if "tickets" in md.layers:
         VectorLayer(md.layers["tickets"], t("open_tickets", lang), styles=_TICKET_STYLES,
                     base={"radius": 6, "color": "#fff", "weight": 1, "fillOpacity": 0.95},
                     quant=md.quant.get("tickets")).add_to(fg)
     if "buildings" in md.layers:
-        VectorLayer(md.layers["buildings"], t("buildings", lang),
-                    base={"weight": 0.8, "color": "#555", "fillOpacity": 0.8},
-                    styles={k: {"fillColor": v} for k, v in MEMBER_COLOURS.items()},
-                    quant=md.quant.get("buildings"), highlight=True).add_to(fg)
+        _building_layer(md.layers["buildings"], t("buildings", lang),
+                        quant=md.quant.get("buildings")).add_to(fg)
     return fg
 
 

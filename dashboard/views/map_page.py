@@ -67,7 +67,7 @@ def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key
     comp = f"{key}_{community}_{tiles.key}"
     selected = st.query_params.get("sel")
     sel_geojson = mapview.selection_geojson(store.data, selected, tiles.crs)
-    center, zoom = _goto(comp, selected, sel_geojson, height)
+    center, zoom = _goto(comp, selected, sel_geojson, height, store.data.towns)
     dynamic = [fg for fg in (
         _viewport(store, map_data, comp, tiles.crs, L),
         _selection(comp, selected, sel_geojson, L)) if fg is not None]
@@ -118,8 +118,8 @@ def _selection(comp: str, selected: str | None, sel_geojson: str | None, L: str
     return mapview.selection_layer(sel_geojson, L)
 
 
-def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int
-          ) -> tuple[tuple[float, float] | None, int | None]:
+def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
+          towns: pd.DataFrame) -> tuple[tuple[float, float] | None, int | None]:
     """Where to move the map: to the latest of a selection made elsewhere (search, a table,
     a link — not one clicked on the map: it is in view already) or a town clicked on the
     city overview. Sent on every rerun; the map moves only when it changes."""
@@ -129,15 +129,15 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int
         st.session_state[f"{comp}_goto"] = ("sel", selected)
     kind, code = st.session_state.get(f"{comp}_goto") or (None, None)
     if kind == "town" and code:
-        return _town_view(code, height)
+        return _town_view(towns, code, height)
     if kind == "sel" and code == selected and sel_geojson:
         return mapview.view_of(sel_geojson, height_px=height)
     return None, None
 
 
-def _town_view(code: str, height: int) -> tuple[tuple[float, float] | None, int | None]:
+def _town_view(towns: pd.DataFrame, code: str, height: int
+               ) -> tuple[tuple[float, float] | None, int | None]:
     """Centre and zoom that show a town (clicked on the city overview)."""
-    towns = Store().data.towns
     hit = towns[(towns["code"] == code).to_numpy()]
     if hit.empty:
         return None, None

@@ -110,6 +110,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "overdue": {"zh": "已超期", "en": "Overdue"},
     "selection": {"zh": "选中", "en": "Selected"},
     "legend": {"zh": "图例", "en": "Legend"},
+    "legend_ticket_open": {"zh": "未超期", "en": "Within deadline"},
     "legend_communities": {"zh": "社区（哨兵覆盖）", "en": "Communities (sentinel coverage)"},
     "legend_towns": {"zh": "街镇（哨兵覆盖；放大显示社区）",
                      "en": "Towns (sentinel coverage; zoom in for communities)"},

@@ -54,14 +54,20 @@ GRID_VIEW_MIN_ZOOM = 14
 #: Most features of one layer a viewport sends (beyond: zoom in further).
 MAX_VIEW_FEATURES = 5000
 
-STATUS_COLOURS = {"ok": "#2e9d5b", "no_sentinel": "#d62728", "overloaded": "#ff9f1c"}
-MEMBER_COLOURS = {"yes": "#6c8ebf", "no": "#d62728"}
-TICKET_COLOURS = {"open": "#1f77b4", "overdue": "#d62728"}
-#: Open tickets by status (overdue ones are red whatever their status).
-STATUS_TICKET_COLOURS = {
-    "received": "#9467bd", "registered": "#8c564b", "dispatched": "#1f77b4",
-    "in_progress": "#17becf", "handled": "#2ca02c", "verified": "#bcbd22", "returned": "#ff7f0e",
-}
+# One meaning per colour, from the Okabe–Ito palette (distinguishable with the common colour
+# vision deficiencies); what a colour means is said once here and drawn by the legend.
+#: Grids by sentinel status (and areas by the share of grids with a sentinel).
+STATUS_COLOURS = {"ok": "#009E73", "no_sentinel": "#D55E00", "overloaded": "#E69F00"}
+#: Areas (towns, communities on an aggregated map) by sentinel coverage: all, most, few grids.
+AREA_COLOURS = {"a": STATUS_COLOURS["ok"], "b": "#F0E442", "c": STATUS_COLOURS["no_sentinel"]}
+#: Buildings by building-member status.
+MEMBER_COLOURS = {"yes": "#56B4E9", "no": "#CC79A7"}
+#: Open tickets; overdue ones are black whatever their status (the status is in the tooltip).
+TICKET_COLOURS = {"open": "#0072B2", "overdue": "#000000"}
+#: People on duty (points): a sentinel a white dot ringed dark, a building member a dark dot.
+PEOPLE_COLOURS = {"sentinel": "#ffffff", "member": "#1f2328"}
+#: Service facilities (care points, parking): one slate colour, told apart by their glyph.
+SERVICE_COLOUR = "#37474F"
 BACKGROUND = "#f3f1ec"
 #: The outline of the selected grid or building (drawn in the browser on a click, or sent as
 #: a dynamic layer for a selection made elsewhere).
@@ -712,7 +718,6 @@ def _open_tickets(data: LayerSet, community: str | None,
     st_i, sts = pd.factorize(tk["status"])
     labels["category"] = [str(escape([t(f"cat_{c}", lang)])[0]) for c in cats]
     labels["status"] = [str(escape([t(f"status_t_{x}", lang)])[0]) for x in sts]
-    labels["colour"] = [STATUS_TICKET_COLOURS.get(str(x), "#1f77b4") for x in sts]
     pts = _shift(tk.geometry.to_numpy(), crs)
     places = 5 if with_text else 4  # the city overview clusters them anyway
     lat = np.round(shapely.get_y(pts), places)
@@ -867,48 +872,108 @@ class MapScript(MacroElement):
         self.code = code
 
 
-def _legend_html(lang: str, aggregated: bool, by_town: bool = False) -> str:
-    def swatch(colour: str, label: str, shape: str = "square") -> str:
-        radius = "50%" if shape == "circle" else "2px"
-        return (f'<div><span style="display:inline-block;width:12px;height:12px;'
-                f'background:{colour};border-radius:{radius};margin-right:6px;'
-                f'vertical-align:middle"></span>{label}</div>')
+#: A legend entry: (colour, label, shape); shape is ``square`` (an area), ``circle`` (a
+#: point), ``ring`` (a point drawn as a ring), ``band`` (a translucent area), ``line`` or
+#: ``badge:<glyph>`` (a service point's badge). A row with no colour is a sub-heading.
+LegendRow = tuple[str, str, str]
 
-    rows = [f"<b>{t('legend', lang)}</b>"]
-    prefix = (t("legend_towns", lang) if by_town else t("legend_communities", lang)) \
-        if aggregated else t("grids", lang)
-    rows.append(f'<div style="margin-top:4px">{prefix}</div>')
+
+def legend_rows(lang: str, aggregated: bool, by_town: bool = False) -> list[LegendRow]:
+    """What the layer map draws, in the colours it draws them (one meaning per colour)."""
     if aggregated:
-        rows += [swatch(STATUS_COLOURS["ok"], t("legend_all_covered", lang)),
-                 swatch(STATUS_COLOURS["overloaded"], t("legend_mostly_covered", lang)),
-                 swatch(STATUS_COLOURS["no_sentinel"], t("legend_poorly_covered", lang))]
+        head = t("legend_towns", lang) if by_town else t("legend_communities", lang)
+        rows: list[LegendRow] = [("", head, ""),
+                                 (AREA_COLOURS["a"], t("legend_all_covered", lang), "square"),
+                                 (AREA_COLOURS["b"], t("legend_mostly_covered", lang), "square"),
+                                 (AREA_COLOURS["c"], t("legend_poorly_covered", lang), "square")]
     else:
-        rows += [swatch(STATUS_COLOURS[k], t(f"status_{k}", lang)) for k in STATUS_COLOURS]
-        rows += [f'<div style="margin-top:4px">{t("buildings", lang)}</div>',
-                 swatch(MEMBER_COLOURS["yes"], t("legend_has_member", lang)),
-                 swatch(MEMBER_COLOURS["no"], t("legend_no_member", lang)),
-                 f'<div style="margin-top:4px">{t("legend_points", lang)}</div>',
-                 swatch("#6a3d9a", t("grid_sentinel", lang), "circle"),
-                 swatch("#8c6d31", t("building_member", lang), "circle"),
-                 '<div><span class="wg-badge wg-elder">老</span>' + t("elder_care", lang)
-                 + '</div>',
-                 '<div><span class="wg-badge wg-child">幼</span>' + t("child_care", lang)
-                 + '</div>',
-                 swatch("#17becf", t("parking", lang), "circle")]
-    rows += [f'<div style="margin-top:4px">{t("open_tickets", lang)}</div>',
-             swatch(TICKET_COLOURS["overdue"], t("overdue", lang), "circle")]
-    rows += [swatch(c, t(f"status_t_{k}", lang), "circle")
-             for k, c in STATUS_TICKET_COLOURS.items()]
-    return "".join(rows)
+        rows = [("", t("grids", lang), ""),
+                *[(STATUS_COLOURS[k], t(f"status_{k}", lang), "square") for k in STATUS_COLOURS],
+                ("", t("buildings", lang), ""),
+                (MEMBER_COLOURS["yes"], t("legend_has_member", lang), "square"),
+                (MEMBER_COLOURS["no"], t("legend_no_member", lang), "square"),
+                ("", t("legend_points", lang), ""),
+                (PEOPLE_COLOURS["member"], t("grid_sentinel", lang), "ring"),
+                (PEOPLE_COLOURS["member"], t("building_member", lang), "circle"),
+                (SERVICE_COLOUR, t("elder_care", lang), "badge:老"),
+                (SERVICE_COLOUR, t("child_care", lang), "badge:幼"),
+                (SERVICE_COLOUR, t("parking", lang), "circle")]
+    return [*rows, ("", t("open_tickets", lang), ""),
+            (TICKET_COLOURS["open"], t("legend_ticket_open", lang), "circle"),
+            (TICKET_COLOURS["overdue"], t("overdue", lang), "circle")]
+
+
+def _swatch(colour: str, shape: str) -> str:
+    """The coloured mark of one legend row (colours are ours, never user data)."""
+    if shape.startswith("badge:"):
+        glyph = str(escape([shape.removeprefix("badge:")])[0])
+        return f'<span class="wg-badge" style="background:{colour}">{glyph}</span>'
+    css = {"square": f"background:{colour};border-radius:2px",
+           "band": f"background:{colour};opacity:.55;border-radius:2px",
+           "circle": f"background:{colour};border-radius:50%;border:1px solid #fff",
+           "ring": f"background:#fff;border-radius:50%;border:2px solid {colour}",
+           "line": f"height:0;border-top:3px solid {colour};margin-top:5px"}[shape]
+    return f'<span class="wg-sw" style="{css}"></span>'
+
+
+def _legend_html(title: str, rows: list[LegendRow]) -> str:
+    """A ``<details>`` block: the title is the toggle; labels are escaped here."""
+    body = []
+    for colour, label, shape in rows:
+        text = str(escape([label])[0])
+        body.append(f'<div class="wg-lh">{text}</div>' if not colour
+                    else f"<div>{_swatch(colour, shape)}{text}</div>")
+    return (f'<details class="wg-legend-box"><summary>{escape([title])[0]}</summary>'
+            f'<div class="wg-legend-rows">{"".join(body)}</div></details>')
+
+
+def add_legend(m: folium.Map, title: str, rows: list[LegendRow], *,
+               collapsed: bool | None = None, position: str = "bottomleft") -> None:
+    """A collapsible legend on ``m``.
+
+    Parameters
+    ----------
+    title
+        The toggle's text (e.g. 图例).
+    rows
+        :data:`LegendRow` entries, in the colours the map draws; labels are escaped here.
+    collapsed
+        Start folded; default: folded on a map narrower than 700 px or lower than 520 px
+        (a phone, a side map), open otherwise. Either way one tap opens or folds it.
+    position
+        A Leaflet control corner.
+    """
+    html = json.dumps(_legend_html(title, rows), ensure_ascii=False).replace("<", "\\u003c")
+    fold = "null" if collapsed is None else json.dumps(collapsed)
+    MapScript(
+        f"var lg = L.control({{position: {json.dumps(position)}}});"
+        "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
+        f" d.innerHTML = {html}; var s = map.getSize(), fold = {fold};"
+        " if (fold === null) { fold = s.x < 700 || s.y < 520; }"
+        " if (!fold) { d.firstChild.setAttribute('open', ''); }"
+        " L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);"
+        " return d; }; lg.addTo(map);"
+    ).add_to(m)
 
 
 _BADGE_CSS = (
     ".wg-badge{display:inline-block;width:18px;height:18px;line-height:18px;border-radius:50%;"
     "color:#fff;font-size:11px;font-weight:bold;text-align:center;margin-right:6px;"
     "border:1.5px solid #fff;box-shadow:0 0 2px rgba(0,0,0,.6);font-family:sans-serif}"
-    ".wg-elder{background:#c2185b}.wg-child{background:#1976d2}"
-    ".wg-legend{background:rgba(255,255,255,.92);padding:8px 10px;border-radius:6px;"
-    "font:12px/1.6 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:190px}"
+    f".wg-elder,.wg-child{{background:{SERVICE_COLOUR}}}"
+    # ticket clusters in the open-ticket colour (Leaflet.markercluster's own are green to
+    # orange: colours that mean sentinel status here), small enough to leave grids readable
+    f".marker-cluster,.marker-cluster div{{background:{TICKET_COLOURS['open']}33}}"
+    f".marker-cluster div{{background:{TICKET_COLOURS['open']}e6;color:#fff;font-weight:600}}"
+    ".wg-legend{background:rgba(255,255,255,.94);padding:4px 10px;border-radius:6px;"
+    "font:12px/1.55 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:200px;"
+    "max-height:calc(100vh - 120px);overflow:auto}"
+    ".wg-legend summary{cursor:pointer;font-weight:600;padding:4px 0;min-height:24px;"
+    "list-style-position:inside}"
+    ".wg-legend .wg-lh{margin-top:4px;color:#555}"
+    ".wg-legend .wg-badge{width:16px;height:16px;line-height:16px;font-size:10px}"
+    ".wg-sw{display:inline-block;width:12px;height:12px;margin-right:6px;"
+    "vertical-align:middle;box-sizing:border-box}"
 )
 
 
@@ -960,7 +1025,7 @@ def build_map(
     control.layers_untoggle = [layer.get_name() for group in groups.groups.values()
                                for layer in group if not layer.show]
     control.add_to(m)
-    _add_legend(m, lang, md.aggregated, md.by_town)
+    add_legend(m, t("legend", lang), legend_rows(lang, md.aggregated, md.by_town))
     _set_view(m, md.bounds, view, selected_geojson)
     return m
 
@@ -969,7 +1034,7 @@ def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> f
     """The Leaflet map with its tiles (if any), background colour and badge CSS."""
     minx, miny, maxx, maxy = bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None,
-                   control_scale=True, zoom_control=True)
+                   control_scale=False, zoom_control=True)
     # without tiles Leaflet has no maxZoom, and marker clustering refuses to start
     m.options["maxZoom"] = 19
     m.options["minZoom"] = 3
@@ -986,6 +1051,7 @@ def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> f
         "var css = document.createElement('style');"
         f"css.textContent = {json.dumps(_BADGE_CSS)}; document.head.appendChild(css);"
         "map.attributionControl.setPrefix('Leaflet');"
+        "L.control.scale({imperial: false, maxWidth: 120}).addTo(map);"  # metric only
     ).add_to(m)
     return m
 
@@ -1024,8 +1090,7 @@ class _LayerGroups:
 def _area_styles() -> dict[str, dict]:
     """Areas (towns, communities) coloured by coverage level, or outlined (``line``)."""
     styles: dict[str, dict] = {
-        lvl: {"fillColor": STATUS_COLOURS[k], "fillOpacity": 0.55}
-        for lvl, k in (("a", "ok"), ("b", "overloaded"), ("c", "no_sentinel"))}
+        lvl: {"fillColor": c, "fillOpacity": 0.55} for lvl, c in AREA_COLOURS.items()}
     styles["line"] = {"fill": False}
     return styles
 
@@ -1084,12 +1149,12 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
         md.layers["buildings"], t("buildings_from_zoom", lang), min_zoom=BUILDING_MIN_ZOOM))
     groups.add("sentinels", g_people, VectorLayer(
         md.layers["sentinels"], t("grid_sentinel", lang),
-        base={"radius": 4, "color": "#fff", "weight": 1, "fillColor": "#6a3d9a",
-              "fillOpacity": 0.95}))
+        base={"radius": 4.5, "color": PEOPLE_COLOURS["member"], "weight": 1.5,
+              "fillColor": PEOPLE_COLOURS["sentinel"], "fillOpacity": 1}))
     groups.add("members", g_people, VectorLayer(
         md.layers["members"], t("building_member", lang), show=False,
-        base={"radius": 3, "color": "#fff", "weight": 0.8, "fillColor": "#8c6d31",
-              "fillOpacity": 0.9}))
+        base={"radius": 3, "color": "#fff", "weight": 0.8,
+              "fillColor": PEOPLE_COLOURS["member"], "fillOpacity": 1}))
     groups.add("elder_care", g_service, VectorLayer(
         md.layers["elder_care"], t("elder_care", lang),
         icon={"className": "", "html": '<span class="wg-badge wg-elder">老</span>',
@@ -1100,20 +1165,20 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
               "iconSize": [22, 22], "iconAnchor": [11, 11]}))
     groups.add("parking", g_service, VectorLayer(
         md.layers["parking"], t("parking", lang),
-        base={"color": "#0e7c86", "weight": 1, "fillColor": "#17becf",
-              "fillOpacity": 0.6}))
+        base={"color": "#fff", "weight": 1, "fillColor": SERVICE_COLOUR,
+              "fillOpacity": 1}))
 
 
-_TICKET_STYLES = {**{k: {"fillColor": c} for k, c in STATUS_TICKET_COLOURS.items()},
-                  "overdue": {"fillColor": TICKET_COLOURS["overdue"]},
-                  "open": {"fillColor": TICKET_COLOURS["open"]}}
+_TICKET_STYLES = {k: {"fillColor": c} for k, c in TICKET_COLOURS.items()}
 
 
 def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     """Open tickets: a marker cluster, and a heat map (off until chosen)."""
     g_events = t("group_events", lang)
     callback = _TICKET_CALLBACK.replace(
-        "LABELS", json.dumps(md.ticket_labels, ensure_ascii=False).replace("<", "\\u003c"))
+        "LABELS", json.dumps(md.ticket_labels, ensure_ascii=False).replace("<", "\\u003c")
+    ).replace("OVERDUE", json.dumps(TICKET_COLOURS["overdue"])).replace(
+        "OPEN", json.dumps(TICKET_COLOURS["open"]))
     cluster = TicketCluster(
         md.tickets, name=f"{t('open_tickets', lang)} ({len(md.tickets)})",
         callback=callback, options={"maxClusterRadius": 45})
@@ -1121,16 +1186,6 @@ def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     heat = HeatMap([[r[0], r[1]] for r in md.tickets], name=t("ticket_heat", lang),
                    show=False, radius=18, blur=14, min_opacity=0.35)
     groups.add("tickets", g_events, heat)
-
-
-def _add_legend(m: folium.Map, lang: str, aggregated: bool, by_town: bool = False) -> None:
-    """The legend, bottom left."""
-    legend = json.dumps(_legend_html(lang, aggregated, by_town))
-    MapScript(
-        "var lg = L.control({position: 'bottomleft'});"
-        "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
-        f" d.innerHTML = {legend}; return d; }}; lg.addTo(map);"
-    ).add_to(m)
 
 
 def _set_view(m: folium.Map, bounds: tuple[float, float, float, float],
@@ -1177,9 +1232,9 @@ var {{ this.get_name() }} = (function(){
 _TICKET_CALLBACK = """(function() {
     var LB = LABELS;
     return function(row) {
-        var colour = row[2] ? '#d62728' : LB.colour[row[5]];
+        var colour = row[2] ? OVERDUE : OPEN;
         var m = L.circleMarker(new L.LatLng(row[0], row[1]),
-            {radius: 6, color: '#fff', weight: 1, fillColor: colour, fillOpacity: 0.95});
+            {radius: 6, color: '#fff', weight: 1.5, fillColor: colour, fillOpacity: 0.95});
         var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]
             + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '')
             + (row[6] ? '<br>' + row[6] : '');

@@ -266,3 +266,50 @@ def search(data: LayerSet, query: str, limit: int = 20) -> list[Hit]:
             hits.append(Hit("person", pid, f"{name}（{pid}）", geom.x, geom.y,
                             str(target) if target is not None else ""))
     return hits[:limit * 3]
+
+
+@dataclass(frozen=True)
+class NearBuilding:
+    """The building nearest a point: code, name, grid and straight-line distance (metres)."""
+
+    code: str
+    name: str
+    grid_code: str
+    distance_m: float
+
+
+def search_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A WGS-84 box ``(minx, miny, maxx, maxy)`` holding every point within ``radius_m`` of
+    ``(lon, lat)`` (a bounding-box read before the exact distance)."""
+    dlat = radius_m / 110_574.0
+    dlon = radius_m / (111_320.0 * max(np.cos(np.radians(lat)), 0.01))
+    return (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+
+
+def nearest_building(buildings: pd.DataFrame, lon: float, lat: float, *, max_m: float,
+                     grid: str | None = None) -> NearBuilding | None:
+    """The building nearest ``(lon, lat)`` within ``max_m`` metres (0 inside it), among those
+    of ``grid`` when given; ``None`` when there is none.
+
+    ``buildings`` needs ``code``, ``name``, ``grid_code`` and WGS-84 geometries; distances are
+    measured in the metric CRS of the place (:func:`layers.crs.metric_crs`)."""
+    if buildings is None or buildings.empty:
+        return None
+    x0, y0, x1, y1 = search_box(lon, lat, max_m)
+    geoms = buildings.geometry.to_numpy()
+    keep = shapely.intersects(geoms, shapely.box(x0, y0, x1, y1))
+    if grid is not None:
+        keep &= (buildings["grid_code"].astype(str) == str(grid)).to_numpy()
+    sel = np.flatnonzero(keep)
+    if sel.size == 0:
+        return None
+    target = _crs.metric_crs((lon, lat, lon, lat))
+    near = gpd.GeoSeries(geoms[sel], crs=4326).to_crs(target).to_numpy()
+    here = gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326).to_crs(target).iloc[0]
+    d = shapely.distance(near, here)
+    i = int(np.argmin(d))
+    if d[i] > max_m:
+        return None
+    row = buildings.iloc[sel[i]]
+    return NearBuilding(str(row["code"]), str(row["name"]), str(row["grid_code"]),
+                        round(float(d[i]), 1))

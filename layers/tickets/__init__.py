@@ -16,12 +16,15 @@ from .catalogue import (
     catalogue_path_for,
     load_catalogue,
 )
+from .photos import PHOTO_MAX_BYTES, PHOTO_TYPES, Photo, PhotoError, check_photo, photo_type
 from .store import (
     FIELD_LIMITS,
+    INTAKE_BUILDING_MAX_M,
     REPORTERS,
     SATISFACTION,
     ConflictError,
     GridLocator,
+    Placement,
     TicketError,
     TicketNotFound,
     TicketStore,
@@ -32,9 +35,10 @@ from .store import (
 from .workflow import MOVES, IllegalMove, Move, allowed_moves, check_move, is_closed
 
 __all__ = [
-    "DEFAULT_CATALOGUE", "DEFAULT_CATEGORIES", "FIELD_LIMITS", "MOVES", "REPORTERS",
-    "SATISFACTION", "CatalogueError", "Category", "ConflictError", "GridLocator", "IllegalMove",
-    "Move", "TicketError", "TicketNotFound", "TicketStore", "TicketStoreDamaged",
-    "allowed_moves", "catalogue_path_for", "check_move", "db_path_for", "is_closed",
+    "DEFAULT_CATALOGUE", "DEFAULT_CATEGORIES", "FIELD_LIMITS", "INTAKE_BUILDING_MAX_M", "MOVES",
+    "PHOTO_MAX_BYTES", "PHOTO_TYPES", "REPORTERS", "SATISFACTION", "CatalogueError", "Category",
+    "ConflictError", "GridLocator", "IllegalMove", "Move", "Photo", "PhotoError", "Placement",
+    "TicketError", "TicketNotFound", "TicketStore", "TicketStoreDamaged",
+    "allowed_moves", "catalogue_path_for", "check_move", "check_photo", "photo_type", "db_path_for", "is_closed",
     "load_catalogue", "to_json",
 ]

@@ -35,8 +35,9 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -67,6 +69,10 @@ from ..auth.scope import require_ticket
 from . import rules, workflow
 from .catalogue import DEFAULT_CATALOGUE, catalogue_path_for, load_catalogue
 from .errors import ConflictError, TicketError, TicketNotFound, TicketStoreDamaged
+from .photos import Photo, check_photo
+
+if TYPE_CHECKING:  # layers.lookup imports this package: imported where used
+    from ..lookup import NearBuilding
 
 REPORTERS = ("resident", "sentinel", "hotline_12345", "inspection")
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
@@ -80,6 +86,10 @@ FIELD_LIMITS: dict[str, int] = {"text": 2000, "by": 64, "note": 1000, "handler":
 #: 220 MB file, warm cache). Larger files get the header check only; damage met by a later
 #: query still raises :class:`TicketStoreDamaged`.
 QUICK_CHECK_MAX_BYTES = 256 * 2**20
+
+#: At intake, a ticket without a building is filed under the nearest building of its grid
+#: within this many metres (straight line; 0 when the point is inside it), else under none.
+INTAKE_BUILDING_MAX_M = 100.0
 
 # SQLite primary result codes: busy/locked (another writer: not damage), and the codes that
 # mean the file itself is unusable (I/O error, corrupt, cannot open, not a database).
@@ -119,6 +129,18 @@ events_table = Table(
     Column("note", Text),
 )
 
+attachments_table = Table(
+    "ticket_attachments", metadata,
+    Column("ticket_id", String(32), ForeignKey("tickets.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("mime", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("by", String(128)),
+)
+_TABLES = {tickets_table.name, events_table.name, attachments_table.name}
+
 _APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS ticket_events_no_update BEFORE UPDATE ON ticket_events "
     "BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END",
@@ -133,6 +155,18 @@ def db_path_for(store: str | os.PathLike[str]) -> Path:
     return p.with_name(p.stem + ".tickets.sqlite")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a point is filed at intake: its grid and community (``None`` outside every
+    grid) and the building it is filed under (``None``: none near enough)."""
+
+    lon: float
+    lat: float
+    grid_code: str | None
+    community_code: str | None
+    building: NearBuilding | None
+
+
 class GridLocator:
     """Finds the grid (and its community) of points, with an STRtree over the grids, and
     knows the building codes of the layer store.
@@ -143,10 +177,14 @@ class GridLocator:
         The ``grids`` layer.
     building_codes
         The codes of the store's buildings, or ``None`` when unknown (then any code passes).
+    buildings
+        The ``buildings`` layer (``code``, ``name``, ``grid_code``, geometry) for the nearest
+        building at intake; :meth:`from_store` reads the few around each point instead.
     """
 
     def __init__(self, grids: pd.DataFrame,
-                 building_codes: Iterable[str] | None = None) -> None:
+                 building_codes: Iterable[str] | None = None,
+                 buildings: pd.DataFrame | None = None) -> None:
         self.codes = grids["code"].astype(str).to_numpy()
         self.communities = grids["community_code"].astype(str).to_numpy()
         self.geoms = grids.geometry.to_numpy()
@@ -155,6 +193,7 @@ class GridLocator:
         self._buildings = None if building_codes is None else frozenset(map(str, building_codes))
         self._store: Path | None = None
         self._store_mtime: int | None = None
+        self._building_layer = buildings
 
     @classmethod
     def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
@@ -183,6 +222,42 @@ class GridLocator:
         grid = np.where(idx >= 0, self.codes[np.maximum(idx, 0)], None)
         comm = np.where(idx >= 0, self.communities[np.maximum(idx, 0)], None)
         return grid, comm  # type: ignore[return-value]  # numpy stubs: None as a branch
+
+    def place(self, lon: float, lat: float) -> Placement:
+        """Where a ticket at ``(lon, lat)`` is filed: its grid, community and the nearest
+        building of that grid within :data:`INTAKE_BUILDING_MAX_M` — the one intake rule,
+        used by :meth:`TicketStore.add_many` and by the intake form before it submits."""
+        grid, comm = self.locate(np.array([lon]), np.array([lat]))
+        g = None if _missing(grid[0]) else str(grid[0])
+        c = None if _missing(comm[0]) else str(comm[0])
+        return Placement(float(lon), float(lat), g, c,
+                         None if g is None else self.nearest_building(lon, lat, g))
+
+    def nearest_building(self, lon: float, lat: float, grid: str) -> NearBuilding | None:
+        """The nearest building of ``grid`` within :data:`INTAKE_BUILDING_MAX_M`."""
+        from ..lookup import nearest_building
+
+        near = self._buildings_near(lon, lat)
+        if near is None:
+            return None
+        return nearest_building(near, lon, lat, max_m=INTAKE_BUILDING_MAX_M, grid=grid)
+
+    def _buildings_near(self, lon: float, lat: float) -> pd.DataFrame | None:
+        """The buildings around a point: the given layer, or a bounding-box read of the
+        store's (its spatial index: a few rows, however large the store)."""
+        if self._building_layer is not None:
+            return self._building_layer
+        if self._store is None:
+            return None
+        import pyogrio
+
+        from ..lookup import search_box
+
+        if "buildings" not in {str(r[0]) for r in pyogrio.list_layers(self._store)}:
+            return None
+        return pyogrio.read_dataframe(self._store, layer="buildings",
+                                      columns=["code", "name", "grid_code"],
+                                      bbox=search_box(lon, lat, INTAKE_BUILDING_MAX_M))
 
 
 def _building_codes(store: Path) -> frozenset[str]:
@@ -356,13 +431,12 @@ class TicketStore:
         has its tables already is only read."""
         if self.file is not None and self.file.exists() and seed is None:
             with self.engine.connect() as conn:
-                if {tickets_table.name, events_table.name} <= set(
-                        inspect(conn).get_table_names()):
+                if set(inspect(conn).get_table_names()) >= _TABLES:
                     return False
         with self._transaction() as conn:
             present = set(inspect(conn).get_table_names())
             fresh = not {tickets_table.name, events_table.name} <= present
-            if fresh:
+            if not present >= _TABLES:  # new, or from before photos: the missing tables
                 metadata.create_all(conn, checkfirst=True)
             if self.url.startswith("sqlite"):
                 for stmt in _APPEND_ONLY:
@@ -444,15 +518,19 @@ class TicketStore:
     def add(self, category: str, lon: float, lat: float, text_: str, *,  # noqa: PLR0913
             reporter: str = "resident", building_code: str | None = None,
             by: str | None = None, created_at: dt.datetime | None = None,
-            principal: Principal | None = None) -> str:
+            principal: Principal | None = None, photo: bytes | None = None) -> str:
         """Receive one ticket; return its id (``T`` + date + a 5-digit number of the day).
 
         With a ``principal`` (the app's logged-in account), it must have ``tickets_file`` and
         the point must lie in its scope (:class:`~layers.auth.PermissionDenied`); ``by`` is
-        its name."""
+        its name. Without ``building_code`` the ticket is filed under the nearest building
+        (:meth:`GridLocator.place`). A ``photo`` (JPEG/PNG/WebP bytes, see
+        :func:`~layers.tickets.photos.check_photo`) is stored with it, in the same
+        transaction."""
         return self.add_many([{"category": category, "lon": lon, "lat": lat, "text": text_,
                                "reporter": reporter, "building_code": building_code,
-                               "by": by, "created_at": created_at}], principal=principal)[0]
+                               "by": by, "created_at": created_at, "photo": photo}],
+                             principal=principal)[0]
 
     def add_many(self, rows: Iterable[Mapping[str, Any]], *,
                  principal: Principal | None = None) -> list[str]:
@@ -479,6 +557,10 @@ class TicketStore:
                     f"row {i + 1}: point ({lon[i]:.6f}, {lat[i]:.6f}) lies outside every "
                     "grid of this store (wrong coordinates, or GCJ-02 from a web map? "
                     "convert with layers.crs first)")
+            for i, r in enumerate(new):
+                if r["building_code"] is None:
+                    near = self.locator.nearest_building(lon[i], lat[i], str(grid[i]))
+                    r["building_code"] = None if near is None else near.code
         else:
             grid = [r.get("grid_code") for r in new]
             comm = [r.get("community_code") for r in new]
@@ -501,7 +583,73 @@ class TicketStore:
             conn.execute(events_table.insert(), [
                 {"ticket_id": tid, "seq": 1, "status": "received", "at": r["created_at"],
                  "by": r["by"], "note": None} for tid, r in zip(ids, new, strict=True)])
+            photos = [{"ticket_id": tid, "seq": 1, "mime": r["photo_mime"],
+                       "size": len(r["photo"]), "data": r["photo"], "at": r["created_at"],
+                       "by": r["by"]} for tid, r in zip(ids, new, strict=True) if r["photo"]]
+            if photos:
+                attachments_table.create(conn, checkfirst=True)  # a database from before
+                conn.execute(attachments_table.insert(), photos)
         return ids
+
+    def attach(self, ticket_id: str, photo: bytes, *, by: str | None = None,
+               principal: Principal | None = None) -> int:
+        """Add a photo to an existing ticket; return its number. With a ``principal``, the
+        ticket must be one it may file tickets in (scope) and ``by`` is its name.
+
+        Raises
+        ------
+        PhotoError, TicketNotFound, PermissionDenied
+        """
+        mime = check_photo(photo, f"ticket {_shown(ticket_id)}: ")
+        if principal is not None:
+            principal.require("tickets_file")
+            by = principal.name
+        by = _limited("by", by, f"ticket {_shown(ticket_id)}: ")
+        with self._write() as conn:
+            row = self._scope_row(conn, ticket_id)
+            if principal is not None:
+                require_ticket(principal, row)
+            attachments_table.create(conn, checkfirst=True)  # a database from before photos
+            seq = conn.execute(select(func.max(attachments_table.c.seq)).where(
+                attachments_table.c.ticket_id == ticket_id)).scalar() or 0
+            conn.execute(attachments_table.insert().values(
+                ticket_id=ticket_id, seq=seq + 1, mime=mime, size=len(photo),
+                data=bytes(photo), at=clock.now().replace(microsecond=0), by=by))
+        return seq + 1
+
+    def photos(self, ticket_id: str, *, principal: Principal | None = None) -> list[Photo]:
+        """A ticket's photos, in the order they were added. With a ``principal``, only when it
+        may see the ticket (scope) and read its content (the roles that read ticket text):
+        a role that may not see a ticket may not fetch its photos either.
+
+        Raises
+        ------
+        TicketNotFound, PermissionDenied
+        """
+        if principal is not None and not principal.reads_ticket_text:
+            raise PermissionDenied(f"{principal.name} ({principal.role}) may not see ticket "
+                                   "photos")
+        with self._reading() as conn:
+            row = self._scope_row(conn, ticket_id)
+            if principal is not None:
+                require_ticket(principal, row)
+            if attachments_table.name not in inspect(conn).get_table_names():
+                return []  # a database from before photos: none yet (reading never writes)
+            rows = conn.execute(select(attachments_table).where(
+                attachments_table.c.ticket_id == ticket_id).order_by(
+                attachments_table.c.seq)).mappings().all()
+        return [Photo(r["ticket_id"], int(r["seq"]), r["mime"], int(r["size"]), bytes(r["data"]))
+                for r in rows]
+
+    @staticmethod
+    def _scope_row(conn: Connection, ticket_id: str) -> dict[str, Any]:
+        """What a scope check needs of a ticket (id, grid, community)."""
+        row = conn.execute(select(tickets_table.c.id, tickets_table.c.grid_code,
+                                  tickets_table.c.community_code).where(
+            tickets_table.c.id == ticket_id)).mappings().first()
+        if row is None:
+            raise TicketNotFound(f"no ticket {ticket_id!r}")
+        return dict(row)
 
     def _check_row(self, i: int, r: Mapping[str, Any]) -> dict[str, Any]:
         """One new ticket, checked, with defaults; a clear error names the row and field."""
@@ -540,7 +688,12 @@ class TicketStore:
                 not self.locator.building_exists(building)):
             raise TicketError(f"row {i}: building_code {_shown(building)} is not a building "
                               "of this store")
+        photo = r.get("photo")
+        photo = None if photo is None else bytes(photo) if isinstance(
+            photo, (bytes, bytearray, memoryview)) else photo
+        mime = None if photo is None else check_photo(photo, f"row {i}: ")
         return {"category": category, "text": text_, "reporter": reporter,
+                "photo": photo, "photo_mime": mime,
                 "lon": lon, "lat": lat, "created_at": created, "building_code": building,
                 "by": _limited("by", r.get("by"), f"row {i}: "),
                 "grid_code": r.get("grid_code"), "community_code": r.get("community_code")}
@@ -845,5 +998,6 @@ def to_json(ticket: Mapping[str, Any]) -> str:
     return json.dumps(ticket, ensure_ascii=False, indent=1, default=str)
 
 
-__all__ = ["DEFAULT_CATALOGUE", "FIELD_LIMITS", "ConflictError", "GridLocator", "TicketError",
-           "TicketNotFound", "TicketStore", "TicketStoreDamaged", "db_path_for"]
+__all__ = ["DEFAULT_CATALOGUE", "FIELD_LIMITS", "INTAKE_BUILDING_MAX_M", "ConflictError",
+           "GridLocator", "Placement", "TicketError", "TicketNotFound", "TicketStore",
+           "TicketStoreDamaged", "db_path_for"]

@@ -105,6 +105,48 @@ def problem_list_files(path: str, mtime_ns: int, lang: str, as_of: str | None = 
     return reports.to_csv(tables), reports.to_excel(tables)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def community_problem_tables(path: str, mtime_ns: int, lang: str,  # noqa: PLR0913
+                             as_of: str | None = None, scope: ScopeKey = _WHOLE,
+                             community: str | None = None) -> dict:
+    """The problem list (问题清单) of one community (``None``: all), as the coverage page
+    shows and downloads it."""
+    from dashboard import reports
+
+    return reports.problem_tables(_scoped(path, mtime_ns, scope),
+                                  _coverage(path, mtime_ns, as_of, scope), lang, community)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def community_problem_files(path: str, mtime_ns: int, lang: str,  # noqa: PLR0913
+                            as_of: str | None = None, scope: ScopeKey = _WHOLE,
+                            community: str | None = None) -> tuple[bytes, bytes]:
+    """The problem list of :func:`community_problem_tables` as (ZIP of one CSV per table,
+    Excel workbook) bytes."""
+    from dashboard import reports
+
+    tables = community_problem_tables(path, mtime_ns, lang, as_of, scope, community)
+    return reports.to_csv_zip(tables), reports.to_excel(tables)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def reach_workbook(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE, lang: str = "zh"
+                   ) -> bytes:
+    """The 服务覆盖 tables as one Excel workbook with headers in ``lang`` (text written as
+    text: :func:`layers.export.write_excel`)."""
+    from dashboard import reports
+    from layers.export import write_excel
+
+    _, result, parking, suggestions = reach_analysis(path, mtime_ns, scope)
+    data = _scoped(path, mtime_ns, scope)
+    tables = reports.reach_workbook_tables(
+        result, parking, suggestions, lang,
+        names=dict(zip(data.communities["code"], data.communities["name"], strict=True)),
+        building_names=dict(zip(data.buildings["code"], data.buildings["name"], strict=True)),
+        held=reports.duties_held(data, _coverage(path, mtime_ns, None, scope)))
+    return write_excel(tables, fit_widths=True)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def ticket_export_files(path: str, mtime_ns: int, version: tuple[int, str],
                         scope: ScopeKey = _WHOLE) -> tuple[bytes, bytes]:
@@ -176,7 +218,7 @@ def map_frame(path: str, mtime_ns: int, community: str | None,  # noqa: PLR0913
     """The map of :func:`map_data`, rendered once for the component (a rerun resends the
     strings; it does not rebuild or re-render the map)."""
     md = map_data(path, mtime_ns, community, tiles.crs, lang, tickets_version, as_of, scope)
-    return mapframe.render(mapview.build_map(md, tiles, lang=lang))
+    return mapframe.render(mapview.build_map(md, tiles, lang=lang, url_view=True))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from collections.abc import Mapping
 
 import pandas as pd
@@ -29,6 +30,8 @@ SHEET_NAME_MAX = 31
 _SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 # Control characters openpyxl refuses in a cell (it raises IllegalCharacterError).
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Characters Windows refuses in a file name (and the path separators).
+_FILE_NAME_BAD = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
 
 
 def needs_quote(value: str) -> bool:
@@ -164,5 +167,42 @@ def write_csv(tables: pd.DataFrame | Mapping[str, pd.DataFrame]) -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-__all__ = ["FORMULA_STARTS", "needs_quote", "safe_cells", "safe_text", "sheet_name",
-           "write_csv", "write_excel"]
+def csv_file_name(title: str, taken: set[str] | None = None) -> str:
+    """A plain, unique ``<title>.csv`` name inside an archive: no folders (``/ \\``), no
+    characters Windows refuses in a file name, at most 60 characters before ``.csv``."""
+    base = _FILE_NAME_BAD.sub("_", str(title)).strip(" .")[:60] or "table"
+    name, k = f"{base}.csv", 1
+    while taken is not None and name.lower() in {n.lower() for n in taken}:
+        k += 1
+        name = f"{base} ({k}).csv"
+    return name
+
+
+
+def write_csv_zip(tables: Mapping[str, pd.DataFrame]) -> bytes:
+    """A ZIP archive of one CSV per table — each a file of its own that Excel or WPS opens
+    as one sheet (no ``#`` section lines between tables).
+
+    Parameters
+    ----------
+    tables
+        Title → table; the title names the file (:func:`csv_file_name`).
+
+    Returns
+    -------
+    bytes
+        The archive: each member as :func:`write_csv` writes one table (UTF-8 with BOM, text
+        made safe), the names stored as UTF-8.
+    """
+    buf = io.BytesIO()
+    taken: set[str] = set()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for title, df in tables.items():
+            name = csv_file_name(title, taken)
+            taken.add(name)
+            zf.writestr(name, write_csv(df))
+    return buf.getvalue()
+
+
+__all__ = ["FORMULA_STARTS", "csv_file_name", "needs_quote", "safe_cells", "safe_text",
+           "sheet_name", "write_csv", "write_csv_zip", "write_excel"]

@@ -8,14 +8,15 @@ import streamlit as st
 
 from dashboard import auth, mapview
 from dashboard.i18n import t
+from dashboard.reports import community_grids
 from dashboard.state import (
     Store,
     as_of_picker,
+    community_problem_files,
+    community_problem_tables,
     download,
     fictional_banner,
     lang,
-    problem_list_files,
-    problem_tables,
     user_errors,
 )
 from dashboard.text import md
@@ -29,6 +30,7 @@ from dashboard.views.assign_panel import (
 from dashboard.views.map_page import controls, show_map
 from layers import register as reg
 from layers.assignments import active_assignments, resolve_as_of
+from layers.coverage import CoverageResult
 from layers.errors import LayersError
 from layers.layerset import LayerSet
 from layers.store import open_store
@@ -38,9 +40,17 @@ MAX_FILL_ROWS = 30  # grids listed with their suggestions per community
 _ASK = "cov_fill_ask"
 
 
-def coverage_chart(summary: pd.DataFrame, L: str) -> alt.Chart:
-    """Grid and building coverage per community (the town total row left out)."""
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def coverage_chart(summary: pd.DataFrame, L: str, community: str | None = None) -> alt.Chart:
+    """Grid and building coverage per community (the town total row left out); only
+    ``community``'s bars when one is chosen."""
     s = summary[summary["community_code"] != "town"]
+    title = t("chart_title", L)
+    if community is not None:
+        s = s[(s["community_code"] == community).to_numpy()]
+        title = t("cov_chart_one", L).format(name=", ".join(s["community_name"].astype(str)))
     long = pd.concat([
         pd.DataFrame({"community": s["community_name"], "measure": t("grid_coverage", L),
                       "share": s["grid_coverage"]}),
@@ -53,7 +63,7 @@ def coverage_chart(summary: pd.DataFrame, L: str) -> alt.Chart:
         yOffset="measure:N",
         color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["community:N", "measure:N", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(240, 34 * len(s)), title=t("chart_title", L))
+    ).properties(height=max(160 if community else 240, 34 * len(s)), title=title)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -183,6 +193,52 @@ def _coverage_map(community: str | None, tiles: mapview.TileSource) -> None:
         show_map(Store(), community, tiles, "cov", height=520)
 
 
+def figures(cov: CoverageResult, community: str | None) -> dict[str, object]:
+    """The page's five figures for the whole area or one community: the coverage summary's
+    row, and the overloaded sentinels holding a grid of the community."""
+    row = cov.summary.set_index("community_code").loc[community or "town"]
+    over = cov.overloaded_sentinels
+    if community is not None:
+        grids = community_grids(cov, community)
+        over = over[over["grids"].map(lambda gs: bool(grids.intersection(gs))).to_numpy(bool)]
+    return {"grid_coverage": float(row["grid_coverage"]),
+            "grids_without_sentinel": int(row["grids_without_sentinel"]),
+            "overloaded_people": len(over),
+            "building_coverage": float(row["building_coverage"]),
+            "unassigned_party_members": int(row["unassigned_party_members"])}
+
+
+def _show_figures(cov: CoverageResult, community: str | None, L: str) -> None:
+    f = figures(cov, community)
+    k = st.columns(5)
+    k[0].metric(t("grid_coverage", L), f"{f['grid_coverage']:.1%}")
+    k[1].metric(t("grids_without_sentinel", L), f"{f['grids_without_sentinel']:,}")
+    k[2].metric(t("overloaded_people", L), f"{f['overloaded_people']:,}")
+    k[3].metric(t("building_coverage", L), f"{f['building_coverage']:.1%}")
+    k[4].metric(t("col_unassigned_party_members", L), f"{f['unassigned_party_members']:,}")
+
+
+def _downloads(store: Store, community: str | None, n_tables: int, L: str) -> None:
+    """The problem list as an Excel workbook (one sheet per table) and as a ZIP of one CSV per
+    table, both holding only the chosen community's rows."""
+    zipped, xlsx = community_problem_files(str(store.path), store.mtime, L, store.as_of,
+                                           store.scope, community)
+    d1, d2, _ = st.columns([1, 1.3, 1.7])
+    name = t("cov_file", L)
+    download(store, t("download_excel", L), xlsx, f"{name}.xlsx", XLSX, where=d1,
+             key="cov_dl_xlsx")
+    d2.caption(t("cov_download_zip_help", L).format(n=n_tables))
+    download(store, t("cov_download_zip", L), zipped, f"{name}.zip", "application/zip",
+             where=d2, key="cov_dl_zip")
+
+
+def _scope_caption(store: Store, community: str | None, L: str) -> None:
+    names = dict(zip(store.data.communities["code"], store.data.communities["name"],
+                     strict=True))
+    st.caption(t("cov_scope_one", L).format(name=md(names.get(community, community)))
+               if community else t("cov_scope_all", L))
+
+
 def render() -> None:
     L = lang()
     store = Store()
@@ -190,33 +246,22 @@ def render() -> None:
     st.title(t("page_coverage", L))
     fictional_banner(store)
     as_of_picker(store)
-    total = cov.summary.set_index("community_code").loc["town"]
-    k = st.columns(5)
-    k[0].metric(t("grid_coverage", L), f"{total.grid_coverage:.1%}")
-    k[1].metric(t("grids_without_sentinel", L), f"{int(total.grids_without_sentinel)}")
-    k[2].metric(t("overloaded_people", L), f"{len(cov.overloaded_sentinels)}")
-    k[3].metric(t("building_coverage", L), f"{total.building_coverage:.1%}")
-    k[4].metric(t("col_unassigned_party_members", L), f"{cov.unassigned_party_members:,}")
-
-    tables = problem_tables(str(store.path), store.mtime, L, store.as_of, store.scope)
-    d1, d2, _ = st.columns([1, 1, 2])
-    csv_bytes, xlsx_bytes = problem_list_files(str(store.path), store.mtime, L, store.as_of,
-                                               store.scope)
-    download(store, t("download_csv", L), csv_bytes, "问题清单.csv", "text/csv", where=d1)
-    download(store, t("download_excel", L), xlsx_bytes, "问题清单.xlsx",
-             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", where=d2)
-
     community, tiles = controls(store, "cov")
+    _scope_caption(store, community, L)
+    _show_figures(cov, community, L)
+    tables = community_problem_tables(str(store.path), store.mtime, L, store.as_of,
+                                      store.scope, community)
+    _downloads(store, community, len(tables), L)
     left, right = st.columns([1.6, 1])
     with left:
         st.caption(t("highlight_on_map", L))
         _coverage_map(community, tiles)
     with right:
-        st.altair_chart(coverage_chart(cov.summary, L), width="stretch")
+        st.altair_chart(coverage_chart(cov.summary, L, community), width="stretch")
     if not store.as_of and store.principal.can("people_edit"):  # a past day is not edited
         fill_gaps(store, community)
-    names = list(tables)
-    for title in names:
-        df = tables[title]
-        st.subheader(f"{title}（{len(df)}）")
+    for i, (title, df) in enumerate(tables.items()):
+        st.subheader(f"{md(title)}（{len(df):,}）")
+        if i == len(tables) - 1:  # the suggested people: why them
+            st.caption(t("cov_suggest_why", L))
         st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)))

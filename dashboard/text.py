@@ -45,3 +45,11 @@ def _missing(value: object) -> bool:
         return bool(value != value)
     except TypeError:
         return True
+
+
+def percent(value: object, digits: int = 1) -> str:
+    """A share (0.6842) as the app shows every percentage: ``68.4%``; unknown (None, NaN) as
+    ``—``. The one percent format of every page (tiles, tables, the wall)."""
+    if _missing(value):
+        return "—"
+    return f"{float(value):.{digits}%}"  # type: ignore[arg-type]  # a number by contract

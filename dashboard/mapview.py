@@ -69,6 +69,10 @@ PEOPLE_COLOURS = {"sentinel": "#ffffff", "member": "#1f2328"}
 #: Service facilities (care points, parking): one slate colour, told apart by their glyph.
 SERVICE_COLOUR = "#37474F"
 BACKGROUND = "#f3f1ec"
+#: The wall screen's dark map (no tiles): background, muted roads, light boundary lines and
+#: the text of the map's own controls (scale bar, credits).
+DARK_MAP = {"background": "#0f1a2b", "roads": "#3a4a62", "boundaries": "#d5deea",
+            "labels": "#e6edf3"}
 #: The outline of the selected grid or building (drawn in the browser on a click, or sent as
 #: a dynamic layer for a selection made elsewhere).
 SELECTION_STYLE = {"color": "#00e5ff", "weight": 4, "opacity": 1}
@@ -566,9 +570,11 @@ def _emit_grids(out: _Emitter, g: pd.DataFrame, status: pd.DataFrame, people: pd
            + t("col_households", lang) + " " + st["households"].astype(str).values
            + "<br>" + t("sentinel", lang) + "："
            + escape(sentinel_names.replace("", t("none_assigned", lang))).values)
-    out.emit("grids", g.geometry.to_numpy(), pd.DataFrame({
-        "k": "g", "code": g["code"].to_numpy(), "s": st["status"].to_numpy(),
-        "tt": tip}), "coverage")
+    # grids without a sentinel drawn last (on top), so their outline is never under another's
+    last = np.argsort(st["status"].eq("no_sentinel").to_numpy(), kind="stable")
+    out.emit("grids", g.geometry.to_numpy()[last], pd.DataFrame({
+        "k": "g", "code": g["code"].to_numpy()[last], "s": st["status"].to_numpy()[last],
+        "tt": tip[last]}), "coverage")
 
 
 def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame,
@@ -812,6 +818,8 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
     var wanted = {{ 'true' if this.show else 'false' }}, busy = false;
     m.on('overlayadd', function(e) { if (e.layer === l && !busy) { wanted = true; } });
     m.on('overlayremove', function(e) { if (e.layer === l && !busy) { wanted = false; } });
+    // wanted, not on the map: the address keeps it (url_view_script)
+    l.wgWanted = function(w) { if (w !== undefined) { wanted = w; sync(); } return wanted; };
     function sync() {
         busy = true;
         if (wanted && m.getZoom() >= {{ this.min_zoom }}) { m.addLayer(l); }
@@ -938,7 +946,7 @@ def add_legend(m: folium.Map, title: str, rows: list[LegendRow], *,
     rows
         :data:`LegendRow` entries, in the colours the map draws; labels are escaped here.
     collapsed
-        Start folded; default: folded on a map narrower than 700 px or lower than 520 px
+        Start folded; default: folded on a map narrower than 600 px or lower than 500 px
         (a phone, a side map), open otherwise. Either way one tap opens or folds it.
     position
         A Leaflet control corner.
@@ -949,7 +957,7 @@ def add_legend(m: folium.Map, title: str, rows: list[LegendRow], *,
         f"var lg = L.control({{position: {json.dumps(position)}}});"
         "lg.onAdd = function() { var d = L.DomUtil.create('div', 'wg-legend');"
         f" d.innerHTML = {html}; var s = map.getSize(), fold = {fold};"
-        " if (fold === null) { fold = s.x < 700 || s.y < 520; }"
+        " if (fold === null) { fold = s.x < 600 || s.y < 500; }"
         " if (!fold) { d.firstChild.setAttribute('open', ''); }"
         " L.DomEvent.disableClickPropagation(d); L.DomEvent.disableScrollPropagation(d);"
         " return d; }; lg.addTo(map);"
@@ -965,6 +973,8 @@ _BADGE_CSS = (
     # orange: colours that mean sentinel status here), small enough to leave grids readable
     f".marker-cluster,.marker-cluster div{{background:{TICKET_COLOURS['open']}33}}"
     f".marker-cluster div{{background:{TICKET_COLOURS['open']}e6;color:#fff;font-weight:600}}"
+    ".leaflet-marker-icon.marker-cluster{opacity:.7 !important}"
+    ".leaflet-marker-icon.marker-cluster:hover{opacity:1 !important}"
     ".wg-legend{background:rgba(255,255,255,.94);padding:4px 10px;border-radius:6px;"
     "font:12px/1.55 sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:200px;"
     "max-height:calc(100vh - 120px);overflow:auto}"
@@ -986,6 +996,8 @@ def build_map(
     selected: str | None = None,
     selected_geojson: str | None = None,
     view: tuple[float, float, int] | None = None,
+    url_view: bool = False,
+    dark: bool = False,
 ) -> folium.Map:
     """Assemble the folium map from display data.
 
@@ -999,9 +1011,14 @@ def build_map(
         Code and (display) geometry of the selected grid or building, outlined on top.
     view
         ``(lat, lon, zoom)`` to open at; default: fit the data's bounds.
+    url_view
+        Keep the view in the page's address (:func:`url_view_script`): a reload or a shared
+        link opens the same centre, zoom and overlays.
+    dark
+        The wall screen's dark style (:data:`DARK_MAP`).
     """
     offline.use_local_assets()
-    m = _base_map(md.bounds, tiles)
+    m = _base_map(md.bounds, tiles, dark=dark)
     if md.aggregated:  # the view's data is asked for when the map stops: no coasting after
         m.options["inertia"] = False  # a drag (it delayed the request by ~0.7 s)
     _credit_data(m, md.attribution, tiles)
@@ -1027,11 +1044,76 @@ def build_map(
     control.add_to(m)
     add_legend(m, t("legend", lang), legend_rows(lang, md.aggregated, md.by_town))
     _set_view(m, md.bounds, view, selected_geojson)
+    if url_view:
+        MapScript(url_view_script({k: v.get_name() for k, v in groups.by_key.items()})).add_to(m)
     return m
 
 
-def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> folium.Map:
-    """The Leaflet map with its tiles (if any), background colour and badge CSS."""
+_URL_VIEW_JS = """(function() {
+    var P; try { P = window.parent; P.location.search; } catch (e) { return; }
+    var OV = {OVERLAYS}, KEYS = Object.keys(OV);
+    function q() { return new URLSearchParams(P.location.search); }
+    function shown(k) { return OV[k].wgWanted ? OV[k].wgWanted() : map.hasLayer(OV[k]); }
+    function show(k, want) {
+        if (OV[k].wgWanted) { OV[k].wgWanted(want); return; }  // a layer shown from a zoom on
+        if (want && !map.hasLayer(OV[k])) { map.addLayer(OV[k]); }
+        if (!want && map.hasLayer(OV[k])) { map.removeLayer(OV[k]); }
+    }
+    function restore() {
+        var p = q(), z = parseInt(p.get('z'), 10), ll = (p.get('ll') || '').split(',').map(Number);
+        if (z >= 3 && z <= 19 && ll.length === 2 && isFinite(ll[0]) && isFinite(ll[1])
+                && Math.abs(ll[0]) <= 90 && Math.abs(ll[1]) <= 180) {
+            map.setView([ll[0], ll[1]], z, {animate: false});
+        }
+        if (p.has('lyr')) {
+            var on = p.get('lyr').split(',');
+            KEYS.forEach(function(k) { show(k, on.indexOf(k) >= 0); });
+        }
+    }
+    function write() {
+        var p = q(), c = map.getCenter();
+        p.set('z', String(map.getZoom()));
+        p.set('ll', c.lat.toFixed(5) + ',' + c.lng.toFixed(5));
+        p.set('lyr', KEYS.filter(shown).join(','));
+        var s = '?' + p.toString();
+        if (s !== P.location.search) {
+            P.history.replaceState(P.history.state, '', P.location.pathname + s + P.location.hash);
+        }
+    }
+    // after the component has set its first view (right after this script, animated)
+    function start() {
+        if (map._animatingZoom) { map.once('zoomend', function() { setTimeout(start, 0); }); return; }
+        restore();
+        map.on('moveend overlayadd overlayremove', write);
+        setInterval(write, 1500);
+        write();
+    }
+    setTimeout(start, 0);
+})();"""
+
+
+#: The address's view parameters: ``z`` zoom, ``ll`` centre (lat,lon), ``lyr`` overlays shown.
+URL_VIEW_PARAMS = ("z", "ll", "lyr")
+
+
+def url_view_script(overlays: Mapping[str, str]) -> str:
+    """Leaflet code keeping the map's view in the page's address, and opening at it.
+
+    The address (the app's page, the component's parent: same origin) holds ``z`` (zoom),
+    ``ll`` (centre, ``lat,lon``) and ``lyr`` (the overlays shown, by the stable names of
+    ``overlays``: name → the overlay's JS variable). On load the map takes the view from
+    there; it writes it back after every move or overlay change, and re-writes it when the
+    app replaced the address (a selection), so a reload or a shared link shows the same view.
+    Values from the address are parsed as numbers and known names only.
+    """
+    table = ",".join(f"{json.dumps(k)}: {v}" for k, v in overlays.items())
+    return _URL_VIEW_JS.replace("OVERLAYS", table)
+
+
+def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource,
+              dark: bool = False) -> folium.Map:
+    """The Leaflet map with its tiles (if any), background colour and badge CSS (``dark``:
+    the :data:`DARK_MAP` colours; lines are recoloured by the colour they are drawn in)."""
     minx, miny, maxx, maxy = bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None,
                    control_scale=False, zoom_control=True)
@@ -1046,10 +1128,19 @@ def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource) -> f
             folium.TileLayer(tiles.overlay_url, attr=tiles.attribution, name="labels",
                              overlay=True, control=False, subdomains=tiles.subdomains,
                              max_zoom=19, max_native_zoom=18).add_to(m)
+    css = _BADGE_CSS
+    if dark:
+        d = DARK_MAP
+        css += (f'path[stroke="{_ROAD_STYLE["color"]}"]{{stroke:{d["roads"]}}}'
+                f'path[stroke="#333"],path[stroke="#1f2328"]{{stroke:{d["boundaries"]}}}'
+                f".leaflet-control-scale-line,.leaflet-control-attribution{{color:{d['labels']}"
+                f";border-color:{d['labels']};background:{d['background']}cc !important}}"
+                f".leaflet-control-attribution a{{color:{d['labels']}}}")
     MapScript(
-        f"map.getContainer().style.background = {json.dumps(BACKGROUND)};"
+        "map.getContainer().style.background = "
+        f"{json.dumps(DARK_MAP['background'] if dark else BACKGROUND)};"
         "var css = document.createElement('style');"
-        f"css.textContent = {json.dumps(_BADGE_CSS)}; document.head.appendChild(css);"
+        f"css.textContent = {json.dumps(css)}; document.head.appendChild(css);"
         "map.attributionControl.setPrefix('Leaflet');"
         "L.control.scale({imperial: false, maxWidth: 120}).addTo(map);"  # metric only
     ).add_to(m)
@@ -1077,14 +1168,19 @@ class _LayerGroups:
         self.m = m
         self.md = md
         self.groups: dict[str, list] = {}
+        #: a stable name per overlay (``?lyr=`` lists the ones shown) → the overlay
+        self.by_key: dict[str, folium.map.Layer] = {}
 
-    def add(self, key: str, group: str, layer: folium.map.Layer) -> None:
-        """Add ``layer`` (display layer ``key``, skipped when the data has none) to ``group``."""
+    def add(self, key: str, group: str, layer: folium.map.Layer, url_key: str | None = None
+            ) -> None:
+        """Add ``layer`` (display layer ``key``, skipped when the data has none) to ``group``;
+        ``url_key`` names it in the address (default ``key``)."""
         if key in self.md.layers or key == "tickets":
             if isinstance(layer, VectorLayer):
                 layer.quant = self.md.quant.get(key)
             layer.add_to(self.m)
             self.groups.setdefault(group, []).append(layer)
+            self.by_key[url_key or key] = layer
 
 
 def _area_styles() -> dict[str, dict]:
@@ -1126,11 +1222,17 @@ def _add_admin_layers(groups: _LayerGroups, md: MapData, tiles: TileSource, lang
             styles=_area_styles(), tooltip_js=_area_tip(lang)))
 
 
+#: Grids by sentinel status; one without a sentinel is also outlined thick in its colour, to
+#: be seen at the town overview where it is a few pixels wide.
+_GRID_STYLES = {**{k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
+                "no_sentinel": {"fillColor": STATUS_COLOURS["no_sentinel"], "fillOpacity": 0.75,
+                                "color": STATUS_COLOURS["no_sentinel"], "weight": 3}}
+
+
 def _grid_layer(data: str, name: str, **kw) -> VectorLayer:
     """Grids coloured by sentinel status; a click outlines one (the town map and a view)."""
     return VectorLayer(data, name, base={"color": "#ffffff", "weight": 1, "fillOpacity": 0.45},
-                       styles={k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
-                       highlight=True, **kw)
+                       styles=_GRID_STYLES, highlight=True, **kw)
 
 
 def _building_layer(data: str, name: str, **kw) -> VectorLayer:
@@ -1185,7 +1287,7 @@ def _add_ticket_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     groups.add("tickets", g_events, cluster)
     heat = HeatMap([[r[0], r[1]] for r in md.tickets], name=t("ticket_heat", lang),
                    show=False, radius=18, blur=14, min_opacity=0.35)
-    groups.add("tickets", g_events, heat)
+    groups.add("tickets", g_events, heat, url_key="heat")
 
 
 def _set_view(m: folium.Map, bounds: tuple[float, float, float, float],

@@ -56,12 +56,32 @@ from .layerset import LayerSet
 from .osm import OSM_ATTRIBUTION, is_osm
 from .schema import LayerSpec, spec
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import Collector, Problem, Severity, Unit, ValidationReport, validate
+from .validate import (
+    Collector,
+    Problem,
+    Said,
+    Severity,
+    Unit,
+    ValidationReport,
+    not_a_code,
+    validate,
+)
 
 
 class ImportFileError(LayersError):
     """The file cannot be read (missing, empty, truncated, malformed, unknown format) or is
-    too big (more rows than ``Settings.max_import_rows``)."""
+    too big (more rows than ``Settings.max_import_rows``).
+
+    The message (for the CLI and the server log) names the file and the reader's details;
+    ``reason`` says why in one word a page can say in the user's language (``unreadable``,
+    ``empty``, ``no_rows``, ``format``, ``zip``, ``zip_no_shp``, ``json``, ``excel``, ``csv``,
+    ``encoding``, ``too_many_rows``, ``no_lonlat``, ``no_crs``, ``osm_layer``, ``osm_none``,
+    ``osm``, ``missing``), with ``values`` (limits, counts, layer names: never the path)."""
+
+    def __init__(self, message: str, reason: str = "unreadable", **values: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.values = values
 
 
 #: Common Chinese (and English) headers → contract columns, for every layer; compared after
@@ -121,6 +141,9 @@ _CSV = {".csv", ".txt"}
 _EXCEL = {".xlsx", ".xls"}
 _VECTOR = {".shp", ".geojson", ".json", ".gpkg", ".zip"}
 _GEOJSON = {".geojson", ".json"}
+#: The format a suffix promises, for messages.
+_FORMATS = {".gpkg": "GeoPackage", ".geojson": "GeoJSON", ".json": "GeoJSON",
+            ".shp": "Shapefile", ".zip": "Shapefile"}
 
 #: China's rough bounding box (lon, lat): the area of a store that has no communities or towns.
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
@@ -195,7 +218,8 @@ class _FileRows:
 def _too_many_rows(path: Path, count: int | None, limit: int) -> ImportFileError:
     held = f"{count:,} rows" if count is not None else f"more than {limit:,} rows"
     return ImportFileError(f"{path}: the file holds {held}, more than the limit of {limit:,} "
-                           "rows per import (max_import_rows); split it into smaller files")
+                           "rows per import (max_import_rows); split it into smaller files",
+                           "too_many_rows", limit=limit)
 
 
 def _count_csv_rows(path: Path, encoding: str) -> int:
@@ -264,7 +288,8 @@ def _read_table(path: Path, encoding: str | None, max_rows: int
         try:
             df = pd.read_excel(path, dtype=str, nrows=max_rows + 1, header=head)
         except Exception as exc:  # openpyxl raises several kinds for broken files
-            raise ImportFileError(f"{path}: not a readable Excel file ({exc})") from exc
+            raise ImportFileError(f"{path}: not a readable Excel file ({exc})",
+                                  "excel") from exc
         if len(df) > max_rows:
             raise _too_many_rows(path, _count_excel_rows(path), max_rows)
         lines = np.arange(len(df)) + head + 2  # pandas keeps blank rows inside the sheet
@@ -280,10 +305,11 @@ def _read_table(path: Path, encoding: str | None, max_rows: int
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError as exc:
-            raise ImportFileError(f"{path}: the file is empty") from exc
+            raise ImportFileError(f"{path}: the file is empty", "empty") from exc
         except pd.errors.ParserError as exc:
-            raise ImportFileError(f"{path}: malformed CSV ({exc})") from exc
-    raise ImportFileError(f"{path}: text is neither UTF-8 nor GBK/GB18030; pass --encoding")
+            raise ImportFileError(f"{path}: malformed CSV ({exc})", "csv") from exc
+    raise ImportFileError(f"{path}: text is neither UTF-8 nor GBK/GB18030; pass --encoding",
+                          "encoding")
 
 
 def _drop_blank(df: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
@@ -331,8 +357,22 @@ def _feature_count(target: Path | str, doc: object) -> int | None:
     try:
         n = int(pyogrio.read_info(target, force_feature_count=True)["features"])
     except pyogrio.errors.DataSourceError as exc:
-        raise ImportFileError(f"{target}: cannot be read ({exc})") from exc
+        suffix = Path(str(target)).suffix.lower()
+        raise ImportFileError(f"{target}: cannot be read ({exc})", "unreadable",
+                              format=_FORMATS.get(suffix, suffix)) from exc
     return n if n >= 0 else None
+
+
+def _shapefile_parts(path: Path, shp: str, names: set[str]) -> None:
+    """A shapefile needs its ``.shx`` (the index) and ``.dbf`` (the attributes) beside the
+    ``.shp``: without the ``.dbf`` GDAL reads outlines without a single column."""
+    stem = shp[:-4]
+    lower = {n.lower() for n in names}
+    lost = [ext for ext in (".shx", ".dbf") if f"{stem}{ext}".lower() not in lower]
+    if lost:
+        raise ImportFileError(f"{path}: the shapefile {shp} lacks {', '.join(lost)} (a "
+                              "shapefile is several files: zip them together)",
+                              "shapefile_parts", parts=", ".join(lost))
 
 
 def _read_vector(path: Path, encoding: str | None, max_rows: int
@@ -345,16 +385,20 @@ def _read_vector(path: Path, encoding: str | None, max_rows: int
             with zipfile.ZipFile(path) as z:
                 shp = [n for n in z.namelist() if n.lower().endswith(".shp")]
         except zipfile.BadZipFile as exc:
-            raise ImportFileError(f"{path}: not a readable zip archive (truncated?)") from exc
+            raise ImportFileError(f"{path}: not a readable zip archive (truncated?)",
+                                  "zip") from exc
         if not shp:
-            raise ImportFileError(f"{path}: the zip holds no .shp file")
+            raise ImportFileError(f"{path}: the zip holds no .shp file", "zip_no_shp")
+        _shapefile_parts(path, shp[0], set(z.namelist()))
         target = f"/vsizip/{path}/{shp[0]}"
+    elif suffix == ".shp":
+        _shapefile_parts(path, path.name, {p.name for p in path.parent.iterdir()})
     doc: object = None
     if suffix in _GEOJSON:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ImportFileError(f"{path}: malformed JSON ({exc})") from exc
+            raise ImportFileError(f"{path}: malformed JSON ({exc})", "json") from exc
     count = _feature_count(target, doc)
     if count is not None and count > max_rows:
         raise _too_many_rows(path, count, max_rows)
@@ -379,7 +423,8 @@ def _read_vector(path: Path, encoding: str | None, max_rows: int
                 return read("GB18030"), "GB18030 (detected)"
             return df, "from .cpg" if has_cpg else None
     except pyogrio.errors.DataSourceError as exc:
-        raise ImportFileError(f"{path}: cannot be read ({exc})") from exc
+        raise ImportFileError(f"{path}: cannot be read ({exc})", "unreadable",
+                              format=_FORMATS.get(suffix, suffix)) from exc
 
 
 def read_source(path: str | os.PathLike[str], layer: str, *, crs: str | None = None,
@@ -434,13 +479,15 @@ def _rename(df: pd.DataFrame, s: LayerSpec, mapping: Mapping[str, str] | None,
         if not target or target == raw:
             continue
         if target in taken:
-            notes.append(f"column {raw} not used: {target} comes from another column")
+            notes.append(Said("column_unused", "column {value} not used: {field} comes from "
+                              "another column", value=raw, field=target))
             continue
         rename[col] = target
         taken.add(target)
     if rename:
         df = df.rename(columns=rename)
-        notes.append("columns: " + ", ".join(f"{a}→{b}" for a, b in rename.items()))
+        pairs = ", ".join(f"{a}→{b}" for a, b in rename.items())
+        notes.append(Said("columns", "columns: {pairs}", pairs=pairs))
     return df
 
 
@@ -455,9 +502,9 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
     p = Path(path)
     s = spec(layer)
     if not p.exists():
-        raise ImportFileError(f"{p}: no such file")
+        raise ImportFileError(f"{p}: no such file", "missing")
     if p.stat().st_size == 0:
-        raise ImportFileError(f"{p}: the file is empty")
+        raise ImportFileError(f"{p}: the file is empty", "empty")
     suffix = p.suffix.lower()
     notes: list[str] = []
     unit: Unit = "feature"
@@ -468,18 +515,21 @@ def _read_rows(path: str | os.PathLike[str], layer: str, *, crs: str | None,
             raise _too_many_rows(p, len(df), settings.max_import_rows)
     elif suffix in _CSV or suffix in _EXCEL:
         df, lines, text = _read_table(p, encoding, settings.max_import_rows)
-        notes.append(f"read as {text}; rows numbered as the file's lines (header = line 1)")
+        notes.append(Said("read_table", "read as {encoding}; rows numbered as the file's lines "
+                          "(header = line 1)", encoding=text))
         unit = "line"
     elif suffix in _VECTOR:
         df, venc = _read_vector(p, encoding, settings.max_import_rows)
         lines = np.arange(len(df)) + 1
-        notes.append("rows numbered as the file's features (the first is 1)"
-                     + (f"; text encoding {venc}" if venc else ""))
+        notes.append(Said("read_vector", "rows numbered as the file's features (the first "
+                          "is 1)"))
+        if venc:
+            notes.append(Said("text_encoding", "text encoding {encoding}", encoding=venc))
     else:
         raise ImportFileError(f"{p}: unknown format {suffix!r} (CSV, Excel, shapefile, zip, "
-                              "GeoJSON, GeoPackage or OSM)")
+                              "GeoJSON, GeoPackage or OSM)", "format")
     if len(df) == 0:
-        raise ImportFileError(f"{p}: the file holds no rows")
+        raise ImportFileError(f"{p}: the file holds no rows", "no_rows")
     if not is_osm(p):
         df = _rename(df, s, mapping, notes)
     rows = _FileRows(df, lines, unit, str(p), notes=notes,
@@ -509,48 +559,52 @@ def _read_osm_layer(p: Path, layer: str, settings: Settings
     car parks with their public capacity and fee as far as the tags tell."""
     if layer not in _OSM_LAYERS:
         raise ImportFileError(f"{p}: OSM files can fill {', '.join(_OSM_LAYERS)}, "
-                              f"not {layer}")
+                              f"not {layer}", "osm_layer", layers=_OSM_LAYERS)
     try:
         f = _osm.read_features(p)
     except _osm.OsmError as exc:
-        raise ImportFileError(str(exc)) from exc
+        raise ImportFileError(str(exc), "osm") from exc
     notes: list[str] = []
     df: pd.DataFrame
     if layer == "buildings":
         df, dropped = _osm.buildings(f, settings)
         source = df["households_source"].value_counts()
-        notes.append(f"{len(df)} OSM building(s): households from tags for "
-                     f"{int(source.get('tag', 0))}, estimated (footprint × levels) for "
-                     f"{int(source.get('estimate', 0))}, 0 for "
-                     f"{int(source.get('non_residential', 0))} non-residential")
+        notes.append(Said("osm_buildings", "{n} OSM building(s): households from tags for "
+                          "{tag}, estimated (footprint × levels) for {estimate}, 0 for "
+                          "{other} non-residential", n=len(df),
+                          tag=int(source.get("tag", 0)), estimate=int(source.get("estimate", 0)),
+                          other=int(source.get("non_residential", 0))))
         if len(dropped):
-            notes.append(f"{len(dropped)} OSM building(s) without an outline (mapped as a "
-                         "point or line) left out")
+            notes.append(Said("osm_no_outline", "{n} OSM building(s) without an outline "
+                              "(mapped as a point or line) left out", n=len(dropped)))
     elif layer == "roads":
         df = _osm.roads(f)
-        notes.append(f"{len(df)} walkable OSM way part(s) for roads")
+        notes.append(Said("osm_roads", "{n} walkable OSM way part(s) for roads", n=len(df)))
     elif layer == "care_points":
         df = _osm.care_points(f, settings)
-        notes.append(f"{len(df)} OSM care point(s); capacity unknown for "
-                     f"{int((~df['capacity_known']).sum())}")
+        notes.append(Said("osm_care", "{n} OSM care point(s); capacity unknown for {unknown}",
+                          n=len(df), unknown=int((~df["capacity_known"]).sum())))
     else:
         df = _osm.parking(f, settings)
-        notes.append(f"{len(df)} OSM car park(s), {int((~df['public']).sum())} private "
-                     "(not public supply)")
-    notes.append(f"attribution kept: {OSM_ATTRIBUTION}")
+        notes.append(Said("osm_parking", "{n} OSM car park(s), {private} private (not public "
+                          "supply)", n=len(df), private=int((~df["public"]).sum())))
+    notes.append(Said("osm_attribution", "attribution kept: {text}", text=OSM_ATTRIBUTION))
     if len(df) == 0:
-        raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(notes)})")
+        raise ImportFileError(f"{p}: no OSM features for {layer} ({'; '.join(notes)})",
+                              "osm_none", layer=layer)
     return df, notes
 
 
-def _row_problems(src: str, mask: np.ndarray, column: str, template: str,
-                  values: np.ndarray) -> list[Problem]:
+def _row_problems(src: str, mask: np.ndarray, column: str, key: str, template: str,  # noqa: PLR0913
+                  values: np.ndarray, **args: object) -> list[Problem]:
     """One problem per flagged row (numbered by position, 1 = first), the message being
-    ``template.format(values[row])``, capped like the validator's listings."""
+    ``template.format(value=values[row])`` (said as ``key`` with ``args``), capped like the
+    validator's listings."""
     report = ValidationReport()
     msg = np.empty(len(mask), dtype=object)
     idx = np.flatnonzero(mask)
-    msg[idx] = [template.format(values[i]) for i in idx]
+    msg[idx] = [Said.text(key, template.format(value=values[i]), value=values[i], **args)
+                for i in idx]
     Collector(report).rows(src, mask, None, column, msg)
     return report.problems
 
@@ -572,18 +626,18 @@ def _apply_limits(df: pd.DataFrame, s: LayerSpec, src: str, settings: Settings,
         if isinstance(col, pd.DataFrame):  # two source columns mapped to one name
             col = col.iloc[:, 0]
         lengths = col.astype("string").str.len().fillna(0).to_numpy(dtype=np.int64)
-        problems += _row_problems(src, lengths > cap, f.name,
-                                  f"{{}} characters, more than the limit of {cap} ({what})",
-                                  lengths)
+        problems += _row_problems(src, lengths > cap, f.name, "too_long",
+                                  f"{{value}} characters, more than the limit of {cap} ({what})",
+                                  lengths, limit=cap)
     if not isinstance(df, gpd.GeoDataFrame):
         return df, False
     cap = settings.max_vertices_per_geometry
     geoms = df.geometry.to_numpy()
     counts = shapely.get_num_coordinates(geoms)
     over = counts > cap
-    problems += _row_problems(src, over, "geometry",
-                              f"{{}} vertices, more than the limit of {cap} "
-                              "(max_vertices_per_geometry); simplify it", counts)
+    problems += _row_problems(src, over, "geometry", "too_many_vertices",
+                              f"{{value}} vertices, more than the limit of {cap} "
+                              "(max_vertices_per_geometry); simplify it", counts, limit=cap)
     if not over.any():
         return df, False
     df = df.copy()
@@ -596,17 +650,18 @@ def _points_from_columns(df: pd.DataFrame, src: str, problems: list[Problem]
                          ) -> gpd.GeoDataFrame:
     if not {"lon", "lat"} <= set(df.columns):
         raise ImportFileError(f"{src}: no geometry and no longitude/latitude columns "
-                              "(经度/纬度, lon/lat); map them with --map 列名=lon")
+                              "(经度/纬度, lon/lat); map them with --map 列名=lon", "no_lonlat")
     lon = pd.to_numeric(df["lon"], errors="coerce")
     lat = pd.to_numeric(df["lat"], errors="coerce")
     bad = (lon.isna() | lat.isna()).to_numpy()
     raw = np.array([f"{a!r}, {b!r}" for a, b in zip(df["lon"], df["lat"], strict=True)],
                    dtype=object)
-    problems += _row_problems(src, bad, "lon/lat", "not numbers: {}", raw)
+    problems += _row_problems(src, bad, "lon/lat", "lonlat_not_numbers", "not numbers: {value}",
+                              raw)
     swapped = (~bad) & (lat.abs() > 90).to_numpy() & (lon.abs() <= 90).to_numpy()
     pair = np.array([f"({a}, {b})" for a, b in zip(lon, lat, strict=True)], dtype=object)
-    problems += _row_problems(src, swapped, "lon/lat", "{}: latitude beyond 90° — longitude "
-                              "and latitude swapped?", pair)
+    problems += _row_problems(src, swapped, "lon/lat", "lonlat_swapped", "{value}: latitude "
+                              "beyond 90° — longitude and latitude swapped?", pair)
     geom = shapely.points(lon.fillna(0).to_numpy(), lat.fillna(0).to_numpy())
     geom = np.where(bad | swapped, None, geom)
     return gpd.GeoDataFrame(df.drop(columns=["lon", "lat"]), geometry=geom, crs=None)
@@ -618,24 +673,26 @@ def _to_wgs84(df: gpd.GeoDataFrame, crs: str | None, src: str, notes: list[str],
     if datum in ("gcj02", "bd09"):
         df = df.set_crs(4326, allow_override=True)
         df = lcrs.convert_gdf(df, datum, "wgs84")
-        notes.append(f"converted {'GCJ-02' if datum == 'gcj02' else 'BD-09'} → WGS-84")
+        notes.append(Said("converted", "converted {datum} → WGS-84",
+                          datum="GCJ-02" if datum == "gcj02" else "BD-09"))
         return df
     if crs:
         df = df.set_crs(crs, allow_override=True)
-        notes.append(f"coordinates read as {crs}")
+        notes.append(Said("read_crs", "coordinates read as {crs}", crs=crs))
     elif df.crs is None:
         present = df.geometry.notna().to_numpy() & ~df.geometry.is_empty.to_numpy()
         b = shapely.total_bounds(df.geometry.to_numpy()[present]) if present.any() else \
             np.zeros(4)  # no usable point at all: the row problems already say why
         if np.isfinite(b).all() and b[0] >= -180 and b[2] <= 180 and b[1] >= -90 and b[3] <= 90:
             df = df.set_crs(4326)
-            notes.append("no CRS given: longitude/latitude assumed WGS-84 "
-                         "(web-map coordinates need --crs gcj02 or bd09)")
+            notes.append(Said("assumed_wgs84", "no CRS given: longitude/latitude assumed WGS-84 "
+                              "(web-map coordinates need --crs gcj02 or bd09)"))
         else:
             raise ImportFileError(f"{src}: no CRS and the numbers are not longitude/latitude; "
-                                  "pass --crs EPSG:45xx (e.g. CGCS2000 Gauss-Krüger)")
+                                  "pass --crs EPSG:45xx (e.g. CGCS2000 Gauss-Krüger)", "no_crs")
     if not df.crs.equals("EPSG:4326"):
-        notes.append(f"reprojected {df.crs.to_string()} → EPSG:4326")
+        notes.append(Said("reprojected_note", "reprojected {crs} → EPSG:4326",
+                          crs=df.crs.to_string()))
         df = df.to_crs(4326)
     return df
 
@@ -681,15 +738,74 @@ def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
     outside = usable & ~inside
     if not outside.any():
         return []
-    area = (f"{where}: longitude {box[0]:.2f}…{box[2]:.2f}, latitude {box[1]:.2f}…"
-            f"{box[3]:.2f}")
+    bounds = (f"longitude {box[0]:.2f}…{box[2]:.2f}, latitude {box[1]:.2f}…"
+              f"{box[3]:.2f}")
     severity: Severity = "warning" if force else "error"
     hint = "imported anyway (forced)" if force else (
         "a wrong .prj / --crs, or longitude and latitude swapped? Use "
         "force_outside_region (--force-outside-region) to import anyway")
+    message = Said.text("outside_region_forced" if force else "outside_region",
+                        f"outside the area of this store ({where}: {bounds}); {hint}",
+                        km=settings.region_margin_km if where != "China" else None,
+                        bounds=bounds)
     report = ValidationReport()
-    Collector(report).rows(src, outside, None, "geometry",
-                           f"outside the area of this store ({area}); {hint}", severity)
+    Collector(report).rows(src, outside, None, "geometry", message, severity)
+    return report.problems
+
+
+#: What :mod:`layers.derive` says (plain English), read as keys and values for pages that
+#: say it in the user's language; a text matching none stays as it is.
+_DERIVED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(rx), key) for rx, key in (
+    (r"not in the file, left unknown: (?P<columns>.+)$", "left_unknown"),
+    (r"kind from the names", "kind_from_names"),
+    (r"(?P<n>\d+) code\(s\) made for rows without one(, under their (?P<parent>\S+))? "
+     r"\(e\.g\. (?P<example>[^)]*)\)", "codes_made"),
+    (r"(?P<n>\d+) row\(s\) placed in their (?P<layer>\S+) by location \((?P<column>[^)]+)\)",
+     "placed"),
+    (r"outside every grid of the store: left out", "outside_grids"),
+    (r"no (?P<column>\S+) and outside every one of the store's (?P<layer>\S+):", "no_parent"),
+    (r"rows without (?P<column>\S+) are placed in the store's (?P<layer>\S+) by location",
+     "no_parents_yet"),
+    (r"households estimated", "households_estimated"),
+    (r"households of (?P<n>\d+) grid\(s\) from the store's buildings", "grid_households"),
+    (r"(?P<n>\d+) multi-part line\(s\) split", "lines_split"),
+    (r"road kind (?P<value>'[^']*') is not one of", "road_kind"),
+))
+
+
+def _said_of(text: str) -> str:
+    """``text`` from :mod:`layers.derive` as a :class:`~layers.validate.Said` when it is one
+    of the things it says (:data:`_DERIVED`)."""
+    if isinstance(text, Said):
+        return text
+    for rx, key in _DERIVED:
+        m = rx.match(text)
+        if m:
+            return Said.text(key, text, **{k: v for k, v in m.groupdict().items()
+                                           if v is not None})
+    return text
+
+
+def _unknown_community(frame: pd.DataFrame, layer: str, store, src: str) -> list[Problem]:
+    """Care points and car parks whose community (the extra column their codes are made
+    under, :data:`layers.derive.LOCATED_COMMUNITY`) the file gives but the store has not."""
+    column = derive.LOCATED_COMMUNITY
+    if derive.CODE_RULES.get(layer, (None, None))[1] is not None or column not in frame \
+            or derive.CODE_RULES.get(layer, ("",))[0] != "communities":
+        return []
+    given = frame[column].astype("string").str.strip()
+    present = given.notna() & given.ne("")
+    if not present.any():
+        return []
+    known = store.read(["communities"], columns={"communities": ["code"]},
+                       check_geometry=False)["communities"]["code"] \
+        if "communities" in store.layer_names() else pd.Series([], dtype="string")
+    unknown = present.fillna(False).to_numpy(dtype=bool) & ~given.isin(
+        known.astype("string")).fillna(False).to_numpy(dtype=bool)
+    msg = np.empty(len(frame), dtype=object)
+    msg[unknown] = [not_a_code(v, "communities") for v in given.to_numpy()[unknown]]
+    report = ValidationReport()
+    Collector(report).rows(src, unknown, None, column, msg)
     return report.problems
 
 
@@ -705,9 +821,11 @@ def _check_own_rows(store, path: str | os.PathLike[str], layer: str, *, crs: str
     rows.problems += rows.renumber(_outside_region(rows.frame, store, rows.source, settings,
                                                    force_outside_region))
     done = derive.complete(rows.frame, layer, store, mode=mode, settings=settings)
-    rows.problems += rows.renumber(done.problems)
-    rows.notes += done.notes
+    rows.problems += rows.renumber([replace(p, message=_said_of(p.message))
+                                    for p in done.problems])
+    rows.notes += [_said_of(n) for n in done.notes]
     rows.keep(done.kept, done.frame)
+    rows.problems += rows.renumber(_unknown_community(rows.frame, layer, store, rows.source))
     fixed, own = validate(LayerSet({layer: rows.frame}), settings, source=rows.source,
                           layers=(layer,), cross_layer=False)
     if own.ok:  # labels read as codes, types coerced: said once, here

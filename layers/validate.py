@@ -47,6 +47,62 @@ Unit = Literal["row", "line", "feature"]
 MAX_ROWS_PER_KIND = 200
 
 
+def _said(key: str, text: str, args: dict[str, object]) -> Said:
+    return Said.text(key, text, **args)
+
+
+class Said(str):
+    """A message in plain English (what the CLI prints) that also carries what it says as a
+    ``key`` and its ``args``, so the dashboard can say it in the user's language
+    (``dashboard.i18n``: ``data_said_<key>``). ``args["value"]``, when present, is the row's
+    own value; the other args are the same for every row of one kind of problem.
+
+    >>> s = Said("not_choice", "{value!r} is not one of: {allowed}", value="x", allowed="a, b")
+    >>> s, s.key, s.args["value"]
+    ("'x' is not one of: a, b", 'not_choice', 'x')
+    """
+
+    key: str
+    args: dict[str, object]
+
+    def __new__(cls, key: str, template: str, /, **args: object) -> Said:
+        return cls.text(key, template.format(**args), **args)
+
+    @classmethod
+    def text(cls, key: str, text: str, /, **args: object) -> Said:
+        """A message whose English ``text`` is given as it is (not a template)."""
+        obj = str.__new__(cls, text)
+        obj.key = key
+        obj.args = args
+        return obj
+
+    def kind(self) -> tuple:
+        """What one kind of problem shares: the key and every arg but the row's value."""
+        return (self.key, *sorted((k, str(v)) for k, v in self.args.items() if k != "value"))
+
+    def __reduce__(self) -> tuple:  # pickles (Streamlit's session state, caches)
+        return _said, (self.key, str(self), self.args)
+
+
+_COLUMN_MISSING = Said("column_missing", "required column is missing")
+_VALUE_MISSING = Said("value_missing", "value is missing")
+#: What a value that cannot be read as a kind is.
+_NOT_KIND = {"int": "not a whole number", "float": "not a number",
+             "bool": "not true/false (是/否)", "datetime": "not a date/time"}
+#: A row without a usable geometry.
+GEOMETRY_MISSING = Said("geometry_missing", "geometry is missing or empty")
+
+
+def not_a_code(value: object, layer: str) -> Said:
+    """The message of a reference to a code ``layer`` does not hold."""
+    return Said("not_a_code", "{value!r} is not a code in {layer}", value=value, layer=layer)
+
+
+def _geometry_type(name: str, allowed: Sequence[str]) -> Said:
+    return Said("geometry_type", "geometry type {value} not allowed (expected {expected})",
+                value=name, expected=" or ".join(allowed))
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of the validator.
@@ -235,6 +291,9 @@ class Collector:
             # row by row (they quote values) get a summary of their own
             text = f"{n}{_MORE}{message}" if isinstance(message, str) else \
                 f"{n} more rows, e.g.: {message[idx[shown.size]]}"
+            first = message if isinstance(message, str) else message[idx[shown.size]]
+            if isinstance(first, Said):  # the same kind of problem, for the page to group
+                text = Said.text(first.key, text, **first.args)
             self.add(Problem(layer, None, None, fieldname, text, severity, count=n))
 
 
@@ -251,7 +310,7 @@ def _clean_code(v: object) -> str | None:
 def _coerce(
     s: pd.Series, f: Field
 ) -> tuple[pd.Series, np.ndarray, np.ndarray, str]:
-    """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, what 'bad' means).
+    """Coerce ``s`` to ``f.kind``; return (values, missing mask, bad mask, the kind a bad value is not).
     Blank text (an empty spreadsheet cell read as ``''``) is missing, whatever the kind."""
     raw_missing = s.isna().to_numpy()
     if f.kind != "str" and (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
@@ -280,8 +339,8 @@ def _coerce(
             frac = num.notna().to_numpy() & (num.fillna(0) % 1 != 0).to_numpy()
             bad = bad | frac
             num = num.where(~frac)
-            return num.round().astype("Int64"), missing, bad, "not a whole number"
-        return num.astype("float64"), missing, bad, "not a number"
+            return num.round().astype("Int64"), missing, bad, "int"
+        return num.astype("float64"), missing, bad, "float"
     if f.kind == "bool":
         if pd.api.types.is_bool_dtype(s.dtype) and not raw_missing.any():
             return s.astype(bool), raw_missing, np.zeros(len(s), bool), ""
@@ -290,7 +349,7 @@ def _coerce(
         flags = pd.Series(is_t, index=s.index)
         if f.nullable and raw_missing.any():  # unknown stays unknown, not false
             flags = flags.astype("boolean").where(~raw_missing, pd.NA)
-        return flags, raw_missing, bad, "not true/false (是/否)"
+        return flags, raw_missing, bad, "bool"
     if f.kind == "datetime":
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             out = s
@@ -302,7 +361,7 @@ def _coerce(
         if retry.any():
             out[retry] = pd.to_datetime(s[retry], errors="coerce", format="mixed")
         bad = (~raw_missing) & out.isna().to_numpy()
-        return out.astype("datetime64[ms]"), raw_missing, bad, "not a date/time"
+        return out.astype("datetime64[ms]"), raw_missing, bad, "datetime"
     raise AssertionError(f.kind)  # pragma: no cover
 
 
@@ -373,15 +432,15 @@ def _check_layer(
     for f in s.fields:
         if f.name not in df.columns and f.nullable:  # optional: unknown, not an error
             df[f.name] = pd.Series(None, index=df.index, dtype=object)
-            out.add(Problem(name, None, None, f.name, "column not given: values unknown",
-                            "info"))
+            out.add(Problem(name, None, None, f.name, Said(
+                "column_unknown", "column not given: values unknown"), "info"))
         elif f.name not in df.columns:
-            out.add(Problem(name, None, None, f.name, "required column is missing"))
+            out.add(Problem(name, None, None, f.name, _COLUMN_MISSING))
             continue
         values, missing, bad, what = _coerce(df[f.name], f)
         _report_bad(name, f, df[f.name], bad, what, codes, out)
         if not f.nullable:
-            out.rows(name, missing, codes, f.name, "value is missing")
+            out.rows(name, missing, codes, f.name, _VALUE_MISSING)
         if f.choices is not None:
             _note_labels(name, f, df[f.name], values, out)
             okv = values.isna().to_numpy() | values.isin(f.choices).to_numpy()
@@ -389,18 +448,21 @@ def _check_layer(
                 allowed = ", ".join(f.choices)
                 vals = values.astype("str").to_numpy()
                 full = np.empty(len(df), dtype=object)
-                full[~okv] = [f"{v!r} is not one of: {allowed} (or their labels)"
+                full[~okv] = [Said("not_choice", "{value!r} is not one of: {allowed} (or "
+                                   "their labels)", value=v, allowed=allowed)
                               for v in vals[~okv]]
                 out.rows(name, ~okv, codes, f.name, full)
         if f.minimum is not None and f.kind in ("int", "float"):
             low = (values < f.minimum).fillna(False).to_numpy(dtype=bool)
-            out.rows(name, low, codes, f.name, f"must be at least {f.minimum:g}")
+            out.rows(name, low, codes, f.name, Said("minimum", "must be at least {minimum:g}",
+                                                    minimum=f.minimum))
         if f.name == "phone":
             txt = values.astype("str")
             badphone = values.notna().to_numpy() & ~txt.str.fullmatch(r"\+?[\d\- ]{5,20}").fillna(
                 False
             ).to_numpy(dtype=bool)
-            out.rows(name, badphone, codes, f.name, "not a phone number (value not shown)")
+            out.rows(name, badphone, codes, f.name, Said(
+                "phone", "not a phone number (value not shown)"))
         df[f.name] = values
     if s.key and s.key in df.columns:
         keys = df[s.key]
@@ -408,7 +470,8 @@ def _check_layer(
         if dup.any():
             counts = keys[dup].value_counts()
             msg = np.empty(len(df), dtype=object)
-            msg[dup] = [f"{s.key} is not unique ({counts[k]} rows share it)" for k in keys[dup]]
+            msg[dup] = [Said("not_unique", "{column} is not unique ({n} rows share it)",
+                             column=s.key, n=counts[k], value=k) for k in keys[dup]]
             out.rows(name, dup, codes, s.key, msg)
     if s.geometry is not None:
         df = _check_geometry(name, df, s, settings, out, codes, check_geometry)
@@ -421,11 +484,13 @@ def _report_bad(name: str, f: Field, raw: pd.Series, bad: np.ndarray, what: str,
     if not bad.any():
         return
     if f.personal:
-        msg: str | np.ndarray = f"{what} (value not shown: personal data)"
+        msg: str | np.ndarray = Said(f"not_{what}_personal",
+                                     f"{_NOT_KIND[what]} (value not shown: personal data)")
     else:
         text = raw.astype("str").to_numpy()
         msg = np.empty(len(raw), dtype=object)
-        msg[bad] = [f"{what}: {v!r}" for v in text[bad]]
+        msg[bad] = [Said(f"not_{what}", _NOT_KIND[what] + ": {value!r}", value=v)
+                    for v in text[bad]]
     out.rows(name, bad, codes, f.name, msg)
 
 
@@ -442,9 +507,10 @@ def _note_labels(name: str, f: Field, raw: pd.Series, values: pd.Series,
         text.astype("str").str.strip().to_numpy() != values.to_numpy())
     if read.any():
         i = int(np.flatnonzero(read)[0])
-        out.add(Problem(name, None, None, f.name,
-                        f"{int(read.sum())} value(s) given as labels or synonyms read as codes "
-                        f"(e.g. {str(text.iloc[i]).strip()!r} → {values.iloc[i]})", "info"))
+        out.add(Problem(name, None, None, f.name, Said(
+            "labels_read", "{n} value(s) given as labels or synonyms read as codes (e.g. "
+            "{label!r} → {code})", n=int(read.sum()), label=str(text.iloc[i]).strip(),
+            code=values.iloc[i]), "info"))
 
 
 def _check_geometry(
@@ -458,30 +524,31 @@ def _check_geometry(
 ) -> pd.DataFrame:
     assert s.geometry is not None  # only layers with geometry are checked here
     if not isinstance(df, gpd.GeoDataFrame) or df.geometry.name not in df:
-        out.add(Problem(name, None, None, "geometry", "layer has no geometry column"))
+        out.add(Problem(name, None, None, "geometry", Said(
+            "no_geometry_column", "layer has no geometry column")))
         return df
     if df.crs is None:
         b = df.total_bounds
         lonlat = np.isfinite(b).all() and b[0] >= -180 and b[2] <= 180 and b[1] >= -90 \
             and b[3] <= 90
         if len(df) == 0 or lonlat:
-            out.add(Problem(name, None, None, "geometry",
-                            "no CRS given; coordinates look like longitude/latitude, "
-                            "assumed WGS-84 (EPSG:4326)", "warning"))
+            out.add(Problem(name, None, None, "geometry", Said(
+                "no_crs_lonlat", "no CRS given; coordinates look like longitude/latitude, "
+                "assumed WGS-84 (EPSG:4326)"), "warning"))
             df = df.set_crs("EPSG:4326")
         else:
-            out.add(Problem(name, None, None, "geometry",
-                            "no CRS given and coordinates are not longitude/latitude; "
-                            "set the CRS of the source"))
+            out.add(Problem(name, None, None, "geometry", Said(
+                "no_crs", "no CRS given and coordinates are not longitude/latitude; set the "
+                "CRS of the source")))
             return df
     elif not df.crs.equals("EPSG:4326"):
         src = df.crs.to_string()
         df = _crs.ensure_wgs84(df)
-        out.add(Problem(name, None, None, "geometry", f"reprojected from {src} to EPSG:4326",
-                        "info"))
+        out.add(Problem(name, None, None, "geometry", Said(
+            "reprojected", "reprojected from {crs} to EPSG:4326", crs=src), "info"))
     geoms = df.geometry.to_numpy()
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    out.rows(name, empty, codes, "geometry", "geometry is missing or empty")
+    out.rows(name, empty, codes, "geometry", GEOMETRY_MISSING)
     types = shapely.get_type_id(geoms)
     type_names = np.array(_TYPE_NAMES, dtype=object)
     tname = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
@@ -495,14 +562,14 @@ def _check_geometry(
         if np.isin(shapely.get_type_id(parts), [_TYPE_ID[t] for t in s.geometry]).all():
             geoms = geoms.copy()
             geoms[single] = parts
-            out.rows(name, single, codes, "geometry", "single-part multi-geometry stored as "
-                     "its one part", "repaired")
+            out.rows(name, single, codes, "geometry", Said(
+                "single_part", "single-part multi-geometry stored as its one part"),
+                "repaired")
             allowed = allowed | single
     bad_type = ~allowed
     if bad_type.any():
         msg = np.empty(len(df), dtype=object)
-        msg[bad_type] = [f"geometry type {t} not allowed (expected {' or '.join(s.geometry)})"
-                         for t in tname[bad_type]]
+        msg[bad_type] = [_geometry_type(t, s.geometry) for t in tname[bad_type]]
         out.rows(name, bad_type, codes, "geometry", msg)
     if deep:
         sane = _check_coordinates(name, geoms, ~empty, out, codes)
@@ -546,16 +613,19 @@ def _check_validity(
     msg = np.empty(len(geoms), dtype=object)
     for j, i in enumerate(idx):
         if safe[j]:
-            msg[i] = f"invalid geometry ({reasons[j]}) repaired with make_valid; area changed " \
-                     f"{rel[j]:.2%}"
+            msg[i] = Said("invalid_repaired", "invalid geometry ({value}) repaired with "
+                          "make_valid; area changed {change:.2%}", value=reasons[j],
+                          change=float(rel[j]))
         elif not same_type[j]:
             n = shapely.get_num_geometries(repaired[j])
             kind = "nothing" if repaired[j].is_empty else repaired[j].geom_type
-            msg[i] = (f"invalid geometry ({reasons[j]}); a repair would turn it into "
-                      f"{kind} of {n} part(s), so it was not repaired: fix the outline")
+            msg[i] = Said("invalid_parts", "invalid geometry ({value}); a repair would turn "
+                          "it into {kind} of {n} part(s), so it was not repaired: fix the "
+                          "outline", value=reasons[j], kind=kind, n=n)
         else:
-            msg[i] = (f"invalid geometry ({reasons[j]}); a repair would change its area by "
-                      f"{rel[j]:.0%}, so it was not repaired: fix the outline")
+            msg[i] = Said("invalid_area", "invalid geometry ({value}); a repair would change "
+                          "its area by {change:.0%}, so it was not repaired: fix the outline",
+                          value=reasons[j], change=float(rel[j]))
     rep_mask = np.zeros(len(geoms), bool)
     rep_mask[idx[safe]] = True
     err_mask = np.zeros(len(geoms), bool)
@@ -575,15 +645,16 @@ def _check_coordinates(
         outside = considered & ~nan & ~(
             (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
         )
-        out.rows(name, nan, codes, "geometry", "coordinates are not numbers (NaN)")
-        out.rows(name, outside, codes, "geometry",
-                 "coordinates outside longitude −180…180 / latitude −90…90")
+        out.rows(name, nan, codes, "geometry", Said("nan", "coordinates are not numbers (NaN)"))
+        out.rows(name, outside, codes, "geometry", Said(
+            "out_of_range", "coordinates outside longitude −180…180 / latitude −90…90"))
         china = considered & ~nan & ~outside & (
             (b[:, 0] >= 73) & (b[:, 2] <= 136) & (b[:, 1] >= 3) & (b[:, 3] <= 54)
         )
         far = considered & ~nan & ~outside & ~china
-        out.rows(name, far, codes, "geometry",
-                 "outside China — swapped longitude/latitude or a wrong CRS?", "warning")
+        out.rows(name, far, codes, "geometry", Said(
+            "outside_china", "outside China — swapped longitude/latitude or a wrong CRS?"),
+            "warning")
     return ~(nan | outside)
 
 
@@ -606,7 +677,7 @@ def _check_references(data: LayerSet, names: list[str], out: Collector) -> None:
             unknown = present & ~_keys.isin(col, keys)
             msg = np.empty(len(df), dtype=object)
             vals = col.astype("str").to_numpy()
-            msg[unknown] = [f"{v!r} is not a code in {ref.layer}" for v in vals[unknown]]
+            msg[unknown] = [not_a_code(v, ref.layer) for v in vals[unknown]]
             out.rows(name, unknown, codes, ref.column, msg)
             if ref.prefix and s.key:
                 own = df[s.key]
@@ -618,8 +689,9 @@ def _check_references(data: LayerSet, names: list[str], out: Collector) -> None:
                     starts[ok] = np.strings.startswith(a, p)
                 wrong = ok & ~starts
                 msg = np.empty(len(df), dtype=object)
-                msg[wrong] = [f"{s.key} does not start with its {ref.column} {v!r} "
-                              "(codes are hierarchical)" for v in vals[wrong]]
+                msg[wrong] = [Said("prefix", "{own} does not start with its {parent} {value!r} "
+                                   "(codes are hierarchical)", own=s.key, parent=ref.column,
+                                   value=v) for v in vals[wrong]]
                 out.rows(name, wrong, codes, s.key, msg)
 
 
@@ -638,12 +710,14 @@ def _check_assignments(data: LayerSet, names: list[str], out: Collector) -> None
         sel = (role == r).to_numpy() & target.notna().to_numpy()
         bad = sel & ~_keys.isin(target, keys)
         msg = np.empty(len(a), dtype=object)
-        msg[bad] = [f"{r} points at {v!r}, which is not a code in {layer}"
+        msg[bad] = [Said("target_unknown", "{role} points at {value!r}, which is not a code "
+                         "in {layer}", role=r, value=v, layer=layer)
                     for v in target.astype("str").to_numpy()[bad]]
         out.rows("assignments", bad, None, "target_code", msg)
     if {"since", "until"} <= set(a.columns):
         order = (a["until"] < a["since"]).fillna(False).to_numpy(dtype=bool)
-        out.rows("assignments", order, None, "until", "until is before since")
+        out.rows("assignments", order, None, "until", Said("until_before_since",
+                                                           "until is before since"))
     if {"active", "person_id"} <= set(a.columns):
         active = a["active"].astype(bool)
         dup = a[active & (role == "grid_sentinel")]
@@ -651,8 +725,8 @@ def _check_assignments(data: LayerSet, names: list[str], out: Collector) -> None
         if many.any():
             mask = np.zeros(len(a), bool)
             mask[np.flatnonzero((active & (role == "grid_sentinel")).to_numpy())[many]] = True
-            out.rows("assignments", mask, None, "target_code",
-                     "the grid has more than one active sentinel", "warning")
+            out.rows("assignments", mask, None, "target_code", Said(
+                "two_sentinels", "the grid has more than one active sentinel"), "warning")
 
 
 def _check_tickets(data: LayerSet, names: list[str], out: Collector) -> None:
@@ -664,11 +738,14 @@ def _check_tickets(data: LayerSet, names: list[str], out: Collector) -> None:
     ids = t["id"].to_numpy()
     closed = t["status"].isin(CLOSED_STATUSES).to_numpy()
     no_close = closed & t["closed_at"].isna().to_numpy()
-    out.rows("tickets", no_close, ids, "closed_at", "a closed ticket needs closed_at")
+    out.rows("tickets", no_close, ids, "closed_at", Said("closed_needs_date",
+                                                         "a closed ticket needs closed_at"))
     open_with = ~closed & t["closed_at"].notna().to_numpy()
-    out.rows("tickets", open_with, ids, "closed_at", "an open ticket has a closed_at")
+    out.rows("tickets", open_with, ids, "closed_at", Said("open_has_date",
+                                                          "an open ticket has a closed_at"))
     before = (t["closed_at"] < t["created_at"]).fillna(False).to_numpy(dtype=bool)
-    out.rows("tickets", before, ids, "closed_at", "closed_at is before created_at")
+    out.rows("tickets", before, ids, "closed_at", Said("closed_before_created",
+                                                       "closed_at is before created_at"))
 
 
 def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
@@ -682,8 +759,9 @@ def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
         return
     ccodes = comms["code"].to_numpy()
     no_grids = ~_keys.isin(comms["code"], grids["community_code"])
-    out.rows("communities", no_grids, ccodes, "geometry",
-             "community has no grids yet (partition it: `python -m layers partition STORE`)", "warning")
+    out.rows("communities", no_grids, ccodes, "geometry", Said(
+        "no_grids", "community has no grids yet (partition it: `python -m layers partition "
+        "STORE`)"), "warning")
     if len(grids) == 0:
         return
     g_ok = ~(shapely.is_missing(grids.geometry.values) | shapely.is_empty(grids.geometry.values))
@@ -712,7 +790,8 @@ def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
         bad = gi[~inside]
         outside_area = shapely.area(shapely.difference(gm[bad], cm[pos[bad].astype(int)]))
         msg = np.empty(len(grids), dtype=object)
-        msg[bad] = [f"sticks out of its community by {a:,.0f} m²" for a in outside_area]
+        msg[bad] = [Said("sticks_out", "sticks out of its community by {value:,.0f} m²",
+                         value=float(a)) for a in outside_area]
         mask = np.zeros(len(grids), bool)
         mask[bad] = True
         out.rows("grids", mask, codes, "geometry", msg)
@@ -732,7 +811,8 @@ def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
         msg = np.empty(len(grids), dtype=object)
         for x, y, ar in zip(a[big], b[big], inter[big], strict=True):
             mask[x] = True
-            msg[x] = f"overlaps grid {codes[y]} by {ar:,.1f} m²"
+            msg[x] = Said("overlaps", "overlaps grid {value} by {area:,.1f} m²",
+                          value=codes[y], area=float(ar))
         out.rows("grids", mask, codes, "geometry", msg)
         same = pos[a] == pos[b]
         np.add.at(overlap_by_comm, pos[a][same].astype(int), inter[same])
@@ -748,8 +828,9 @@ def _check_tiling(data: LayerSet, settings: Settings, out: Collector) -> None:
     gapmask = with_grids & (gap > settings.tiling_tolerance_m2) & (
         gap > 1e-9 * c_area)
     msg = np.empty(len(comms), dtype=object)
-    msg[gapmask] = [f"its grids leave {g:,.1f} m² uncovered (tolerance "
-                    f"{settings.tiling_tolerance_m2:g} m²)" for g in gap[gapmask]]
+    msg[gapmask] = [Said("gap", "its grids leave {value:,.1f} m² uncovered (tolerance "
+                         "{tolerance:g} m²)", value=float(g),
+                         tolerance=settings.tiling_tolerance_m2) for g in gap[gapmask]]
     out.rows("communities", gapmask, ccodes, "geometry", msg)
 
 
@@ -822,7 +903,7 @@ def _integrity_layer(name: str, df: pd.DataFrame, out: Collector,
             if f.nullable:  # optional: unknown, as validate() adds it
                 df[f.name] = _coerce(pd.Series(None, index=df.index, dtype=object), f)[0]
             else:
-                out.add(Problem(name, None, None, f.name, "required column is missing"))
+                out.add(Problem(name, None, None, f.name, _COLUMN_MISSING))
             continue
         col = df[f.name]
         values = _as_stored(col, f)
@@ -833,7 +914,7 @@ def _integrity_layer(name: str, df: pd.DataFrame, out: Collector,
         else:
             missing = values.isna().to_numpy()
         if not f.nullable and missing.any():
-            out.rows(name, missing, codes(), f.name, "value is missing")
+            out.rows(name, missing, codes(), f.name, _VALUE_MISSING)
         df[f.name] = values
     if s.key and s.key in df.columns and any(f.name == s.key for f in fields) \
             and not _unique(df[s.key]):
@@ -895,8 +976,7 @@ def _integrity_geometry(name: str, df: pd.DataFrame, s: LayerSpec, out: Collecto
     if bad.any():
         names = np.array(_TYPE_NAMES, dtype=object)[types[bad]]
         msg = np.empty(len(df), dtype=object)
-        msg[bad] = [f"geometry type {t} not allowed (expected {' or '.join(s.geometry)})"
-                    for t in names]
+        msg[bad] = [_geometry_type(t, s.geometry) for t in names]
         out.rows(name, bad, codes(), "geometry", msg)
     return df
 

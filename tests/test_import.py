@@ -15,7 +15,7 @@ import shapely
 
 from layers import crs as lcrs
 from layers.errors import LayerValidationError
-from layers.importer import ImportFileError, import_file, read_source
+from layers.importer import ImportFileError, check_file, import_file, read_source
 from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,3 +252,52 @@ def test_partition_imported_community(tmp_path):
     assert abs(back.grids.households.mean() - 300) < 60
     with pytest.raises(PartitionError, match="already has grids"):
         partition_store(open_store(path), bld)
+
+
+def test_every_kind_of_problem_is_reported_at_once(store, demo, tmp_path):
+    """An unknown kind must not hide a community code that does not exist nor a point in
+    Beijing (issue 16): the three kinds are reported together, each with the file's own
+    lines, and nothing stored changes."""
+    rows = _care_rows(demo, 6)
+    rows["社区编码"] = demo.communities.code.iloc[0]
+    rows.loc[[1, 5], "类型"] = "火星站"  # lines 3 and 7
+    rows.loc[2, "社区编码"] = "999999999999"  # line 4
+    rows.loc[4, ["经度", "纬度"]] = [116.40, 39.90]  # line 6: Beijing
+    f = tmp_path / "mixed.csv"
+    rows.drop(columns="编码").to_csv(f, index=False)
+    before = _digest(store)
+    result = check_file(open_store(store), f, "care_points", mode="append")
+    found = {(p.field, p.row) for p in result.report.errors}
+    assert {("kind", 3), ("kind", 7), ("community_code", 4), ("geometry", 6)} <= found
+    with pytest.raises(LayerValidationError) as err:
+        import_file(open_store(store), f, "care_points", mode="append")
+    text = str(err.value)
+    assert "'火星站' is not one of" in text
+    assert "'999999999999' is not a code in communities" in text
+    assert "outside the area of this store" in text
+    assert _digest(store) == before
+
+
+def test_unreadable_files_say_why_in_a_word(store, demo, tmp_path):
+    """Each way a file cannot be read has its reason (the page says it in the user's
+    language); a zipped shapefile without its .dbf is refused, not read as outlines without
+    a single column."""
+    import zipfile
+
+    shp = tmp_path / "c.shp"
+    demo.care_points.iloc[:2].to_file(shp)
+    cases = {"fake.gpkg": ("unreadable", b"not a geopackage" * 20),
+             "utf16.csv": ("encoding", "名称,经度,纬度\n甲,106.28,29.6\n".encode("utf-16")),
+             "bad.xlsx": ("excel", b"PK\x03\x04 garbage")}
+    for name, (_, content) in cases.items():
+        (tmp_path / name).write_bytes(content)
+    nodbf = tmp_path / "nodbf.zip"
+    with zipfile.ZipFile(nodbf, "w") as z:
+        for ext in (".shp", ".shx", ".prj"):
+            z.write(shp.with_suffix(ext), f"c{ext}")
+    cases["nodbf.zip"] = ("shapefile_parts", b"")
+    for name, (reason, _) in cases.items():
+        with pytest.raises(ImportFileError) as err:
+            check_file(open_store(store), tmp_path / name, "care_points", mode="append")
+        assert err.value.reason == reason, name
+    assert err.value.values == {"parts": ".dbf"}

@@ -64,10 +64,11 @@ AREA_COLOURS = {"a": STATUS_COLOURS["ok"], "b": "#F0E442", "c": STATUS_COLOURS["
 MEMBER_COLOURS = {"yes": "#56B4E9", "no": "#CC79A7"}
 #: Open tickets; overdue ones are black whatever their status (the status is in the tooltip).
 TICKET_COLOURS = {"open": "#0072B2", "overdue": "#000000"}
-#: People on duty (points): a sentinel a white dot ringed dark, a building member a dark dot.
-PEOPLE_COLOURS = {"sentinel": "#ffffff", "member": "#1f2328"}
-#: Service facilities (care points, parking): one slate colour, told apart by their glyph.
-SERVICE_COLOUR = "#37474F"
+#: People on duty (points): a sentinel a white dot ringed dark, a building member a yellow dot
+#: (yellow means "mostly covered" only on the town/community overview, which draws no people).
+PEOPLE_COLOURS = {"sentinel": "#ffffff", "member": "#F0E442", "ring": "#1f2328"}
+#: Service facilities (care points, parking): one slate grey, told apart by glyph or size.
+SERVICE_COLOUR = "#5f6f7f"
 BACKGROUND = "#f3f1ec"
 #: The wall screen's dark map (no tiles): background, muted roads, light boundary lines and
 #: the text of the map's own controls (scale bar, credits).
@@ -881,7 +882,8 @@ class MapScript(MacroElement):
 
 
 #: A legend entry: (colour, label, shape); shape is ``square`` (an area), ``circle`` (a
-#: point), ``ring`` (a point drawn as a ring), ``band`` (a translucent area), ``line`` or
+#: point), ``ring`` (a point drawn as a ring), ``dot`` (a point ringed dark), ``band`` (a
+#: translucent area), ``line`` or
 #: ``badge:<glyph>`` (a service point's badge). A row with no colour is a sub-heading.
 LegendRow = tuple[str, str, str]
 
@@ -901,8 +903,8 @@ def legend_rows(lang: str, aggregated: bool, by_town: bool = False) -> list[Lege
                 (MEMBER_COLOURS["yes"], t("legend_has_member", lang), "square"),
                 (MEMBER_COLOURS["no"], t("legend_no_member", lang), "square"),
                 ("", t("legend_points", lang), ""),
-                (PEOPLE_COLOURS["member"], t("grid_sentinel", lang), "ring"),
-                (PEOPLE_COLOURS["member"], t("building_member", lang), "circle"),
+                (PEOPLE_COLOURS["ring"], t("grid_sentinel", lang), "ring"),
+                (PEOPLE_COLOURS["member"], t("building_member", lang), "dot"),
                 (SERVICE_COLOUR, t("elder_care", lang), "badge:老"),
                 (SERVICE_COLOUR, t("child_care", lang), "badge:幼"),
                 (SERVICE_COLOUR, t("parking", lang), "circle")]
@@ -920,6 +922,7 @@ def _swatch(colour: str, shape: str) -> str:
            "band": f"background:{colour};opacity:.55;border-radius:2px",
            "circle": f"background:{colour};border-radius:50%;border:1px solid #fff",
            "ring": f"background:#fff;border-radius:50%;border:2px solid {colour}",
+           "dot": f"background:{colour};border-radius:50%;border:1px solid #1f2328",
            "line": f"height:0;border-top:3px solid {colour};margin-top:5px"}[shape]
     return f'<span class="wg-sw" style="{css}"></span>'
 
@@ -1251,11 +1254,11 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
         md.layers["buildings"], t("buildings_from_zoom", lang), min_zoom=BUILDING_MIN_ZOOM))
     groups.add("sentinels", g_people, VectorLayer(
         md.layers["sentinels"], t("grid_sentinel", lang),
-        base={"radius": 4.5, "color": PEOPLE_COLOURS["member"], "weight": 1.5,
+        base={"radius": 4.5, "color": PEOPLE_COLOURS["ring"], "weight": 1.5,
               "fillColor": PEOPLE_COLOURS["sentinel"], "fillOpacity": 1}))
     groups.add("members", g_people, VectorLayer(
         md.layers["members"], t("building_member", lang), show=False,
-        base={"radius": 3, "color": "#fff", "weight": 0.8,
+        base={"radius": 3.5, "color": PEOPLE_COLOURS["ring"], "weight": 1,
               "fillColor": PEOPLE_COLOURS["member"], "fillOpacity": 1}))
     groups.add("elder_care", g_service, VectorLayer(
         md.layers["elder_care"], t("elder_care", lang),
@@ -1336,7 +1339,7 @@ _TICKET_CALLBACK = """(function() {
     return function(row) {
         var colour = row[2] ? OVERDUE : OPEN;
         var m = L.circleMarker(new L.LatLng(row[0], row[1]),
-            {radius: 6, color: '#fff', weight: 1.5, fillColor: colour, fillOpacity: 0.95});
+            {radius: row[2] ? 7 : 6, color: '#fff', weight: 2, fillColor: colour, fillOpacity: 0.95});
         var tip = '<b>' + row[3] + '</b> · ' + LB.category[row[4]] + ' · ' + LB.status[row[5]]
             + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '')
             + (row[6] ? '<br>' + row[6] : '');
@@ -1391,6 +1394,13 @@ def view_layer(md: MapData, lang: str = "zh") -> folium.FeatureGroup | None:
         _building_layer(md.layers["buildings"], t("buildings", lang),
                         quant=md.quant.get("buildings")).add_to(fg)
     return fg
+
+
+def point_view(lon: float, lat: float, crs: str, zoom: int = 17
+               ) -> tuple[tuple[float, float], int]:
+    """``((lat, lon), zoom)`` centred on a WGS-84 point, on a map drawn in ``crs``."""
+    pt = _shift(np.array([shapely.Point(lon, lat)]), crs)[0]
+    return (round(float(pt.y), 6), round(float(pt.x), 6)), zoom
 
 
 def view_of(selected_geojson: str, width_px: int = 800, height_px: int = 600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import folium
 import pandas as pd
@@ -125,6 +126,9 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
     city overview. Sent on every rerun; the map moves only when it changes."""
     seen = st.session_state.get(f"{comp}_sel_seen")
     st.session_state[f"{comp}_sel_seen"] = selected
+    point = st.session_state.pop(_POINT, None)  # a table row picked in the panel
+    if point is not None:
+        st.session_state[f"{comp}_goto"] = ("pt", point)
     if selected and selected != seen and selected != st.session_state.get(f"{comp}_clicked"):
         st.session_state[f"{comp}_goto"] = ("sel", selected)
     kind, code = st.session_state.get(f"{comp}_goto") or (None, None)
@@ -132,7 +136,29 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
         return _town_view(towns, code, height)
     if kind == "sel" and code == selected and sel_geojson:
         return mapview.view_of(sel_geojson, height_px=height)
+    if kind == "pt":
+        return code
     return None, None
+
+
+#: Session key: a point (a ticket, a care point) picked in a table of the panel, for the map
+_POINT = "map_point_goto"
+
+
+def _zoom_to_row(key: str, points: pd.DataFrame, crs: str) -> None:
+    """Callback of a panel table: the map moves to the picked row's point (``points``: the
+    table's rows in order, with ``lon`` and ``lat``)."""
+    rows = st.session_state[key].selection.rows
+    if rows and 0 <= rows[0] < len(points):
+        lon, lat = (float(v) for v in points.iloc[rows[0]][["lon", "lat"]])
+        if math.isfinite(lon) and math.isfinite(lat):  # a ticket filed without a place: stay
+            st.session_state[_POINT] = mapview.point_view(lon, lat, crs)
+
+
+def _row_table(frame: pd.DataFrame, points: pd.DataFrame, key: str, crs: str) -> None:
+    """A table whose row, when clicked, moves the map to it (text only, never HTML)."""
+    st.dataframe(frame, hide_index=True, width="stretch", key=key, on_select=functools.partial(
+        _zoom_to_row, key, points.reset_index(drop=True), crs), selection_mode="single-row")
 
 
 def _town_view(towns: pd.DataFrame, code: str, height: int
@@ -183,7 +209,9 @@ def _responsible(store: Store, people: list[lookup.Responsible], role: str, L: s
         st.dataframe(_people_table(people, L), hide_index=True, width="stretch")
 
 
-def detail_panel(store: Store, code: str | None) -> None:
+def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
+    """The selected grid or building: its people, open tickets and nearest care (a row
+    picked in a table moves the map to it; ``crs`` is the map's)."""
     L = lang()
     st.subheader(t("detail", L))
     if not code:
@@ -234,15 +262,18 @@ def detail_panel(store: Store, code: str | None) -> None:
         tk["category"] = tk["category"].map(lambda c: t(f"cat_{c}", L))
         tk["status"] = tk["status"].map(lambda s: t(f"status_t_{s}", L))
         tk = tk.rename(columns={c: t(f"tk_{c}", L) for c in tk.columns})
-        st.dataframe(tk, hide_index=True, width="stretch")  # st.dataframe shows text, not HTML
+        where = tickets.set_index("id").reindex(d.open_tickets["id"])[["lon", "lat"]]
+        _row_table(tk, where, f"panel_tickets_{code}", crs)
     else:
         st.caption(t("no_open_tickets", L))
     st.markdown(f"**{t('nearest_care', L)}**")
     nc = d.nearest_care.copy()
     nc["kind"] = nc["kind"].map(lambda k: t(f"kind_{k}", L))
-    st.dataframe(nc.drop(columns=["group", "code"]).rename(columns={
+    care = data.care_points.set_index("code").geometry.reindex(nc["code"])
+    _row_table(nc.drop(columns=["group", "code"]).rename(columns={
         "name": t("name", L), "kind": t("kind", L), "distance_m": t("distance_m", L)}),
-        hide_index=True, width="stretch")
+        pd.DataFrame({"lon": care.x.to_numpy(), "lat": care.y.to_numpy()}),
+        f"panel_care_{code}", crs)
     if st.button(t("clear_selection", L)):
         set_param("sel", None)
         st.rerun(scope="fragment")
@@ -297,4 +328,4 @@ def _map_and_detail(community: str | None, tiles: mapview.TileSource) -> None:
         with left:
             show_map(store, community, tiles, "map")
         with right:
-            detail_panel(store, st.query_params.get("sel"))
+            detail_panel(store, st.query_params.get("sel"), tiles.crs)

@@ -15,7 +15,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
 
-from dashboard import auth  # noqa: E402
+from dashboard import auth, chrome  # noqa: E402
 from dashboard.i18n import t  # noqa: E402
 from dashboard.state import (  # noqa: E402
     dataset_picker,
@@ -37,6 +37,7 @@ from dashboard.views import (  # noqa: E402
 FAVICON = str(Path(__file__).resolve().parent / "static" / "favicon.png")  # local: offline
 st.set_page_config(page_title="网格化治理地图", page_icon=FAVICON, layout="wide")
 lang = language_switch()
+chrome.style(lang)
 
 
 def map_alias() -> None:
@@ -84,5 +85,7 @@ if not who.can("map"):  # the kiosk: its one page keeps its own address (/wall?t
                                               ":material/tv:", default=True,
                                               visibility="hidden"))
 navigation = st.navigation(pages)
+if navigation.url_path not in ("wall", "start"):  # the wall screen has its own title
+    chrome.header(path, lang)
 with user_errors():  # plain message for users, details in the server log
     navigation.run()

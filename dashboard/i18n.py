@@ -23,6 +23,11 @@ LANGUAGES = {"zh": "中文", "en": "English"}
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app_title": {"zh": "网格化治理地图", "en": "Grid Governance Map"},
+    "header_towns": {"zh": "{first} 等 {n} 个镇街", "en": "{first} and others ({n} towns)"},
+    "header_as_of": {"zh": "数据更新于 {day}", "en": "Data as of {day}"},
+    "upload_button": {"zh": "选择文件", "en": "Choose file"},
+    "upload_limit": {"zh": "拖放文件到此处，单个文件不超过 {mb} MB",
+                     "en": "Drag and drop a file here, up to {mb} MB"},
     "fictional": {"zh": "示例数据，非真实", "en": "Sample data, not real"},
     "generating": {"zh": "首次运行：正在生成示例镇数据（约几秒）…",
                    "en": "First run: generating the demo town (a few seconds)…"},
@@ -319,6 +324,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wall_no_alerts": {"zh": "暂无预警", "en": "No alerts"},
     "wall_showing": {"zh": "当前显示：", "en": "Showing:"},
     "wall_elder_500": {"zh": "500米养老覆盖", "en": "Elder care ≤ 500 m"},
+    "wall_unknown_community": {"zh": "没有编码为「{code}」的社区，现显示全域。",
+                               "en": "There is no community with the code “{code}”: "
+                                     "showing the whole area."},
+    "wall_days_over_n": {"zh": "超期 {n} 天", "en": "{n} days overdue"},
+    "wall_clock_locale": {"zh": "zh-CN", "en": "en-GB"},
     "kpi_by_community_code": {"zh": "社区/村", "en": "Community"},
     "kpi_by_grid_code": {"zh": "网格", "en": "Grid"},
     "kind": {"zh": "类型", "en": "Kind"},
@@ -329,6 +339,45 @@ MESSAGES: dict[str, dict[str, str]] = {
     "tk_deadline": {"zh": "办理时限", "en": "Deadline"},
     "tk_text": {"zh": "内容", "en": "Text"},
     "tk_overdue": {"zh": "超期", "en": "Overdue"},
+    # -- ticket intake on a phone (issue 16): placement before submitting, photo, result
+    "tk_place_title": {"zh": "将登记到", "en": "Will be filed under"},
+    "tk_place_pick": {"zh": "在地图上点一下事发位置，或选择楼栋。",
+                      "en": "Tap the place on the map, or choose a building."},
+    "tk_place_building_at": {"zh": "{name}（{code}），相距 {m} 米",
+                             "en": "{name} ({code}), {m} m away"},
+    "tk_place_building_in": {"zh": "{name}（{code}），位置在楼内",
+                             "en": "{name} ({code}), the place is inside it"},
+    "tk_place_no_building": {"zh": "{m} 米内没有本网格的楼栋（只登记到网格）",
+                             "en": "No building of this grid within {m} m (filed under the "
+                                   "grid only)"},
+    "tk_place_outside": {"zh": "该位置不在任何网格内，请重新点选。",
+                         "en": "This place is outside every grid: tap again."},
+    "tk_place_not_yours": {"zh": "该位置不在您负责的范围内，不能在此登记。",
+                           "en": "This place is outside your area: you cannot file a ticket "
+                                 "here."},
+    "tk_photo": {"zh": "现场照片（可选）", "en": "Photo (optional)"},
+    "tk_photo_rule": {"zh": "JPEG、PNG 或 WebP，不超过 {mb} MB",
+                      "en": "JPEG, PNG or WebP, up to {mb} MB"},
+    "tk_photo_pick": {"zh": "拍照或选择照片", "en": "Take or choose a photo"},
+    "tk_photo_drop": {"zh": "JPEG、PNG 或 WebP，不超过 {mb} MB",
+                      "en": "JPEG, PNG or WebP, up to {mb} MB"},
+    "tk_photo_too_large": {"zh": "照片超过 {mb} MB，请缩小后重试。",
+                           "en": "The photo is larger than {mb} MB: make it smaller and try "
+                                 "again."},
+    "tk_photo_type": {"zh": "只接受 JPEG、PNG 或 WebP 照片（按文件内容判断）。",
+                      "en": "Only JPEG, PNG or WebP photos are accepted (judged by the file's "
+                            "content)."},
+    "tk_photo_empty": {"zh": "照片文件是空的。", "en": "The photo file is empty."},
+    "tk_photos": {"zh": "现场照片", "en": "Photos"},
+    "tk_photo_n": {"zh": "照片 {n}", "en": "Photo {n}"},
+    "tk_done": {"zh": "已受理，工单号 {id}", "en": "Received as ticket {id}"},
+    "tk_done_where": {"zh": "网格 {grid} · 楼栋 {building} · 办理时限 {deadline}",
+                      "en": "Grid {grid} · building {building} · deadline {deadline}"},
+    "tk_next": {"zh": "表单已清空，可以登记下一件。", "en": "The form is cleared for the next "
+                                                      "ticket."},
+    "tk_filed_by": {"zh": "登记人", "en": "Filed by"},
+    "tk_building_none": {"zh": "无", "en": "none"},
+    "tk_map_pin": {"zh": "登记位置", "en": "Place of the ticket"},
     # -- people and assignments (人员管理 page, the detail panel's 责任人调整, 补位 on coverage)
     "page_people": {"zh": "人员管理", "en": "People"},
     "operator": {"zh": "操作人", "en": "Operator"},
@@ -458,23 +507,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cov_scope_one": {"zh": "范围：{name}（图表、表格与下载均只含该社区/村）",
                       "en": "Showing: {name} (figures, chart, tables and downloads)"},
     "cov_chart_one": {"zh": "{name}：网格哨兵与楼栋党员覆盖率", "en": "Coverage of {name}"},
-    "reach_within_label": {"zh": "步行 {d} 米内（约 {m} 分钟）",
+    "reach_within_label": {"zh": "步行 {d} m（约 {m} 分钟）",
                            "en": "Within {d} m (≈{m} min walk)"},
-    "reach_summary": {"zh": "**{n} 户（{pct}）** 步行 {d} 米内没有{service}。",
+    "reach_summary": {"zh": "**{n} 户（{pct}）** 步行 {d} m 内没有{service}。",
                       "en": "**{n} households ({pct})** have no {service} within a {d} m walk."},
     "reach_summary_where": {"zh": "最多在：{places}。", "en": "Most of them in {places}."},
     "reach_summary_place": {"zh": "{name}（{n} 户）", "en": "{name} ({n})"},
-    "reach_summary_none": {"zh": "全部住户步行 {d} 米内都有{service}。",
+    "reach_summary_none": {"zh": "全部住户步行 {d} m 内都有{service}。",
                            "en": "Every household has {service} within a {d} m walk."},
     "reach_svc_elder_care": {"zh": "养老服务", "en": "elder care"},
     "reach_svc_child_care": {"zh": "托育服务", "en": "child care"},
     "reach_svc_parking": {"zh": "停车场", "en": "parking"},
-    "reach_band_le": {"zh": "≤{d} 米", "en": "≤{d} m"},
-    "reach_band_gt": {"zh": ">{d} 米或不可达", "en": "> {d} m or unreachable"},
+    "reach_band_le": {"zh": "≤{d} m", "en": "≤{d} m"},
+    "reach_band_gt": {"zh": ">{d} m 或不可达", "en": "> {d} m or unreachable"},
     "reach_iso_legend": {"zh": "等时圈（步行）", "en": "Isochrones (walk)"},
-    "reach_iso_tip": {"zh": "步行 {d} 米内 · 约 {m} 分钟", "en": "Within {d} m · ≈{m} min"},
+    "reach_iso_tip": {"zh": "步行 {d} m 内 · 约 {m} 分钟", "en": "Within {d} m · ≈{m} min"},
     "reach_bld_legend": {"zh": "楼栋：到最近{service}", "en": "Buildings: walk to {service}"},
-    "reach_suggest_tip": {"zh": "{name} → 网格 {grid}（{d} 米）",
+    "reach_suggest_tip": {"zh": "{name} → 网格 {grid}（{d} m）",
                           "en": "{name} → grid {grid} ({d} m)"},
     "reach_col_snap": {"zh": "离道路（米）", "en": "Off the street (m)"},
     "reach_col_dist": {"zh": "到{service}（米）", "en": "To {service} (m)"},
@@ -482,7 +531,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reach_col_level": {"zh": "层级", "en": "Level"},
     "reach_col_code": {"zh": "编码", "en": "Code"},
     "reach_col_community_code": {"zh": "社区/村编码", "en": "Community code"},
-    "reach_col_share": {"zh": "{service} ≤{d} 米", "en": "{service} ≤{d} m"},
+    "reach_col_share": {"zh": "{service} ≤{d} m", "en": "{service} ≤{d} m"},
     "reach_way_network": {"zh": "道路网", "en": "Street network"},
     "reach_way_straight": {"zh": "直线", "en": "Straight line"},
     "reach_level_town": {"zh": "全镇", "en": "Town"},
@@ -494,6 +543,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reach_sheet_suggestions": {"zh": "建议补位", "en": "Suggestions"},
     "reach_file": {"zh": "服务覆盖", "en": "service-reach"},
     "reach_details": {"zh": "明细", "en": "Details"},
+    "reach_list_sep": {"zh": "、", "en": ", "},
+    "reach_legend": {"zh": "步行距离", "en": "Walking distance"},
     "ppl_home_required": {"zh": "请选择住址楼栋（人员需要在地图上有住址）。",
                           "en": "Choose the home building (everyone has a home on the map)."},
     "reg_refused": {"zh": "未作任何更改：{msg}", "en": "Nothing was changed: {msg}"},
@@ -655,6 +706,306 @@ MESSAGES.update({
     "audit_accounts_help": {"zh": "账号在服务器上用 python -m layers users add / disable 创建和停用。",
                             "en": "Accounts are created and disabled on the server with "
                                   "python -m layers users add / disable."},
+})
+
+# -- data page (issue 16): layers, fields, the check report, unreadable files, what was said
+MESSAGES.update({
+    "data_layer_towns": {"zh": "镇街", "en": "Towns"},
+    "data_layer_communities": {"zh": "社区/村", "en": "Communities"},
+    "data_layer_grids": {"zh": "网格", "en": "Grids"},
+    "data_layer_buildings": {"zh": "楼栋", "en": "Buildings"},
+    "data_layer_people": {"zh": "人员台账", "en": "People register"},
+    "data_layer_assignments": {"zh": "责任分工", "en": "Assignments"},
+    "data_layer_care_points": {"zh": "一老一小服务点", "en": "Care points"},
+    "data_layer_parking": {"zh": "停车场", "en": "Parking"},
+    "data_layer_tickets": {"zh": "工单", "en": "Tickets"},
+    "data_layer_roads": {"zh": "道路", "en": "Roads"},
+    "data_field_active": {"zh": "在任", "en": "Active"},
+    "data_field_capacity": {"zh": "容量", "en": "Capacity"},
+    "data_field_category": {"zh": "类别", "en": "Category"},
+    "data_field_closed_at": {"zh": "办结时间", "en": "Closed at"},
+    "data_field_code": {"zh": "编码", "en": "Code"},
+    "data_field_community_code": {"zh": "所属社区编码", "en": "Community code"},
+    "data_field_created_at": {"zh": "登记时间", "en": "Created at"},
+    "data_field_fee": {"zh": "收费（元/小时）", "en": "Fee (yuan/hour)"},
+    "data_field_floors": {"zh": "层数", "en": "Floors"},
+    "data_field_grid_code": {"zh": "所属网格编码", "en": "Grid code"},
+    "data_field_has_elevator": {"zh": "有无电梯", "en": "Elevator"},
+    "data_field_home_building_code": {"zh": "住址楼栋编码", "en": "Home building code"},
+    "data_field_households": {"zh": "户数", "en": "Households"},
+    "data_field_id": {"zh": "编号", "en": "ID"},
+    "data_field_is_party_member": {"zh": "是否党员", "en": "Party member"},
+    "data_field_kind": {"zh": "类型", "en": "Kind"},
+    "data_field_name": {"zh": "名称", "en": "Name"},
+    "data_field_person_id": {"zh": "人员编号", "en": "Person ID"},
+    "data_field_phone": {"zh": "电话", "en": "Phone"},
+    "data_field_population": {"zh": "人口", "en": "Population"},
+    "data_field_renovation": {"zh": "改造状态", "en": "Renovation"},
+    "data_field_role": {"zh": "角色", "en": "Role"},
+    "data_field_since": {"zh": "起始日期", "en": "Since"},
+    "data_field_status": {"zh": "状态", "en": "Status"},
+    "data_field_target_code": {"zh": "负责网格/楼栋", "en": "Grid / building"},
+    "data_field_text": {"zh": "内容", "en": "Text"},
+    "data_field_town_code": {"zh": "所属镇街编码", "en": "Town code"},
+    "data_field_until": {"zh": "结束日期", "en": "Until"},
+    "data_field_year_built": {"zh": "建成年份", "en": "Year built"},
+    "data_field_geometry": {"zh": "位置/图形", "en": "Location / shape"},
+    "data_field_lon/lat": {"zh": "经纬度", "en": "Longitude / latitude"},
+    "data_field_address": {"zh": "住址", "en": "Address"},
+    "data_col_source": {"zh": "文件/图层", "en": "File / layer"},
+    "data_col_severity": {"zh": "级别", "en": "Severity"},
+    "data_col_field": {"zh": "字段", "en": "Field"},
+    "data_col_problem": {"zh": "问题", "en": "Problem"},
+    "data_col_count": {"zh": "处数", "en": "Rows"},
+    "data_col_where": {"zh": "位置", "en": "Where"},
+    "data_sev_error": {"zh": "错误", "en": "Error"},
+    "data_sev_warning": {"zh": "提醒", "en": "Warning"},
+    "data_sev_repaired": {"zh": "已修复", "en": "Repaired"},
+    "data_sev_info": {"zh": "说明", "en": "Note"},
+    "data_at_line": {"zh": "第 {rows} 行", "en": "line {rows}"},
+    "data_at_lines": {"zh": "第 {rows} 行", "en": "lines {rows}"},
+    "data_at_feature": {"zh": "第 {rows} 个要素", "en": "feature {rows}"},
+    "data_at_features": {"zh": "第 {rows} 个要素", "en": "features {rows}"},
+    "data_at_row": {"zh": "第 {rows} 行", "en": "row {rows}"},
+    "data_at_rows": {"zh": "第 {rows} 行", "en": "rows {rows}"},
+    "data_at_more": {"zh": "{rows} 等", "en": "{rows} …"},
+    "data_at_whole": {"zh": "整个文件", "en": "whole file"},
+    "data_at_layer": {"zh": "整个图层", "en": "whole layer"},
+    "data_list_sep": {"zh": "、", "en": ", "},
+    "data_quote": {"zh": "「{v}」", "en": "'{v}'"},
+    "data_refused_kinds": {
+        "zh": "发现 {kinds} 类问题，共 {n} 处：文件未写入，现有数据没有任何改动。请按下表修改后重新上传。",
+        "en": "{kinds} kind(s) of problem in {n} place(s): the file was not written and the "
+              "data stored is unchanged. Fix what the table lists and upload it again."},
+    "data_report": {"zh": "检查结果（同类问题合并，列出所在行）",
+                    "en": "Check report (one line per kind of problem, with where it is)"},
+    "data_notes": {"zh": "读取说明", "en": "How the file was read"},
+    "data_download_report": {"zh": "下载检查结果（CSV）", "en": "Download the check report (CSV)"},
+    "data_report_file": {"zh": "检查结果", "en": "check report"},
+    "data_preview_cols": {"zh": "文件内容（前 50 行）", "en": "The file's rows (first 50)"},
+    "data_unreadable_unreadable": {
+        "zh": "无法读取“{name}”：它不是有效的 {format} 文件，或文件已损坏。请确认文件格式，或用原软件重新导出后上传。",
+        "en": "“{name}” cannot be read: it is not a valid {format} file, or it is damaged. "
+              "Check the format, or export it again from the program that made it."},
+    "data_unreadable_empty": {"zh": "“{name}”是空文件，没有任何内容。", "en": "“{name}” is empty."},
+    "data_unreadable_no_rows": {"zh": "“{name}”中没有数据行。", "en": "“{name}” holds no rows."},
+    "data_unreadable_format": {
+        "zh": "不支持“{name}”的文件类型。可上传 CSV、Excel、压缩的 Shapefile（.zip）、GeoJSON、GeoPackage 或 OSM 数据。",
+        "en": "“{name}” is not a kind of file the import reads: CSV, Excel, a zipped "
+              "shapefile, GeoJSON, GeoPackage or OSM."},
+    "data_unreadable_zip": {
+        "zh": "“{name}”不是完整的 zip 压缩包（可能下载或复制不完整）。请重新压缩后上传。",
+        "en": "“{name}” is not a complete zip archive (cut off while copying?). Zip the "
+              "files again and upload the archive."},
+    "data_unreadable_zip_no_shp": {"zh": "压缩包“{name}”里没有 Shapefile（.shp）文件。",
+                                   "en": "The archive “{name}” holds no shapefile (.shp)."},
+    "data_unreadable_shapefile_parts": {
+        "zh": "“{name}”中的 Shapefile 缺少 {parts} 文件。Shapefile 由多个同名文件组成（.shp、.shx、.dbf、.prj），请把它们一起压缩后上传。",
+        "en": "The shapefile in “{name}” lacks its {parts} file. A shapefile is several files "
+              "with one name (.shp, .shx, .dbf, .prj): zip them together and upload the zip."},
+    "data_unreadable_json": {
+        "zh": "“{name}”不是有效的 GeoJSON：JSON 格式有误，文件可能不完整。",
+        "en": "“{name}” is not valid GeoJSON: the JSON is malformed, perhaps cut off."},
+    "data_unreadable_excel": {"zh": "“{name}”不是可读取的 Excel（.xlsx）文件，或文件已损坏。",
+                              "en": "“{name}” is not a readable Excel (.xlsx) file, or it is "
+                                    "damaged."},
+    "data_unreadable_csv": {"zh": "“{name}”的 CSV 格式有误（例如某行的列数与表头不一致）。",
+                            "en": "“{name}” is not well-formed CSV (e.g. a line with more "
+                                  "columns than the header)."},
+    "data_unreadable_encoding": {
+        "zh": "无法识别“{name}”的文字编码：请另存为 UTF-8 或 GBK 编码的 CSV 后上传。",
+        "en": "The text encoding of “{name}” is not recognised: save it as a UTF-8 or GBK "
+              "CSV and upload it again."},
+    "data_unreadable_too_many_rows": {
+        "zh": "“{name}”的行数超过单次导入上限（{limit} 行），请拆分为几个文件分别导入。",
+        "en": "“{name}” has more rows than one import takes ({limit}); split it into "
+              "several files."},
+    "data_unreadable_no_lonlat": {
+        "zh": "“{name}”没有位置信息：需要“经度”“纬度”两列（或 lon/lat）。列名不同时，可在“列名对应”中填写，例如 X坐标=lon。",
+        "en": "“{name}” has no location: it needs longitude and latitude columns (经度/纬度 "
+              "or lon/lat). Other names can be mapped under column renames, e.g. X=lon."},
+    "data_unreadable_no_crs": {
+        "zh": "“{name}”的坐标不是经纬度，文件也没有说明坐标系：请在“坐标系”中填写，例如 EPSG:4544（CGCS2000 高斯-克吕格）。",
+        "en": "The coordinates of “{name}” are not longitude/latitude and the file does not "
+              "say its CRS: give it under coordinates, e.g. EPSG:4544 (CGCS2000 "
+              "Gauss-Krüger)."},
+    "data_unreadable_osm_layer": {"zh": "OpenStreetMap 数据只能导入到：{layers}。",
+                                  "en": "OpenStreetMap data can fill only: {layers}."},
+    "data_unreadable_osm_none": {"zh": "“{name}”中没有可导入到“{layer}”的 OpenStreetMap 要素。",
+                                 "en": "“{name}” holds no OpenStreetMap features for "
+                                       "{layer}."},
+    "data_unreadable_osm": {
+        "zh": "“{name}”不是可读取的 OpenStreetMap 数据（.osm、.osm.bz2 或 .osm.gz），或文件已损坏。",
+        "en": "“{name}” is not readable OpenStreetMap data (.osm, .osm.bz2 or .osm.gz), or "
+              "it is damaged."},
+    "data_unreadable_missing": {"zh": "上传的文件已丢失，请重新上传。",
+                                "en": "The upload was lost; upload the file again."},
+    "data_unreadable_other": {"zh": "“{name}”无法导入，详细原因已记录到服务器日志。",
+                              "en": "“{name}” cannot be imported; the details are in the "
+                                    "server log."},
+    # what the library says (layers.validate.Said), by key: {value} is the rows' values
+    "data_said_column_unknown": {"zh": "文件中没有这一列：值记为未知", "en": "column not given: "
+                                 "values unknown"},
+    "data_said_column_missing": {"zh": "缺少必需的列", "en": "required column is missing"},
+    "data_said_value_missing": {"zh": "缺少值", "en": "value is missing"},
+    "data_said_not_choice": {"zh": "{value} 不是允许的值（可填：{allowed}）",
+                             "en": "{value} is not one of: {allowed}"},
+    "data_said_minimum": {"zh": "不能小于 {minimum}", "en": "must be at least {minimum}"},
+    "data_said_phone": {"zh": "不是有效的电话号码（不显示其值）",
+                        "en": "not a phone number (value not shown)"},
+    "data_said_not_unique": {"zh": "{column} 重复：{value}", "en": "{column} is not unique: "
+                             "{value}"},
+    "data_said_not_int": {"zh": "不是整数：{value}", "en": "not a whole number: {value}"},
+    "data_said_not_float": {"zh": "不是数字：{value}", "en": "not a number: {value}"},
+    "data_said_not_bool": {"zh": "不是“是/否”：{value}", "en": "not yes/no (是/否): {value}"},
+    "data_said_not_datetime": {"zh": "不是日期/时间：{value}", "en": "not a date/time: {value}"},
+    "data_said_not_int_personal": {"zh": "不是整数（个人信息，不显示其值）",
+                                   "en": "not a whole number (personal data: value not shown)"},
+    "data_said_not_float_personal": {"zh": "不是数字（个人信息，不显示其值）",
+                                     "en": "not a number (personal data: value not shown)"},
+    "data_said_not_bool_personal": {"zh": "不是“是/否”（个人信息，不显示其值）",
+                                    "en": "not yes/no (personal data: value not shown)"},
+    "data_said_not_datetime_personal": {"zh": "不是日期/时间（个人信息，不显示其值）",
+                                        "en": "not a date/time (personal data: value not "
+                                              "shown)"},
+    "data_said_labels_read": {"zh": "{n} 个值按名称或同义词识别（如 {label} → {code}）",
+                              "en": "{n} value(s) given as labels or synonyms read as codes "
+                                    "(e.g. {label} → {code})"},
+    "data_said_no_geometry_column": {"zh": "没有图形（位置）列", "en": "no geometry column"},
+    "data_said_no_crs_lonlat": {"zh": "未说明坐标系；数值像经纬度，按 WGS-84 读取",
+                                "en": "no CRS given; the numbers look like longitude/latitude, "
+                                      "read as WGS-84"},
+    "data_said_no_crs": {"zh": "未说明坐标系，且坐标不是经纬度：请说明坐标系",
+                         "en": "no CRS given and the coordinates are not longitude/latitude: "
+                               "give the CRS"},
+    "data_said_reprojected": {"zh": "已从 {crs} 转换为 WGS-84 经纬度",
+                              "en": "reprojected from {crs} to WGS-84"},
+    "data_said_geometry_missing": {"zh": "没有位置或图形", "en": "geometry is missing or empty"},
+    "data_said_single_part": {"zh": "单部分的多边形集合已存为单个图形",
+                              "en": "single-part multi-geometry stored as its one part"},
+    "data_said_geometry_type": {"zh": "图形类型 {value} 不允许（应为 {expected}）",
+                                "en": "geometry type {value} not allowed (expected {expected})"},
+    "data_said_invalid_repaired": {"zh": "图形无效（{value}），已自动修复，面积变化 {change}",
+                                   "en": "invalid geometry ({value}) repaired; area changed "
+                                         "{change}"},
+    "data_said_invalid_parts": {"zh": "图形无效（{value}），修复会把它拆成 {n} 部分，因此未修复：请修改轮廓",
+                                "en": "invalid geometry ({value}); a repair would split it "
+                                      "into {n} parts, so it was not repaired: fix the outline"},
+    "data_said_invalid_area": {"zh": "图形无效（{value}），修复会使面积变化 {change}，因此未修复：请修改轮廓",
+                               "en": "invalid geometry ({value}); a repair would change its "
+                                     "area by {change}, so it was not repaired: fix the outline"},
+    "data_said_nan": {"zh": "坐标不是数字", "en": "coordinates are not numbers"},
+    "data_said_out_of_range": {"zh": "坐标超出经度 −180…180、纬度 −90…90 的范围",
+                               "en": "coordinates outside longitude −180…180 / latitude "
+                                     "−90…90"},
+    "data_said_outside_china": {"zh": "位置在中国境外：经纬度是否颠倒，或坐标系有误？",
+                                "en": "outside China: longitude/latitude swapped or a wrong "
+                                      "CRS?"},
+    "data_said_not_a_code": {"zh": "{value} 不是已有的{layer}编码", "en": "{value} is not a code "
+                             "in {layer}"},
+    "data_said_prefix": {"zh": "{own} 没有以所属的{parent} {value} 开头（编码按层级编排）",
+                         "en": "{own} does not start with its {parent} {value} (codes are "
+                               "hierarchical)"},
+    "data_said_target_unknown": {"zh": "{role}指向的 {value} 不是已有的{layer}编码",
+                                 "en": "{role} points at {value}, which is not a code in "
+                                       "{layer}"},
+    "data_said_until_before_since": {"zh": "结束日期早于起始日期",
+                                     "en": "until is before since"},
+    "data_said_two_sentinels": {"zh": "该网格有不止一名在任网格哨兵",
+                                "en": "the grid has more than one active sentinel"},
+    "data_said_closed_needs_date": {"zh": "已办结的工单需要办结时间",
+                                    "en": "a closed ticket needs its closing time"},
+    "data_said_open_has_date": {"zh": "未办结的工单不应有办结时间",
+                                "en": "an open ticket has a closing time"},
+    "data_said_closed_before_created": {"zh": "办结时间早于登记时间",
+                                        "en": "closed before it was created"},
+    "data_said_no_grids": {"zh": "该社区还没有划分网格", "en": "the community has no grids yet"},
+    "data_said_sticks_out": {"zh": "超出所属社区 {value} 平方米",
+                             "en": "sticks out of its community by {value} m²"},
+    "data_said_overlaps": {"zh": "与网格 {value} 重叠 {area} 平方米",
+                           "en": "overlaps grid {value} by {area} m²"},
+    "data_said_gap": {"zh": "网格之间留有 {value} 平方米空隙（容差 {tolerance} 平方米）",
+                      "en": "its grids leave {value} m² uncovered (tolerance {tolerance} m²)"},
+    "data_said_read_table": {"zh": "按 {encoding} 编码读取；行号即文件中的行号（表头为第 1 行）",
+                             "en": "read as {encoding}; rows are numbered as the file's lines "
+                                   "(the header is line 1)"},
+    "data_said_read_vector": {"zh": "按文件中要素的顺序编号（第一个为 1）",
+                              "en": "rows numbered as the file's features (the first is 1)"},
+    "data_said_text_encoding": {"zh": "文字编码：{encoding}", "en": "text encoding {encoding}"},
+    "data_said_column_unused": {"zh": "未使用列 {value}：{field} 已由另一列提供",
+                                "en": "column {value} not used: {field} comes from another "
+                                      "column"},
+    "data_said_columns": {"zh": "列名对应：{pairs}", "en": "columns: {pairs}"},
+    "data_said_converted": {"zh": "坐标已从 {datum} 转换为 WGS-84",
+                            "en": "converted {datum} → WGS-84"},
+    "data_said_read_crs": {"zh": "坐标按 {crs} 读取", "en": "coordinates read as {crs}"},
+    "data_said_assumed_wgs84": {
+        "zh": "未说明坐标系：经纬度按 WGS-84 读取（高德、腾讯等网络地图坐标请在“坐标系”填 gcj02，百度填 bd09）",
+        "en": "no CRS given: longitude/latitude read as WGS-84 (web-map coordinates need "
+              "gcj02 or bd09 under coordinates)"},
+    "data_said_reprojected_note": {"zh": "坐标已从 {crs} 转换为 WGS-84 经纬度",
+                                   "en": "reprojected {crs} → WGS-84"},
+    "data_said_osm_buildings": {
+        "zh": "OpenStreetMap 楼栋 {n} 栋：户数来自标签 {tag} 栋，按占地 × 层数估算 {estimate} 栋，非住宅 {other} 栋记为 0 户",
+        "en": "{n} OSM building(s): households from tags for {tag}, estimated (footprint × "
+              "levels) for {estimate}, 0 for {other} non-residential"},
+    "data_said_osm_no_outline": {"zh": "{n} 栋 OpenStreetMap 楼栋没有轮廓（只标为点或线），未导入",
+                                 "en": "{n} OSM building(s) without an outline (a point or a "
+                                       "line) left out"},
+    "data_said_osm_roads": {"zh": "可步行的 OpenStreetMap 道路 {n} 段",
+                            "en": "{n} walkable OSM way part(s) for roads"},
+    "data_said_osm_care": {"zh": "OpenStreetMap 服务点 {n} 个，其中 {unknown} 个容量未知",
+                           "en": "{n} OSM care point(s); capacity unknown for {unknown}"},
+    "data_said_osm_parking": {"zh": "OpenStreetMap 停车场 {n} 个，其中 {private} 个为内部停车场（不计入公共供给）",
+                              "en": "{n} OSM car park(s), {private} private (not public "
+                                    "supply)"},
+    "data_said_osm_attribution": {"zh": "已保留数据来源署名：{text}",
+                                  "en": "attribution kept: {text}"},
+    "data_said_too_long": {"zh": "{value} 个字，超过上限 {limit} 个字",
+                           "en": "{value} characters, more than the limit of {limit}"},
+    "data_said_too_many_vertices": {"zh": "{value} 个顶点，超过上限 {limit} 个：请先简化",
+                                    "en": "{value} vertices, more than the limit of {limit}: "
+                                          "simplify it"},
+    "data_said_lonlat_not_numbers": {"zh": "经纬度不是数字：{value}",
+                                     "en": "longitude/latitude are not numbers: {value}"},
+    "data_said_lonlat_swapped": {"zh": "{value}：纬度超过 90°，经度与纬度是否颠倒？",
+                                 "en": "{value}: latitude beyond 90° — longitude and latitude "
+                                       "swapped?"},
+    "data_said_outside_region": {
+        "zh": "位置不在本辖区范围内（辖区周边 {km} 公里：{bounds}）：坐标系是否有误，或经纬度颠倒？",
+        "en": "outside the area of this store ({km} km around it: {bounds}): a wrong CRS, or "
+              "longitude and latitude swapped?"},
+    "data_said_outside_region_forced": {"zh": "位置不在本辖区范围内（已按要求仍然导入）",
+                                        "en": "outside the area of this store (imported "
+                                              "anyway, as asked)"},
+    "data_said_left_unknown": {"zh": "文件中没有、记为未知的列：{columns}",
+                               "en": "not in the file, left unknown: {columns}"},
+    "data_said_kind_from_names": {"zh": "类型按名称判断（以“村”结尾为村，其余为社区）",
+                                  "en": "kind from the names (…村 → village, else community)"},
+    "data_said_codes_made": {"zh": "为没有编码的 {n} 行生成了编码（如 {example}）",
+                             "en": "{n} code(s) made for rows without one (e.g. {example})"},
+    "data_said_placed": {"zh": "{n} 行按位置归入所在的{layer}（{column}）",
+                         "en": "{n} row(s) placed in their {layer} by location ({column})"},
+    "data_said_outside_grids": {"zh": "不在任何网格内：未导入",
+                                "en": "outside every grid of the store: left out"},
+    "data_said_no_parent": {"zh": "没有{column}，位置也不在任何已有的{layer}内：请填写{column}或修改轮廓",
+                            "en": "no {column} and outside every one of the {layer}: give "
+                                  "{column} or fix the outline"},
+    "data_said_no_parents_yet": {"zh": "没有{column}的行按位置归入{layer}，但还没有任何{layer}：请先导入{layer}，或填写{column}",
+                                 "en": "rows without {column} are placed in the {layer} by "
+                                       "location, and there are no {layer} yet: import them "
+                                       "first, or give {column}"},
+    "data_said_households_estimated": {"zh": "户数按占地面积 × 层数估算；如有实际户数，请提供“户数”列",
+                                       "en": "households estimated from footprint × floors; "
+                                             "give a households column (户数) for real figures"},
+    "data_said_grid_households": {"zh": "{n} 个网格的户数按其中已有楼栋合计",
+                                  "en": "households of {n} grid(s) from the buildings inside "
+                                        "them"},
+    "data_said_lines_split": {"zh": "{n} 条多段线已拆分为单段", "en": "{n} multi-part line(s) "
+                              "split into their parts"},
+    "data_said_road_kind": {"zh": "道路类型 {value} 不在允许范围内：类型记为未知",
+                            "en": "road kind {value} is not one of the contract's: kept "
+                                  "without a kind"},
 })
 
 for _prefix, _table in (("kind_", _KINDS), ("cat_", _CATEGORIES),

@@ -752,6 +752,8 @@ MESSAGES.update({
     "data_field_geometry": {"zh": "位置/图形", "en": "Location / shape"},
     "data_field_lon/lat": {"zh": "经纬度", "en": "Longitude / latitude"},
     "data_field_address": {"zh": "住址", "en": "Address"},
+    "data_field_lon": {"zh": "经度", "en": "Longitude"},
+    "data_field_lat": {"zh": "纬度", "en": "Latitude"},
     "data_col_source": {"zh": "文件/图层", "en": "File / layer"},
     "data_col_severity": {"zh": "级别", "en": "Severity"},
     "data_col_field": {"zh": "字段", "en": "Field"},
@@ -848,12 +850,12 @@ MESSAGES.update({
                                  "values unknown"},
     "data_said_column_missing": {"zh": "缺少必需的列", "en": "required column is missing"},
     "data_said_value_missing": {"zh": "缺少值", "en": "value is missing"},
-    "data_said_not_choice": {"zh": "{value} 不是允许的值（可填：{allowed}）",
+    "data_said_not_choice": {"zh": "{value}不是允许的值（可填：{allowed}）",
                              "en": "{value} is not one of: {allowed}"},
     "data_said_minimum": {"zh": "不能小于 {minimum}", "en": "must be at least {minimum}"},
     "data_said_phone": {"zh": "不是有效的电话号码（不显示其值）",
                         "en": "not a phone number (value not shown)"},
-    "data_said_not_unique": {"zh": "{column} 重复：{value}", "en": "{column} is not unique: "
+    "data_said_not_unique": {"zh": "{column}重复：{value}", "en": "{column} is not unique: "
                              "{value}"},
     "data_said_not_int": {"zh": "不是整数：{value}", "en": "not a whole number: {value}"},
     "data_said_not_float": {"zh": "不是数字：{value}", "en": "not a number: {value}"},
@@ -901,12 +903,12 @@ MESSAGES.update({
     "data_said_outside_china": {"zh": "位置在中国境外：经纬度是否颠倒，或坐标系有误？",
                                 "en": "outside China: longitude/latitude swapped or a wrong "
                                       "CRS?"},
-    "data_said_not_a_code": {"zh": "{value} 不是已有的{layer}编码", "en": "{value} is not a code "
+    "data_said_not_a_code": {"zh": "{value}不是已有的{layer}编码", "en": "{value} is not a code "
                              "in {layer}"},
-    "data_said_prefix": {"zh": "{own} 没有以所属的{parent} {value} 开头（编码按层级编排）",
+    "data_said_prefix": {"zh": "{own}没有以所属的{parent}{value}开头（编码按层级编排）",
                          "en": "{own} does not start with its {parent} {value} (codes are "
                                "hierarchical)"},
-    "data_said_target_unknown": {"zh": "{role}指向的 {value} 不是已有的{layer}编码",
+    "data_said_target_unknown": {"zh": "{role}指向的{value}不是已有的{layer}编码",
                                  "en": "{role} points at {value}, which is not a code in "
                                        "{layer}"},
     "data_said_until_before_since": {"zh": "结束日期早于起始日期",
@@ -972,9 +974,9 @@ MESSAGES.update({
                                  "en": "{value}: latitude beyond 90° — longitude and latitude "
                                        "swapped?"},
     "data_said_outside_region": {
-        "zh": "位置不在本辖区范围内（辖区周边 {km} 公里：{bounds}）：坐标系是否有误，或经纬度颠倒？",
-        "en": "outside the area of this store ({km} km around it: {bounds}): a wrong CRS, or "
-              "longitude and latitude swapped?"},
+        "zh": "位置不在本辖区范围内（辖区周边 {km} 公里：经度 {west}…{east}，纬度 {south}…{north}）：坐标系是否有误，或经纬度颠倒？",
+        "en": "outside the area of this store ({km} km around it: longitude {west}…{east}, "
+              "latitude {south}…{north}): a wrong CRS, or longitude and latitude swapped?"},
     "data_said_outside_region_forced": {"zh": "位置不在本辖区范围内（已按要求仍然导入）",
                                         "en": "outside the area of this store (imported "
                                               "anyway, as asked)"},
@@ -1003,7 +1005,7 @@ MESSAGES.update({
                                         "them"},
     "data_said_lines_split": {"zh": "{n} 条多段线已拆分为单段", "en": "{n} multi-part line(s) "
                               "split into their parts"},
-    "data_said_road_kind": {"zh": "道路类型 {value} 不在允许范围内：类型记为未知",
+    "data_said_road_kind": {"zh": "道路类型{value}不在允许范围内：类型记为未知",
                             "en": "road kind {value} is not one of the contract's: kept "
                                   "without a kind"},
 })

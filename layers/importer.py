@@ -738,16 +738,18 @@ def _outside_region(new: pd.DataFrame, store, src: str, settings: Settings,
     outside = usable & ~inside
     if not outside.any():
         return []
-    bounds = (f"longitude {box[0]:.2f}…{box[2]:.2f}, latitude {box[1]:.2f}…"
-              f"{box[3]:.2f}")
+    west, south, east, north = (f"{v:.2f}" for v in box)
+    bounds = f"longitude {west}…{east}, latitude {south}…{north}"
     severity: Severity = "warning" if force else "error"
     hint = "imported anyway (forced)" if force else (
         "a wrong .prj / --crs, or longitude and latitude swapped? Use "
         "force_outside_region (--force-outside-region) to import anyway")
-    message = Said.text("outside_region_forced" if force else "outside_region",
+    key = "outside_region_forced" if force else (
+        "outside_china" if where == "China" else "outside_region")
+    message = Said.text(key,
                         f"outside the area of this store ({where}: {bounds}); {hint}",
                         km=settings.region_margin_km if where != "China" else None,
-                        bounds=bounds)
+                        west=west, east=east, south=south, north=north)
     report = ValidationReport()
     Collector(report).rows(src, outside, None, "geometry", message, severity)
     return report.problems

@@ -282,7 +282,8 @@ class Collector:
             return
         shown = idx[:MAX_ROWS_PER_KIND]
         for i in shown:
-            msg = message if isinstance(message, str) else str(message[i])
+            msg = message if isinstance(message, str) else message[i]
+            msg = msg if isinstance(msg, str) else str(msg)  # a Said stays one
             code = None if codes is None else _clean_code(codes[i])
             self.add(Problem(layer, int(i) + 1, code, fieldname, msg, severity))
         if idx.size > shown.size:

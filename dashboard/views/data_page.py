@@ -19,12 +19,15 @@ from dashboard import auth, mapview, offline
 from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
-from dashboard.views import new_area
-from layers.errors import LayersError
-from layers.importer import ImportFileError, check_file, import_file, is_osm
+from dashboard.views import data_report, new_area
+from dashboard.views.data_report import layer_label
+from layers import export
+from layers.errors import LayersError, LayerValidationError
+from layers.importer import check_file, import_file, is_osm
 from layers.osm import OSM_MAP_ATTRIBUTION
 from layers.schema import LAYER_NAMES
 from layers.store import open_store
+from layers.validate import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ def _import(store: Store) -> None:
     names = list(LAYER_NAMES)  # roads too (an OSM extract or a line file: the walking network)
     wanted = st.query_params.get("layer")
     layer = c1.selectbox(t("data_layer", L), names, key="data_layer",
+                         format_func=lambda n: layer_label(n, L),
                          index=names.index(wanted) if wanted in names else 0)
     mode = c2.radio(t("data_mode", L), ["append", "replace"], horizontal=True,
                     format_func=lambda m: t(f"data_{m}", L), key="data_mode")
@@ -132,44 +136,101 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
                        crs: str | None, mapping: dict[str, str], file_id: str) -> None:
     L = lang()
     target = open_store(store.path)
+    result, failure = None, None
     with st.status(t("data_checking", L), expanded=False) as status:
         try:
             result = check_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping)
-        except (ImportFileError, LayersError, ValueError) as exc:
+        except (LayersError, ValueError) as exc:
+            failure = exc
             status.update(label=t("data_unreadable", L), state="error")
-            log.info("upload %s refused: %s", shown, exc)
-            st.error(_plain(str(exc), tmp, shown))
-            return
-        status.update(label=t("data_checked", L), state="complete")
-    for note in result.notes:
-        st.caption(f"· {_plain(note, tmp, shown)}")
-    current = store.data.get(layer)
-    left, right = st.columns([1.3, 1])
-    with left:
-        st_folium(preview_map(current, result.file_rows,
-                              credit=OSM_MAP_ATTRIBUTION if is_osm(tmp) else None), key=f"data_preview_{file_id}",
-                  height=420, use_container_width=True, returned_objects=[])
-    with right:
-        report = result.report.to_frame()
-        for col in ("layer", "message"):  # the user's file name, never the server's path
-            report[col] = report[col].astype(str).str.replace(str(tmp), shown, regex=False)
-        errors = report[report["severity"] == "error"]
-        if len(errors):
-            st.error(t("data_refused", L).format(n=len(errors)))
         else:
-            st.success(t("data_ok", L).format(n=result.rows))
-        st.dataframe(report, hide_index=True, width="stretch", height=300)
-    assert result.file_rows is not None  # check_file always returns the file's rows
-    st.caption(t("data_rows_in_file", L).format(n=len(result.file_rows)))
-    st.dataframe(pd.DataFrame(result.file_rows).drop(columns="geometry", errors="ignore")
-                 .head(50), hide_index=True, width="stretch")
-    if len(errors) == 0 and st.button(t("data_confirm", L), type="primary"):
-        try:
-            import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping,
-                        by=store.principal.name)
-        except LayersError as exc:
-            log.info("import of %s refused: %s", shown, exc)
-            st.error(_plain(str(exc), tmp, shown))
-            return
-        auth.audit(store.path, "import", layer, f"{mode} {result.rows} rows from {shown}")
-        st.success(t("data_done", L).format(n=result.rows, layer=layer))
+            status.update(label=t("data_checked", L), state="complete")
+    if result is None:  # said where the eye is, not inside the collapsed box
+        _refused(failure, tmp, shown)
+        return
+    errors = result.report.errors
+    if errors:  # first, where the eye is: every kind of problem, grouped
+        _refusal(result.report, tmp, shown)
+    else:
+        st.success(t("data_ok", L).format(n=result.rows))
+    _notes(result.notes, tmp, shown)
+    st_folium(preview_map(store.data.get(layer), result.file_rows,
+                          credit=OSM_MAP_ATTRIBUTION if is_osm(tmp) else None),
+              key=f"data_preview_{file_id}", height=420, use_container_width=True,
+              returned_objects=[])
+    n = len(result.file_rows) if result.file_rows is not None else 0
+    st.caption(t("data_rows_in_file", L).format(n=n))
+    if not errors and len(result.report.problems):
+        _report(result.report, tmp, shown)
+    _file_rows(result.file_rows)
+    if not errors and st.button(t("data_confirm", L), type="primary"):
+        _import_now(store, target, tmp, shown, layer, mode, crs, mapping, result.rows)
+
+
+def _refused(failure: Exception | None, tmp: Path, shown: str) -> None:
+    """A file the check could not read (or whose rows it refused): the reason in plain words,
+    visibly; the reader's own message (with the server's path) to the log only."""
+    if isinstance(failure, LayerValidationError):
+        _refusal(failure.report, tmp, shown)
+        return
+    log.warning("upload %s refused: %s", shown, failure)
+    st.error(data_report.unreadable(failure or ValueError(), lang(), md(shown)))
+
+
+def _refusal(report: ValidationReport, tmp: Path, shown: str) -> None:
+    """The refusal: how many kinds of problem and places, nothing stored changed, and the
+    grouped report."""
+    L = lang()
+    kinds = data_report.groups(ValidationReport(report.errors))
+    st.error(t("data_refused_kinds", L).format(
+        kinds=len(kinds), n=sum(p.count for p in report.errors)))
+    _report(report, tmp, shown)
+
+
+def _report(report: ValidationReport, tmp: Path, shown: str) -> None:
+    """The check report: one line per kind of problem (field, problem, how many, the file's
+    line numbers), errors first, headers in the user's language, and its CSV; the file
+    named as the user named it."""
+    L = lang()
+    table = data_report.report_table(report, L, str(tmp), shown)
+    st.caption(t("data_report", L))
+    st.table(table.style.hide(axis="index"))  # text wraps: every problem read in full
+    st.download_button(t("data_download_report", L), export.write_csv(table),
+                       file_name=f"{Path(shown).stem}-{t('data_report_file', L)}.csv",
+                       mime="text/csv", key="data_report_csv")
+
+
+def _notes(notes: list[str], tmp: Path, shown: str) -> None:
+    """How the file was read (encoding, columns, CRS, codes made), in the user's language."""
+    L = lang()
+    if notes:
+        st.caption(t("data_notes", L) + "：" if L == "zh" else t("data_notes", L) + ":")
+        st.markdown("\n".join(f"- {_plain(data_report.say(n, L), tmp, shown)}" for n in notes))
+
+
+def _file_rows(rows: pd.DataFrame | None) -> None:
+    """The file's first rows, columns named as staff say them."""
+    L = lang()
+    if rows is None:
+        return
+    shown = pd.DataFrame(rows).drop(columns="geometry", errors="ignore").head(50)
+    for col in ("kind", "renovation", "role"):  # codes as staff say them
+        if col in shown:
+            shown[col] = shown[col].map(lambda v: data_report.code_label(v, L)
+                                        if isinstance(v, str) else v)
+    st.caption(t("data_preview_cols", L))
+    st.dataframe(shown.rename(columns=lambda c: data_report.field_label(str(c), L)),
+                 hide_index=True, width="stretch")
+
+
+def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa: PLR0913
+                mode: str, crs: str | None, mapping: dict[str, str], rows: int) -> None:
+    L = lang()
+    try:
+        import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping,
+                    by=store.principal.name)
+    except (LayersError, ValueError) as exc:  # someone else wrote meanwhile, or unreadable now
+        _refused(exc, tmp, shown)
+        return
+    auth.audit(store.path, "import", layer, f"{mode} {rows} rows from {shown}")
+    st.success(t("data_done", L).format(n=rows, layer=layer_label(layer, L)))

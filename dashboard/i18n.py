@@ -116,6 +116,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "selection": {"zh": "选中", "en": "Selected"},
     "legend": {"zh": "图例", "en": "Legend"},
     "legend_ticket_open": {"zh": "未超期", "en": "Within deadline"},
+    "legend_gap_badge": {"zh": "无哨兵网格标记", "en": "Grid without sentinel (marker)"},
     "legend_communities": {"zh": "社区（哨兵覆盖）", "en": "Communities (sentinel coverage)"},
     "legend_towns": {"zh": "街镇（哨兵覆盖；放大显示社区）",
                      "en": "Towns (sentinel coverage; zoom in for communities)"},
@@ -507,6 +508,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cov_scope_one": {"zh": "范围：{name}（图表、表格与下载均只含该社区/村）",
                       "en": "Showing: {name} (figures, chart, tables and downloads)"},
     "cov_chart_one": {"zh": "{name}：网格哨兵与楼栋党员覆盖率", "en": "Coverage of {name}"},
+    "cov_title_count": {"zh": "{title}（{n}）", "en": "{title} ({n})"},
     "reach_within_label": {"zh": "步行 {d} m（约 {m} 分钟）",
                            "en": "Within {d} m (≈{m} min walk)"},
     "reach_summary": {"zh": "**{n} 户（{pct}）** 步行 {d} m 内没有{service}。",
@@ -1005,6 +1007,104 @@ MESSAGES.update({
                                         "them"},
     "data_said_lines_split": {"zh": "{n} 条多段线已拆分为单段", "en": "{n} multi-part line(s) "
                               "split into their parts"},
+    "data_said_made_counts": {"zh": "已生成：{counts}", "en": "made: {counts}"},
+    "data_said_communities_from": {"zh": "社区来源：{source}", "en": "communities from {source}"},
+    "data_said_from_admin": {"zh": "数据中的第 {level} 级行政边界（{n} 个）",
+                             "en": "the extract's admin_level={level} boundaries ({n})"},
+    "data_said_from_extract": {"zh": "数据覆盖的范围（数据中没有行政边界，生成一个社区）",
+                               "en": "the extract's area (no boundaries in it: one community)"},
+    "data_said_from_file": {"zh": "{file}（{n} 个）", "en": "{file} ({n})"},
+    "data_said_gb18030": {"zh": "文字编码按 GB18030 读取（没有 .cpg 文件，名称原为乱码）",
+                          "en": "text encoding GB18030 (detected: no .cpg, garbled names)"},
+    "data_said_town_code_taken": {"zh": "镇街编码 {code} 取自社区编码",
+                                  "en": "town code {code} taken from the community codes"},
+    "data_said_codes_remade": {
+        "zh": "文件中的社区编码不全在镇街编码 {code} 之下：已重新编为 {code}001…，原编码保存在 source_code 列",
+        "en": "community codes of the file do not all fit under town code {code}: made "
+              "{code}001…; the file's are kept in source_code"},
+    "data_said_fictional_tickets": {"zh": "工单库中生成了 {n} 条虚构工单",
+                                    "en": "{n} fictional ticket(s) in the ticket database"},
+    "data_said_non_residential": {"zh": "{n} 栋非住宅楼栋保留，户数记为 0：{tags}",
+                                  "en": "{n} non-residential building(s) kept with 0 "
+                                        "households: {tags}"},
+    "data_said_non_residential_none": {"zh": "没有非住宅楼栋", "en": "no non-residential "
+                                       "buildings"},
+    "data_said_dropped_buildings": {"zh": "{n} 栋楼栋未导入", "en": "{n} building(s) dropped"},
+    "data_said_dropped_reason": {"zh": "{n} 栋{reason}：", "en": "{n} {reason}:"},
+    "data_said_dropped_more": {"zh": "… 另有 {n} 个", "en": "… and {n} more"},
+    "data_said_dropped_layer": {"zh": "{layer}未导入 {n} 个：{reason}",
+                                "en": "{n} {layer} dropped: {reason}"},
+    "data_said_outside_communities": {"zh": "不在任何社区内", "en": "outside every community"},
+    "data_said_no_outline": {"zh": "没有轮廓（只标为点或线）",
+                             "en": "without an outline (mapped as a point or line)"},
+    "data_said_far": {"zh": "距辖区超过 {m} 米", "en": "farther than {m} m from the area"},
+    "data_new_err_town_code": {"zh": "镇街编码只能是 1–15 位数字。",
+                               "en": "A town code is 1–15 digits."},
+    "data_new_err_no_polygons": {"zh": "社区边界文件“{name}”中没有面（多边形）图形。",
+                                 "en": "The communities file “{name}” holds no polygons."},
+    "data_new_err_not_polygons": {"zh": "社区边界文件“{name}”中有 {n} 个社区不是面（多边形）。",
+                                  "en": "In the communities file “{name}”, {n} "
+                                        "community(ies) are not polygons."},
+    "data_new_err_empty_extract": {
+        "zh": "OpenStreetMap 数据“{name}”中没有楼栋、道路或设施，无法生成辖区。",
+        "en": "The OpenStreetMap extract “{name}” holds no buildings, roads or facilities "
+              "to make an area of."},
+    "data_new_err_outside": {
+        "zh": "数据中的 {n} 栋楼都不在社区边界内：边界文件是否覆盖这片区域？坐标系是否正确（网络地图文件填 gcj02，测绘文件填 EPSG 编号）？",
+        "en": "None of the extract's {n} buildings lies inside the communities: do they cover "
+              "the extract, and is their CRS right (gcj02 for web-map files, EPSG:… for "
+              "survey files)?"},
+    "data_new_err_no_homes": {"zh": "社区内没有楼栋轮廓，无法生成虚构人员与工单。",
+                              "en": "No building outlines inside the communities to house a "
+                                    "fictional register."},
+    "data_new_err_other": {"zh": "无法生成辖区，详细原因已记录到服务器日志。",
+                           "en": "The area cannot be made; the details are in the server log."},
+    "data_new_refused": {"zh": "社区边界文件“{name}”有问题，未生成辖区：",
+                         "en": "The communities file “{name}” has problems; nothing was made:"},
+    "data_said_register_column": {"zh": "缺少“{header}”列", "en": "column {header} is missing"},
+    "data_said_party_missing": {"zh": "缺少值（是/否）", "en": "value is missing (是/否)"},
+    "data_said_party_bad": {"zh": "不是“是/否”（或“中共党员/群众”）",
+                            "en": "not yes/no (是/否, or 中共党员/群众)"},
+    "data_said_address_none": {"zh": "住址与任何楼栋名称都不匹配：请填写楼栋编码",
+                               "en": "the address matches no building name: give the building "
+                                     "code (楼栋编码)"},
+    "data_said_address_many": {"zh": "住址与多个楼栋名称匹配：请填写楼栋编码",
+                               "en": "the address matches several buildings' names: give the "
+                                     "building code (楼栋编码)"},
+    "data_said_no_home": {"zh": "没有住址：请填写楼栋编码、住址（楼栋名称）或经度/纬度",
+                          "en": "no home: give a building code, an address (a building's "
+                                "name) or longitude/latitude"},
+    "data_said_same_person": {"zh": "与前面某行是同一人，但此项的值不同",
+                              "en": "the same person as an earlier row, with a different "
+                                    "value"},
+    "data_said_several_people": {"zh": "台账中有多人同名：请填写人员编号或电话",
+                                 "en": "several people in the register have this name: give "
+                                       "the person ID or phone"},
+    "data_said_no_such_person": {"zh": "人员台账中没有此人：请先导入人员台账",
+                                 "en": "no such person in the register: import the people "
+                                       "first"},
+    "data_said_no_person": {"zh": "没有指明人员：请填写人员编号或姓名",
+                            "en": "no person: give the person ID or name"},
+    "data_said_target_missing": {"zh": "缺少负责网格/楼栋", "en": "the grid / building is "
+                                 "missing"},
+    "data_said_not_a_date": {"zh": "不是日期（应为 年-月-日）", "en": "not a date (YYYY-MM-DD)"},
+    "data_said_role_without_target": {"zh": "有角色但没有负责网格/楼栋",
+                                      "en": "a role without a grid / building"},
+    "data_said_target_many": {"zh": "{value}对应多个地点：请填写编码",
+                              "en": "{value} names several places: give the code"},
+    "data_said_target_none": {"zh": "{value}不是已有的网格或楼栋编码/名称",
+                              "en": "{value} is not a grid or building code or name"},
+    "data_said_not_a_role": {"zh": "{value}不是角色（应为网格哨兵或楼栋党员）",
+                             "en": "{value} is not a role (grid sentinel or building party "
+                                   "member)"},
+    "data_said_role_misfit": {"zh": "角色“{role}”与 {value} 不符", "en": "the role {role} does "
+                              "not fit {value}"},
+    "data_said_person_left": {"zh": "此人已离任，不能再分配", "en": "this person has left: they "
+                              "cannot be assigned"},
+    "data_said_register_plan": {"zh": "将新增 {people} 人、{n} 条责任分工；台账中已有的人员和已担任的职责会跳过",
+                                "en": "{people} person(s) and {n} assignment(s) to add; people "
+                                      "already in the register and duties already held are "
+                                      "skipped"},
     "data_said_road_kind": {"zh": "道路类型{value}不在允许范围内：类型记为未知",
                             "en": "road kind {value} is not one of the contract's: kept "
                                   "without a kind"},

@@ -576,6 +576,11 @@ def _emit_grids(out: _Emitter, g: pd.DataFrame, status: pd.DataFrame, people: pd
     out.emit("grids", g.geometry.to_numpy()[last], pd.DataFrame({
         "k": "g", "code": g["code"].to_numpy()[last], "s": st["status"].to_numpy()[last],
         "tt": tip[last]}), "coverage")
+    # and a badge on each, above ticket clusters and care points: a grid a few pixels wide at
+    # the town overview is still seen, and a click on its badge opens it
+    gap = st["status"].eq("no_sentinel").to_numpy()
+    out.emit("grid_gaps", shapely.point_on_surface(g.geometry.to_numpy()[gap]), pd.DataFrame({
+        "k": "g", "code": g["code"].to_numpy()[gap], "tt": tip[gap]}))
 
 
 def _emit_buildings(out: _Emitter, b: pd.DataFrame, g: pd.DataFrame,
@@ -769,7 +774,8 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
     },
     pointToLayer: function(f, ll) {
         {%- if this.icon %}
-        return L.marker(ll, {icon: L.divIcon({{ this.icon|tojson }})});
+        return L.marker(ll, {icon: L.divIcon({{ this.icon|tojson }}),
+                             zIndexOffset: {{ this.z_offset }}});
         {%- else %}
         var o = Object.assign({renderer: {{ this.get_name() }}_canvas}, {{ this.base|tojson }},
                               {{ this.get_name() }}_styles[f.properties.s] || {});
@@ -839,13 +845,15 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
                  show: bool = True, min_zoom: int | None = None,
                  fade_zoom: int | None = None, tooltip_js: str | None = None,
                  highlight: bool = False,
-                 quant: tuple[float, float, float] | None = None) -> None:
+                 quant: tuple[float, float, float] | None = None, z_offset: int = 0) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "VectorLayer"
         self.data = data
         self.styles = dict(styles or {})
         self.base = dict(base or {})
         self.icon = dict(icon) if icon else None
+        #: badges (``icon``) drawn above other markers by this much (Leaflet's zIndexOffset)
+        self.z_offset = int(z_offset)
         self.min_zoom = min_zoom
         #: from this zoom on the fill is cleared (what comes with the view is drawn over it)
         self.fade_zoom = fade_zoom
@@ -899,6 +907,7 @@ def legend_rows(lang: str, aggregated: bool, by_town: bool = False) -> list[Lege
     else:
         rows = [("", t("grids", lang), ""),
                 *[(STATUS_COLOURS[k], t(f"status_{k}", lang), "square") for k in STATUS_COLOURS],
+                (STATUS_COLOURS["no_sentinel"], t("legend_gap_badge", lang), "badge:!"),
                 ("", t("buildings", lang), ""),
                 (MEMBER_COLOURS["yes"], t("legend_has_member", lang), "square"),
                 (MEMBER_COLOURS["no"], t("legend_no_member", lang), "square"),
@@ -972,6 +981,7 @@ _BADGE_CSS = (
     "color:#fff;font-size:11px;font-weight:bold;text-align:center;margin-right:6px;"
     "border:1.5px solid #fff;box-shadow:0 0 2px rgba(0,0,0,.6);font-family:sans-serif}"
     f".wg-elder,.wg-child{{background:{SERVICE_COLOUR}}}"
+    f".wg-gap{{background:{STATUS_COLOURS['no_sentinel']}}}"
     # ticket clusters in the open-ticket colour (Leaflet.markercluster's own are green to
     # orange: colours that mean sentinel status here), small enough to leave grids readable
     f".marker-cluster,.marker-cluster div{{background:{TICKET_COLOURS['open']}33}}"
@@ -1250,6 +1260,10 @@ def _add_detail_layers(groups: _LayerGroups, md: MapData, lang: str) -> None:
     g_admin, g_people, g_service = (
         t("group_admin", lang), t("group_people", lang), t("group_service", lang))
     groups.add("grids", g_admin, _grid_layer(md.layers["grids"], t("grids_by_status", lang)))
+    groups.add("grid_gaps", g_admin, VectorLayer(
+        md.layers["grid_gaps"], t("grids_without_sentinel", lang), z_offset=10_000,
+        icon={"className": "", "html": '<span class="wg-badge wg-gap">!</span>',
+              "iconSize": [22, 22], "iconAnchor": [11, 11]}))
     groups.add("buildings", g_admin, _building_layer(
         md.layers["buildings"], t("buildings_from_zoom", lang), min_zoom=BUILDING_MIN_ZOOM))
     groups.add("sentinels", g_people, VectorLayer(

@@ -1,0 +1,213 @@
+"""Issue 16, every map: what a street office sees on its screens, in headless Chromium.
+
+The legend folds on a phone and names exactly the colours drawn (one meaning per colour), the
+scale bar is metric only, the view (zoom, centre, overlays) lives in the address and comes back
+on a reload, grids without a sentinel are on top at the town overview and open when clicked,
+a row of the detail panel's tables moves the map to it; and a screenshot of every page at
+1920×1080, 1440×900 and a 390 px phone goes to ``test-artifacts/screen-<page>-<width>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from browserkit import ARTIFACTS, streamlit_server
+from conftest import copy_store
+
+from dashboard import mapview
+from layers.coverage import coverage
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
+
+SIZES = ((1920, 1080), (1440, 900), (390, 844))
+PAGES = ("", "coverage", "reach", "tickets", "people", "data", "audit", "wall")
+MAP = "iframe[title='streamlit_folium.st_folium']"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, demo_file):
+    store = tmp_path_factory.mktemp("screens") / "town.gpkg"
+    copy_store(demo_file, store)
+    with streamlit_server(store) as url:
+        yield url
+
+
+def _page(browser, url: str, width: int = 1440, height: int = 900):
+    """Open ``url`` at a size; wait until the map drew its grids; return (page, map frame)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url, wait_until="domcontentloaded")
+    frame_el = page.locator(MAP).first
+    frame_el.wait_for(state="attached", timeout=60_000)
+    frame = page.frame_locator(MAP).first
+    frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=60_000)
+    page.wait_for_timeout(1500)  # the component renders twice; the view script runs after
+    return page, frame_el.element_handle().content_frame()
+
+
+def _map_state(inner) -> dict:
+    return inner.evaluate("""() => ({zoom: map_div.getZoom(), lat: map_div.getCenter().lat,
+        lng: map_div.getCenter().lng})""")
+
+
+def _query(page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+#: Normalises a CSS colour to ``rgb(r, g, b)`` in the page.
+_RGB = """(c) => { const e = document.createElement('span'); e.style.color = c;
+    document.body.appendChild(e); const v = getComputedStyle(e).color; e.remove(); return v; }"""
+
+
+def test_legend_folds_on_a_phone_and_names_what_is_drawn(server, browser):
+    page, inner = _page(browser, f"{server}/?z=15&ll=29.5976,106.2736", 1920, 1080)
+    legend = inner.locator(".wg-legend details")
+    assert legend.count() == 1 and legend.get_attribute("open") is not None  # open on a wall
+    drawn = inner.evaluate(f"""() => {{ const rgb = {_RGB}; const out = new Set();
+        for (const k in map_div._layers) {{ const o = map_div._layers[k].options || {{}};
+            if (o.fillColor && o.fill !== false && o.fillOpacity > 0) out.add(rgb(o.fillColor));
+        }}
+        return [...out]; }}""")
+    shown = inner.evaluate(f"""() => {{ const rgb = {_RGB};
+        return [...document.querySelectorAll('.wg-legend .wg-sw, .wg-legend .wg-badge')].map(
+            s => getComputedStyle(s).backgroundColor); }}""")
+    assert len(drawn) >= 4, drawn
+    missing = set(drawn) - set(shown)
+    assert not missing, f"drawn but not in the legend: {missing} (legend: {shown})"
+    same = {inner.evaluate(_RGB, c) for c in (mapview.SERVICE_COLOUR,  # told apart by glyph
+                                              mapview.STATUS_COLOURS["no_sentinel"])}  # + badge
+    repeated = {c for c in shown if shown.count(c) > 1}
+    assert repeated <= same, repeated  # otherwise one meaning per colour
+    page.close()
+    phone, inner = _page(browser, f"{server}/", 390, 844)
+    legend = inner.locator(".wg-legend details")
+    assert legend.get_attribute("open") is None  # folded: the map stays visible
+    box = inner.locator(".wg-legend").bounding_box()
+    assert box["width"] * box["height"] < 0.05 * 390 * 600
+    inner.locator(".wg-legend summary").click()
+    assert legend.get_attribute("open") is not None  # one tap opens it
+    phone.close()
+
+
+def test_scale_bar_is_metric_only(server, browser):
+    page, inner = _page(browser, f"{server}/")
+    lines = inner.locator(".leaflet-control-scale-line").all_inner_texts()
+    assert len(lines) == 1 and re.fullmatch(r"\d+ k?m", lines[0].strip()), lines
+    page.close()
+
+
+def test_view_and_overlays_live_in_the_address(server, browser, demo):
+    lon, lat = demo.grids.geometry.iloc[5].representative_point().coords[0]
+    page, inner = _page(browser, f"{server}/?z=15&ll={lat:.5f},{lon:.5f}&lyr=grids,members")
+    state = _map_state(inner)
+    assert state["zoom"] == 15 and abs(state["lat"] - lat) < 1e-3, state
+    fills = inner.evaluate("""() => Object.values(map_div._layers).map(
+        l => (l.options || {}).fillColor)""")
+    assert mapview.PEOPLE_COLOURS["member"] in fills  # members: off by default, on by address
+    assert inner.locator(".marker-cluster").count() == 0  # tickets: not in lyr, so off
+    inner.evaluate("() => { map_div.setZoom(16); }")
+    page.wait_for_function("() => location.search.includes('z=16')", timeout=10_000)
+    q = _query(page)
+    assert q["lyr"].split(",") == ["grids", "members"]
+    assert inner.evaluate("""() => Object.values(map_div._layers).filter(
+        l => l.feature && l.feature.properties.k === 'b').length""") == 0  # switched off
+    page.reload(wait_until="domcontentloaded")
+    page.frame_locator(MAP).first.locator("path.leaflet-interactive").first.wait_for(
+        state="attached", timeout=60_000)
+    page.wait_for_timeout(1500)
+    inner = page.locator(MAP).first.element_handle().content_frame()
+    assert _map_state(inner)["zoom"] == 16
+    assert _query(page)["lyr"] == q["lyr"]
+    page.close()
+
+
+def test_grids_without_sentinel_are_on_top_and_open_at_the_overview(server, browser, demo):
+    gaps = set(coverage(demo).grids.query("status == 'no_sentinel'")["code"])
+    assert gaps, "the demo town has grids without a sentinel"
+    page, inner = _page(browser, f"{server}/")
+    order = inner.evaluate("""() => { const out = [];
+        for (const k in map_div._layers) { const l = map_div._layers[k];
+            if (l.feature && l.feature.properties.k === 'g' && l._path) {
+                const all = [...l._path.parentNode.children];
+                out.push([all.indexOf(l._path), l.feature.properties.s, l.feature.properties.code,
+                          l._path.getAttribute('stroke'), l._path.getAttribute('stroke-width')]);
+            } }
+        return out; }""")
+    drawn_gaps = [o for o in order if o[1] == "no_sentinel"]
+    assert {o[2] for o in drawn_gaps} == gaps
+    assert min(o[0] for o in drawn_gaps) > max(o[0] for o in order if o[1] != "no_sentinel")
+    assert all(o[3] == mapview.STATUS_COLOURS["no_sentinel"] and float(o[4]) >= 3
+               for o in drawn_gaps)
+    # each has a badge above every other marker (ticket clusters, care points): it is seen
+    # and a click on it opens the grid, however small the grid is at the overview
+    frame_box = page.locator(MAP).first.bounding_box()
+    badges = inner.evaluate("""() => { const out = {};
+        for (const k in map_div._layers) { const l = map_div._layers[k];
+            if (l.feature && l.feature.properties.k === 'g' && l._icon) {
+                const r = l._icon.getBoundingClientRect(), x = r.left + r.width / 2,
+                      y = r.top + r.height / 2, top = document.elementFromPoint(x, y);
+                // on top, or under the badge of a neighbouring grid without a sentinel
+                out[l.feature.properties.code] = [x, y, l._icon.contains(top),
+                                                  !!top.closest('.wg-gap, .wg-gap *')]; } }
+        return out; }""")
+    assert set(badges) == gaps and all(b[3] for b in badges.values()), badges
+    code = next(c for c, b in sorted(badges.items()) if b[2])
+    hit = badges[code]
+    page.mouse.click(frame_box["x"] + hit[0], frame_box["y"] + hit[1])
+    page.wait_for_url(lambda url: f"sel={code}" in url, timeout=15_000)
+    name = demo.grids.set_index("code").name[code]
+    page.get_by_text(name, exact=True).first.wait_for(timeout=15_000)
+    page.close()
+
+
+def test_a_row_of_the_panel_moves_the_map_to_it(server, browser, demo):
+    grid = demo.grids.code.iloc[4]
+    page, inner = _page(browser, f"{server}/?sel={grid}")
+    before = _map_state(inner)
+    page.get_by_text("最近的一老一小服务点", exact=False).first.wait_for(timeout=30_000)
+    table = page.locator("[data-testid=stDataFrame]").last  # nearest care: the last table
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=15_000)
+    after = _map_state(inner)
+    assert (after["lat"], after["lng"]) != (before["lat"], before["lng"])
+    care = demo.care_points.geometry
+    nearest = min(((p.y - after["lat"]) ** 2 + (p.x - after["lng"]) ** 2) for p in care)
+    assert nearest < 1e-9  # centred on a care point
+    page.close()
+
+
+def _screens(browser, server: str, width: int, height: int, lang: str) -> list[str]:
+    """Every page at one size: a screenshot each; returns the problems seen."""
+    problems = []
+    page = browser.new_page(viewport={"width": width, "height": height})
+    for name in PAGES:
+        suffix = "?lang=en" if lang == "en" else ""
+        page.goto(f"{server}/{name}{suffix}", wait_until="domcontentloaded")
+        page.locator("[data-testid=stMain]").first.wait_for(timeout=60_000)
+        if name != "wall":
+            page.locator("[data-testid=wg-header]").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(4000)
+        if page.locator("[data-testid=stException]").count():
+            problems.append(f"{name}: an error box")
+        wide = page.evaluate("() => document.scrollingElement.scrollWidth")
+        if width < 500 and name != "wall" and wide > width + 1:
+            problems.append(f"{name}: {wide} px wide on a {width} px phone")
+        tag = f"screen-{name or 'map'}-{width}" + ("-en" if lang == "en" else "")
+        page.screenshot(path=str(ARTIFACTS / f"{tag}.png"), full_page=False)
+    page.close()
+    return problems
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_every_page_at_three_sizes(server, browser, width, height):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems = _screens(browser, server, width, height, "zh")
+    if width == 1440:
+        problems += _screens(browser, server, width, height, "en")
+    assert not problems, problems

@@ -199,7 +199,7 @@ def reach_circles(summary: pd.DataFrame, lang: str, *, names: dict[str, str] | N
                   level: str | None = None, groups: tuple[str, ...] = _REACH_GROUPS
                   ) -> pd.DataFrame:
     """Life-circle shares (``ReachResult.summary``; one ``level`` or all), headed in ``lang``:
-    ``<service> ≤<d> 米`` columns hold shares (0–1)."""
+    ``<service> ≤<d> m`` columns hold shares (0–1); just ``≤<d> m`` for one service."""
     s = summary if level is None or "level" not in summary else summary[
         (summary["level"] == level).to_numpy()]
     out = pd.DataFrame(index=range(len(s)))
@@ -218,7 +218,9 @@ def reach_circles(summary: pd.DataFrame, lang: str, *, names: dict[str, str] | N
         if parts[0] != "share" or len(parts) < 3 or "_".join(parts[1:-1]) not in groups:
             continue
         g, d = "_".join(parts[1:-1]), parts[-1]
-        out[t("reach_col_share", lang).format(service=_svc(g, lang), d=d)] = s[col].to_numpy()
+        head = (t("reach_band_le", lang).format(d=d) if len(groups) == 1
+                else t("reach_col_share", lang).format(service=t(f"reach_{g}", lang), d=d))
+        out[head] = s[col].to_numpy()
     return out
 
 

@@ -57,13 +57,18 @@ def coverage_chart(summary: pd.DataFrame, L: str, community: str | None = None) 
         pd.DataFrame({"community": s["community_name"], "measure": t("building_coverage", L),
                       "share": s["building_coverage"]}),
     ])
+    x = alt.X("share:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
+    tooltip = ["community:N", "measure:N", alt.Tooltip("share:Q", format=".1%")]
+    if community is not None:  # one community: its two shares, one bar each
+        return alt.Chart(long).mark_bar().encode(
+            x=x, y=alt.Y("measure:N", title=None, sort=None, axis=alt.Axis(labelLimit=240)),
+            color=alt.Color("measure:N", title=None, legend=None), tooltip=tooltip,
+        ).properties(height=alt.Step(44), title=title)
     return alt.Chart(long).mark_bar().encode(
-        x=alt.X("share:Q", title=None, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("community:N", title=None, sort=None),
-        yOffset="measure:N",
+        x=x, y=alt.Y("community:N", title=None, sort=None), yOffset="measure:N",
         color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
-        tooltip=["community:N", "measure:N", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(160 if community else 240, 34 * len(s)), title=title)
+        tooltip=tooltip,
+    ).properties(height=max(240, 34 * len(s)), title=title)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -223,13 +228,13 @@ def _downloads(store: Store, community: str | None, n_tables: int, L: str) -> No
     table, both holding only the chosen community's rows."""
     zipped, xlsx = community_problem_files(str(store.path), store.mtime, L, store.as_of,
                                            store.scope, community)
-    d1, d2, _ = st.columns([1, 1.3, 1.7])
+    d1, d2, _ = st.columns([1, 1.4, 1.6])
     name = t("cov_file", L)
     download(store, t("download_excel", L), xlsx, f"{name}.xlsx", XLSX, where=d1,
              key="cov_dl_xlsx")
-    d2.caption(t("cov_download_zip_help", L).format(n=n_tables))
     download(store, t("cov_download_zip", L), zipped, f"{name}.zip", "application/zip",
              where=d2, key="cov_dl_zip")
+    st.caption(t("cov_download_zip_help", L).format(n=n_tables))
 
 
 def _scope_caption(store: Store, community: str | None, L: str) -> None:
@@ -261,7 +266,7 @@ def render() -> None:
     if not store.as_of and store.principal.can("people_edit"):  # a past day is not edited
         fill_gaps(store, community)
     for i, (title, df) in enumerate(tables.items()):
-        st.subheader(f"{md(title)}（{len(df):,}）")
+        st.subheader(t("cov_title_count", L).format(title=md(title), n=f"{len(df):,}"))
         if i == len(tables) - 1:  # the suggested people: why them
             st.caption(t("cov_suggest_why", L))
         st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)))

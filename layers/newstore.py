@@ -46,7 +46,7 @@ from .layerset import DATE_ANCHOR, LayerSet, empty_layer
 from .partition import LISTED, grid_buildings, locate_buildings
 from .schema import COMMUNITY_KINDS
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import ValidationReport
+from .validate import Said, ValidationReport
 
 DEFAULT_TOWN_CODE = "000000000"
 DEFAULT_TOWN_NAME = "新辖区"
@@ -61,7 +61,16 @@ Progress = Callable[[str], None]
 
 
 class NewStoreError(LayersError):
-    """``new`` cannot make the store (it exists, bad town code, no usable communities)."""
+    """``new`` cannot make the store (it exists, bad town code, no usable communities).
+
+    ``reason`` says why in one word a page can say in the user's language (``town_code``,
+    ``exists``, ``no_folder``, ``no_polygons``, ``not_polygons``, ``empty_extract``,
+    ``outside``, ``no_homes``), with ``values`` (counts: never a path)."""
+
+    def __init__(self, message: str, reason: str = "other", **values: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.values = values
 
 
 @dataclass
@@ -107,6 +116,51 @@ class NewStoreReport:
         return out
 
 
+    def summary(self, limit: int = LISTED) -> list[Said]:
+        """What :meth:`lines` says after "made …", as keys and values a page says in the
+        user's language (names of dropped features are data: ``name`` args, shown as text)."""
+        out = [Said.text("made_counts", ", ".join(f"{n} {c:,}" for n, c in self.counts.items()),
+                         counts=dict(self.counts))]
+        out.append(Said("communities_from", "communities from {source}",
+                        source=self.communities_from))
+        out += [n if isinstance(n, Said) else Said.text("note", str(n)) for n in self.notes]
+        if self.fictional:
+            out.append(Said("fictional_tickets", "{n:,} fictional ticket(s) in the ticket "
+                            "database", n=self.tickets_seeded))
+        hh0 = sum(self.non_residential.values())
+        tags = ", ".join(f"{k} {v}" for k, v in self.non_residential.items())
+        out.append(Said("non_residential", "{n} non-residential building(s) kept with 0 "
+                        "households: {tags}", n=hh0, tags=tags) if hh0 else
+                   Said("non_residential_none", "0 non-residential building(s)"))
+        b = self.dropped[self.dropped["layer"] == "buildings"]
+        out.append(Said("dropped_buildings", "{n} building(s) dropped", n=len(b)))
+        for reason, group in b.groupby("reason", sort=False):
+            out.append(Said("dropped_reason", "{n} {reason}", n=len(group),
+                            reason=_dropped_reason(str(reason))))
+            out += [Said.text("dropped_one", f"{i}  {n}".rstrip(), id=i, name=n)
+                    for i, n in zip(group["osm_id"].head(limit),
+                                    group["name"].fillna("").head(limit), strict=True)]
+            if len(group) > limit:
+                out.append(Said("dropped_more", "… and {n} more", n=len(group) - limit))
+        for (layer, reason), group in self.dropped[self.dropped["layer"] != "buildings"].groupby(
+                ["layer", "reason"], sort=False):
+            out.append(Said("dropped_layer", "{n} {layer} dropped: {reason}", n=len(group),
+                            layer=layer, reason=_dropped_reason(str(reason))))
+        return out
+
+
+#: Why features of an extract were left out (:mod:`layers.osm`, :func:`_territory`,
+#: :func:`_near_town`), as keys.
+_DROPPED = {"outside every community": "outside_communities",
+            "no outline (mapped as a point or line)": "no_outline"}
+
+
+def _dropped_reason(reason: str) -> Said:
+    if reason.startswith("farther than"):
+        return Said("far", "farther than {m:,.0f} m from the area", m=MARGIN_M)
+    return Said.text(_DROPPED.get(reason, "other"), reason)
+
+
 def new_store(path: str | os.PathLike[str], osm: str | os.PathLike[str], *,  # noqa: PLR0913
               communities: str | os.PathLike[str] | None = None, crs: str | None = None,
               town_name: str | None = None, town_code: str | None = None,
@@ -142,7 +196,7 @@ def new_store(path: str | os.PathLike[str], osm: str | os.PathLike[str], *,  # n
     say = progress or (lambda _m: None)
     target = _refuse_existing(path)
     if town_code is not None and not re.fullmatch(r"\d{1,15}", town_code):
-        raise NewStoreError(f"--town-code {town_code!r}: a code is 1–15 digits")
+        raise NewStoreError(f"--town-code {town_code!r}: a code is 1–15 digits", "town_code")
     say(f"reading {Path(osm).name}")
     ext = _osm.read_extract(osm, settings=settings)
     say("communities")
@@ -229,8 +283,10 @@ def _communities(ext: _osm.OsmLayers, file: str | os.PathLike[str] | None, crs: 
         c = bounds[bounds["admin_level"] == level]
         frame = gpd.GeoDataFrame({"code": None, "name": c["name"].to_numpy()},
                                  geometry=c.geometry.to_numpy(), crs="EPSG:4326")
-        return frame, f"the extract's admin_level={level} boundaries ({len(c)})", []
-    return _one_community(ext, settings), "the extract's area (no boundaries in it)", []
+        return frame, Said("from_admin", "the extract's admin_level={level} boundaries ({n})",
+                           level=level, n=len(c)), []
+    return _one_community(ext, settings), Said("from_extract", "the extract's area (no "
+                                               "boundaries in it)"), []
 
 
 def _communities_from_file(file: str | os.PathLike[str], crs: str | None
@@ -240,21 +296,24 @@ def _communities_from_file(file: str | os.PathLike[str], crs: str | None
     df, problems, notes = read_source(file, "communities", crs=crs)
     if _gbk_read_as_latin1(file, df):  # the importer's check looks at values only
         df, problems, notes = read_source(file, "communities", crs=crs, encoding="GB18030")
-        notes = [*notes, "text encoding GB18030 (detected: no .cpg, garbled names)"]
+        notes = [*notes, Said("gb18030", "text encoding GB18030 (detected: no .cpg, garbled "
+                              "names)")]
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise LayerValidationError(ValidationReport(errors), str(file))
     if not isinstance(df, gpd.GeoDataFrame):
-        raise NewStoreError(f"{file}: communities need polygons (no geometry in the file)")
+        raise NewStoreError(f"{file}: communities need polygons (no geometry in the file)",
+                            "no_polygons")
     geom = shapely.make_valid(df.geometry.to_numpy())
     poly = np.isin(shapely.get_type_id(geom), [3, 6])
     if not poly.all():
-        raise NewStoreError(f"{file}: {int((~poly).sum())} community(ies) are not polygons")
+        raise NewStoreError(f"{file}: {int((~poly).sum())} community(ies) are not polygons",
+                            "not_polygons", n=int((~poly).sum()))
     out = gpd.GeoDataFrame({
         "code": _text(df, "code"), "name": _names(df),
         "kind": _text(df, "kind"), "households": _count(df, "households"),
         "population": _count(df, "population")}, geometry=geom, crs="EPSG:4326")
-    return out, f"{Path(file).name} ({len(out)})", notes
+    return out, Said("from_file", "{file} ({n})", file=Path(file).name, n=len(out)), notes
 
 
 def _gbk_read_as_latin1(file: str | os.PathLike[str], df: pd.DataFrame) -> bool:
@@ -306,7 +365,8 @@ def _one_community(ext: _osm.OsmLayers, settings: Settings) -> gpd.GeoDataFrame:
     parts = [ext.buildings.geometry] if len(ext.buildings) else [
         g.geometry for g in (ext.roads, ext.care_points, ext.parking) if len(g)]
     if not parts:
-        raise NewStoreError(f"{ext.source}: no buildings, roads or facilities to make an area")
+        raise NewStoreError(f"{ext.source}: no buildings, roads or facilities to make an area",
+                            "empty_extract")
     geoms = gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     metric = lcrs.metric_crs(tuple(geoms.total_bounds))
     hull = shapely.convex_hull(shapely.union_all(geoms.to_crs(metric).to_numpy()))
@@ -323,7 +383,8 @@ def _town_code(comms: gpd.GeoDataFrame, given: str | None) -> tuple[str, list[st
         return given, []
     if codes and len(codes) == len(comms) and len({c[:-3] for c in codes}) == 1 \
             and len(codes[0]) > 3:
-        return codes[0][:-3], [f"town code {codes[0][:-3]} taken from the community codes"]
+        return codes[0][:-3], [Said("town_code_taken", "town code {code} taken from the "
+                                    "community codes", code=codes[0][:-3])]
     return DEFAULT_TOWN_CODE, []
 
 
@@ -338,9 +399,9 @@ def _community_codes(comms: gpd.GeoDataFrame, town: str) -> tuple[np.ndarray, li
     order = np.lexsort((shapely.get_x(c), -np.round(shapely.get_y(c), 3)))
     made = np.empty(len(comms), dtype=object)
     made[order] = [f"{town}{i + 1:03d}" for i in range(len(comms))]
-    notes = [] if all(g is None for g in given) else [
-        f"community codes of the file do not all fit under town code {town}: made "
-        f"{town}001…; the file's are kept in source_code"]
+    notes: list[str] = [] if all(g is None for g in given) else [Said(
+        "codes_remade", "community codes of the file do not all fit under town code {code}: "
+        "made {code}001…; the file's are kept in source_code", code=town)]
     return made, notes
 
 
@@ -382,7 +443,8 @@ def _territory(ext: _osm.OsmLayers, comms: gpd.GeoDataFrame,  # noqa: PLR0913
     if len(b) and (where < 0).all():
         raise NewStoreError(f"none of the extract's {len(b)} buildings lies inside the "
                             "communities: do they cover the extract, and is their CRS right "
-                            "(--crs gcj02 for web-map files, EPSG:… for survey files)?")
+                            "(--crs gcj02 for web-map files, EPSG:… for survey files)?",
+                            "outside", n=len(b))
     dropped = pd.concat([ext.dropped, _osm.dropped_frame(
         b["osm_id"][where < 0].tolist(), b["name"][where < 0].tolist(), "buildings",
         "outside every community")], ignore_index=True)
@@ -487,7 +549,7 @@ def fictional_register(data: LayerSet, *, seed: int = 7, as_of: str | None = Non
     b = data["buildings"].reset_index(drop=True)
     if b.empty:
         raise NewStoreError("no buildings to house a fictional register (the extract has no "
-                            "building outlines inside the communities)")
+                            "building outlines inside the communities)", "no_homes")
     people, assignments = _fictional_people(rng, b, data["grids"], today)
     tickets = _fictional_tickets(rng, b, data["grids"], today)
     return {"people": people, "assignments": assignments, "tickets": tickets}

@@ -39,7 +39,7 @@ from .layerset import LayerSet
 from .register import PERSONAL, ROLE_LAYERS
 from .schema import ROLES
 from .settings import DEFAULT_SETTINGS, Settings
-from .validate import Collector, Problem, ValidationReport, validate
+from .validate import Collector, Problem, Said, ValidationReport, validate
 
 __all__ = ["import_register"]
 
@@ -150,8 +150,9 @@ def _plan(reg: _Register, frame: pd.DataFrame, layer: str, by: str | None,
     plan = _Plan(people, assignments, [], out.report.problems)
     _check_rows(plan, out)
     plan.entries = _entries(plan, by, where)
-    plan.notes.append(f"{len(people)} person(s) and {len(assignments)} assignment(s) to add; "
-                      "people already in the register and duties already held are skipped")
+    plan.notes.append(Said("register_plan", "{people} person(s) and {n} assignment(s) to add; "
+                           "people already in the register and duties already held are "
+                           "skipped", people=len(people), n=len(assignments)))
     return plan
 
 
@@ -170,7 +171,9 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 def _require_column(frame: pd.DataFrame, column: str, header: str, out: Collector) -> bool:
     if column in frame:
         return True
-    out.add(Problem("people", None, None, column, f"column {header} ({column}) is missing"))
+    out.add(Problem("people", None, None, column, Said(
+        "register_column", "column {header} ({column}) is missing", header=header,
+        column=column)))
     return False
 
 
@@ -179,7 +182,8 @@ def _people(frame: pd.DataFrame, reg: _Register, out: Collector
     """The new people of a people file and, for every row, the person it is about."""
     name, phone = _text(frame, "name"), _text(frame, "phone")
     if _require_column(frame, "name", "姓名", out):
-        out.rows("people", name.isna().to_numpy(), None, "name", "value is missing")
+        out.rows("people", name.isna().to_numpy(), None, "name",
+                 Said("value_missing", "value is missing"))
     party = _party(frame, out)
     home = _homes(frame, reg, out)
     pid = _text(frame, "person_id")
@@ -219,9 +223,10 @@ def _party(frame: pd.DataFrame, out: Collector) -> pd.Series:
     raw = _text(frame, "is_party_member")
     yes, no = normalise_bool(raw)
     missing = raw.isna().to_numpy()
-    out.rows("people", missing, None, "is_party_member", "value is missing (是/否)")
+    out.rows("people", missing, None, "is_party_member",
+             Said("party_missing", "value is missing (是/否)"))
     out.rows("people", ~missing & ~(yes | no), None, "is_party_member",
-             "not 是/否 (or 中共党员/群众)")
+             Said("party_bad", "not 是/否 (or 中共党员/群众)"))
     return pd.Series(yes, index=frame.index)
 
 
@@ -230,7 +235,8 @@ def _homes(frame: pd.DataFrame, reg: _Register, out: Collector) -> pd.Series:
     code = _text(frame, "home_building_code")
     known = code.isin(reg.buildings["code"].astype(str)).to_numpy()
     unknown = code.notna().to_numpy() & ~known
-    msg = np.array([f"{c!r} is not a building code in the store" for c in code], dtype=object)
+    msg = np.array([Said("not_a_code", "{value!r} is not a building code in the store",
+                         value=c, layer="buildings") for c in code], dtype=object)
     out.rows("people", unknown, None, "home_building_code", msg)
     address = _text(frame, "address")
     names = reg.buildings.assign(_k=reg.buildings["name"].map(match_key))
@@ -239,14 +245,17 @@ def _homes(frame: pd.DataFrame, reg: _Register, out: Collector) -> pd.Series:
     hit = key.map(count["first"]).where(key.map(count["size"]) == 1)
     look = code.isna().to_numpy() & address.notna().to_numpy()
     out.rows("people", look & key.map(count["size"]).fillna(0).eq(0).to_numpy(), None,
-             "address", "住址 matches no building name in the store (give 楼栋编码)")
+             "address", Said("address_none", "住址 matches no building name in the store "
+                             "(give 楼栋编码)"))
     out.rows("people", look & key.map(count["size"]).fillna(0).gt(1).to_numpy(), None,
-             "address", "住址 matches several buildings' names (give 楼栋编码)")
+             "address", Said("address_many", "住址 matches several buildings' names (give "
+                             "楼栋编码)"))
     home = code.where(code.notna(), hit.where(look, None))
     has_point = _points(frame)
     out.rows("people", home.isna().to_numpy() & ~has_point & ~unknown & ~look, None,
-             "home_building_code", "no home: give 楼栋编码, 住址 (a building's name) or "
-             "经度/纬度 (everyone is on the map)")
+             "home_building_code", Said("no_home", "no home: give 楼栋编码, 住址 (a "
+                                        "building's name) or 经度/纬度 (everyone is on the "
+                                        "map)"))
     return home.astype(object).where(home.notna(), None)
 
 
@@ -299,8 +308,8 @@ def _same_person(first: np.ndarray, party: pd.Series, home: pd.Series, out: Coll
         v = values.astype(object).to_numpy()
         differs = later & (pd.Series(v).astype(str).to_numpy()
                            != pd.Series(v[first]).astype(str).to_numpy())
-        out.rows("people", differs, None, col, "the same person as an earlier row, with a "
-                 "different value")
+        out.rows("people", differs, None, col, Said(
+            "same_person", "the same person as an earlier row, with a different value"))
 
 
 # -- assignments --------------------------------------------------------------------------------
@@ -317,12 +326,14 @@ def _people_of(frame: pd.DataFrame, reg: _Register, out: Collector) -> np.ndarra
             found[i] = ids[0]
     nobody = pd.isna(found) & (pid.notna() | name.notna()).to_numpy()
     several = nobody & name.map(lambda n: len(named.get(n, [])) > 1).to_numpy()
-    out.rows("assignments", several, None, "person_id", "several people in the register have "
-             "this name: give 人员编号 or 电话")
-    out.rows("assignments", nobody & ~several, None, "person_id", "no such person in the "
-             "register (import the people first: --layer people)")
+    out.rows("assignments", several, None, "person_id", Said(
+        "several_people", "several people in the register have this name: give 人员编号 or "
+        "电话"))
+    out.rows("assignments", nobody & ~several, None, "person_id", Said(
+        "no_such_person", "no such person in the register (import the people first: "
+        "--layer people)"))
     out.rows("assignments", (pid.isna() & name.isna()).to_numpy(), None, "person_id",
-             "no person: give 人员编号 or 姓名")
+             Said("no_person", "no person: give 人员编号 or 姓名"))
     return found
 
 
@@ -345,7 +356,7 @@ def _duties(frame: pd.DataFrame, layer: str, person_of: np.ndarray, reg: _Regist
     role_raw, target_raw = _text(frame, "role"), _text(frame, "target_code")
     if layer == "assignments":
         out.rows(layer, target_raw.isna().to_numpy(), None, "target_code",
-                 "value is missing (负责网格/楼栋)")
+                 Said("target_missing", "value is missing (负责网格/楼栋)"))
     codes, names = _targets(reg)
     since = _dates(frame, "since", out, layer)
     until = _dates(frame, "until", out, layer)
@@ -370,7 +381,7 @@ def _dates(frame: pd.DataFrame, column: str, out: Collector, layer: str) -> np.n
     raw = _text(frame, column)
     parsed = pd.to_datetime(raw, errors="coerce", format="mixed").dt.normalize()
     bad = raw.notna().to_numpy() & parsed.isna().to_numpy()
-    out.rows(layer, bad, None, column, "not a date (YYYY-MM-DD)")
+    out.rows(layer, bad, None, column, Said("not_a_date", "not a date (YYYY-MM-DD)"))
     if column == "since":
         parsed = parsed.fillna(pd.Timestamp(clock.today()))
     return parsed.to_numpy()
@@ -380,7 +391,8 @@ def _resolve(i: int, cell: str | None, codes: dict[str, tuple[str, str]],
              names: dict[str, list[str]], out: Collector, layer: str) -> list[tuple[str, str]]:
     """The grids and buildings of one 负责网格/楼栋 cell (codes or names)."""
     if cell is None:
-        _one(out, layer, i, "target_code", "角色 without 负责网格/楼栋")
+        _one(out, layer, i, "target_code", Said("role_without_target",
+                                                "角色 without 负责网格/楼栋"))
         return []
     found = []
     for token in (t for t in _SPLIT.split(cell) if t):
@@ -392,9 +404,10 @@ def _resolve(i: int, cell: str | None, codes: dict[str, tuple[str, str]],
         if len(hits) == 1:
             found.append(codes[hits[0]])
         else:
-            what = "names several places: give the code" if hits else \
-                "is not a grid or building code or name in the store"
-            _one(out, layer, i, "target_code", f"{token!r} {what}")
+            _one(out, layer, i, "target_code", Said(
+                "target_many", "{value!r} names several places: give the code", value=token)
+                if hits else Said("target_none", "{value!r} is not a grid or building code or "
+                                  "name in the store", value=token))
     return found
 
 
@@ -406,12 +419,15 @@ def _role(i: int, raw: str | None, target: tuple[str, str], out: Collector, laye
         return fits
     role = normalise(ROLES, raw)
     if role is None:
-        _one(out, layer, i, "role", f"{raw!r} is not a role (网格哨兵 or 楼栋党员, or "
-             f"{', '.join(ROLES)})")
+        _one(out, layer, i, "role", Said("not_a_role", "{value!r} is not a role (网格哨兵 or "
+                                         "楼栋党员, or {roles})", value=raw,
+                                         roles=", ".join(ROLES)))
         return None
     if role != fits:
         kind = "grid" if target[0] == "grids" else "building"
-        _one(out, layer, i, "role", f"role {role} does not fit {target[1]}: it is a {kind}")
+        _one(out, layer, i, "role", Said("role_misfit", "role {role} does not fit {value}: it "
+                                         "is a {kind}", role=role, value=target[1],
+                                         kind=kind))
         return None
     return role
 
@@ -427,7 +443,8 @@ def _new_duties(a: pd.DataFrame, pos: np.ndarray, n: int, reg: _Register, out: C
     gone = a["person_id"].isin(reg.left).to_numpy()
     mask = np.zeros(n, bool)
     mask[pos[gone]] = True
-    out.rows(layer, mask, None, "person_id", "this person has left: they cannot be assigned")
+    out.rows(layer, mask, None, "person_id", Said("person_left", "this person has left: they "
+                                                  "cannot be assigned"))
     held = reg.select("assignments", {"person_id": a["person_id"].unique().tolist()},
                       columns=["person_id", "role", "target_code", "active", "until"])
     held = held[held["active"].astype(bool) & held["until"].isna()]

@@ -44,7 +44,9 @@ def test_new_area_from_an_osm_extract_through_the_page(browser, tmp_path, demo_f
         page.get_by_text(t("new_proposed")).first.wait_for(timeout=LOAD)
         page.wait_for_timeout(2000)
         text = page.inner_text("body")
-        assert "grids" in text and "buildings" in text  # what was made, and dropped
+        # what was made, and dropped, in the page's language (not the CLI's English lines)
+        assert "已生成" in text and "网格" in text and "楼栋未导入" in text
+        assert "made" not in text and "dropped" not in text
         assert "/tmp" not in text and str(tmp_path) not in text  # no server paths
         assert page.get_by_text("OpenStreetMap").count() >= 1
         shot(page, "new-area-preview")

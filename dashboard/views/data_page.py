@@ -20,7 +20,7 @@ from dashboard.i18n import t
 from dashboard.state import Store, fictional_banner, lang
 from dashboard.text import md
 from dashboard.views import data_report, new_area
-from dashboard.views.data_report import layer_label
+from dashboard.views.data_report import display_name, layer_label
 from layers import export
 from layers.errors import LayersError, LayerValidationError
 from layers.importer import check_file, import_file, is_osm
@@ -117,14 +117,6 @@ def upload_suffix(client_name: str) -> str | None:
     suffix = Path(name).suffix
     return suffix if suffix.lstrip(".") in UPLOAD_TYPES and suffix not in (".bz2", ".gz") \
         else None
-
-
-def display_name(client_name: str, limit: int = 80) -> str:
-    """The client's file name for messages: its last part, without control characters,
-    cut to ``limit`` characters (it is shown as text, never used as a path)."""
-    name = Path(client_name.replace("\\", "/")).name
-    name = "".join(ch for ch in name if ch.isprintable())
-    return name[:limit] or "upload"
 
 
 def _plain(message: str, tmp: Path, shown: str) -> str:

@@ -8,6 +8,7 @@ library named the temporary copy (``source``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -20,7 +21,15 @@ ROWS_SHOWN = 12
 VALUES_SHOWN = 3
 _ORDER = {"error": 0, "repaired": 1, "warning": 2, "info": 3}
 _FIELD_ARGS = ("column", "field", "own", "parent")
-_NUMBER_ARGS = ("area", "tolerance", "minimum", "km", "limit", "n")
+_NUMBER_ARGS = ("area", "tolerance", "minimum", "km", "limit", "n", "m")
+
+
+def display_name(client_name: str, limit: int = 80) -> str:
+    """The client's file name for messages: its last part, without control characters,
+    cut to ``limit`` characters (it is shown as text, never used as a path)."""
+    name = Path(client_name.replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:limit] or "upload"
 
 
 def layer_label(name: str, lang: str) -> str:
@@ -71,6 +80,8 @@ def _arg(name: str, v: object, lang: str) -> str:  # noqa: PLR0911 - one case pe
         return say(v, lang)
     if name == "layer":
         return layer_label(str(v), lang)
+    if name == "counts" and isinstance(v, dict):
+        return _join((f"{layer_label(k, lang)} {_number(n)}" for k, n in v.items()), lang)
     if name == "layers":
         return _join((layer_label(x, lang) for x in v), lang)  # type: ignore[attr-defined]
     if name in _FIELD_ARGS:

@@ -16,13 +16,15 @@ from streamlit_folium import st_folium
 
 from dashboard import auth
 from dashboard import data as appdata
-from dashboard.i18n import t
+from dashboard.i18n import MESSAGES, t
 from dashboard.state import Store, lang
 from dashboard.text import md
+from dashboard.views import data_report
+from dashboard.views.data_report import display_name
 from layers.auth import Accounts
-from layers.errors import LayersError
-from layers.newstore import new_store
-from layers.osm import OSM_MAP_ATTRIBUTION
+from layers.errors import LayersError, LayerValidationError
+from layers.newstore import NewStoreError, new_store
+from layers.osm import OSM_MAP_ATTRIBUTION, OsmError
 from layers.settings import Settings
 from layers.store import open_store
 from layers.tickets import db_path_for
@@ -76,19 +78,47 @@ def _make_preview(osm, comms, *, town: str | None, crs: str | None, per_grid: in
                               or "upload.geojson")
         comm_path.write_bytes(comms.getvalue())
     target = folder / "preview.gpkg"
+    names = {osm_path.name: display_name(osm.name)}  # the server's copies → the user's names
+    if comm_path is not None:
+        names[comm_path.name] = display_name(comms.name)
     try:
         with st.spinner(t("new_building", L)):
             report = new_store(target, osm_path, communities=comm_path, crs=crs,
                                town_name=town, fictional_people=fictional,
                                settings=Settings(households_per_grid=per_grid))
     except (LayersError, ValueError) as exc:
-        log.info("new area refused: %s", exc)
+        log.warning("new area refused: %s", exc)
         shutil.rmtree(folder, ignore_errors=True)
-        st.error(md(str(exc).replace(str(folder) + "/", "")))
+        _refused(exc, osm_path, comm_path, names)
         return
-    lines = [ln.replace(str(folder) + "/", "") for ln in report.lines()[1:]]  # not "made …"
-    st.session_state[_PREVIEW] = {"path": str(target), "folder": str(folder), "lines": lines,
+    st.session_state[_PREVIEW] = {"path": str(target), "folder": str(folder),
+                                  "lines": report.summary(), "names": names,
                                   "fictional": fictional}
+
+
+def _refused(exc: Exception, osm_path: Path, comm_path: Path | None,
+             names: dict[str, str]) -> None:
+    """Why no area was made, in plain words naming the user's files (details: server log)."""
+    L = lang()
+    if isinstance(exc, LayerValidationError):  # the communities file's rows
+        assert comm_path is not None  # only a communities file is validated row by row
+        shown = names[comm_path.name]
+        st.error(t("data_new_refused", L).format(name=md(shown)))
+        st.table(data_report.report_table(exc.report, L, str(exc.source), shown)
+                 .style.hide(axis="index"))
+        return
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, NewStoreError):
+        key = f"data_new_err_{reason}"
+        shown = names.get(comm_path.name, "") if comm_path is not None and reason in (
+            "no_polygons", "not_polygons") else names[osm_path.name]
+        args = {"name": md(shown), **getattr(exc, "values", {})}
+        st.error(t(key if key in MESSAGES else "data_new_err_other", L).format(**args))
+        return
+    # unreadable: the extract (OsmError) or the communities file (ImportFileError)
+    shown = names[osm_path.name] if isinstance(exc, OsmError) or comm_path is None \
+        or str(comm_path) not in str(exc) else names[comm_path.name]
+    st.error(data_report.unreadable(exc, L, md(shown)))
 
 
 def _drop_preview() -> None:
@@ -108,7 +138,21 @@ def _show_preview(preview: dict) -> None:
                   key="new_area_map",
                   height=420, use_container_width=True, returned_objects=[])
     with right:
-        st.text("\n".join(preview["lines"]))  # names from the extract: text, never markup
+        st.markdown(summary_markdown(preview["lines"], preview.get("names", {}), lang()))
+
+
+def summary_markdown(lines: list, names: dict[str, str], lang_: str) -> str:
+    """What the preview made and left out, in the user's language, as a Markdown list
+    (dropped features listed under their reason); names from the extract escaped, the
+    server's copies named as the user named the files."""
+    out = []
+    for line in lines:
+        text = data_report.say(line, lang_)
+        for copy, shown in names.items():
+            text = text.replace(copy, shown)
+        nested = getattr(line, "key", "") in ("dropped_one", "dropped_more")
+        out.append(("    - " if nested else "- ") + md(text))
+    return "\n".join(out)
 
 
 def _confirm(store: Store, preview: dict) -> None:
@@ -127,7 +171,7 @@ def _confirm(store: Store, preview: dict) -> None:
     _install(Path(preview["path"]), target)
     if Accounts(store.path).exists():  # the creator can log in to the new store at once
         Accounts(target).adopt_admin(Accounts(store.path), store.principal.name)
-    auth.audit(store.path, "new_store", target.stem, "; ".join(preview["lines"][:2]))
+    auth.audit(store.path, "new_store", target.stem, "; ".join(map(str, preview["lines"][:2])))
     _drop_preview()
     st.success(t("new_done", L).format(name=md(target.stem)))
     st.markdown(f"[{t('new_open', L)}](./?data={target.stem})")  # the name: [\w.-] only

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -311,6 +312,14 @@ def download(store: Store, label: str, data: bytes, file_name: str, mime: str, *
     box = where if where is not None else st
     box.download_button(label, data, file_name, mime, key=key,  # type: ignore[attr-defined]
                         on_click=auth.audit, args=(store.path, "export", file_name))
+
+
+def number_columns(df: pd.DataFrame) -> dict[str, Any]:
+    """``st.dataframe`` column settings that show every number column of ``df`` with
+    thousands separators (``6,296``), like the figures above the tables (``f"{n:,}"``)."""
+    return {str(c): st.column_config.NumberColumn(format="localized")
+            for c in df.columns if pd.api.types.is_numeric_dtype(df[c])
+            and not pd.api.types.is_bool_dtype(df[c])}
 
 
 def query_int(name: str, default: int, lo: int, hi: int) -> int:

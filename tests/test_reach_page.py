@@ -151,3 +151,21 @@ def test_one_colour_per_distance_class():
     assert len(set(colours)) == len(colours)
     assert reach_page._colour(300) == colours[0] and reach_page._colour(1000) == colours[2]
     assert reach_page.summary_metres((300, 500, 1000)) == 500
+
+
+def test_numbers_formatted_like_the_figures(monkeypatch, demo_file, result):
+    """Counts with thousands separators, shares as percent with one decimal (like 46.2%)."""
+    import json
+
+    at = _page(monkeypatch, demo_file)
+    conf = json.loads(at.dataframe[0].proto.columns)
+    assert conf["户数"]["type_config"]["format"] == "localized"
+    assert conf["≤500 m"]["type_config"]["format"] == "%.1f%%"
+    table = at.dataframe[0].value
+    comm = result.summary[result.summary.level == "community"]
+    assert table["≤500 m"].round(6).tolist() == (comm["share_elder_care_500"] * 100).round(
+        6).tolist()
+    for df in at.dataframe[1:]:
+        numeric = [c for c in df.value.columns if pd.api.types.is_numeric_dtype(df.value[c])]
+        conf = json.loads(df.proto.columns)
+        assert all(conf[c]["type_config"]["format"] == "localized" for c in numeric)

@@ -17,9 +17,10 @@ from dashboard.state import (
     download,
     fictional_banner,
     lang,
+    number_columns,
     user_errors,
 )
-from dashboard.text import md
+from dashboard.text import md, percent
 from dashboard.views.assign_panel import (
     notify,
     option_label,
@@ -216,10 +217,10 @@ def figures(cov: CoverageResult, community: str | None) -> dict[str, object]:
 def _show_figures(cov: CoverageResult, community: str | None, L: str) -> None:
     f = figures(cov, community)
     k = st.columns(5)
-    k[0].metric(t("grid_coverage", L), f"{f['grid_coverage']:.1%}")
+    k[0].metric(t("grid_coverage", L), percent(f['grid_coverage']))
     k[1].metric(t("grids_without_sentinel", L), f"{f['grids_without_sentinel']:,}")
     k[2].metric(t("overloaded_people", L), f"{f['overloaded_people']:,}")
-    k[3].metric(t("building_coverage", L), f"{f['building_coverage']:.1%}")
+    k[3].metric(t("building_coverage", L), percent(f['building_coverage']))
     k[4].metric(t("col_unassigned_party_members", L), f"{f['unassigned_party_members']:,}")
 
 
@@ -269,4 +270,5 @@ def render() -> None:
         st.subheader(t("cov_title_count", L).format(title=md(title), n=f"{len(df):,}"))
         if i == len(tables) - 1:  # the suggested people: why them
             st.caption(t("cov_suggest_why", L))
-        st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)))
+        st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)),
+                     column_config=number_columns(df))

@@ -3,6 +3,8 @@ deficits; who could fill each grid without a sentinel."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import folium
 import geopandas as gpd
 import numpy as np
@@ -19,11 +21,12 @@ from dashboard.state import (
     fictional_banner,
     lang,
     map_data,
+    number_columns,
     reach_analysis,
     reach_workbook,
     scoped_data,
 )
-from dashboard.text import md
+from dashboard.text import md, percent
 from layers import reach as lreach
 from layers.settings import DEFAULT_SETTINGS
 
@@ -198,7 +201,7 @@ def _summary(store: Store, result, group: str, L: str) -> None:  # noqa: ANN001
     places = t("reach_list_sep", L).join(
         t("reach_summary_place", L).format(name=md(names.get(c, c)), n=f"{v:,}")
         for c, v in per.head(3).items())
-    st.info(t("reach_summary", L).format(n=f"{n:,}", pct=f"{n / max(total, 1):.1%}", d=d,
+    st.info(t("reach_summary", L).format(n=f"{n:,}", pct=percent(n / max(total, 1)), d=d,
                                          service=service)
             + " " + t("reach_summary_where", L).format(places=places))
 
@@ -209,10 +212,7 @@ def _tiles(result, group: str, L: str) -> None:  # noqa: ANN001
     for c, d in zip(cols, result.thresholds, strict=True):
         minutes = d / DEFAULT_SETTINGS.walk_speed_m_per_min
         c.metric(t("reach_within_label", L).format(d=d, m=f"{minutes:.0f}"),
-                 f"{town[f'share_{group}_{d}']:.1%}")
-
-
-_COUNT = st.column_config.NumberColumn(format="localized")
+                 percent(town[f"share_{group}_{d}"]))
 
 
 def _by_community(store: Store, result, group: str, L: str) -> None:  # noqa: ANN001
@@ -226,8 +226,14 @@ def _by_community(store: Store, result, group: str, L: str) -> None:  # noqa: AN
     table[shares] = table[shares] * 100
     st.subheader(t("reach_by_community", L))
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        t("households", L): _COUNT,
+        **number_columns(table),
         **{c: st.column_config.NumberColumn(format="%.1f%%") for c in shares}})
+
+
+def _table(df: pd.DataFrame, height: int | Literal["auto"] = "auto") -> None:
+    """A table of the page: numbers with thousands separators like the figures."""
+    st.dataframe(df, hide_index=True, width="stretch", height=height,
+                 column_config=number_columns(df))
 
 
 def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFrame,  # noqa: ANN001
@@ -238,22 +244,19 @@ def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFr
     names = dict(zip(data.communities["code"], data.communities["name"], strict=True))
     st.subheader(t("reach_parking_deficits", L))
     deficit = parking[parking["balance"] < 0].head(15)
-    st.dataframe(reports.reach_parking(deficit, L, names=names), hide_index=True,
-                 width="stretch", column_config={t("households", L): _COUNT})
+    _table(reports.reach_parking(deficit, L, names=names))
     st.subheader(t("suggestions", L))
     st.caption(t("reach_suggestions_rule", L))
-    st.dataframe(reports.reach_suggestions(suggestions, L,
-                                           held=reports.duties_held(data, store.cov)),
-                 hide_index=True, width="stretch")
+    _table(reports.reach_suggestions(suggestions, L,
+                                     held=reports.duties_held(data, store.cov)))
     b = result.buildings
     d = pd.to_numeric(b[f"{group}_m"])
     far = b[(d.isna() | (d > max(result.thresholds))).to_numpy()]
     st.subheader(t("cov_title_count", L).format(title=t("reach_beyond", L), n=f"{len(far):,}"))
-    st.dataframe(reports.reach_buildings(
+    _table(reports.reach_buildings(
         far, L, names=names, groups=(group,),
         building_names=dict(zip(data.buildings["code"], data.buildings["name"], strict=True))),
-        hide_index=True, width="stretch", height=260,
-        column_config={t("households", L): _COUNT})
+        height=260)
 
 
 def render() -> None:

@@ -8,6 +8,7 @@ The page only lays it out; tests compare its tiles with this.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +64,23 @@ def grids_that_lost_their_sentinel(data: LayerSet, as_of: dt.date,
         "name": names.reindex(last["target_code"]).to_numpy(),
         "until": last["until"].dt.date.to_numpy(),
     }).sort_values("until", ascending=False, ignore_index=True)
+
+
+def rotation_scope(communities: Sequence[str], period_s: int, at_s: float) -> str | None:
+    """What a rotating wall shows at ``at_s`` (seconds since the epoch): the whole area
+    (``None``), then each community in turn, each for ``period_s`` seconds.
+
+    Parameters
+    ----------
+    communities
+        The community codes in display order.
+    period_s
+        Seconds each one stays on the screen (the refresh interval).
+    at_s
+        The moment, in seconds since the epoch.
+    """
+    order: list[str | None] = [None, *communities]
+    return order[int(at_s // max(period_s, 1)) % len(order)]
 
 
 def wall_snapshot(data: LayerSet, cov: CoverageResult, tickets: pd.DataFrame,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.i18n import t
 from layers.coverage import coverage
 from layers.tickets import TicketStore
 from layers.wall import grids_that_lost_their_sentinel, wall_snapshot
@@ -86,3 +87,83 @@ def test_clock_parameter_cannot_inject_script(app_store):
     assert not at.exception
     html = "".join(str(e.proto) for e in at.get("iframe"))
     assert "alert(1)" not in html and "const fixed = null" in html
+
+
+def _wall_app() -> AppTest:
+    return AppTest.from_string(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from dashboard.views import wall_page\nwall_page.render()\n", default_timeout=120)
+
+
+def test_rotation_shows_the_area_then_each_community_in_turn():
+    from layers.wall import rotation_scope
+
+    codes = ["a", "b", "c"]
+    seen = [rotation_scope(codes, 30, s) for s in range(0, 4 * 30, 30)]
+    assert seen == [None, "a", "b", "c"]
+    assert rotation_scope(codes, 30, 4 * 30 + 29.9) is None  # wraps round
+    assert rotation_scope(codes, 30, 59.9) == "a"  # each stays a whole period
+
+
+def test_dark_map_recolours_every_line_it_draws(demo):
+    """The wall's dark map: dark background, and each line layer (roads, the town and
+    community outlines) recoloured for the dark (fails when a line keeps a colour drawn for
+    paper, e.g. after a palette change)."""
+    from dashboard import mapview
+
+    cov = coverage(demo)
+    md = mapview.prepare(demo, cov)
+    tiles = mapview.tile_sources()["none"]
+    dark = mapview.build_map(md, tiles, dark=True)
+    light = mapview.build_map(md, tiles)
+    page = dark.get_root().render()
+    assert mapview.DARK_MAP["background"] in page
+    assert mapview.DARK_MAP["background"] not in light.get_root().render()
+    lines = [c for c in dark._children.values() if isinstance(c, mapview.VectorLayer)
+             and c.layer_name in (t("roads"), t("town_boundary"), t("communities"))]
+    assert len(lines) == 3
+    for layer in lines:
+        colour = layer.base["color"]
+        assert f'path[stroke=\\"{colour}\\"]' in page, (layer.layer_name, colour)
+
+
+def test_unknown_community_is_said_and_the_whole_area_shown(app_store, demo):
+    cov = coverage(demo)
+    snap = wall_snapshot(demo, cov, TicketStore.for_store(app_store).frame(), AT)
+    for lang_ in ("zh", "en"):
+        at = _wall_app()
+        at.query_params["at"] = AT.isoformat()
+        at.query_params["c"] = "999<b>x</b>"
+        at.query_params["lang"] = lang_
+        at.run()
+        assert not at.exception
+        text = " ".join(m.value for m in at.markdown)
+        said = t("wall_unknown_community", lang_).format(code="999&lt;b&gt;x&lt;/b&gt;")
+        assert said in text and "<b>x" not in text
+        town = demo.towns.name.iloc[0]
+        assert f"{town} · {t('wall_title', lang_)}" in text  # the whole area's title
+        tiles = {m.label: m.value for m in at.metric}
+        assert tiles[t("wall_open", lang_)] == f"{snap.open_tickets:,}"
+
+
+def test_english_wall_says_everything_in_english(app_store, demo):
+    at = _wall_app()
+    at.query_params["at"] = AT.isoformat()
+    at.query_params["lang"] = "en"
+    at.run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert labels and all(not _has_cjk(label) for label in labels), labels
+    assert all(m.value.endswith("%") for m in at.metric[4:])  # shares written as percent
+    alerts = next(m.value for m in at.markdown if '<div class="wall-alerts">' in m.value)
+    names = set(demo.grids.name)
+    for name in names:  # data stays as it is; everything around it is English
+        alerts = alerts.replace(name, "")
+    assert not _has_cjk(alerts), alerts
+    assert "days overdue" in alerts
+    html_ = "".join(str(e.proto) for e in at.get("iframe"))
+    assert 'const locale = \\"en-GB\\"' in html_  # the clock in the page's language
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)

@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import hashlib
 
+import folium
 import pandas as pd
 import streamlit as st
 
@@ -20,16 +21,20 @@ from dashboard.state import (
     ticket_export_files,
     user_errors,
 )
-from dashboard.text import md
+from dashboard.text import md, percent
 from layers import clock
 from layers.auth import PermissionDenied, Principal
 from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     FIELD_LIMITS,
+    INTAKE_BUILDING_MAX_M,
+    PHOTO_MAX_BYTES,
     REPORTERS,
     SATISFACTION,
     ConflictError,
     IllegalMove,
+    PhotoError,
+    Placement,
     TicketError,
     TicketStore,
     workflow,
@@ -59,55 +64,239 @@ def _intake_buildings(store: Store) -> pd.DataFrame:
              .to_numpy()]
 
 
+#: The intake widgets cleared after a ticket is filed (the form clears its own fields).
+_INTAKE_KEYS = ("intake_building",)
+
+
 def _intake(store: Store) -> None:
+    """哨兵一键下单: tap the place (a pin, and where the ticket will be filed: grid, community,
+    nearest building — before submitting), fill the short form, file; the result shows at
+    the top of the form and as a toast, and the form is cleared for the next ticket."""
     L = lang()
-    st.caption(t("intake_hint", L))
+    _intake_style()
+    if st.session_state.pop("intake_reset", False):
+        for k in _INTAKE_KEYS:
+            st.session_state.pop(k, None)
     left, right = st.columns([1.4, 1])
-    with left:
-        out = mapframe.show(store.map_frame(None, mapview.tile_sources()["none"]),
-                            key="intake_map", height=430, returned_objects=["last_clicked"])
-        clicked = (out or {}).get("last_clicked")
     with right:
+        _intake_result(store)
         b = _intake_buildings(store)
-        options = ["", *b["code"].tolist()]
-        names = dict(zip(b["code"], b["name"], strict=True))
-        building = st.selectbox(t("intake_building", L), options,
-                                format_func=lambda c: t("intake_by_click", L) if not c
-                                else f"{names[c]}（{c}）", key="intake_building")
-        if building:
-            p = b.set_index("code").geometry[building].centroid
-            lon, lat = p.x, p.y
-        elif clicked:
-            lon, lat = clicked["lng"], clicked["lat"]
-        else:
-            lon = lat = None
-        st.caption(f"{t('location', L)}: " + (f"{lon:.6f}, {lat:.6f}" if lon is not None
-                                               else t("location_missing", L)))
-        with st.form("intake", clear_on_submit=True):
-            category = st.selectbox(t("tk_category", L), list(store.tickets.catalogue),
-                                    format_func=lambda c: _cat(store, c))
-            reporter = st.selectbox(t("reporter", L), REPORTERS,
-                                    format_func=lambda r: t(f"reporter_{r}", L))
-            text = st.text_area(t("tk_text", L), max_chars=FIELD_LIMITS["text"])
-            sent = st.form_submit_button(t("submit_ticket", L), type="primary")
-        if sent:
-            if lon is None:
-                st.error(t("location_missing", L))
-                return
-            try:
-                tid = store.tickets.add(category, lon, lat, text, reporter=reporter,
-                                        building_code=building or None,
-                                        principal=store.principal)
-            except PermissionDenied:
-                st.error(t("auth_denied", L))
-                return
-            except TicketError as exc:
-                st.error(md(exc))
-                return
-            got = store.ticket(tid)
-            st.success(f"{t('received_as', L)} {md(tid)} · {t('grid', L)} {md(got['grid_code'])} · "
-                       f"{t('tk_deadline', L)} {got['deadline'][:16].replace('T', ' ')}")
-            st.session_state["ticket_sel"] = tid
+        building = _building_picker(b)
+        lon, lat = _intake_point(b, building)
+    with left:
+        st.caption(t("intake_hint", L))
+        with st.container(key="intake_mapbox"):
+            mapframe.show(store.map_frame(None, mapview.tile_sources()["none"]),
+                          key=_map_key(), height=INTAKE_MAP_HEIGHT,
+                          returned_objects=["last_clicked"],
+                          feature_groups=_pin(lon, lat), on_change=_clicked)
+        place = _placement(store, lon, lat)
+        _show_placement(store, place)
+    with right:
+        _intake_form(store, place, building)
+
+
+#: The intake map's height (px): under half a 844 px phone screen, so a thumb scrolling the
+#: page always finds page below the map.
+INTAKE_MAP_HEIGHT = 420
+
+
+def _map_key() -> str:
+    """The intake map's component key: a new one after each ticket (no pin left over)."""
+    return f"intake_map_{st.session_state.get('intake_n', 0)}"
+
+
+def _clicked() -> None:
+    """A tap on the intake map picks the place: it replaces a building chosen before."""
+    st.session_state["intake_building"] = ""
+
+
+def _building_picker(b: pd.DataFrame) -> str:
+    L = lang()
+    names = dict(zip(b["code"], b["name"], strict=True))
+    if st.session_state.get("intake_building") not in ("", None, *names):
+        st.session_state["intake_building"] = ""  # a building of another community
+    return st.selectbox(t("intake_building", L), ["", *b["code"].tolist()],
+                        format_func=lambda c: t("intake_by_click", L) if not c
+                        else f"{names[c]}（{c}）", key="intake_building") or ""
+
+
+def _intake_point(b: pd.DataFrame, building: str) -> tuple[float | None, float | None]:
+    """The place of the ticket: the chosen building's inner point, else the last tap."""
+    if building:
+        p = b.set_index("code").geometry[building].representative_point()
+        return float(p.x), float(p.y)
+    clicked = (st.session_state.get(_map_key()) or {}).get("last_clicked")
+    if clicked:
+        return float(clicked["lng"]), float(clicked["lat"])
+    return None, None
+
+
+def _pin(lon: float | None, lat: float | None) -> list[folium.FeatureGroup]:
+    """The pin at the place of the ticket (an inline SVG: nothing fetched), as the map's
+    dynamic layer; without a place the layer is sent empty (it replaces an old pin)."""
+    fg = folium.FeatureGroup(name="intake_pin")
+    if lon is None or lat is None:
+        return [fg]
+    folium.Marker([lat, lon], tooltip=t("tk_map_pin", lang()),
+                  icon=folium.DivIcon(html=_PIN_SVG, icon_size=(30, 42),
+                                      icon_anchor=(15, 42), class_name="intake-pin")
+                  ).add_to(fg)
+    return [fg]
+
+
+_PIN_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="30" height="42" viewBox="0 0 30 42">'
+            '<path d="M15 1C7.3 1 1 7.2 1 14.9 1 25.3 15 41 15 41s14-15.7 14-26.1C29 7.2 22.7 1 '
+            '15 1z" fill="#0b5cad" stroke="#fff" stroke-width="2"/>'
+            '<circle cx="15" cy="15" r="5.5" fill="#fff"/></svg>')
+
+
+def _placement(store: Store, lon: float | None, lat: float | None) -> Placement | None:
+    """Where the store will file a ticket at this place (its own rule, before submitting)."""
+    if lon is None or lat is None or store.tickets.locator is None:
+        return None
+    return store.tickets.locator.place(lon, lat)
+
+
+def _show_placement(store: Store, place: Placement | None) -> None:
+    """The place, the grid, community and building the ticket will be filed under."""
+    L = lang()
+    with st.container(border=True, key="intake_place"):
+        st.markdown(f"**{t('tk_place_title', L)}**")
+        if place is None:
+            st.caption(t("tk_place_pick", L))
+            return
+        if place.grid_code is None:
+            st.warning(t("tk_place_outside", L))
+            return
+        if not store.principal.covers(place.community_code, place.grid_code):
+            st.warning(t("tk_place_not_yours", L))
+        grids = dict(zip(store.data.grids["code"], store.data.grids["name"], strict=True))
+        comms = _community_names(store)
+        st.markdown("\n".join(f"- {md(t('tk_label_value', L).format(label=t(k, L), value=v))}"
+                              for k, v in (("grid", _named(grids, place.grid_code)),
+                                           ("community_filter",
+                                            _named(comms, place.community_code)),
+                                           ("building", _building_words(place)))))
+        st.caption(f"{t('location', L)}: {place.lon:.6f}, {place.lat:.6f}")
+
+
+def _named(names: dict[str, str], code: str | None) -> str:
+    """``name（code）`` when the name is known, else the code."""
+    if code is None:
+        return "—"
+    return f"{names[code]}（{code}）" if code in names else code
+
+
+def _building_words(place: Placement) -> str:
+    L = lang()
+    b = place.building
+    if b is None:
+        return t("tk_place_no_building", L).format(m=f"{INTAKE_BUILDING_MAX_M:.0f}")
+    if b.distance_m == 0:
+        return t("tk_place_building_in", L).format(name=b.name, code=b.code)
+    return t("tk_place_building_at", L).format(name=b.name, code=b.code,
+                                               m=f"{b.distance_m:.0f}")
+
+
+def _intake_form(store: Store, place: Placement | None, building: str) -> None:
+    L = lang()
+    mb = PHOTO_MAX_BYTES // 2**20
+    with st.container(key="intake_formbox"), st.form("intake_form", clear_on_submit=True):
+        category = st.selectbox(t("tk_category", L), list(store.tickets.catalogue),
+                                format_func=lambda c: _cat(store, c))
+        reporter = st.selectbox(t("reporter", L), REPORTERS,
+                                format_func=lambda r: t(f"reporter_{r}", L))
+        text = st.text_area(t("tk_text", L), max_chars=FIELD_LIMITS["text"], height=100)
+        photo = st.file_uploader(t("tk_photo", L), type=sorted(_PHOTO_SUFFIXES),
+                                 max_upload_size=mb, key="intake_photo")
+        st.caption(t("tk_photo_rule", L).format(mb=mb))
+        sent = st.form_submit_button(t("submit_ticket", L), type="primary", width="stretch")
+    if sent:
+        _file(store, place, building, category, reporter, text, photo)
+
+
+_PHOTO_SUFFIXES = {"jpg", "jpeg", "png", "webp"}
+
+
+def _file(store: Store, place: Placement | None, building: str,  # noqa: PLR0913
+          category: str, reporter: str, text: str, photo: object) -> None:
+    """File the ticket; on success remember the result for the top of the form and start
+    a fresh form (a new map without the pin, no building chosen)."""
+    L = lang()
+    if place is None:
+        st.error(t("location_missing", L))
+        return
+    try:
+        data = photo.getvalue() if photo is not None else None  # type: ignore[attr-defined]
+        tid = store.tickets.add(category, place.lon, place.lat, text, reporter=reporter,
+                                building_code=building or None, photo=data,
+                                principal=store.principal)
+    except PhotoError as exc:
+        st.error(t(f"tk_photo_{exc.reason}", L).format(mb=PHOTO_MAX_BYTES // 2**20))
+        return
+    except PermissionDenied:
+        st.error(t("auth_denied", L))
+        return
+    except TicketError as exc:
+        st.error(md(exc))
+        return
+    ss = st.session_state
+    ss["intake_done"] = tid
+    ss["ticket_sel"] = tid
+    ss["intake_n"] = ss.get("intake_n", 0) + 1
+    ss["intake_reset"] = True
+    st.rerun()
+
+
+def _intake_result(store: Store) -> None:
+    """The ticket just filed: a confirmation at the top of the form (its id, grid, building,
+    deadline) and a toast where the eye is; shown once."""
+    tid = st.session_state.pop("intake_done", None)
+    if not tid:
+        return
+    L = lang()
+    try:
+        got = store.ticket(tid)
+    except (TicketError, PermissionDenied):
+        return
+    st.toast(t("tk_done", L).format(id=tid), icon=":material/check_circle:", duration="long")
+    with st.container(key="intake_done"):
+        st.success(f"**{md(t('tk_done', L).format(id=tid))}**  \n"
+                   + md(t("tk_done_where", L).format(
+                       grid=got["grid_code"] or "—",
+                       building=got["building_code"] or t("tk_building_none", L),
+                       deadline=_when(got["deadline"])))
+                   + f"  \n{md(t('tk_next', L))}")
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time as the page shows times: ``2026-11-20 12:00`` (unknown: ``—``)."""
+    return "—" if not iso else str(iso)[:16].replace("T", " ")
+
+
+def _intake_style() -> None:
+    """Big touch targets and no sideways scrolling on a phone; Streamlit's own uploader
+    words replaced by ours (in the user's language)."""
+    L = lang()
+    st.html(_INTAKE_CSS.replace("__PICK__", _css_text(t("tk_photo_pick", L))))
+
+
+def _css_text(s: str) -> str:
+    """Text for a CSS ``content`` string (quotes, backslashes and angle brackets escaped)."""
+    return "".join(c if c.isalnum() or c in " ,.()（），、" else f"\\{ord(c):06x}" for c in s)
+
+
+_INTAKE_CSS = """<style>
+.st-key-intake_formbox button, .st-key-intake_formbox [data-testid="stSelectbox"] [role="group"],
+.st-key-intake_building [role="group"] { min-height: 48px; }
+.st-key-intake_formbox [data-testid="stFormSubmitButton"] button { font-size: 1.15rem; }
+.st-key-intake_formbox textarea { font-size: 1rem; }
+.st-key-intake_formbox [data-testid="stFileUploaderDropzoneInstructions"] { display: none; }
+.st-key-intake_formbox [data-testid="stFileUploaderDropzone"] button p { font-size: 0; }
+.st-key-intake_formbox [data-testid="stFileUploaderDropzone"] button p::after
+  { content: "__PICK__"; font-size: 1rem; }
+</style>"""
 
 
 def _list_and_detail(store: Store) -> None:
@@ -193,23 +382,53 @@ def _detail(store: Store, tid: str) -> None:
         st.error(t("overdue", L))
     c1, c2 = st.columns([1.3, 1])
     with c1:
-        _history(tk)
+        _history(store, tk)
+        _photos(store, tid)
     with c2:
         _move_form(store, tk)
 
 
-def _history(tk: dict) -> None:
+def _history(store: Store, tk: dict) -> None:
     L = lang()
     st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
-    st.caption(f"{t('grid', L)} {md(tk['grid_code'])} · {t('tk_created_at', L)} "
-               f"{tk['created_at'].replace('T', ' ')} · {t('tk_deadline', L)} "
-               f"{tk['deadline'].replace('T', ' ')} · v{tk['version']}")
-    hist = pd.DataFrame(tk["history"])
-    hist["status"] = hist["status"].map(lambda s: t(f"status_t_{s}", L))
-    st.dataframe(hist.rename(columns={"seq": "#", "status": t("tk_status", L),
-                                      "at": t("when", L), "by": t("by", L),
-                                      "note": t("note", L)}),
-                 hide_index=True, width="stretch")
+    handlers = _handlers(store, tk)
+    facts = [f"{t('grid', L)} {md(tk['grid_code'] or '—')}",
+             f"{t('building', L)} {md(tk.get('building_code') or '—')}",
+             f"{t('tk_created_at', L)} {_when(tk['created_at'])}",
+             f"{t('tk_deadline', L)} {_when(tk['deadline'])}",
+             f"{t('handler', L)} {md(handlers.get(tk.get('handler') or '', tk.get('handler')))}",
+             f"{t('kpi_satisfaction_rate', L)} "
+             + (t(f"sat_{tk['satisfaction']}", L) if tk.get("satisfaction") else "—"),
+             f"v{tk['version']}"]
+    st.caption(" · ".join(facts))
+    st.dataframe(_history_table(tk["history"]), hide_index=True, width="stretch")
+
+
+def _history_table(history: list[dict]) -> pd.DataFrame:
+    """A ticket's history in the user's language; what nobody entered shows as ``—``."""
+    L = lang()
+    return pd.DataFrame({
+        "#": [h["seq"] for h in history],
+        t("tk_status", L): [t(f"status_t_{h['status']}", L) for h in history],
+        t("when", L): [_when(h["at"]) for h in history],
+        t("by", L): [h.get("by") or "—" for h in history],
+        t("note", L): [h.get("note") or "—" for h in history],
+    })
+
+
+def _photos(store: Store, tid: str) -> None:
+    """The ticket's photos, fetched with this user's rights (none shown without them)."""
+    L = lang()
+    try:
+        photos = store.tickets.photos(tid, principal=store.principal)
+    except (TicketError, PermissionDenied):
+        return
+    if not photos:
+        return
+    with st.container(key="ticket_photos"):
+        st.markdown(f"**{t('tk_photos', L)}**")
+        for ph in photos:
+            st.image(ph.data, caption=t("tk_photo_n", L).format(n=ph.seq), width=360)
 
 
 def _move_form(store: Store, tk: dict) -> None:
@@ -311,8 +530,8 @@ def _kpis(store: Store) -> None:
     m = st.columns(6)
     m[0].metric(t("kpi_received", L), int(total["received"]))
     m[1].metric(t("kpi_closed", L), int(total["closed"]))
-    m[2].metric(t("kpi_closure_rate", L), _pct(total["closure_rate"]))
-    m[3].metric(t("kpi_on_time_rate", L), _pct(total["on_time_rate"]))
+    m[2].metric(t("kpi_closure_rate", L), percent(total["closure_rate"]))
+    m[3].metric(t("kpi_on_time_rate", L), percent(total["on_time_rate"]))
     m[4].metric(t("kpi_overdue", L), int(total["overdue"]))
     m[5].metric(t("kpi_avg_days", L), "—" if pd.isna(total["avg_handling_days"])
                 else f"{total['avg_handling_days']:.1f}")
@@ -321,7 +540,7 @@ def _kpis(store: Store) -> None:
     if level == "grid_code":
         names = dict(zip(store.data.grids["code"], store.data.grids["name"], strict=True))
     k.insert(0, t(f"kpi_by_{level}", L), k[level].map(lambda c: names.get(c, t("total", L))))
-    k = k.drop(columns=level).rename(columns={
+    k = _kpi_words(k.drop(columns=level)).rename(columns={
         c: t(f"kpi_{c}", L) for c in tr.KPI_COLUMNS})
     st.dataframe(k, hide_index=True, width="stretch")
     st.caption(t("kpi_definitions", L))
@@ -342,8 +561,19 @@ def _cat(store: Store, code: str) -> str:
     return label
 
 
-def _pct(v: float) -> str:
-    return "—" if pd.isna(v) else f"{v:.1%}"
+#: The KPI columns that are shares (shown as percentages, like the tiles).
+_KPI_SHARES = ("closure_rate", "on_time_rate", "satisfaction_rate")
+
+
+def _kpi_words(k: pd.DataFrame) -> pd.DataFrame:
+    """The KPI table as shown: shares in percent as on the tiles, days with one decimal,
+    unknown as ``—``."""
+    out = k.copy()
+    for c in _KPI_SHARES:
+        out[c] = out[c].map(percent)
+    out["avg_handling_days"] = out["avg_handling_days"].map(
+        lambda v: "—" if pd.isna(v) else f"{v:.1f}")
+    return out
 
 
 def render() -> None:

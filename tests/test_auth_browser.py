@@ -731,6 +731,8 @@ def test_sentinel_intake_on_a_phone_has_no_sideways_scroll(browser, server):
 # -- 8. the audit page -------------------------------------------------------------------------
 
 def test_admin_audit_page_shows_logins_reveals_and_exports(browser, server, town):
+    from dashboard.views.audit_page import action_label
+
     admin = NAMES["admin"]
     ctx = _context(browser)
     page, _ = _open_as(ctx, server, "/coverage", "admin", t("page_coverage"))
@@ -762,7 +764,9 @@ def test_admin_audit_page_shows_logins_reveals_and_exports(browser, server, town
         n = counts[who]
         page.get_by_text(t("audit_count").format(n=n), exact=True).wait_for(timeout=30_000)
         shown = page.locator("[data-testid=stDataFrame] table").first.inner_text()
-        assert who in shown and all(a in shown for a in actions), (who, shown[:400])
+        # actions by their label in the page's language (issue 16), not their codes
+        assert who in shown and all(action_label(a, "zh") in shown for a in actions), (
+            who, shown[:400])
         if who == NAMES["community"]:
             _shot(page, "auth-audit-community")
     ctx.close()

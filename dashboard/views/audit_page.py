@@ -14,6 +14,7 @@ from dashboard.state import Store, download, lang
 from layers import clock
 from layers.auth.accounts import Accounts
 from layers.export import safe_cells
+from layers.register import ACTIONS
 
 _COLUMNS = ("at", "user", "action", "target", "detail", "source")
 
@@ -27,15 +28,40 @@ def render() -> None:
     log = _filtered(accts, L)
     st.caption(t("audit_count", L).format(n=len(log)))
     log = log.iloc[::-1]  # newest first: today's logins on top
-    shown = log.loc[:, list(_COLUMNS)].rename(columns={c: t(f"audit_{c}", L) for c in _COLUMNS})
+    shown = log.loc[:, list(_COLUMNS)].assign(
+        action=[action_label(a, L) for a in log["action"]],
+        source=[_label("audit_src_", s, L) for s in log["source"]],
+    ).rename(columns={c: t(f"audit_{c}", L) for c in _COLUMNS})
     st.dataframe(shown, hide_index=True, width="stretch", height=480)
     download(store, t("audit_download", L), write_csv_bytes(shown), "审计日志.csv", "text/csv")
     st.subheader(t("audit_accounts", L))
     users = accts.list()
     if len(users):
         users = users.assign(role=users["role"].map(lambda r: t(f"role_{r}", L)))
-    st.dataframe(users, hide_index=True, width="stretch")
+    st.dataframe(users.rename(columns={c: t(f"acct_{c}", L) for c in users.columns}),
+                 hide_index=True, width="stretch")
     st.caption(t("audit_accounts_help", L))
+
+
+def _label(prefix: str, code: object, L: str) -> str:
+    """A code's label in the catalogue, or the code itself (an action from a newer version)."""
+    text = "" if code is None or pd.isna(code) else str(code)
+    label = t(prefix + text, L) if text else ""
+    return text if label == prefix + text else label
+
+
+def action_label(action: object, L: str) -> str:
+    """What an audit entry's action code means, in the page's language (ticket moves by the
+    ticket status they reached, register changes by the register's own labels)."""
+    text = "" if action is None or pd.isna(action) else str(action)
+    if text.startswith("ticket_"):
+        status = text.removeprefix("ticket_")
+        label = t(f"status_t_{status}", L)
+        return t("audit_act_ticket", L).format(status=status if label == f"status_t_{status}"
+                                              else label)
+    if text in ACTIONS:
+        return _label("reg_action_", text, L)
+    return _label("audit_act_", text, L)
 
 
 def write_csv_bytes(df) -> bytes:

@@ -548,6 +548,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "reach_details": {"zh": "明细", "en": "Details"},
     "reach_list_sep": {"zh": "、", "en": ", "},
     "reach_legend": {"zh": "步行距离", "en": "Walking distance"},
+    "reach_source_roads": {"zh": "本辖区道路图层", "en": "the area's roads layer"},
+    "reach_source_cache": {"zh": "已缓存的路网", "en": "the cached network"},
     "ppl_home_required": {"zh": "请选择住址楼栋（人员需要在地图上有住址）。",
                           "en": "Choose the home building (everyone has a home on the map)."},
     "reg_refused": {"zh": "未作任何更改：{msg}", "en": "Nothing was changed: {msg}"},

@@ -168,7 +168,7 @@ def test_reach_bands_summary_first(server, browser, width, height):
     main = page.locator("[data-testid=stMain]").inner_text()
     assert "步行 500 m 内没有养老服务" in main
     assert main.index("步行 500 m 内没有养老服务") < main.index("各社区生活圈覆盖")
-    for raw in ("grid_code", "distance_m", "snap_m", "min）"):
+    for raw in ("grid_code", "distance_m", "snap_m", "min）", "（roads"):
         assert raw not in main
     if width < 500:
         _no_horizontal_scroll(page)

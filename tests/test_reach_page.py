@@ -169,3 +169,9 @@ def test_numbers_formatted_like_the_figures(monkeypatch, demo_file, result):
         numeric = [c for c in df.value.columns if pd.api.types.is_numeric_dtype(df.value[c])]
         conf = json.loads(df.proto.columns)
         assert all(conf[c]["type_config"]["format"] == "localized" for c in numeric)
+
+
+def test_network_source_in_the_page_language():
+    assert reach_page.network_source("roads", "zh") == "本辖区道路图层"
+    assert reach_page.network_source("roads", "en") == "the area's roads layer"
+    assert reach_page.network_source("osm:town_[1].pbf", "zh") == r"osm\:town\_\[1\]\.pbf"

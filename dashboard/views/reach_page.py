@@ -58,6 +58,14 @@ def _band_label(limit: float, L: str) -> str:
             else t("reach_band_gt", L).format(d=int(max(finite))))
 
 
+def network_source(source: str, L: str) -> str:
+    """Where the walking network came from, as staff say it (Markdown-escaped): the area's
+    roads layer, the cache, or an OSM file by its name."""
+    if source in ("roads", "cache"):
+        return t(f"reach_source_{source}", L)
+    return md(source)
+
+
 def summary_metres(thresholds: tuple[int, ...]) -> int:
     """The distance the page's summary speaks of: the middle life circle (500 m)."""
     ordered = sorted(thresholds)
@@ -266,7 +274,7 @@ def render() -> None:
     fictional_banner(store)
     net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime, store.scope)
     st.caption(t("reach_method_network", L).format(nodes=f"{net.n_nodes:,}",
-                                                   source=md(net.source))
+                                                   source=network_source(net.source, L))
                if net is not None else t("reach_method_straight", L))
     group = st.radio(t("reach_group", L), lreach.GROUPS, horizontal=True,
                      format_func=lambda g: t(f"reach_{g}", L), key="reach_group")

@@ -91,3 +91,81 @@ def test_move_buttons_are_labelled_from_the_catalogue(filed):
                           for m in workflow.allowed_moves("received")]
         assert all(not label.startswith("move_") for label in labels)
     assert [b.label for b in _page(tid).button][-2:] == ["立案", "不予立案"]
+
+
+def _photo_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress((b"\x00" + b"\x00\x00\xff" * 2) * 2))
+            + chunk(b"IEND", b""))
+
+
+def _all_text(at: AppTest) -> str:
+    """Every text the page shows: markdown, captions, alerts, tables' cells."""
+    parts = [e.value for kind in ("markdown", "caption", "success", "warning", "error",
+                                  "subheader") for e in getattr(at, kind)]
+    parts += [df.value.to_csv() for df in at.dataframe]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_history_says_a_dash_and_words_never_none(filed, lang):
+    ts, tid = filed
+    _to(ts, tid, "closed")  # moves without notes; closing without a rating
+    at = _page(tid, lang)
+    assert not at.exception
+    hist = next(df.value for df in at.dataframe if t("note", lang) in df.value.columns)
+    assert hist[t("note", lang)].tolist() == ["—"] * len(hist)
+    assert set(hist[t("tk_status", lang)]) <= {t(f"status_t_{s}", lang)
+                                              for s in workflow.path_to("closed")}
+    assert "None" not in _all_text(at) and "nan" not in _all_text(at).lower().split()
+
+
+def test_a_rating_is_shown_in_words(filed):
+    ts, tid = filed
+    for s in workflow.path_to("closed")[1:-1]:
+        ts.move(tid, s)
+    ts.move(tid, "closed", satisfaction="basically_satisfied")
+    at = _page(tid, "en")
+    assert any(t("sat_basically_satisfied", "en") in c.value for c in at.caption)
+    assert not any("basically_satisfied" in c.value for c in at.caption)
+
+
+def test_the_detail_shows_the_ticket_photo(app_store, demo):
+    b = demo.buildings.iloc[9]
+    p = b.geometry.representative_point()
+    ts = TicketStore.for_store(app_store)
+    tid = ts.add("sanitation", p.x, p.y, "墙面渗水", photo=_photo_png())
+    at = _page(tid)
+    assert not at.exception
+    assert len(at.get("image")) == 1
+    other = ts.add("sanitation", p.x, p.y, "无照片")
+    assert len(_page(other).get("image")) == 0
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_kpi_table_shows_shares_as_the_tiles_do(app_store, lang):
+    at = AppTest.from_string(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from dashboard.views import tickets_page\ntickets_page.render()\n",
+        default_timeout=120)
+    at.session_state["tickets_tab"] = t("tab_kpi", lang)
+    if lang != "zh":
+        at.query_params["lang"] = lang
+    at.run()
+    assert not at.exception
+    tiles = {m.label: m.value for m in at.metric}
+    table = at.dataframe[0].value
+    total = table.iloc[-1]
+    for key in ("kpi_closure_rate", "kpi_on_time_rate"):
+        assert total[t(key, lang)] == tiles[t(key, lang)]
+        assert tiles[t(key, lang)].endswith("%")
+    for key in ("kpi_closure_rate", "kpi_on_time_rate", "kpi_satisfaction_rate"):
+        col = table[t(key, lang)]
+        assert all(v == "—" or (v.endswith("%") and float(v[:-1]) <= 100) for v in col), col
+    assert "None" not in table.to_csv()

@@ -314,9 +314,11 @@ def _filtered(store: Store) -> pd.DataFrame:
     f1, f2, f3, f4 = st.columns([1.2, 1.2, 1, 0.8])
     status = f1.multiselect(t("tk_status", L), TICKET_STATUSES,
                             default=[s for s in TICKET_STATUSES if not workflow.is_closed(s)],
-                            format_func=lambda s: t(f"status_t_{s}", L))
+                            format_func=lambda s: t(f"status_t_{s}", L),
+                            placeholder=t("all_communities", L))
     category = f2.multiselect(t("tk_category", L), list(store.tickets.catalogue),
-                              format_func=lambda c: _cat(store, c))
+                              format_func=lambda c: _cat(store, c),
+                              placeholder=t("all_communities", L))
     cnames = _community_names(store)
     community = f3.selectbox(t("community_filter", L), ["", *cnames],
                              format_func=lambda c: t("all_communities", L) if not c

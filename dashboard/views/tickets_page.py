@@ -122,9 +122,10 @@ def _building_picker(b: pd.DataFrame) -> str:
 
 
 def _intake_point(b: pd.DataFrame, building: str) -> tuple[float | None, float | None]:
-    """The place of the ticket: the chosen building's inner point, else the last tap."""
+    """The place of the ticket: the chosen building's centroid (as search places it), else
+    the last tap."""
     if building:
-        p = b.set_index("code").geometry[building].representative_point()
+        p = b.set_index("code").geometry[building].centroid
         return float(p.x), float(p.y)
     clicked = (st.session_state.get(_map_key()) or {}).get("last_clicked")
     if clicked:

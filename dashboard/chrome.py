@@ -70,7 +70,7 @@ def _area(path: str, version: str) -> tuple[list[str], str | None, bool]:
     """(town names, the day the layers last changed, fictional?) of a store version."""
     del version  # the cache key
     store = open_store(path)
-    towns = store.read_layer("towns", columns=["name"])
+    towns = store.read(["towns"], columns={"towns": ["name"]})["towns"]
     stamps = [v.split("#", 1)[0] for k, v in store.layer_versions().items()
               if k not in ("meta", "change_log")]
     day = max(stamps)[:10] if any(stamps) else None

@@ -1237,7 +1237,7 @@ def _add_admin_layers(groups: _LayerGroups, md: MapData, tiles: TileSource, lang
 
 #: Grids by sentinel status; one without a sentinel is also outlined thick in its colour, to
 #: be seen at the town overview where it is a few pixels wide.
-_GRID_STYLES = {**{k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
+_GRID_STYLES: dict[str, dict] = {**{k: {"fillColor": v} for k, v in STATUS_COLOURS.items()},
                 "no_sentinel": {"fillColor": STATUS_COLOURS["no_sentinel"], "fillOpacity": 0.75,
                                 "color": STATUS_COLOURS["no_sentinel"], "weight": 3}}
 

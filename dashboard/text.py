@@ -16,18 +16,24 @@ import re
 import string
 
 _MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+#: What GitHub-flavoured Markdown turns into a link without any Markdown syntax (a scheme's
+#: ``://``, ``www.``, an e-mail's ``@``): a word joiner (U+2060, invisible, no line break) goes
+#: inside each, so a name holding an address is shown, never offered as a link.
+_AUTOLINK = re.compile(r"(?<=:)(?=\\/\\/)|(?<=www)(?=\\\.)|(?<=@)", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 
 
 def md(value: object) -> str:
-    """``value`` as Markdown source that renders as exactly its text, on one line.
+    """``value`` as Markdown source that renders as its text, on one line, never a link
+    (a word joiner breaks what GFM would autolink: ``http://``, ``www.``, ``a@b``).
 
     ``None`` (and pandas' missing values) become an empty string.
     """
     if _missing(value):
         return ""
     text = _LINE_BREAKS.sub(" ", str(value))
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _AUTOLINK.sub(_WORD_JOINER, _MD_SPECIAL.sub(r"\\\1", text))
 
 
 def html(value: object) -> str:

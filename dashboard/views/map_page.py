@@ -136,8 +136,9 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
         return _town_view(towns, code, height)
     if kind == "sel" and code == selected and sel_geojson:
         return mapview.view_of(sel_geojson, height_px=height)
-    if kind == "pt":
-        return code
+    if kind == "pt" and code is not None:
+        (lat, lon), z = code  # from _zoom_to_row: ((lat, lon), zoom)
+        return (float(lat), float(lon)), int(z)
     return None, None
 
 

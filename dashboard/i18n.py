@@ -811,6 +811,9 @@ MESSAGES.update({
               "data stored is unchanged. Fix what the table lists and upload it again."},
     "data_report": {"zh": "检查结果（同类问题合并，列出所在行）",
                     "en": "Check report (one line per kind of problem, with where it is)"},
+    "data_report_of": {"zh": "“{name}”的检查结果（同类问题合并，列出所在行）",
+                       "en": "Check report of “{name}” (one line per kind of problem, with "
+                             "where it is)"},
     "data_notes": {"zh": "读取说明", "en": "How the file was read"},
     "data_download_report": {"zh": "下载检查结果（CSV）", "en": "Download the check report (CSV)"},
     "data_report_file": {"zh": "检查结果", "en": "check report"},

@@ -74,7 +74,8 @@ class ImportFileError(LayersError):
 
     The message (for the CLI and the server log) names the file and the reader's details;
     ``reason`` says why in one word a page can say in the user's language (``unreadable``,
-    ``empty``, ``no_rows``, ``format``, ``zip``, ``zip_no_shp``, ``json``, ``excel``, ``csv``,
+    ``empty``, ``no_rows``, ``format``, ``zip``, ``zip_no_shp``, ``shapefile_parts``,
+    ``json``, ``excel``, ``csv``,
     ``encoding``, ``too_many_rows``, ``no_lonlat``, ``no_crs``, ``osm_layer``, ``osm_none``,
     ``osm``, ``missing``), with ``values`` (limits, counts, layer names: never the path)."""
 

@@ -61,7 +61,7 @@ Progress = Callable[[str], None]
 
 
 class NewStoreError(LayersError):
-    """``new`` cannot make the store (it exists, bad town code, no usable communities).
+    """The store cannot be made (it exists, bad town code, no usable communities).
 
     ``reason`` says why in one word a page can say in the user's language (``town_code``,
     ``exists``, ``no_folder``, ``no_polygons``, ``not_polygons``, ``empty_extract``,
@@ -226,12 +226,12 @@ def _refuse_existing(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.exists():
         raise NewStoreError(f"{target} exists already: `new` makes a new store (use `import` "
-                            "to change one, or choose another path)")
+                            "to change one, or choose another path)", "exists")
     if db_path_for(target).exists():
         raise NewStoreError(f"{db_path_for(target)} exists (left by an earlier store?): move "
-                            "it away first, or its tickets would join the new store")
+                            "it away first, or its tickets would join the new store", "exists")
     if not target.parent.is_dir():
-        raise NewStoreError(f"{target.parent}: no such folder")
+        raise NewStoreError(f"{target.parent}: no such folder", "no_folder")
     return target
 
 

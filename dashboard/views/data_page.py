@@ -185,8 +185,14 @@ def _report(report: ValidationReport, tmp: Path, shown: str) -> None:
     named as the user named it."""
     L = lang()
     table = data_report.report_table(report, L, str(tmp), shown)
-    st.caption(t("data_report", L))
-    st.table(table.style.hide(axis="index"))  # text wraps: every problem read in full
+    source = t("data_col_source", L)
+    shown_table = table
+    if (table[source] == shown).all():  # the file's own rows only: named once, above
+        st.caption(t("data_report_of", L).format(name=md(shown)))
+        shown_table = table.drop(columns=source)
+    else:
+        st.caption(t("data_report", L))
+    st.table(shown_table.style.hide(axis="index"))  # text wraps: every problem in full
     st.download_button(t("data_download_report", L), export.write_csv(table),
                        file_name=f"{Path(shown).stem}-{t('data_report_file', L)}.csv",
                        mime="text/csv", key="data_report_csv")

@@ -16,7 +16,7 @@ from browserkit import ARTIFACTS, shot, streamlit_server
 from conftest import copy_store
 
 from dashboard.i18n import t
-from dashboard.mapview import DARK_MAP
+from dashboard.mapview import DARK_MAP, SELECTION_STYLE
 from dashboard.views.wall_page import MIN_FONT_PX
 
 pytestmark = pytest.mark.skipif(
@@ -130,32 +130,35 @@ def test_rotating_wall_title_and_map_follow_the_community(server, browser, demo)
     page, foreign = _open(browser, f"{server}/wall?at={AT}&rotate=1&refresh=5")
     names = dict(zip(demo.communities.name, demo.communities.code, strict=True))
     title = page.locator("h1.wall-title")
-    deadline = time.time() + 60
-    shown = None
-    while time.time() < deadline and shown is None:
-        head = title.inner_text().split(" · ")[0]
-        shown = head if head in names else None
-        page.wait_for_timeout(300)
-    assert shown, "the title never named a community"
-    code = names[shown]
-    page.wait_for_timeout(1200)  # the map's move
-    if title.inner_text().split(" · ")[0] != shown:  # moved on meanwhile: wait for the next
+
+    def head() -> str:
+        return title.inner_text().split(" · ")[0]
+
+    deadline = time.time() + 90
+    seen = None
+    while time.time() < deadline and seen is None:  # a community, and the map after its move
+        shown = head()
+        if shown not in names:
+            page.wait_for_timeout(300)
+            continue
         page.wait_for_timeout(1500)
-        shown = title.inner_text().split(" · ")[0]
-        code = names[shown]
-    geom = demo.communities.geometry[(demo.communities.code == code).to_numpy()].iloc[0]
+        view = _map_frame(page).evaluate(
+            "() => { const b = map_div.getBounds(); return [b.getWest(), b.getSouth(), "
+            "b.getEast(), b.getNorth()]; }")
+        outline = _map_frame(page).evaluate(
+            "c => [...document.querySelectorAll('path')].filter("
+            "p => p.getAttribute('stroke') === c).length", SELECTION_STYLE["color"])
+        if head() == shown:  # still the same community: what was measured belongs to it
+            seen = (shown, view, outline)
+    assert seen, "the title never named a community"
+    shown, view, outline = seen
+    geom = demo.communities.geometry[(demo.communities.code == names[shown]).to_numpy()].iloc[0]
     x0, y0, x1, y1 = shapely.bounds(geom)
-    view = _map_frame(page).evaluate(
-        "() => { const b = map_div.getBounds(); return [b.getWest(), b.getSouth(), "
-        "b.getEast(), b.getNorth()]; }")
     tol = 1e-4
     assert view[0] <= x0 + tol and view[1] <= y0 + tol and view[2] >= x1 - tol \
         and view[3] >= y1 - tol, (view, (x0, y0, x1, y1))
     town_w = float(demo.towns.total_bounds[2] - demo.towns.total_bounds[0])
     assert view[2] - view[0] < town_w  # zoomed in on it, not the whole town
-    outline = _map_frame(page).evaluate(
-        "() => [...document.querySelectorAll('path')].filter("
-        "p => p.getAttribute('stroke') === '#00e5ff').length")
     assert outline >= 1, "the community shown is not outlined"
     shot(page, "wall-1920-rotate")
     assert foreign == [], foreign[:5]
@@ -172,7 +175,7 @@ def test_unknown_community_says_so_and_shows_the_whole_area(server, browser, dem
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (390, 844)])
-def test_wall_does_not_break_on_smaller_screens(server, browser, size):
+def test_wall_does_not_break_on_smaller_screens(server, browser, demo, size):
     width, height = size
     page, foreign = _open(browser, f"{server}/wall?at={AT}", width, height)
     wide = page.evaluate("() => Math.max(document.documentElement.scrollWidth, "
@@ -181,6 +184,14 @@ def test_wall_does_not_break_on_smaller_screens(server, browser, size):
     cut = page.evaluate("() => [...document.querySelectorAll('[data-testid=stMetricValue] div')]"
                         ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
     assert not cut, f"figures cut off: {cut}"
+    # the map fits the town to the frame it has at this size (not to the one it started with)
+    view = _map_frame(page).evaluate(
+        "() => { const b = map_div.getBounds(); return [b.getWest(), b.getSouth(), "
+        "b.getEast(), b.getNorth()]; }")
+    x0, y0, x1, y1 = demo.towns.total_bounds
+    assert view[0] <= x0 and view[1] <= y0 and view[2] >= x1 and view[3] >= y1, view
+    assert (view[2] - view[0]) < 1.5 * (x1 - x0) or (view[3] - view[1]) < 1.5 * (y1 - y0), \
+        "the town is drawn small in its frame"
     shot(page, f"wall-{width}")
     assert foreign == [], foreign[:5]
     page.close()

@@ -156,6 +156,19 @@ def _wall_frame(path: str, mtime_ns: int, lang_: str,  # noqa: PLR0913 - the cac
     return mapframe.render(m)
 
 
+#: Fit the map to BOUNDS now, whenever the frame changes size, and again while it settles
+#: (its final size is set after the dynamic layer runs) unless the viewer has touched it.
+_FIT_JS = """var m = window.map, b = BOUNDS, c = m.getContainer(), touched = false;
+m.options.zoomSnap = 0.25;
+function fit() { m.invalidateSize(); m.fitBounds(b, {padding: [16, 16], animate: false}); }
+['mousedown', 'wheel', 'touchstart', 'keydown'].forEach(function(e) {
+    c.addEventListener(e, function() { touched = true; }, true); });
+if (window.__wallFit) { m.off('resize', window.__wallFit); }
+window.__wallFit = fit; m.on('resize', fit); fit();
+[300, 1000, 2500].forEach(function(ms) { setTimeout(function() {
+    if (!touched && window.__wallFit === fit) { fit(); } }, ms); });"""
+
+
 def _focus_layer(store: Store, scope: str | None, L: str) -> folium.FeatureGroup:
     """The map's dynamic layer: the shown community's outline (none for the whole area) and
     a fit to its bounds. It changes only when what is shown changes, so a refresh leaves the
@@ -171,13 +184,7 @@ def _focus_layer(store: Store, scope: str | None, L: str) -> folium.FeatureGroup
             pd.DataFrame({"s": ["sel"] * len(geoms)}))
         fg = mapview.selection_layer(outline, L) or folium.FeatureGroup(control=False)
     x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
-    # fitted again when the frame takes its final size (set after this runs)
-    mapview.MapScript(
-        f"var b = [[{y0}, {x0}], [{y1}, {x1}]]; window.map.options.zoomSnap = 0.25;"
-        " function fit() { window.map.invalidateSize();"
-        " window.map.fitBounds(b, {padding: [16, 16], animate: false}); }"
-        " fit(); window.map.once('resize', fit);"
-    ).add_to(fg)
+    mapview.MapScript(_FIT_JS.replace("BOUNDS", json.dumps([[y0, x0], [y1, x1]]))).add_to(fg)
     return fg
 
 
@@ -261,7 +268,7 @@ def _charts(snap: WallSnapshot, L: str) -> None:
     c1.altair_chart(_dark(alt.Chart(per_day, title=t("wall_per_day", L)).mark_line(
         point=True, strokeWidth=3).encode(
         x=alt.X("date:T", title=None, axis=alt.Axis(format="%m-%d", tickCount=6)),
-        y=alt.Y("n:Q", title=None, axis=alt.Axis(tickCount=4)),
+        y=alt.Y("n:Q", title=None, axis=alt.Axis(tickCount=4, format="d", tickMinStep=1)),
         color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
             domain=[t("kpi_received", L), t("kpi_closed", L)], range=SERIES_COLOURS))),
         CHART_HEIGHT), width="stretch")
@@ -269,7 +276,8 @@ def _charts(snap: WallSnapshot, L: str) -> None:
         label=lambda d: d["category"].map(lambda c: t(f"cat_{c}", L)))
     c2.altair_chart(_dark(alt.Chart(cat, title=t("wall_by_category", L)).mark_bar(
         color="#4cc2ff").encode(
-        x=alt.X("received_30d:Q", title=None, axis=alt.Axis(tickCount=4)),
+        x=alt.X("received_30d:Q", title=None,
+                axis=alt.Axis(tickCount=4, format="d", tickMinStep=1)),
         y=alt.Y("label:N", title=None, sort="-x", axis=alt.Axis(labelOverlap=False))),
         CHART_HEIGHT), width="stretch")
 

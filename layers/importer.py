@@ -933,7 +933,8 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
                 settings: Settings = DEFAULT_SETTINGS,
-                force_outside_region: bool = False, by: str | None = None) -> ImportResult:
+                force_outside_region: bool = False, by: str | None = None,
+                name: str | None = None) -> ImportResult:
     """Read ``path`` into ``layer`` of ``store`` (``replace`` the layer or ``append`` to it).
 
     The file's own rows are checked first; the append merge and the whole-store validation
@@ -951,6 +952,10 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
         Import features outside the store's area (:func:`store_region`) too, with a warning.
     by
         Who imports (the change log of a register import).
+    name
+        The file's name as its user knows it (an upload's own name, not the server's copy),
+        for the store's metadata (``source_<layer>``) and the change log; default: the
+        name of ``path``.
 
     Raises
     ------
@@ -967,7 +972,8 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
         from . import people_io
 
         return people_io.import_register(store, path, layer, crs=crs, encoding=encoding,
-                                         mapping=mapping, settings=settings, by=by)
+                                         mapping=mapping, settings=settings, by=by,
+                                         name=name)
     rows = _check_own_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
                            settings=settings, force_outside_region=force_outside_region,
                            mode=mode)
@@ -975,8 +981,9 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
     if not report.ok:  # every kind of problem at once: the store's checks too
         report.problems += _store_problems(store, layer, rows, mode, settings)[1]
         raise LayerValidationError(report, rows.source)
-    meta = {f"attribution_{layer}": OSM_ATTRIBUTION, f"source_{layer}": Path(path).name} \
-        if is_osm(path) else {f"source_{layer}": Path(path).name}
+    source = name or Path(path).name
+    meta = {f"attribution_{layer}": OSM_ATTRIBUTION, f"source_{layer}": source} \
+        if is_osm(path) else {f"source_{layer}": source}
     written: dict[str, pd.DataFrame] = {}
 
     def change(current: LayerSet) -> dict[str, pd.DataFrame]:

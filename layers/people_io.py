@@ -90,7 +90,7 @@ def import_register(store, path: str | os.PathLike[str], layer: str, *,  # noqa:
                     crs: str | None = None, encoding: str | None = None,
                     mapping: Mapping[str, str] | None = None,
                     settings: Settings = DEFAULT_SETTINGS, by: str | None = None,
-                    dry_run: bool = False):
+                    dry_run: bool = False, name: str | None = None):
     """Add the people (``layer="people"``) or assignments of a register file to ``store``.
 
     Parameters
@@ -99,6 +99,8 @@ def import_register(store, path: str | os.PathLike[str], layer: str, *,  # noqa:
         Who imports, for the change log.
     dry_run
         Check only (the preview): nothing is written, the report says what would fail.
+    name
+        The file's name as its user knows it, for the change log (default: ``path``'s).
 
     Returns
     -------
@@ -117,7 +119,7 @@ def import_register(store, path: str | os.PathLike[str], layer: str, *,  # noqa:
 
     rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=None,
                       settings=settings)
-    where = [f"{Path(path).name} {rows.unit} {n}" for n in rows.lines]
+    where = [f"{name or Path(path).name} {rows.unit} {n}" for n in rows.lines]
     if dry_run:
         plan = _plan(_register(store.select_rows, store.change_log), rows.frame, layer, by,
                      where)

@@ -301,3 +301,22 @@ def test_unreadable_files_say_why_in_a_word(store, demo, tmp_path):
             check_file(open_store(store), tmp_path / name, "care_points", mode="append")
         assert err.value.reason == reason, name
     assert err.value.values == {"parts": ".dbf"}
+
+
+def test_an_upload_is_recorded_under_its_users_name(store, demo, tmp_path):
+    """The page imports a server-side copy (upload.csv): the store's metadata and the
+    register's change log name the file as its user named it."""
+    from layers import register as reg
+
+    f = tmp_path / "upload.csv"
+    _care_rows(demo).to_csv(f, index=False)
+    import_file(open_store(store), f, "care_points", mode="append", name="养老点.csv")
+    assert open_store(store).meta()["source_care_points"] == "养老点.csv"
+    code = demo.buildings.code.iloc[0]
+    people = tmp_path / "upload.xlsx"
+    pd.DataFrame({"姓名": ["甲"], "电话": ["13900000000"], "党员": ["是"],
+                  "楼栋编码": [code]}).to_excel(people, index=False)
+    import_file(open_store(store), people, "people", name="人员台账.xlsx", by="测试")
+    reasons = reg.history(open_store(store))["reason"].astype(str)
+    assert reasons.str.contains("人员台账.xlsx line 2").any()
+    assert not reasons.str.contains("upload").any()

@@ -426,3 +426,21 @@ def test_app_shows_longgang_by_url(tmp_path, monkeypatch) -> None:
     assert any("示例数据，非真实" in w.value and "OpenStreetMap" in w.value for w in at.warning)
     assert not at.error
     assert any("龙岗大运片区社区" in str(o) for s in at.sidebar.selectbox for o in s.options)
+
+
+def test_the_summary_is_said_in_the_pages_language(made) -> None:
+    """The 新建辖区 preview says what was made and left out in the page's language, from
+    keys (issue 16: the CLI's English lines were shown in Chinese mode)."""
+    from dashboard.views.new_area import summary_markdown
+    from layers.newstore import new_store
+
+    report = new_store(made["dir"] / "summary.gpkg", OSM,
+                       communities=made["dir"] / "communities.shp", town_code=TOWN_CODE)
+    zh = summary_markdown(report.summary(), {"communities.shp": "社区边界.shp"}, "zh")
+    assert "已生成：镇街 1" in zh and "社区来源：社区边界" in zh and "不在任何社区内" in zh
+    assert "GB18030" in zh  # the encoding detected, said in Chinese around it
+    assert not re.search(r"\b(made|dropped|outside|communities|buildings)\b", zh)
+    en = summary_markdown(report.summary(), {}, "en")
+    assert "outside every community" in en and "Buildings" in en
+    # the CLI's lines are as they were
+    assert report.lines()[0].startswith("made ") and "communities from" in report.lines()[2]

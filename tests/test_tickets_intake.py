@@ -147,3 +147,17 @@ def test_a_database_from_before_photos_reads_none_and_takes_one(ts, demo, store_
     assert old.photos(tid) == []
     assert old.attach(tid, png()) == 1
     assert len(old.photos(tid)) == 1
+
+
+@pytest.mark.parametrize("spread", [slice(40, 46), slice(0, None, 150)])
+def test_a_batch_files_each_row_under_the_building_place_finds(ts, demo, spread):
+    """Rows close together (one read of the store) and far apart (one read each) are filed
+    by the same rule as a single ticket."""
+    rows = demo.buildings.iloc[spread]
+    pts = [_just_outside(b, 4.0) for _, b in rows.iterrows()]
+    ids = ts.add_many([{"category": "sanitation", "lon": p.x, "lat": p.y, "text": "批量"}
+                       for p in pts])
+    want = [ts.locator.place(p.x, p.y).building for p in pts]
+    got = [ts.get(i)["building_code"] for i in ids]
+    assert got == [None if w is None else w.code for w in want]
+    assert sum(g is not None for g in got) >= len(got) // 2

@@ -91,6 +91,10 @@ QUICK_CHECK_MAX_BYTES = 256 * 2**20
 #: within this many metres (straight line; 0 when the point is inside it), else under none.
 INTAKE_BUILDING_MAX_M = 100.0
 
+#: A batch whose points (with that margin) fit in a box this many degrees wide (~2 km) reads
+#: the buildings around them once; a wider one reads around each point.
+_ONE_READ_DEG = 0.02
+
 # SQLite primary result codes: busy/locked (another writer: not damage), and the codes that
 # mean the file itself is unusable (I/O error, corrupt, cannot open, not a database).
 _SQLITE_BUSY = (5, 6)
@@ -194,6 +198,8 @@ class GridLocator:
         self._store: Path | None = None
         self._store_mtime: int | None = None
         self._building_layer = buildings
+        self._has_buildings: bool | None = None  # the store has a buildings layer
+        self._layers_mtime: int | None = None
 
     @classmethod
     def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
@@ -233,17 +239,36 @@ class GridLocator:
         return Placement(float(lon), float(lat), g, c,
                          None if g is None else self.nearest_building(lon, lat, g))
 
-    def nearest_building(self, lon: float, lat: float, grid: str) -> NearBuilding | None:
-        """The nearest building of ``grid`` within :data:`INTAKE_BUILDING_MAX_M`."""
-        from ..lookup import nearest_building
+    def nearest_building(self, lon: float, lat: float, grid: str,
+                         near: pd.DataFrame | None = None) -> NearBuilding | None:
+        """The nearest building of ``grid`` within :data:`INTAKE_BUILDING_MAX_M` (among
+        ``near`` when the caller has read the buildings around the point already)."""
+        from ..lookup import nearest_building, search_box
 
-        near = self._buildings_near(lon, lat)
+        if near is None:
+            near = self._buildings_in(search_box(lon, lat, INTAKE_BUILDING_MAX_M))
         if near is None:
             return None
         return nearest_building(near, lon, lat, max_m=INTAKE_BUILDING_MAX_M, grid=grid)
 
-    def _buildings_near(self, lon: float, lat: float) -> pd.DataFrame | None:
-        """The buildings around a point: the given layer, or a bounding-box read of the
+    def nearest_buildings(self, lon: np.ndarray, lat: np.ndarray,
+                          grids: Iterable[str]) -> list[NearBuilding | None]:
+        """:meth:`nearest_building` of many points: one read of the store when they lie
+        close together (a batch from one neighbourhood), else one small read each."""
+        from ..lookup import search_box
+
+        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+        if lon.size == 0:
+            return []
+        x0, y0, _, _ = search_box(float(lon.min()), float(lat.min()), INTAKE_BUILDING_MAX_M)
+        _, _, x1, y1 = search_box(float(lon.max()), float(lat.max()), INTAKE_BUILDING_MAX_M)
+        near = (self._buildings_in((x0, y0, x1, y1))
+                if max(x1 - x0, y1 - y0) <= _ONE_READ_DEG else None)
+        return [self.nearest_building(float(x), float(y), str(g), near)
+                for x, y, g in zip(lon, lat, grids, strict=True)]
+
+    def _buildings_in(self, box: tuple[float, float, float, float]) -> pd.DataFrame | None:
+        """The buildings in a WGS-84 box: the given layer, or a bounding-box read of the
         store's (its spatial index: a few rows, however large the store)."""
         if self._building_layer is not None:
             return self._building_layer
@@ -251,13 +276,15 @@ class GridLocator:
             return None
         import pyogrio
 
-        from ..lookup import search_box
-
-        if "buildings" not in {str(r[0]) for r in pyogrio.list_layers(self._store)}:
+        mtime = self._store.stat().st_mtime_ns
+        if self._has_buildings is None or self._layers_mtime != mtime:
+            self._has_buildings = "buildings" in {
+                str(r[0]) for r in pyogrio.list_layers(self._store)}
+            self._layers_mtime = mtime
+        if not self._has_buildings:
             return None
         return pyogrio.read_dataframe(self._store, layer="buildings",
-                                      columns=["code", "name", "grid_code"],
-                                      bbox=search_box(lon, lat, INTAKE_BUILDING_MAX_M))
+                                      columns=["code", "name", "grid_code"], bbox=box)
 
 
 def _building_codes(store: Path) -> frozenset[str]:
@@ -557,10 +584,11 @@ class TicketStore:
                     f"row {i + 1}: point ({lon[i]:.6f}, {lat[i]:.6f}) lies outside every "
                     "grid of this store (wrong coordinates, or GCJ-02 from a web map? "
                     "convert with layers.crs first)")
-            for i, r in enumerate(new):
-                if r["building_code"] is None:
-                    near = self.locator.nearest_building(lon[i], lat[i], str(grid[i]))
-                    r["building_code"] = None if near is None else near.code
+            todo = [i for i, r in enumerate(new) if r["building_code"] is None]
+            found = self.locator.nearest_buildings(lon[todo], lat[todo],
+                                                   [str(grid[i]) for i in todo])
+            for i, near in zip(todo, found, strict=True):
+                new[i]["building_code"] = None if near is None else near.code
         else:
             grid = [r.get("grid_code") for r in new]
             comm = [r.get("community_code") for r in new]

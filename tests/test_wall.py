@@ -167,3 +167,36 @@ def test_english_wall_says_everything_in_english(app_store, demo):
 
 def _has_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
+
+
+def test_map_moves_to_what_is_shown(demo):
+    """The wall map's dynamic layer: a fit to the town, or to the community shown with its
+    outline; a store without a town outline fits its communities (never NaN bounds)."""
+    import json
+    import types
+
+    import shapely
+
+    from dashboard import mapframe
+    from dashboard.mapview import SELECTION_STYLE
+    from dashboard.views.wall_page import _focus_layer
+
+    def bounds_in(script: str) -> list[float]:  # [south, west, north, east]
+        return sum(json.loads(script.split("b = ", 1)[1].split(", c = ", 1)[0]), [])
+
+    store = types.SimpleNamespace(data=demo)
+    town = mapframe.dynamic_script([_focus_layer(store, None, "zh")])
+    x0, y0, x1, y1 = demo.towns.total_bounds
+    assert bounds_in(town) == pytest.approx([y0, x0, y1, x1])
+    assert SELECTION_STYLE["color"] not in town  # the whole area: no outline
+    code = demo.communities.code.iloc[3]
+    one = mapframe.dynamic_script([_focus_layer(store, code, "zh")])
+    geom = demo.communities.geometry[(demo.communities.code == code).to_numpy()].iloc[0]
+    cx0, cy0, cx1, cy1 = shapely.bounds(geom)
+    assert bounds_in(one) == pytest.approx([cy0, cx0, cy1, cx1])
+    assert SELECTION_STYLE["color"] in one
+    bare = types.SimpleNamespace(data=demo.replace(towns=demo.towns.iloc[:0]))
+    fallback = mapframe.dynamic_script([_focus_layer(bare, None, "zh")])
+    assert "NaN" not in fallback
+    bx0, by0, bx1, by1 = shapely.total_bounds(demo.communities.geometry)
+    assert bounds_in(fallback) == pytest.approx([by0, bx0, by1, bx1])

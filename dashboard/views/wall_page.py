@@ -173,8 +173,10 @@ def _focus_layer(store: Store, scope: str | None, L: str) -> folium.FeatureGroup
     """The map's dynamic layer: the shown community's outline (none for the whole area) and
     a fit to its bounds. It changes only when what is shown changes, so a refresh leaves the
     map where the viewer moved it."""
-    if scope is None:
+    if scope is None:  # the town outline (or, in a store without one, its communities)
         geoms = store.data.towns.geometry.to_numpy()
+        if not len(geoms):
+            geoms = store.data.communities.geometry.to_numpy()
         fg = folium.FeatureGroup(name=t("wall_title", L), control=False)
     else:
         c = store.data.communities
@@ -183,8 +185,11 @@ def _focus_layer(store: Store, scope: str | None, L: str) -> folium.FeatureGroup
             shapely.transform(geoms, lambda xy: np.round(xy, 6)),
             pd.DataFrame({"s": ["sel"] * len(geoms)}))
         fg = mapview.selection_layer(outline, L) or folium.FeatureGroup(control=False)
-    x0, y0, x1, y1 = (float(v) for v in shapely.total_bounds(geoms))
-    mapview.MapScript(_FIT_JS.replace("BOUNDS", json.dumps([[y0, x0], [y1, x1]]))).add_to(fg)
+    bounds = shapely.total_bounds(geoms)
+    if np.isfinite(bounds).all():  # nothing to fit to: the map keeps the data's own view
+        x0, y0, x1, y1 = (float(v) for v in bounds)
+        mapview.MapScript(_FIT_JS.replace("BOUNDS", json.dumps([[y0, x0], [y1, x1]]))
+                          ).add_to(fg)
     return fg
 
 

@@ -169,3 +169,45 @@ def test_kpi_table_shows_shares_as_the_tiles_do(app_store, lang):
         col = table[t(key, lang)]
         assert all(v == "—" or (v.endswith("%") and float(v[:-1]) <= 100) for v in col), col
     assert "None" not in table.to_csv()
+
+
+def _intake(lang: str = "zh", clicked: tuple[float, float] | None = None) -> AppTest:
+    at = AppTest.from_string(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from dashboard.views import tickets_page\ntickets_page.render()\n",
+        default_timeout=120)
+    if clicked is not None:  # what the map component reports after a tap
+        at.session_state["intake_map_0"] = {"last_clicked": {"lng": clicked[0],
+                                                             "lat": clicked[1]}}
+    if lang != "zh":
+        at.query_params["lang"] = lang
+    return at.run()
+
+
+def _placement_text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_tap_shows_grid_community_and_building_before_filing(app_store, demo, lang):
+    from dashboard.text import md
+
+    b = demo.buildings.iloc[23]
+    p = b.geometry.representative_point()
+    before = len(TicketStore.for_store(app_store).frame())
+    at = _intake(lang, (p.x, p.y))
+    assert not at.exception
+    grid = demo.grids.set_index("code").loc[b.grid_code]
+    comm = demo.communities.set_index("code").loc[grid.community_code]
+    shown = _placement_text(at)
+    for words in (t("tk_place_title", lang), grid["name"], comm["name"], b["name"],
+                  t("tk_place_building_in", lang).split("{")[-1].split("}")[-1]):
+        assert md(words) in shown or words in shown, (words, shown)
+    assert md(b.code) in shown
+    assert len(TicketStore.for_store(app_store).frame()) == before  # a tap files nothing
+
+
+def test_a_tap_outside_every_grid_says_so(app_store):
+    at = _intake("en", (0.5, 0.5))
+    assert not at.exception
+    assert any(t("tk_place_outside", "en") in w.value for w in at.warning)

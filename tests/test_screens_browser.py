@@ -211,3 +211,22 @@ def test_every_page_at_three_sizes(server, browser, width, height):
     if width == 1440:
         problems += _screens(browser, server, width, height, "en")
     assert not problems, problems
+
+
+def test_a_row_of_a_coverage_table_moves_the_map_to_it(server, browser, demo):
+    """覆盖分析: a row picked in the problem grids' table selects that grid (``?sel=``) and
+    the map moves to it."""
+    from dashboard import reports
+
+    first = reports.problem_tables(demo, coverage(demo), "zh")["问题网格"]["网格"].iloc[0]
+    page, inner = _page(browser, f"{server}/coverage")
+    before = _map_state(inner)
+    table = page.locator("[data-testid=stDataFrame]").first  # 问题网格 (demo: no 补位 table)
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
+    page.wait_for_url(lambda url: f"sel={first}" in url, timeout=20_000)
+    page.wait_for_function(
+        "(z) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " return f.contentWindow.map_div.getZoom() > z; }", arg=before["zoom"], timeout=20_000)
+    page.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -18,6 +20,7 @@ from dashboard.state import (
     fictional_banner,
     lang,
     number_columns,
+    set_param,
     user_errors,
 )
 from dashboard.text import md, percent
@@ -245,6 +248,22 @@ def _scope_caption(store: Store, community: str | None, L: str) -> None:
                if community else t("cov_scope_all", L))
 
 
+def _problem_table(df: pd.DataFrame, key: str, L: str) -> None:
+    """A problem table; a row picked selects its building (or grid) on the map above."""
+    codes = df[t("building", L)] if t("building", L) in df.columns else df[t("grid", L)]
+    st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)),
+                 column_config=number_columns(df), key=key, selection_mode="single-row",
+                 on_select=functools.partial(_select_row, key, codes.astype(str).tolist()))
+
+
+def _select_row(key: str, codes: list[str]) -> None:
+    """Callback: the picked row's code becomes the selection (``?sel=``): the map moves to it
+    and outlines it, as a search pick does."""
+    rows = st.session_state[key].selection.rows
+    if rows and 0 <= rows[0] < len(codes):
+        set_param("sel", codes[rows[0]])
+
+
 def render() -> None:
     L = lang()
     store = Store()
@@ -270,5 +289,4 @@ def render() -> None:
         st.subheader(t("cov_title_count", L).format(title=md(title), n=f"{len(df):,}"))
         if i == len(tables) - 1:  # the suggested people: why them
             st.caption(t("cov_suggest_why", L))
-        st.dataframe(df, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(df)),
-                     column_config=number_columns(df))
+        _problem_table(df, f"cov_table_{i}", L)

@@ -24,6 +24,7 @@ from dashboard.views.data_report import display_name, layer_label
 from layers import export
 from layers.errors import LayersError, LayerValidationError
 from layers.importer import check_file, import_file, is_osm
+from layers.lookup import mask_phone
 from layers.osm import OSM_MAP_ATTRIBUTION
 from layers.schema import LAYER_NAMES
 from layers.store import open_store
@@ -212,6 +213,8 @@ def _file_rows(rows: pd.DataFrame | None) -> None:
     if rows is None:
         return
     shown = pd.DataFrame(rows).drop(columns="geometry", errors="ignore").head(50)
+    if "phone" in shown:  # personal: masked, as on every page
+        shown["phone"] = shown["phone"].map(mask_phone)
     for col in ("kind", "renovation", "role"):  # codes as staff say them
         if col in shown:
             shown[col] = shown[col].map(lambda v: data_report.code_label(v, L)

@@ -230,3 +230,16 @@ def test_a_row_of_a_coverage_table_moves_the_map_to_it(server, browser, demo):
         "(z) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
         " return f.contentWindow.map_div.getZoom() > z; }", arg=before["zoom"], timeout=20_000)
     page.close()
+
+
+def test_a_row_of_a_reach_table_moves_the_map_to_it(server, browser):
+    """服务覆盖: a building beyond walking reach, picked in its table, is where the map goes."""
+    page, inner = _page(browser, f"{server}/reach")
+    table = page.locator("[data-testid=stDataFrame]").last  # the buildings beyond reach
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=20_000)
+    page.close()

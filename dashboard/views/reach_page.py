@@ -3,6 +3,7 @@ deficits; who could fill each grid without a sentinel."""
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import folium
@@ -96,7 +97,7 @@ def _reach_frame(path: str, mtime: int, scope: ScopeKey,  # noqa: PLR0913
     net, result, _, suggestions = reach_analysis(path, mtime, scope)
     data = scoped_data(path, mtime, scope)
     md_ = map_data(path, mtime, None, "wgs84", L, tickets_version, None, scope)
-    m = mapview.build_map(md_, mapview.tile_sources()["none"], lang=L)
+    m = mapview.build_map(md_, mapview.tile_sources()["none"], lang=L, url_view=True)
     ours = []
     if chosen is not None:
         p = data.care_points.set_index("code").geometry[chosen]
@@ -238,10 +239,35 @@ def _by_community(store: Store, result, group: str, L: str) -> None:  # noqa: AN
         **{c: st.column_config.NumberColumn(format="%.1f%%") for c in shares}})
 
 
-def _table(df: pd.DataFrame, height: int | Literal["auto"] = "auto") -> None:
-    """A table of the page: numbers with thousands separators like the figures."""
+def _table(df: pd.DataFrame, height: int | Literal["auto"] = "auto", *,
+           places: np.ndarray | None = None, key: str | None = None) -> None:
+    """A table of the page: numbers with thousands separators like the figures; with
+    ``places`` (a point per row, WGS-84) a row picked moves the map to it."""
+    if places is None or key is None:
+        st.dataframe(df, hide_index=True, width="stretch", height=height,
+                     column_config=number_columns(df))
+        return
     st.dataframe(df, hide_index=True, width="stretch", height=height,
-                 column_config=number_columns(df))
+                 column_config=number_columns(df), key=key, selection_mode="single-row",
+                 on_select=functools.partial(_go_to_row, key, places))
+
+
+#: Session key: where the reach map goes (a row picked in a table), ((lat, lon), zoom)
+_GOTO = "reach_goto"
+
+
+def _go_to_row(key: str, places: np.ndarray) -> None:
+    """Callback of a table: the map moves to the picked row's point."""
+    rows = st.session_state[key].selection.rows
+    if rows and 0 <= rows[0] < len(places) and places[rows[0]] is not None:
+        p = places[rows[0]]
+        st.session_state[_GOTO] = mapview.point_view(float(p.x), float(p.y), "wgs84")
+
+
+def _points(frame: pd.DataFrame, codes: pd.Series) -> np.ndarray:
+    """A point inside each feature of ``frame`` (a layer, by code) named by ``codes``."""
+    geoms = frame.set_index("code").geometry.reindex(codes.to_numpy()).to_numpy()
+    return shapely.point_on_surface(geoms)
 
 
 def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFrame,  # noqa: ANN001
@@ -252,11 +278,14 @@ def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFr
     names = dict(zip(data.communities["code"], data.communities["name"], strict=True))
     st.subheader(t("reach_parking_deficits", L))
     deficit = parking[parking["balance"] < 0].head(15)
-    _table(reports.reach_parking(deficit, L, names=names))
+    _table(reports.reach_parking(deficit, L, names=names),
+           places=_points(data.grids, deficit["grid_code"]), key="reach_rows_parking")
     st.subheader(t("suggestions", L))
     st.caption(t("reach_suggestions_rule", L))
     _table(reports.reach_suggestions(suggestions, L,
-                                     held=reports.duties_held(data, store.cov)))
+                                     held=reports.duties_held(data, store.cov)),
+           places=_points(data.grids, suggestions["grid_code"]) if len(suggestions) else None,
+           key="reach_rows_suggestions")
     b = result.buildings
     d = pd.to_numeric(b[f"{group}_m"])
     far = b[(d.isna() | (d > max(result.thresholds))).to_numpy()]
@@ -264,7 +293,7 @@ def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFr
     _table(reports.reach_buildings(
         far, L, names=names, groups=(group,),
         building_names=dict(zip(data.buildings["code"], data.buildings["name"], strict=True))),
-        height=260)
+        height=260, places=_points(data.buildings, far["code"]), key="reach_rows_far")
 
 
 def render() -> None:
@@ -283,7 +312,9 @@ def render() -> None:
     chosen = _isochrone_point(store, net, group, L)
     frame = _reach_frame(str(store.path), store.mtime, store.scope, store.tickets.version(),
                          group, chosen, L)
-    mapframe.show(frame, key=f"reach_map_{group}", height=560, returned_objects=[])
+    center, zoom = st.session_state.get(_GOTO) or (None, None)  # a row picked below
+    mapframe.show(frame, key=f"reach_map_{group}", height=560, returned_objects=[],
+                  center=center, zoom=zoom)
     _by_community(store, result, group, L)
     _details(store, result, parking, suggestions, group, L)
     download(store, t("reach_download", L),

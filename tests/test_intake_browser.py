@@ -34,6 +34,14 @@ ZOOM_TO = """([lat, lon, z]) => {
 }"""
 
 
+#: What the map's drag handler and its container's touch rule are (one finger: map or page?).
+DRAG = """() => { const m = Object.values(window).find(v => v instanceof L.Map);
+  return [m.dragging.enabled(), getComputedStyle(m.getContainer()).touchAction]; }"""
+
+PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+
+
 def png() -> bytes:
     """A real 4×4 PNG."""
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -75,7 +83,7 @@ def _map(page):
     return el, frame
 
 
-def _tap(page, building) -> tuple[float, float]:
+def _tap(page, building, *, touch: bool = False) -> tuple[float, float]:
     """Zoom the intake map to ``building`` and tap inside it; return the tapped point."""
     el, frame = _map(page)
     page.wait_for_timeout(RERUN_MS)  # the page's first reruns settle
@@ -84,7 +92,7 @@ def _tap(page, building) -> tuple[float, float]:
     x, y = frame.evaluate(ZOOM_TO, [p.y, p.x, 18])
     page.wait_for_timeout(800)
     box = el.bounding_box()
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    (page.touchscreen.tap if touch else page.mouse.click)(box["x"] + x, box["y"] + y)
     page.locator(".st-key-intake_place", has_text=building.code).wait_for(timeout=30_000)
     return p.x, p.y
 
@@ -133,6 +141,7 @@ def test_a_tap_shows_a_pin_and_the_placement_before_submitting(server, browser, 
     for words in (grid["name"], place.grid_code, community["name"], b["name"], b.code):
         assert words in shown, (words, shown)
     assert t("submit_ticket") in page.locator(".st-key-intake_formbox").inner_text()
+    assert frame.evaluate(DRAG)[0] is True  # a mouse drags the map
     assert not TicketStore.for_store(town).frame(grid_code=place.grid_code).text.eq(
         "x").any()  # nothing filed yet
     _full_shot(page, f"tickets-intake-{width}")
@@ -195,3 +204,22 @@ def test_the_intake_fits_a_phone_and_files_a_ticket_with_a_photo(server, browser
     img.first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / f"tickets-detail-photo-390{suffix}.png"))
     page.close()
+
+
+def test_on_a_phone_one_finger_scrolls_the_page_and_a_tap_places_the_pin(server, browser,
+                                                                         demo):
+    """The map does not trap the thumb: on a touch phone one finger scrolls the page (the
+    map's drag is off and its container lets the browser pan), two fingers move the map, and
+    a tap still places the pin."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, user_agent=PHONE_UA,
+                              is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    page.goto(f"{server}/tickets", wait_until="domcontentloaded")
+    _, frame = _map(page)
+    page.wait_for_timeout(RERUN_MS)
+    dragging, touch_action = frame.evaluate(DRAG)
+    assert dragging is False and touch_action == "pan-x pan-y"
+    b = demo.buildings.iloc[40]
+    _tap(page, b, touch=True)
+    assert _pins_after_rerun(page) == 1
+    ctx.close()

@@ -7,7 +7,9 @@ import datetime as dt
 import functools
 import hashlib
 
+import branca
 import folium
+import jinja2
 import pandas as pd
 import streamlit as st
 
@@ -137,6 +139,7 @@ def _pin(lon: float | None, lat: float | None) -> list[folium.FeatureGroup]:
     """The pin at the place of the ticket (an inline SVG: nothing fetched), as the map's
     dynamic layer; without a place the layer is sent empty (it replaces an old pin)."""
     fg = folium.FeatureGroup(name="intake_pin")
+    _ThumbScrolls().add_to(fg)
     if lon is None or lat is None:
         return [fg]
     folium.Marker([lat, lon], tooltip=t("tk_map_pin", lang()),
@@ -144,6 +147,16 @@ def _pin(lon: float | None, lat: float | None) -> list[folium.FeatureGroup]:
                                       icon_anchor=(15, 42), class_name="intake-pin")
                   ).add_to(fg)
     return [fg]
+
+
+class _ThumbScrolls(branca.element.MacroElement):
+    """On a phone or tablet, one finger on the intake map scrolls the page (the map does not
+    trap the thumb); two fingers move and zoom the map, a tap still places the pin. Sent
+    with the dynamic layer, whose script runs on the mounted map (``map_div``)."""
+
+    _template = jinja2.Template("""{% macro script(this, kwargs) %}
+    if (L.Browser.mobile && map_div.dragging) { map_div.dragging.disable(); }
+    {% endmacro %}""")
 
 
 _PIN_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="30" height="42" viewBox="0 0 30 42">'

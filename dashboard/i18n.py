@@ -817,6 +817,8 @@ MESSAGES.update({
     "data_notes": {"zh": "读取说明", "en": "How the file was read"},
     "data_download_report": {"zh": "下载检查结果（CSV）", "en": "Download the check report (CSV)"},
     "data_report_file": {"zh": "检查结果", "en": "check report"},
+    "data_map_current": {"zh": "库中现有", "en": "In the store now"},
+    "data_map_file": {"zh": "文件中的", "en": "From the file"},
     "data_preview_cols": {"zh": "文件内容（前 50 行）", "en": "The file's rows (first 50)"},
     "data_unreadable_unreadable": {
         "zh": "无法读取“{name}”：它不是有效的 {format} 文件，或文件已损坏。请确认文件格式，或用原软件重新导出后上传。",

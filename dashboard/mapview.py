@@ -1123,6 +1123,10 @@ def url_view_script(overlays: Mapping[str, str]) -> str:
     return _URL_VIEW_JS.replace("OVERLAYS", table)
 
 
+#: Leaflet's scale bar in metres only (its default adds miles and feet).
+METRIC_SCALE = "L.control.scale({imperial: false, maxWidth: 120}).addTo(map);"
+
+
 def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource,
               dark: bool = False) -> folium.Map:
     """The Leaflet map with its tiles (if any), background colour and badge CSS (``dark``:
@@ -1155,7 +1159,7 @@ def _base_map(bounds: tuple[float, float, float, float], tiles: TileSource,
         "var css = document.createElement('style');"
         f"css.textContent = {json.dumps(css)}; document.head.appendChild(css);"
         "map.attributionControl.setPrefix('Leaflet');"
-        "L.control.scale({imperial: false, maxWidth: 120}).addTo(map);"  # metric only
+        + METRIC_SCALE
     ).add_to(m)
     return m
 

@@ -74,7 +74,8 @@ def test_layers_present_and_grouped(md):
     assert "markerClusterGroup" in html  # tickets clustered, not one folium.Marker each
     assert "L.heatLayer" in html  # the heat-map option (off until chosen)
     assert any(n == "工单热力图" for n in names)
-    assert html.count("L.marker(") <= 2  # only the DivIcon templates, never per point
+    # only the DivIcon templates (老, 幼, the no-sentinel badge), never one per point
+    assert html.count("L.marker(") <= 3
     assert "wg-legend" in html
     # buildings only from street zoom
     assert re.search(r"m\.getZoom\(\) >= 16", html)

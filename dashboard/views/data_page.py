@@ -43,7 +43,7 @@ def preview_map(current: pd.DataFrame | None, new: pd.DataFrame | None, *,
     frames = [f for f in (current, new) if isinstance(f, gpd.GeoDataFrame) and len(f)]
     geoms = [g for f in frames for g in f.geometry.to_numpy()[:20000] if g is not None]
     b = shapely.total_bounds(geoms) if geoms else (106.2, 29.5, 106.4, 29.7)
-    m = folium.Map(tiles=None, control_scale=True)
+    m = folium.Map(tiles=None, control_scale=False)
     m.options["maxZoom"] = 19
     for frame, colour, name in ((current, "#888888", "current"), (new, "#1f77b4", "file")):
         if not isinstance(frame, gpd.GeoDataFrame) or frame.empty:
@@ -55,7 +55,11 @@ def preview_map(current: pd.DataFrame | None, new: pd.DataFrame | None, *,
         mapview.VectorLayer(data, name, base={"color": colour, "weight": 1,
                                               "fillColor": colour, "fillOpacity": 0.35,
                                               "radius": 4}).add_to(m)
-    mapview.MapScript("map.attributionControl.setPrefix('Leaflet');").add_to(m)
+    mapview.MapScript("map.attributionControl.setPrefix('Leaflet');"
+                      + mapview.METRIC_SCALE).add_to(m)
+    L = lang()
+    mapview.add_legend(m, t("legend", L), [("#888888", t("data_map_current", L), "square"),
+                                           ("#1f77b4", t("data_map_file", L), "square")])
     if credit:
         mapview.MapScript("map.attributionControl.addAttribution("
                           f"{json.dumps(credit)});").add_to(m)

@@ -185,7 +185,7 @@ def _show_placement(store: Store, place: Placement | None) -> None:
             return
         if not store.principal.covers(place.community_code, place.grid_code):
             st.warning(t("tk_place_not_yours", L))
-        grids = dict(zip(store.data.grids["code"], store.data.grids["name"], strict=True))
+        grids = _name_of(store.data.grids, place.grid_code)
         comms = _community_names(store)
         st.markdown("\n".join(f"- {md(t('tk_label_value', L).format(label=t(k, L), value=v))}"
                               for k, v in (("grid", _named(grids, place.grid_code)),
@@ -278,10 +278,22 @@ def _intake_result(store: Store) -> None:
     with st.container(key="intake_done"):
         st.success(f"**{md(t('tk_done', L).format(id=tid))}**  \n"
                    + md(t("tk_done_where", L).format(
-                       grid=got["grid_code"] or "—",
-                       building=got["building_code"] or t("tk_building_none", L),
+                       grid=_named(_name_of(store.data.grids, got["grid_code"]),
+                                   got["grid_code"]),
+                       building=_named(_name_of(store.data.buildings, got["building_code"]),
+                                       got["building_code"])
+                       if got["building_code"] else t("tk_building_none", L),
                        deadline=_when(got["deadline"])))
                    + f"  \n{md(t('tk_next', L))}")
+
+
+def _name_of(layer: pd.DataFrame, code: str | None) -> dict[str, str]:
+    """``{code: name}`` of one row of a layer the user sees (empty when it is not there):
+    one vectorised look-up, not a dictionary of a city's buildings."""
+    if not code:
+        return {}
+    hit = layer["name"][(layer["code"] == code).to_numpy()]
+    return {code: str(hit.iloc[0])} if len(hit) else {}
 
 
 def _when(iso: str | None) -> str:
@@ -408,8 +420,10 @@ def _history(store: Store, tk: dict) -> None:
     L = lang()
     st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
     handlers = _handlers(store, tk)
-    facts = [f"{t('grid', L)} {md(tk['grid_code'] or '—')}",
-             f"{t('building', L)} {md(tk.get('building_code') or '—')}",
+    grid, building = tk["grid_code"], tk.get("building_code")
+    facts = [f"{t('grid', L)} {md(_named(_name_of(store.data.grids, grid), grid))}",
+             f"{t('building', L)} "
+             f"{md(_named(_name_of(store.data.buildings, building), building))}",
              f"{t('tk_created_at', L)} {_when(tk['created_at'])}",
              f"{t('tk_deadline', L)} {_when(tk['deadline'])}",
              f"{t('handler', L)} {md(handlers.get(tk.get('handler') or '', tk.get('handler')))}",

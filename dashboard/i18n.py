@@ -380,6 +380,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "tk_building_none": {"zh": "无", "en": "none"},
     "tk_map_pin": {"zh": "登记位置", "en": "Place of the ticket"},
     "tk_label_value": {"zh": "{label}：{value}", "en": "{label}: {value}"},
+    "tk_text_missing": {"zh": "请填写诉求内容。", "en": "Describe the request first."},
     # -- people and assignments (人员管理 page, the detail panel's 责任人调整, 补位 on coverage)
     "page_people": {"zh": "人员管理", "en": "People"},
     "operator": {"zh": "操作人", "en": "Operator"},

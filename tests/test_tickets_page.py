@@ -211,3 +211,14 @@ def test_a_tap_outside_every_grid_says_so(app_store):
     at = _intake("en", (0.5, 0.5))
     assert not at.exception
     assert any(t("tk_place_outside", "en") in w.value for w in at.warning)
+
+
+def test_an_empty_request_is_refused_in_the_users_language(app_store, demo, lang="zh"):
+    b = demo.buildings.iloc[23]
+    p = b.geometry.representative_point()
+    before = len(TicketStore.for_store(app_store).frame())
+    at = _intake(lang, (p.x, p.y))
+    next(b for b in at.button if b.label == t("submit_ticket", lang)).click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [t("tk_text_missing", lang)]
+    assert len(TicketStore.for_store(app_store).frame()) == before

@@ -238,8 +238,9 @@ def _file(store: Store, place: Placement | None, building: str,  # noqa: PLR0913
     """File the ticket; on success remember the result for the top of the form and start
     a fresh form (a new map without the pin, no building chosen)."""
     L = lang()
-    if place is None:
-        st.error(t("location_missing", L))
+    problem = _intake_problem(place, text)
+    if problem:
+        st.error(t(problem, L))
         return
     try:
         data = photo.getvalue() if photo is not None else None  # type: ignore[attr-defined]
@@ -261,6 +262,18 @@ def _file(store: Store, place: Placement | None, building: str,  # noqa: PLR0913
     ss["intake_n"] = ss.get("intake_n", 0) + 1
     ss["intake_reset"] = True
     st.rerun()
+
+
+def _intake_problem(place: Placement | None, text: str) -> str | None:
+    """What keeps the form from being filed, as an interface key (the store would refuse it
+    too, in its own English words)."""
+    if place is None:
+        return "location_missing"
+    if place.grid_code is None:
+        return "tk_place_outside"
+    if not (text or "").strip():
+        return "tk_text_missing"
+    return None
 
 
 def _intake_result(store: Store) -> None:

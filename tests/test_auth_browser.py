@@ -738,12 +738,13 @@ def test_admin_audit_page_shows_logins_reveals_and_exports(browser, server, town
     page, _ = _open_as(ctx, server, "/coverage", "admin", t("page_coverage"))
     _no_error(page)
     with page.expect_download(timeout=30_000) as dl:
-        page.get_by_role("button", name=t("download_csv"), exact=True).click()
-    assert dl.value.suggested_filename == "问题清单.csv"
+        page.get_by_role("button", name=t("cov_download_zip"), exact=True).click()
+    file_name = t("cov_file") + ".zip"  # one CSV per table (issue 16)
+    assert dl.value.suggested_filename == file_name
     page.wait_for_timeout(400)
     _settle(page)
     exports = _audit(town, action="export", user=admin)
-    assert [e["target"] for e in exports] == ["问题清单.csv"]
+    assert [e["target"] for e in exports] == [file_name]
     # per user: (what must be listed, the user's entries in the log)
     wanted = {NAMES["community"]: {"login", "reveal_phone"}, admin: {"login", "export"},
               NAMES["victim"]: {"login_failed", "login_locked"}}

@@ -860,8 +860,8 @@ MESSAGES.update({
               "several files."},
     "data_unreadable_no_lonlat": {
         "zh": "“{name}”没有位置信息：需要“经度”“纬度”两列（或 lon/lat）。列名不同时，可在“列名对应”中填写，例如 X坐标=lon。",
-        "en": "“{name}” has no location: it needs longitude and latitude columns (经度/纬度 "
-              "or lon/lat). Other names can be mapped under column renames, e.g. X=lon."},
+        "en": "“{name}” has no location: it needs longitude and latitude columns (lon/lat, "
+              "or their Chinese names). Other names can be mapped under column renames, e.g. X=lon."},
     "data_unreadable_no_crs": {
         "zh": "“{name}”的坐标不是经纬度，文件也没有说明坐标系：请在“坐标系”中填写，例如 EPSG:4544（CGCS2000 高斯-克吕格）。",
         "en": "The coordinates of “{name}” are not longitude/latitude and the file does not "
@@ -895,7 +895,7 @@ MESSAGES.update({
                              "{value}"},
     "data_said_not_int": {"zh": "不是整数：{value}", "en": "not a whole number: {value}"},
     "data_said_not_float": {"zh": "不是数字：{value}", "en": "not a number: {value}"},
-    "data_said_not_bool": {"zh": "不是“是/否”：{value}", "en": "not yes/no (是/否): {value}"},
+    "data_said_not_bool": {"zh": "不是“是/否”：{value}", "en": "not yes/no: {value}"},
     "data_said_not_datetime": {"zh": "不是日期/时间：{value}", "en": "not a date/time: {value}"},
     "data_said_not_int_personal": {"zh": "不是整数（个人信息，不显示其值）",
                                    "en": "not a whole number (personal data: value not shown)"},
@@ -1019,7 +1019,7 @@ MESSAGES.update({
     "data_said_left_unknown": {"zh": "文件中没有、记为未知的列：{columns}",
                                "en": "not in the file, left unknown: {columns}"},
     "data_said_kind_from_names": {"zh": "类型按名称判断（以“村”结尾为村，其余为社区）",
-                                  "en": "kind from the names (…村 → village, else community)"},
+                                  "en": "kind from the names (ending in the word for village → village, else community)"},
     "data_said_codes_made": {"zh": "为没有编码的 {n} 行生成了编码（如 {example}）",
                              "en": "{n} code(s) made for rows without one (e.g. {example})"},
     "data_said_placed": {"zh": "{n} 行按位置归入所在的{layer}（{column}）",
@@ -1035,7 +1035,7 @@ MESSAGES.update({
                                        "first, or give {column}"},
     "data_said_households_estimated": {"zh": "户数按占地面积 × 层数估算；如有实际户数，请提供“户数”列",
                                        "en": "households estimated from footprint × floors; "
-                                             "give a households column (户数) for real figures"},
+                                             "give a households column for real figures"},
     "data_said_grid_households": {"zh": "{n} 个网格的户数按其中已有楼栋合计",
                                   "en": "households of {n} grid(s) from the buildings inside "
                                         "them"},
@@ -1100,15 +1100,15 @@ MESSAGES.update({
     "data_new_refused": {"zh": "社区边界文件“{name}”有问题，未生成辖区：",
                          "en": "The communities file “{name}” has problems; nothing was made:"},
     "data_said_register_column": {"zh": "缺少“{header}”列", "en": "column {header} is missing"},
-    "data_said_party_missing": {"zh": "缺少值（是/否）", "en": "value is missing (是/否)"},
+    "data_said_party_missing": {"zh": "缺少值（是/否）", "en": "value is missing (yes/no)"},
     "data_said_party_bad": {"zh": "不是“是/否”（或“中共党员/群众”）",
-                            "en": "not yes/no (是/否, or 中共党员/群众)"},
+                            "en": "not yes/no (or party member / not a member)"},
     "data_said_address_none": {"zh": "住址与任何楼栋名称都不匹配：请填写楼栋编码",
                                "en": "the address matches no building name: give the building "
-                                     "code (楼栋编码)"},
+                                     "code"},
     "data_said_address_many": {"zh": "住址与多个楼栋名称匹配：请填写楼栋编码",
                                "en": "the address matches several buildings' names: give the "
-                                     "building code (楼栋编码)"},
+                                     "building code"},
     "data_said_no_home": {"zh": "没有住址：请填写楼栋编码、住址（楼栋名称）或经度/纬度",
                           "en": "no home: give a building code, an address (a building's "
                                 "name) or longitude/latitude"},

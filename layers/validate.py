@@ -88,7 +88,7 @@ _COLUMN_MISSING = Said("column_missing", "required column is missing")
 _VALUE_MISSING = Said("value_missing", "value is missing")
 #: What a value that cannot be read as a kind is.
 _NOT_KIND = {"int": "not a whole number", "float": "not a number",
-             "bool": "not true/false (是/否)", "datetime": "not a date/time"}
+             "bool": "not true/false (yes/no)", "datetime": "not a date/time"}
 #: A row without a usable geometry.
 GEOMETRY_MISSING = Said("geometry_missing", "geometry is missing or empty")
 

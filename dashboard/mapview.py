@@ -599,7 +599,8 @@ def _emit_people(out: _Emitter, people: pd.DataFrame, act: pd.DataFrame,
         near = people[in_area]  # the area first: a city has ~1M people
         p = near[isin(near["person_id"], ids)]
         tip = ("<b>" + escape(p["name"]).values + "</b> · " + t(role, lang))
-        out.emit(name, p.geometry.to_numpy(), pd.DataFrame({"s": role, "tt": tip}))
+        out.emit(name, p.geometry.to_numpy(), pd.DataFrame({
+            "k": "p", "code": p["person_id"].to_numpy(), "s": role, "tt": tip}))
 
 
 def _emit_care_points(out: _Emitter, cp: pd.DataFrame, clip: shapely.Geometry | None,
@@ -611,7 +612,8 @@ def _emit_care_points(out: _Emitter, cp: pd.DataFrame, clip: shapely.Geometry | 
         tip = ("<b>" + escape(q["name"]).values + "</b><br>"
                + escape(q["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
                + t("capacity", lang) + " " + _counts(q["capacity"], lang))
-        out.emit(group, q.geometry.to_numpy(), pd.DataFrame({"s": group, "tt": tip}))
+        out.emit(group, q.geometry.to_numpy(), pd.DataFrame({
+            "k": "f", "code": q["code"].to_numpy(), "s": group, "tt": tip}))
 
 
 def _emit_parking(out: _Emitter, pk: pd.DataFrame, clip: shapely.Geometry | None,
@@ -624,7 +626,7 @@ def _emit_parking(out: _Emitter, pk: pd.DataFrame, clip: shapely.Geometry | None
            + escape(pk["kind"].map(lambda k: t(f"kind_{k}", lang))).values + " · "
            + t("capacity", lang) + " " + _counts(pk["capacity"], lang))
     out.emit("parking", shapely.point_on_surface(pk.geometry.to_numpy()), pd.DataFrame({
-        "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
+        "k": "f", "code": pk["code"].to_numpy(), "s": "parking", "r": np.round(3 + 2.2 * np.sqrt(np.maximum(cap, 0) / 10), 1),
         "tt": tip}))
 
 
@@ -750,7 +752,8 @@ class VectorLayer(folium.map.Layer):
 
     Features are styled in the browser from ``properties.s`` through a small lookup table;
     ``properties.tt`` (already escaped HTML) becomes the tooltip — or ``tooltip_js`` builds it
-    from the properties in the browser; ``properties.r`` sizes circle markers. Points are drawn as circle markers on a canvas, or as ``DivIcon`` badges when an
+    from the properties in the browser; ``properties.r`` sizes circle markers. Points are drawn as SVG circle markers in a pane
+    above the areas (so a dot on a grid is what a click gets), or as ``DivIcon`` badges when an
     icon is given. With ``min_zoom`` the layer shows only from that zoom on.
     """
 
@@ -758,7 +761,13 @@ class VectorLayer(folium.map.Layer):
         """
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }}_styles = {{ this.styles|tojson }};
-var {{ this.get_name() }}_canvas = L.canvas({padding: 0.3});
+// points in a pane of their own above the areas: a dot on a grid is clicked, not the grid
+// (on the map itself; a dynamic layer's points use the default renderer)
+var {{ this.get_name() }}_points = (function(P) {
+    if (!(P instanceof L.Map)) { return null; }  // a dynamic layer's group
+    if (!P.getPane('wgPoints')) { P.createPane('wgPoints').style.zIndex = 450; }
+    return L.svg({pane: 'wgPoints', padding: 0.3});
+})({{ this._parent.get_name() }});
 var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
     return {type: "Feature", geometry: r[0], properties: r[1]};
 }), {
@@ -777,7 +786,9 @@ var {{ this.get_name() }} = L.geoJson(({{ this.data }}).map(function(r) {
         return L.marker(ll, {icon: L.divIcon({{ this.icon|tojson }}),
                              zIndexOffset: {{ this.z_offset }}});
         {%- else %}
-        var o = Object.assign({renderer: {{ this.get_name() }}_canvas}, {{ this.base|tojson }},
+        var o = Object.assign({{ this.get_name() }}_points ? {
+                                  renderer: {{ this.get_name() }}_points, pane: 'wgPoints'} : {},
+                              {{ this.base|tojson }},
                               {{ this.get_name() }}_styles[f.properties.s] || {});
         if (f.properties.r) { o.radius = f.properties.r; }
         return L.circleMarker(ll, o);
@@ -1362,6 +1373,8 @@ _TICKET_CALLBACK = """(function() {
             + (row[2] ? ' · <b>' + LB.overdue[0] + '</b>' : '')
             + (row[6] ? '<br>' + row[6] : '');
         m.bindTooltip(tip);
+        // a click reports the ticket (streamlit-folium sends the clicked layer's GeoJSON)
+        m.feature = {type: 'Feature', properties: {k: 'k', code: row[3]}};
         return m;
     };
 })()"""

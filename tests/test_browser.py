@@ -304,7 +304,9 @@ def test_data_page_upload_check_confirm(server, browser, demo, tmp_path):
     page.locator("input[type=file]").first.set_input_files(str(csv))
     page.get_by_text("检查通过").wait_for(timeout=60_000)
     page.get_by_role("button", name="确认导入").click()
-    page.get_by_text("已写入图层 care_points").wait_for(timeout=60_000)
+    from dashboard.views.data_report import layer_label
+
+    page.get_by_text(f"已写入图层 {layer_label('care_points', 'zh')}").wait_for(timeout=60_000)
     shot(page, "data-page")
     page.close()
     store = Path(os.environ["WANGGE_STORE_UNDER_TEST"])

@@ -39,6 +39,7 @@ def server(tmp_path_factory, demo_file):
 def _page(browser, url: str, width: int = 1440, height: int = 900):
     """Open ``url`` at a size; wait until the map drew its grids; return (page, map frame)."""
     page = browser.new_page(viewport={"width": width, "height": height})
+    _watch_errors(page)
     page.goto(url, wait_until="domcontentloaded")
     frame_el = page.locator(MAP).first
     frame_el.wait_for(state="attached", timeout=60_000)
@@ -46,6 +47,19 @@ def _page(browser, url: str, width: int = 1440, height: int = 900):
     frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=60_000)
     page.wait_for_timeout(1500)  # the component renders twice; the view script runs after
     return page, frame_el.element_handle().content_frame()
+
+
+def _watch_errors(page) -> None:
+    """Fail the test on any script error in the page or its frames (a broken map script
+    leaves a map that looks drawn but never moves to a selection)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    original = page.close
+
+    def close(*a, **kw):
+        original(*a, **kw)
+        assert not errors, f"script errors in the page: {errors[:3]}"
+    page.close = close
 
 
 def _map_state(inner) -> dict:
@@ -172,10 +186,10 @@ def test_a_row_of_the_panel_moves_the_map_to_it(server, browser, demo):
     box = table.bounding_box()
     page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
     page.wait_for_function(
-        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
-        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=15_000)
+        "(lat) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " const m = f.contentWindow.map_div; return m.getZoom() === 17"
+        " && Math.abs(m.getCenter().lat - lat) > 1e-6; }", arg=before["lat"], timeout=15_000)
     after = _map_state(inner)
-    assert (after["lat"], after["lng"]) != (before["lat"], before["lng"])
     care = demo.care_points.geometry
     nearest = min(((p.y - after["lat"]) ** 2 + (p.x - after["lng"]) ** 2) for p in care)
     assert nearest < 1e-9  # centred on a care point
@@ -186,6 +200,7 @@ def _screens(browser, server: str, width: int, height: int, lang: str) -> list[s
     """Every page at one size: a screenshot each; returns the problems seen."""
     problems = []
     page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
     for name in PAGES:
         suffix = "?lang=en" if lang == "en" else ""
         page.goto(f"{server}/{name}{suffix}", wait_until="domcontentloaded")
@@ -242,4 +257,67 @@ def test_a_row_of_a_reach_table_moves_the_map_to_it(server, browser):
     page.wait_for_function(
         "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
         " return f.contentWindow.map_div.getZoom() === 17; }", timeout=20_000)
+    page.close()
+
+
+def _click_feature(page, inner, kind: str) -> str:
+    """Click the first drawn feature of kind ``kind`` (``k`` property) where it is on top;
+    return its code."""
+    hit = inner.evaluate("""(kind) => {
+        for (const k in map_div._layers) { const l = map_div._layers[k];
+            if (!l.feature || l.feature.properties.k !== kind || !l._map) continue;
+            // SVG paths and icons are elements; points on a canvas are drawn into the canvas
+            const el = l._icon || l._path || (l._renderer && l._renderer._container);
+            if (!el) continue;
+            let x, y;
+            if (l._icon || l._path) { const r = el.getBoundingClientRect();
+                x = r.left + r.width / 2; y = r.top + r.height / 2; }
+            else { const p = map_div.latLngToContainerPoint(l.getLatLng()),
+                       r = map_div.getContainer().getBoundingClientRect();
+                x = r.left + p.x; y = r.top + p.y; }
+            if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) continue;
+            const top = document.elementFromPoint(x, y);
+            if (top && (top === el || el.contains(top))) return [x, y, l.feature.properties.code];
+        }
+        return null; }""", kind)
+    assert hit, f"no {kind} feature clickable in view"
+    box = page.locator(MAP).first.bounding_box()
+    page.mouse.click(box["x"] + hit[0], box["y"] + hit[1])
+    return hit[2]
+
+
+def test_a_click_on_a_point_opens_its_detail(server, browser, demo):
+    """Every drawn feature opens its detail: a care point, a ticket, a sentinel."""
+    cp = demo.care_points.iloc[0]
+    page, inner = _page(browser, f"{server}/?z=18&ll={cp.geometry.y:.6f},{cp.geometry.x:.6f}")
+    code = _click_feature(page, inner, "f")
+    page.wait_for_url(lambda url: f"sel=place%3A{code}" in url or f"sel=place:{code}" in url,
+                      timeout=15_000)
+    name = demo.care_points.set_index("code").name[code]
+    page.get_by_text(name).first.wait_for(timeout=15_000)
+    inner.evaluate("() => { map_div.setZoom(15); }")
+    page.wait_for_timeout(1500)
+    pid = _click_feature(page, inner, "p")
+    page.wait_for_url(lambda url: f"person%3A{pid}" in url or f"person:{pid}" in url,
+                      timeout=15_000)
+    page.get_by_text(demo.people.set_index("person_id").name[pid]).first.wait_for(
+        timeout=15_000)
+    page.close()
+    from layers.tickets import rules
+
+    tk = demo.tickets[rules.open_mask(demo.tickets["status"])].iloc[0]  # the server's seed
+    page, inner = _page(browser, f"{server}/?z=19&ll={tk.geometry.y:.6f},{tk.geometry.x:.6f}"
+                                 "&lyr=grids,tickets")
+    tid = None
+    for _ in range(20):  # open a cluster until a single ticket is on top somewhere in view
+        try:
+            tid = _click_feature(page, inner, "k")
+            break
+        except AssertionError:
+            inner.evaluate("""() => { const c = document.querySelector('.marker-cluster');
+                if (c) c.dispatchEvent(new MouseEvent('click', {bubbles: true})); }""")
+            page.wait_for_timeout(800)
+    assert tid
+    page.wait_for_url(lambda url: "ticket" in url, timeout=15_000)
+    page.get_by_text(tid, exact=False).first.wait_for(timeout=15_000)
     page.close()

@@ -13,6 +13,7 @@ from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param, user_errors
 from dashboard.text import md
+from dashboard.views.point_panel import POINT_KINDS, point_panel
 from layers import lookup
 from layers.settings import DEFAULT_SETTINGS, Settings
 
@@ -90,12 +91,15 @@ def _on_map(comp: str) -> None:
     props = (value.get("last_active_drawing") or {}).get("properties") or {}
     # the click's own point tells a new click on the same feature from a pan's report
     click = (props.get("code"), str(value.get("last_object_clicked")))
-    if not props.get("code") or props.get("k") not in ("g", "b", "c", "t") or \
+    if not props.get("code") or props.get("k") not in ("g", "b", "c", "t", *POINT_KINDS) or \
             click == st.session_state.get(f"{comp}_last_click"):
         return
     st.session_state[f"{comp}_last_click"] = click
     if props["k"] == "t":  # a town of the city overview: zoom to it (its communities come)
         st.session_state[f"{comp}_goto"] = ("town", props["code"])
+    elif props["k"] in POINT_KINDS:  # a ticket, person or facility: its detail in the panel
+        set_param("sel", f"{POINT_KINDS[props['k']]}:{props['code']}")
+        st.session_state[f"{comp}_clicked"] = st.query_params.get("sel")
     elif props["k"] == "c":
         set_param("c", props["code"])
         set_param("sel", None)
@@ -212,11 +216,16 @@ def _responsible(store: Store, people: list[lookup.Responsible], role: str, L: s
 
 def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
     """The selected grid or building: its people, open tickets and nearest care (a row
-    picked in a table moves the map to it; ``crs`` is the map's)."""
+    picked in a table moves the map to it; ``crs`` is the map's) — or the ticket, person or
+    facility point clicked (``kind:code``, :func:`point_panel`)."""
     L = lang()
     st.subheader(t("detail", L))
     if not code:
         st.caption(t("click_hint", L))
+        return
+    kind, _, point = code.partition(":")
+    if point and kind in POINT_KINDS.values():
+        point_panel(store, kind, point)
         return
     data = store.data
     try:

@@ -239,8 +239,8 @@ def _file(store: Store, place: Placement | None, building: str,  # noqa: PLR0913
     a fresh form (a new map without the pin, no building chosen)."""
     L = lang()
     problem = _intake_problem(place, text)
-    if problem:
-        st.error(t(problem, L))
+    if problem or place is None:
+        st.error(t(problem or "location_missing", L))
         return
     try:
         data = photo.getvalue() if photo is not None else None  # type: ignore[attr-defined]

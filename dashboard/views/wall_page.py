@@ -108,7 +108,7 @@ _MAP_CSS = (
 )
 
 _CLOCK = """
-<div id="c" style="font:600 34px sans-serif;color:#fff;text-align:right;
+<div id="c" style="font:600 min(34px, 8.5vw) sans-serif;color:#fff;text-align:right;
   white-space:nowrap"></div>
 <script>
 const fixed = {fixed};

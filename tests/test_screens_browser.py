@@ -321,3 +321,34 @@ def test_a_click_on_a_point_opens_its_detail(server, browser, demo):
     page.wait_for_url(lambda url: "ticket" in url, timeout=15_000)
     page.get_by_text(tid, exact=False).first.wait_for(timeout=15_000)
     page.close()
+
+
+def test_a_row_of_the_data_preview_moves_its_map(server, browser, demo, tmp_path):
+    """数据管理: a row of the checked file, picked in its table, is where the preview map goes
+    (nothing is written: the check only)."""
+    import pandas as pd
+    import shapely
+
+    pts = shapely.point_on_surface(demo.grids.geometry.to_numpy()[:3])
+    csv = tmp_path / "托育点.csv"
+    pd.DataFrame({"编码": ["R1", "R2", "R3"], "名称": ["甲", "乙", "丙"], "类型": ["nursery"] * 3,
+                  "容量": [30, 40, 50], "经度": shapely.get_x(pts),
+                  "纬度": shapely.get_y(pts)}).to_csv(csv, index=False)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    _watch_errors(page)
+    page.goto(f"{server}/data?layer=care_points", wait_until="domcontentloaded")
+    page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(csv))
+    page.get_by_text("确认导入").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    table = page.locator("[data-testid=stDataFrame]").last  # the file's rows
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
+    page.wait_for_function(
+        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=20_000)
+    inner = page.locator(MAP).first.element_handle().content_frame()
+    state = _map_state(inner)
+    assert abs(state["lat"] - pts[0].y) < 1e-5 and abs(state["lng"] - pts[0].x) < 1e-5
+    page.close()

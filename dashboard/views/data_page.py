@@ -151,10 +151,11 @@ def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: st
     else:
         st.success(t("data_ok", L).format(n=result.rows))
     _notes(result.notes, tmp, shown)
+    center, zoom = st.session_state.get(_GOTO) or (None, None)  # a row picked below
     st_folium(preview_map(store.data.get(layer), result.file_rows,
                           credit=OSM_MAP_ATTRIBUTION if is_osm(tmp) else None),
               key=f"data_preview_{file_id}", height=420, use_container_width=True,
-              returned_objects=[])
+              returned_objects=[], center=center, zoom=zoom)
     n = len(result.file_rows) if result.file_rows is not None else 0
     st.caption(t("data_rows_in_file", L).format(n=n))
     if not errors and len(result.report.problems):
@@ -224,8 +225,30 @@ def _file_rows(rows: pd.DataFrame | None) -> None:
             shown[col] = shown[col].map(lambda v: data_report.code_label(v, L)
                                         if isinstance(v, str) else v)
     st.caption(t("data_preview_cols", L))
+    places = _row_points(rows)
     st.dataframe(shown.rename(columns=lambda c: data_report.field_label(str(c), L)),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", key="data_rows", selection_mode="single-row",
+                 on_select=lambda: _go_to_row(places))
+
+
+#: Session key: where the preview map goes (a row of the file picked), ((lat, lon), zoom)
+_GOTO = "data_preview_goto"
+
+
+def _row_points(rows: pd.DataFrame) -> list:
+    """A point inside each of the first 50 rows' geometries (None without one)."""
+    if not isinstance(rows, gpd.GeoDataFrame):
+        return []
+    g = rows.geometry.to_numpy()[:50]
+    return [None if p is None or p.is_empty else p for p in shapely.point_on_surface(g)]
+
+
+def _go_to_row(places: list) -> None:
+    """Callback of the rows table: the preview map moves to the picked row."""
+    picked = st.session_state["data_rows"].selection.rows
+    if picked and 0 <= picked[0] < len(places) and places[picked[0]] is not None:
+        p = places[picked[0]]
+        st.session_state[_GOTO] = mapview.point_view(float(p.x), float(p.y), "wgs84")
 
 
 def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa: PLR0913

@@ -192,8 +192,20 @@ def test_a_row_of_the_panel_moves_the_map_to_it(server, browser, demo):
     after = _map_state(inner)
     care = demo.care_points.geometry
     nearest = min(((p.y - after["lat"]) ** 2 + (p.x - after["lng"]) ** 2) for p in care)
-    assert nearest < 1e-9  # centred on a care point
+    # centred on a care point (within ~20 m: the panel's new height resizes the map after)
+    assert nearest < 4e-8
     page.close()
+
+
+def _settled(page) -> None:
+    """Until the script run ended and a map on the page (if any) drew its features."""
+    page.wait_for_timeout(600)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
+                           timeout=60_000)
+    if page.locator(MAP).count():
+        page.frame_locator(MAP).first.locator(".leaflet-interactive").first.wait_for(
+            state="attached", timeout=60_000)
+    page.wait_for_timeout(700)
 
 
 def _screens(browser, server: str, width: int, height: int, lang: str) -> list[str]:
@@ -207,7 +219,7 @@ def _screens(browser, server: str, width: int, height: int, lang: str) -> list[s
         page.locator("[data-testid=stMain]").first.wait_for(timeout=60_000)
         if name != "wall":
             page.locator("[data-testid=wg-header]").first.wait_for(timeout=60_000)
-        page.wait_for_timeout(4000)
+        _settled(page)
         if page.locator("[data-testid=stException]").count():
             problems.append(f"{name}: an error box")
         wide = page.evaluate("() => document.scrollingElement.scrollWidth")

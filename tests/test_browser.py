@@ -168,9 +168,17 @@ def _click_grid(page, frame_el, pick: int) -> str:
         grids.sort((a, b) => { const ra = a._path.getBoundingClientRect(),
             rb = b._path.getBoundingClientRect(); return rb.width * rb.height - ra.width * ra.height; });
         const l = grids[pick], r = l._path.getBoundingClientRect();
-        for (let i = 0; i < 200; i++) {
+        // a spot of the grid itself, clear of every marker (badges, clusters, points) by
+        // 12 px: a marker that moves a little meanwhile (a cluster settling) is not clicked
+        const marks = [...document.querySelectorAll('.leaflet-marker-icon, .leaflet-pane > svg path')]
+            .filter(e => e !== l._path && e.closest('.leaflet-overlay-pane') === null)
+            .map(e => e.getBoundingClientRect());
+        const clear = (x, y) => marks.every(m => x < m.left - 12 || x > m.right + 12
+                                              || y < m.top - 12 || y > m.bottom + 12);
+        for (let i = 0; i < 400; i++) {
             const x = r.left + r.width * Math.random(), y = r.top + r.height * Math.random();
-            if (document.elementFromPoint(x, y) === l._path) return [x, y, l.feature.properties.code];
+            if (document.elementFromPoint(x, y) === l._path && clear(x, y))
+                return [x, y, l.feature.properties.code];
         }
         return null; }""", pick)
     assert hit, "no clickable point on the grid"

@@ -182,7 +182,9 @@ def test_a_row_of_the_panel_moves_the_map_to_it(server, browser, demo):
     page, inner = _page(browser, f"{server}/?sel={grid}")
     before = _map_state(inner)
     page.get_by_text("最近的一老一小服务点", exact=False).first.wait_for(timeout=30_000)
-    table = page.locator("[data-testid=stDataFrame]").last  # nearest care: the last table
+    page.wait_for_timeout(800)  # the panel's tables render one after another
+    table = page.locator("[data-testid=stDataFrame]").filter(has_text="距离")  # nearest care
+    table.wait_for(timeout=15_000)
     box = table.bounding_box()
     page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
     page.wait_for_function(

@@ -15,4 +15,7 @@ fi
 pip install -r requirements-dev.txt
 ruff check .
 mypy layers dashboard
-python -m pytest -q "$@"
+# one worker per core (at most 4), a test file per worker: the browser modules wait on pages
+# more than they compute, so two workers on two cores take ~11 min instead of ~18
+WORKERS=$(python -c "import os; print(max(1, min(4, os.cpu_count() or 1)))")
+python -m pytest -q -n "$WORKERS" --dist loadfile "$@"

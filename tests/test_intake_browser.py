@@ -183,11 +183,13 @@ def test_the_intake_fits_a_phone_and_files_a_ticket_with_a_photo(server, browser
     submit.click()
     done = page.locator(".st-key-intake_done")
     done.wait_for(timeout=30_000)
+    page.locator("[data-testid=stToast]").first.wait_for(timeout=10_000)
+    toasts = page.locator("[data-testid=stToast]").all_inner_texts()  # shown for a few s only
     ts = TicketStore.for_store(town)
     new = ts.frame().query("text == @text").iloc[0]
     assert new["building_code"] == b.code
     assert t("tk_done", L).format(id=new["id"]) in done.inner_text()
-    assert page.locator("[data-testid=stToast]", has_text=new["id"]).count() == 1
+    assert sum(new["id"] in toast for toast in toasts) == 1
     (photo,) = ts.photos(new["id"])
     assert photo.mime == "image/png" and photo.data == png()  # its content, not its name
     # the form is cleared for the next ticket: no pin (a new map), no text, nothing placed

@@ -62,6 +62,20 @@ def _watch_errors(page) -> None:
     page.close = close
 
 
+def _pick_first_row(page, table) -> None:
+    """Click the selection cell of a dataframe's first row (the grid is a canvas)."""
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
+
+
+def _wait_zoom(page, zoom: int) -> None:
+    """Until the page's map is at ``zoom``."""
+    page.wait_for_function(
+        "(z) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
+        " return f.contentWindow.map_div.getZoom() === z; }", arg=zoom, timeout=20_000)
+
+
 def _map_state(inner) -> dict:
     return inner.evaluate("""() => ({zoom: map_div.getZoom(), lat: map_div.getCenter().lat,
         lng: map_div.getCenter().lng})""")
@@ -185,8 +199,7 @@ def test_a_row_of_the_panel_moves_the_map_to_it(server, browser, demo):
     page.wait_for_timeout(800)  # the panel's tables render one after another
     table = page.locator("[data-testid=stDataFrame]").filter(has_text="距离")  # nearest care
     table.wait_for(timeout=15_000)
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
+    _pick_first_row(page, table)
     page.wait_for_function(
         "(lat) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
         " const m = f.contentWindow.map_div; return m.getZoom() === 17"
@@ -251,9 +264,7 @@ def test_a_row_of_a_coverage_table_moves_the_map_to_it(server, browser, demo):
     page, inner = _page(browser, f"{server}/coverage")
     before = _map_state(inner)
     table = page.locator("[data-testid=stDataFrame]").first  # 问题网格 (demo: no 补位 table)
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection cell
+    _pick_first_row(page, table)  # the first row's selection cell
     page.wait_for_url(lambda url: f"sel={first}" in url, timeout=20_000)
     page.wait_for_function(
         "(z) => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
@@ -265,12 +276,8 @@ def test_a_row_of_a_reach_table_moves_the_map_to_it(server, browser):
     """服务覆盖: a building beyond walking reach, picked in its table, is where the map goes."""
     page, inner = _page(browser, f"{server}/reach")
     table = page.locator("[data-testid=stDataFrame]").last  # the buildings beyond reach
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
-    page.wait_for_function(
-        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
-        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=20_000)
+    _pick_first_row(page, table)
+    _wait_zoom(page, 17)
     page.close()
 
 
@@ -356,12 +363,8 @@ def test_a_row_of_the_data_preview_moves_its_map(server, browser, demo, tmp_path
     page.get_by_text("确认导入").wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     table = page.locator("[data-testid=stDataFrame]").last  # the file's rows
-    table.scroll_into_view_if_needed()
-    box = table.bounding_box()
-    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
-    page.wait_for_function(
-        "() => { const f = document.querySelector(\"iframe[title='streamlit_folium.st_folium']\");"
-        " return f.contentWindow.map_div.getZoom() === 17; }", timeout=20_000)
+    _pick_first_row(page, table)
+    _wait_zoom(page, 17)
     inner = page.locator(MAP).first.element_handle().content_frame()
     state = _map_state(inner)
     assert abs(state["lat"] - pts[0].y) < 1e-5 and abs(state["lng"] - pts[0].x) < 1e-5

@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -426,3 +427,17 @@ def fictional_banner(store: Store) -> None:
         other = store.data.meta.get("label_en", "")  # both languages on the Chinese page
         st.warning(f"**{label}**" + (f" · {md(other)}" if other and other != label else ""),
                    icon="⚠️")
+
+
+def go_to_row(table_key: str, points: Sequence[Any], goto_key: str, crs: str = "wgs84") -> None:
+    """Callback of a table beside a map: the picked row's point (``points``: a WGS-84 shapely
+    point per row, None without one) becomes where the map goes —
+    ``st.session_state[goto_key] = ((lat, lon), zoom)`` in the map's ``crs``. A row without a
+    usable point leaves the map where it is."""
+    rows = st.session_state[table_key].selection.rows
+    if not rows or not 0 <= rows[0] < len(points):
+        return
+    p = points[rows[0]]
+    if p is None or p.is_empty or not (math.isfinite(p.x) and math.isfinite(p.y)):
+        return
+    st.session_state[goto_key] = mapview.point_view(float(p.x), float(p.y), crs)

@@ -3,6 +3,7 @@ validation report, confirm."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import tempfile
@@ -17,7 +18,7 @@ from streamlit_folium import st_folium
 
 from dashboard import auth, mapview, offline
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang
+from dashboard.state import Store, fictional_banner, go_to_row, lang
 from dashboard.text import md
 from dashboard.views import data_report, new_area
 from dashboard.views.data_report import display_name, layer_label
@@ -228,7 +229,7 @@ def _file_rows(rows: pd.DataFrame | None) -> None:
     places = _row_points(rows)
     st.dataframe(shown.rename(columns=lambda c: data_report.field_label(str(c), L)),
                  hide_index=True, width="stretch", key="data_rows", selection_mode="single-row",
-                 on_select=lambda: _go_to_row(places))
+                 on_select=functools.partial(go_to_row, "data_rows", places, _GOTO))
 
 
 #: Session key: where the preview map goes (a row of the file picked), ((lat, lon), zoom)
@@ -241,14 +242,6 @@ def _row_points(rows: pd.DataFrame) -> list:
         return []
     g = rows.geometry.to_numpy()[:50]
     return [None if p is None or p.is_empty else p for p in shapely.point_on_surface(g)]
-
-
-def _go_to_row(places: list) -> None:
-    """Callback of the rows table: the preview map moves to the picked row."""
-    picked = st.session_state["data_rows"].selection.rows
-    if picked and 0 <= picked[0] < len(places) and places[picked[0]] is not None:
-        p = places[picked[0]]
-        st.session_state[_GOTO] = mapview.point_view(float(p.x), float(p.y), "wgs84")
 
 
 def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa: PLR0913

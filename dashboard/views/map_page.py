@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import folium
 import pandas as pd
+import shapely
 import streamlit as st
 
 from dashboard import mapframe, mapview
 from dashboard.i18n import t
-from dashboard.state import Store, as_of_picker, fictional_banner, lang, set_param, user_errors
+from dashboard.state import (
+    Store,
+    as_of_picker,
+    fictional_banner,
+    go_to_row,
+    lang,
+    set_param,
+    user_errors,
+)
 from dashboard.text import md
 from dashboard.views.point_panel import POINT_KINDS, point_panel
 from layers import lookup
@@ -141,7 +149,7 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
     if kind == "sel" and code == selected and sel_geojson:
         return mapview.view_of(sel_geojson, height_px=height)
     if kind == "pt" and code is not None:
-        (lat, lon), z = code  # from _zoom_to_row: ((lat, lon), zoom)
+        (lat, lon), z = code  # from go_to_row: ((lat, lon), zoom)
         return (float(lat), float(lon)), int(z)
     return None, None
 
@@ -150,20 +158,12 @@ def _goto(comp: str, selected: str | None, sel_geojson: str | None, height: int,
 _POINT = "map_point_goto"
 
 
-def _zoom_to_row(key: str, points: pd.DataFrame, crs: str) -> None:
-    """Callback of a panel table: the map moves to the picked row's point (``points``: the
-    table's rows in order, with ``lon`` and ``lat``)."""
-    rows = st.session_state[key].selection.rows
-    if rows and 0 <= rows[0] < len(points):
-        lon, lat = (float(v) for v in points.iloc[rows[0]][["lon", "lat"]])
-        if math.isfinite(lon) and math.isfinite(lat):  # a ticket filed without a place: stay
-            st.session_state[_POINT] = mapview.point_view(lon, lat, crs)
-
-
 def _row_table(frame: pd.DataFrame, points: pd.DataFrame, key: str, crs: str) -> None:
-    """A table whose row, when clicked, moves the map to it (text only, never HTML)."""
+    """A table whose row, when clicked, moves the map to it (``points``: ``lon``/``lat`` per
+    row; text only, never HTML)."""
+    places = list(shapely.points(points["lon"].to_numpy(float), points["lat"].to_numpy(float)))
     st.dataframe(frame, hide_index=True, width="stretch", key=key, on_select=functools.partial(
-        _zoom_to_row, key, points.reset_index(drop=True), crs), selection_mode="single-row")
+        go_to_row, key, places, _POINT, crs), selection_mode="single-row")
 
 
 def _town_view(towns: pd.DataFrame, code: str, height: int

@@ -20,6 +20,7 @@ from dashboard.state import (
     Store,
     download,
     fictional_banner,
+    go_to_row,
     lang,
     map_data,
     number_columns,
@@ -249,19 +250,11 @@ def _table(df: pd.DataFrame, height: int | Literal["auto"] = "auto", *,
         return
     st.dataframe(df, hide_index=True, width="stretch", height=height,
                  column_config=number_columns(df), key=key, selection_mode="single-row",
-                 on_select=functools.partial(_go_to_row, key, places))
+                 on_select=functools.partial(go_to_row, key, list(places), _GOTO))
 
 
 #: Session key: where the reach map goes (a row picked in a table), ((lat, lon), zoom)
 _GOTO = "reach_goto"
-
-
-def _go_to_row(key: str, places: np.ndarray) -> None:
-    """Callback of a table: the map moves to the picked row's point."""
-    rows = st.session_state[key].selection.rows
-    if rows and 0 <= rows[0] < len(places) and places[rows[0]] is not None:
-        p = places[rows[0]]
-        st.session_state[_GOTO] = mapview.point_view(float(p.x), float(p.y), "wgs84")
 
 
 def _points(frame: pd.DataFrame, codes: pd.Series) -> np.ndarray:

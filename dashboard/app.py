@@ -22,6 +22,7 @@ from dashboard.state import (  # noqa: E402
     language_switch,
     store_path,
     user_errors,
+    warm_layers,
 )
 from dashboard.views import (  # noqa: E402
     audit_page,
@@ -89,3 +90,4 @@ if navigation.url_path not in ("wall", "start"):  # the wall screen has its own 
     chrome.header(path, lang)
 with user_errors():  # plain message for users, details in the server log
     navigation.run()
+warm_layers()  # the page is out: read the layers it did not need, in the background

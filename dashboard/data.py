@@ -3,20 +3,32 @@ session (an edit re-reads only the layers it changed)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import functools
 import hashlib
+import json
+import logging
 import os
 import re
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from layers import clock
+from layers import clock, snapshot
+from layers.assignments import resolve_as_of
+from layers.coverage import CoverageResult
+from layers.coverage import coverage as layers_coverage
 from layers.demo import generate_demo
 from layers.layerset import LayerSet, is_fictional
+from layers.settings import DEFAULT_SETTINGS, Settings
 from layers.store import open_store
 from layers.tickets import TicketStore, db_path_for
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_STORE = ROOT / "geodata" / "demo_town.gpkg"
@@ -93,21 +105,85 @@ def version_key(path: Path) -> int:
 
 def load(path: str, mtime_ns: int) -> LayerSet:
     """The store's layers (``mtime_ns`` — its :func:`version_key` — is only part of the
-    cache key of the caller): each layer comes from :func:`_layer`, read again only when
-    its own version changed (:meth:`~layers.store.GeoPackageStore.layer_versions`)."""
+    cache key of the caller), each read when first asked for (a deferred layer of the
+    :class:`~layers.layerset.LayerSet`) from :func:`_layer`: again only when its own version
+    changed (:meth:`~layers.store.GeoPackageStore.layer_versions`), from the store's
+    snapshot (:mod:`layers.snapshot`) when that holds this version."""
     del mtime_ns
     store = open_store(path)
     tokens = store.layer_versions()
-    names = store.layer_names()
     meta = store.meta()
     today = clock.today().isoformat()  # demo dates are shown relative to today
-    stale = [n for n in names if _cached(path, n, tokens.get(n, ""), today) is None]
-    if len(stale) > 1:  # GDAL reads release the GIL: big layers in parallel
+    readers = {n: functools.partial(_layer, path, n, tokens.get(n, ""), today)
+               for n in store.layer_names()}
+    # each layer is read with its dates shifted to today; the metadata says so too
+    return LayerSet({}, LayerSet({}, meta).dates_relative_to(clock.today()).meta,
+                    deferred=readers, versions={n: tokens.get(n, "") for n in readers})
+
+
+#: The layers the coverage analysis reads: its cache key.
+COVERAGE_LAYERS = ("communities", "grids", "buildings", "people", "assignments")
+
+
+def coverage(path: str, data: LayerSet, settings: Settings = DEFAULT_SETTINGS
+             ) -> CoverageResult:
+    """The coverage of ``data`` (layers of the store at ``path``, as :func:`load` read them):
+    from the store's snapshot when it was computed from the same versions of the same layers
+    for the same day and settings, else computed (:func:`layers.coverage.coverage`) and kept
+    there for the next server start (today's only: a past day asked for is computed). A set
+    whose layers carry no versions (a scoped view) is always computed."""
+    key = None if settings.as_of else _coverage_key(data, settings)
+    if key is None:
+        return layers_coverage(data, settings)
+    tables = snapshot.read_tables(path, "coverage", key)
+    if tables is not None:
+        try:
+            return CoverageResult.from_tables(tables, settings)
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("kept coverage of %s not used: %s", path, exc)
+    _read_ahead(data, COVERAGE_LAYERS)
+    result = layers_coverage(data, settings)
+    snapshot.write_tables(path, "coverage", key, result.to_tables())
+    return result
+
+
+def _read_ahead(data: LayerSet, names: Iterable[str]) -> None:
+    """Read the deferred layers ``names`` two at a time (GDAL and Arrow reads release the
+    GIL): a start without a snapshot reads the coverage's layers in parallel."""
+    todo = [n for n in names if n in data and n not in data.loaded]
+    if len(todo) > 1:
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda n: _layer(path, n, tokens.get(n, ""), today), stale))
-    frames = {n: _layer(path, n, tokens.get(n, ""), today) for n in names}
-    # each layer was read with its dates shifted to today; the metadata says so too
-    return LayerSet(frames, LayerSet({}, meta).dates_relative_to(clock.today()).meta)
+            list(pool.map(data.__getitem__, todo))
+
+
+def _coverage_key(data: LayerSet, settings: Settings) -> str | None:
+    """What a coverage result depends on: its layers' versions, the day, the settings."""
+    if any(n in data and n not in data.versions for n in COVERAGE_LAYERS):
+        return None
+    return json.dumps({"layers": {n: data.versions.get(n, "") for n in COVERAGE_LAYERS},
+                       "as_of": resolve_as_of(data, settings).isoformat(),
+                       "settings": dataclasses.asdict(settings)}, sort_keys=True, default=str)
+
+
+def warm(data: LayerSet, indexes: Iterable[str] = ()) -> None:
+    """Read every layer of ``data`` not read yet, and build the spatial index of the layers
+    ``indexes`` names, in a background thread (once per layer set): what a page needs later
+    is ready by then, without making the first page wait for it."""
+    with _GUARD:
+        if getattr(data, "_warming", False):
+            return
+        data._warming = True  # type: ignore[attr-defined]  # a mark on this object only
+
+    def run() -> None:
+        try:
+            for name in data:
+                frame = data[name]
+                if name in indexes:
+                    _ = frame.sindex  # kept with the frame, shared by every session
+        except Exception:  # a page reading the layer itself will report the problem
+            log.exception("warming the layers failed")
+
+    threading.Thread(target=run, name="warm-layers", daemon=True).start()
 
 
 #: (path, layer) → (layer version, day, frame): the current version of each layer only
@@ -122,13 +198,17 @@ def _cached(path: str, name: str, token: str, today: str) -> pd.DataFrame | None
 
 
 def _layer(path: str, name: str, token: str, today: str) -> pd.DataFrame:
-    """Layer ``name`` at version ``token``: read (integrity-checked, not re-validated: the
-    store validated it when it wrote it) by one session while the others wait for it."""
+    """Layer ``name`` at version ``token``: from the snapshot, or read from the store
+    (integrity-checked, not re-validated: the store validated it when it wrote it), by one
+    session while the others wait for it; dates shifted to ``today`` for a demo."""
     with _GUARD:
         lock = _LOCKS.setdefault((path, name), threading.Lock())
     with lock:
         frame = _cached(path, name, token, today)
         if frame is None:
-            frame = open_store(path).read([name])[name]
+            store = open_store(path)
+            raw = snapshot.read_layer(store, name, token)
+            frame = LayerSet({name: raw}, store.meta()).dates_relative_to(
+                dt.date.fromisoformat(today))[name]
             _LAYERS[(path, name)] = (token, today, frame)
         return frame

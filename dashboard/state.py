@@ -22,7 +22,7 @@ from dashboard.text import md
 from layers import clock
 from layers.auth import PermissionDenied, Principal
 from layers.auth.scope import require_ticket, scoped, scoped_history, scoped_tickets
-from layers.coverage import CoverageResult, coverage
+from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS, Settings
 from layers.tickets import TicketStore, TicketStoreDamaged
@@ -49,13 +49,9 @@ def _viewer(scope: ScopeKey) -> Principal:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _scoped(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
-    """The store as one scope sees it (rows in scope, personal data masked by role); for a
-    store the map shows by viewport, with its spatial indexes built (not on the first zoom)."""
-    data = scoped(_load(path, mtime_ns), _viewer(scope))
-    if len(data.grids) > mapview.MAX_GRIDS:
-        for name in ("communities", "grids", "buildings"):
-            _ = data[name].sindex  # kept with the frame, shared by every session
-    return data
+    """The store as one scope sees it (rows in scope, personal data masked by role). The whole
+    store's layers are read as pages ask for them (:func:`warm_layers` reads the rest)."""
+    return scoped(_load(path, mtime_ns), _viewer(scope))
 
 
 def scoped_data(path: str, mtime_ns: int, scope: ScopeKey = _WHOLE) -> LayerSet:
@@ -68,7 +64,7 @@ def _coverage(path: str, mtime_ns: int, as_of: str | None = None,
               scope: ScopeKey = _WHOLE) -> CoverageResult:
     """Coverage of a store version as one scope sees it, today or ``as_of`` a past day."""
     settings = Settings(as_of=as_of) if as_of else DEFAULT_SETTINGS
-    return coverage(_scoped(path, mtime_ns, scope), settings)
+    return appdata.coverage(path, _scoped(path, mtime_ns, scope), settings)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -184,9 +180,10 @@ def _tickets(path: str) -> TicketStore:
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _ticket_layer(path: str, version: tuple[int, str], scope: ScopeKey = _WHOLE
                   ) -> gpd.GeoDataFrame:
-    """The live tickets a scope sees, as a layer (for the map), per ticket-store version."""
+    """The open tickets a scope sees, as a layer (the map draws only those), per
+    ticket-store version."""
     del version
-    df = scoped_tickets(_tickets(path).frame(), _viewer(scope))
+    df = scoped_tickets(_tickets(path).frame(open_only=True), _viewer(scope))
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]),
                             crs="EPSG:4326")
 
@@ -236,6 +233,22 @@ def view_data(path: str, mtime_ns: int, bbox: tuple[float, ...], zoom: int, crs:
                                 communities=communities)
 
 
+def warm_layers() -> None:
+    """After a page: read in the background the layers of the store this session shows that
+    no page needed yet, and for a store the map shows by viewport, build the spatial indexes
+    of its communities, grids and buildings (so the first zoom to a street does not wait)."""
+    shown = st.session_state.get(_SHOWN)
+    if shown is None:
+        return
+    data = _scoped(*shown)
+    big = len(data.grids) > mapview.MAX_GRIDS
+    appdata.warm(data, indexes=("communities", "grids", "buildings") if big else ())
+
+
+#: Session key of what :class:`Store` last opened: (path, layer version, scope).
+_SHOWN = "_store_shown"
+
+
 def store_path() -> Path:
     """The store this session shows (``?data=`` checked: a name that is no store stops the
     page with a plain message, never another store shown instead); the shipped demo is set
@@ -267,6 +280,7 @@ class Store:
         #: but no layer, and must not make every page re-read the store)
         self.mtime: int = appdata.version_key(self.path)
         self.data: LayerSet = _scoped(str(self.path), self.mtime, self.scope)
+        st.session_state[_SHOWN] = (str(self.path), self.mtime, self.scope)
         #: ``?asof=YYYY-MM-DD``: the responsibility chain as it was on a past day (None: today)
         self.as_of: str | None = query_date("asof")
         self.cov: CoverageResult = _coverage(str(self.path), self.mtime, self.as_of,

@@ -13,6 +13,7 @@ reach of each uncovered grid).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -124,6 +125,58 @@ class CoverageResult:
                 "suggestion_max_distance_m": self.settings.suggestion_max_distance_m,
             },
         }
+
+
+    def to_tables(self) -> dict[str, pd.DataFrame]:
+        """The result as plain tables (for a cache: :func:`layers.snapshot.write_tables`);
+        :meth:`from_tables` makes the same result again."""
+        out = {name: getattr(self, name) for name in _RESULT_TABLES}
+        out["codes"] = pd.DataFrame({
+            "of": ["grids_without_sentinel"] * len(self.grids_without_sentinel)
+            + ["buildings_without_member"] * len(self.buildings_without_member),
+            "code": [*self.grids_without_sentinel, *self.buildings_without_member]})
+        out["facts"] = pd.DataFrame({"as_of": [self.as_of.isoformat()],
+                                     "unassigned_party_members": [self.unassigned_party_members]})
+        return out
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, pd.DataFrame],
+                    settings: Settings = DEFAULT_SETTINGS) -> CoverageResult:
+        """The result :meth:`to_tables` wrote (computed with ``settings``).
+
+        Raises
+        ------
+        KeyError
+            A table or column is missing.
+        """
+        codes, facts = tables["codes"], tables["facts"]
+        frames = {name: _as_computed(tables[name], name) for name in _RESULT_TABLES}
+        return cls(
+            as_of=dt.date.fromisoformat(str(facts["as_of"].iloc[0])),
+            grids_without_sentinel=_codes_of(codes, "grids_without_sentinel"),
+            buildings_without_member=_codes_of(codes, "buildings_without_member"),
+            unassigned_party_members=int(facts["unassigned_party_members"].iloc[0]),
+            settings=settings, **frames)
+
+
+#: The result's tables, in :meth:`CoverageResult.to_tables`.
+_RESULT_TABLES = ("grids", "overloaded_sentinels", "overloaded_members",
+                  "buildings_outside_grid", "suggestions", "summary")
+
+
+def _codes_of(codes: pd.DataFrame, name: str) -> list[str]:
+    return [str(c) for c in codes["code"][codes["of"] == name]]
+
+
+def _as_computed(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A table read back from Arrow with the column types :func:`coverage` gives it (lists
+    of codes as lists)."""
+    if name == "overloaded_sentinels":
+        df = df.assign(grids=[list(map(str, g)) for g in df["grids"]])
+    elif name == "summary":  # names, None for the town's row and unknown communities
+        names = df["community_name"].astype(object)
+        df = df.assign(community_name=names.where(names.notna(), None))
+    return df
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

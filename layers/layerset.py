@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -48,30 +49,62 @@ class LayerSet(Mapping[str, pd.DataFrame]):
     empty frames with the contract's columns. ``meta`` carries store-level facts such as
     ``fictional`` (demo data), ``source`` and ``attribution``.
 
+    A layer may be *deferred*: given as a function that reads it, called the first time the
+    layer is asked for (once, whatever the threads), so a page that needs the communities of
+    a city does not wait for its two million buildings.
+
     Parameters
     ----------
     layers
         Frames keyed by layer name (contract names only).
     meta
         String key/value metadata.
+    deferred
+        Layer name → a function returning its frame, for layers not in ``layers``.
+    versions
+        Layer name → the store's version token of that layer as read
+        (:meth:`layers.store.GeoPackageStore.layer_versions`), when the set was read from a
+        store: a cache key for what is computed from it. A replaced layer loses its token.
     """
 
     def __init__(
-        self, layers: Mapping[str, pd.DataFrame] | None = None, meta: Mapping[str, str] | None = None
+        self, layers: Mapping[str, pd.DataFrame] | None = None,
+        meta: Mapping[str, str] | None = None, *,
+        deferred: Mapping[str, Callable[[], pd.DataFrame]] | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
         layers = dict(layers or {})
-        unknown = set(layers) - set(LAYER_NAMES)
+        later = {n: f for n, f in (deferred or {}).items() if n not in layers}
+        unknown = (set(layers) | set(later)) - set(LAYER_NAMES)
         if unknown:
             raise SchemaError(f"unknown layer(s) {sorted(unknown)}; known: {', '.join(LAYER_NAMES)}")
         self._layers: dict[str, pd.DataFrame] = layers
+        self._deferred: dict[str, Callable[[], pd.DataFrame]] = later
+        self._lock = threading.Lock()
         self.meta: dict[str, str] = {str(k): str(v) for k, v in (meta or {}).items()}
+        self.versions: dict[str, str] = {n: str(v) for n, v in (versions or {}).items()
+                                         if n in self}
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name in self._layers:
             return self._layers[name]
+        if name in self._deferred:
+            return self._materialise(name)
         if name in LAYERS:
             return empty_layer(name)
         raise KeyError(name)
+
+    def _materialise(self, name: str) -> pd.DataFrame:
+        """Read a deferred layer (one thread reads it; the others wait and share it)."""
+        with self._lock:
+            if name not in self._layers:
+                self._layers[name] = self._deferred[name]()
+            return self._layers[name]
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        """The layers held in memory now (deferred ones not asked for yet are not)."""
+        return tuple(n for n in LAYER_NAMES if n in self._layers)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in LAYERS:
@@ -80,23 +113,26 @@ class LayerSet(Mapping[str, pd.DataFrame]):
 
     def __contains__(self, name: object) -> bool:
         """True when the layer is present (not merely part of the contract)."""
-        return name in self._layers
+        return name in self._layers or name in self._deferred
 
     def __iter__(self) -> Iterator[str]:
-        return iter(n for n in LAYER_NAMES if n in self._layers)
+        return iter(n for n in LAYER_NAMES if n in self)
 
     def __len__(self) -> int:
-        return len(self._layers)
+        return len(set(self._layers) | set(self._deferred))
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{n}={len(df)}" for n, df in self._layers.items())
+        parts = ", ".join(f"{n}={len(self._layers[n])}" if n in self._layers else f"{n}=…"
+                          for n in self)
         return f"LayerSet({parts})"
 
     def replace(self, **layers: pd.DataFrame) -> LayerSet:
-        """A new LayerSet with some layers replaced (frames are not copied)."""
+        """A new LayerSet with some layers replaced (frames are not copied; deferred layers
+        stay deferred, read once for both sets when they share a reader)."""
         new = dict(self._layers)
         new.update(layers)
-        return LayerSet(new, self.meta)
+        return LayerSet(new, self.meta, deferred=self._deferred,
+                        versions={n: v for n, v in self.versions.items() if n not in layers})
 
     @property
     def fictional(self) -> bool:
@@ -117,12 +153,18 @@ class LayerSet(Mapping[str, pd.DataFrame]):
         shift = pd.Timedelta(days=(today - dt.date.fromisoformat(anchor)).days)
         if not shift:
             return self
-        layers = {}
-        for name, df in self._layers.items():
-            cols = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
-            if cols:
-                df = df.copy()
-                for c in cols:
-                    df[c] = df[c] + shift
-            layers[name] = df
-        return LayerSet(layers, {**self.meta, DATE_ANCHOR: today.isoformat()})
+        layers = {name: _shifted(df, shift) for name, df in self._layers.items()}
+        later = {name: (lambda read=read: _shifted(read(), shift))
+                 for name, read in self._deferred.items() if name not in layers}
+        return LayerSet(layers, {**self.meta, DATE_ANCHOR: today.isoformat()}, deferred=later,
+                        versions=self.versions)
+
+
+def _shifted(df: pd.DataFrame, shift: pd.Timedelta) -> pd.DataFrame:
+    """``df`` with every date and time column moved by ``shift`` (a copy when any moves)."""
+    cols = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
+    if cols:
+        df = df.copy()
+        for c in cols:
+            df[c] = df[c] + shift
+    return df

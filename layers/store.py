@@ -196,10 +196,12 @@ class Store(Protocol):
         columns: Mapping[str, Sequence[str]] | None = None,
         full_check: bool = False,
         check_geometry: bool = True,
+        relative_dates: bool = True,
     ) -> LayerSet:
         """Read layers (all by default; only some ``columns`` of some) with a cheap integrity
         check, since what the store wrote was validated when written; ``full_check``
-        validates them fully. Raises on errors."""
+        validates them fully; ``relative_dates=False`` keeps a demo's dates as stored.
+        Raises on errors."""
 
     def write(self, data: LayerSet, *, settings: Settings = DEFAULT_SETTINGS) -> ValidationReport:
         """Validate ``data`` and replace the store's whole content with it, atomically."""
@@ -376,6 +378,7 @@ class GeoPackageStore:
         full_check: bool = False,
         check_geometry: bool = True,
         settings: Settings = DEFAULT_SETTINGS,
+        relative_dates: bool = True,
     ) -> LayerSet:
         """Read layers, trusting what the store wrote.
 
@@ -404,6 +407,9 @@ class GeoPackageStore:
             column-level and cross-layer checks only. Ignored without ``full_check``.
         settings
             Tolerances of the full check.
+        relative_dates
+            Shift the dates of a store kept relative to a day (the demo) to today
+            (:meth:`LayerSet.dates_relative_to`); False for the dates as stored.
 
         Raises
         ------
@@ -428,7 +434,7 @@ class GeoPackageStore:
             checked, report = check_integrity(data, source=self.location, columns=columns)
             if not report.ok:
                 raise StoreIntegrityError(report, self.location)
-        return checked.dates_relative_to(clock.today())
+        return checked.dates_relative_to(clock.today()) if relative_dates else checked
 
     def _names(self, layers: Iterable[str] | None) -> list[str]:
         """The layers a read returns: ``layers``, or every contract layer present (and then

@@ -1,7 +1,10 @@
-"""The app's store loading (issue 15): each layer read once per layer version; an edit
-re-reads only what it changed, and the result is what a fresh read gives."""
+"""The app's store loading (issue 15): each layer read when first asked for and once per
+layer version; an edit re-reads only what it changed, and the result is what a fresh read
+gives."""
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 from conftest import copy_store
@@ -13,8 +16,8 @@ from layers.store import GeoPackageStore, open_store
 
 def _same(a, b) -> None:
     assert a.meta == b.meta
-    assert set(a._layers) == set(b._layers)
-    for name in b._layers:
+    assert list(a) == list(b)
+    for name in b:
         pd.testing.assert_frame_equal(a[name], b[name], obj=name)
 
 
@@ -31,13 +34,97 @@ def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeyp
 
     monkeypatch.setattr(GeoPackageStore, "read", counted)
     again = appdata.load(str(path), 0)
+    _ = [again[n] for n in again]
     assert reads == []  # nothing changed: nothing read
     assert again["buildings"] is first["buildings"]
     reg.add_person(open_store(path), name="新居民", phone="13800000000", source="test",
                    building=str(first["buildings"]["code"].iloc[0]))
     after = appdata.load(str(path), 1)
+    _ = [after[n] for n in after]
     assert reads == [["people"]]  # the one layer the edit changed
     assert after["buildings"] is first["buildings"]
     monkeypatch.setattr(GeoPackageStore, "read", real)
     _same(after, open_store(path).read())
     assert "新居民" in set(after["people"]["name"])
+
+
+def test_layers_are_read_when_first_asked_for(demo_file, tmp_path, monkeypatch):
+    path = copy_store(demo_file, tmp_path / "s.gpkg")
+    reads: list[list[str]] = []
+    real = GeoPackageStore.read
+
+    def counted(self, layers=None, **kw):
+        reads.append(list(layers or []))
+        return real(self, layers, **kw)
+
+    monkeypatch.setattr(GeoPackageStore, "read", counted)
+    data = appdata.load(str(path), 0)
+    assert reads == [] and data.loaded == ()
+    assert "buildings" in data and len(data) == len(open_store(path).layer_names())
+    comms = data.communities
+    assert reads == [["communities"]] and data.loaded == ("communities",)
+    assert data.communities is comms  # read once
+    assert data.replace(grids=data.grids.iloc[:0]).communities is comms
+
+
+def test_warming_reads_every_layer_in_the_background(demo_file, tmp_path):
+    path = copy_store(demo_file, tmp_path / "s.gpkg")
+    data = appdata.load(str(path), 0)
+    appdata.warm(data, indexes=("grids",))
+    appdata.warm(data, indexes=("grids",))  # once per layer set
+    deadline = time.monotonic() + 60
+    while len(data.loaded) < len(data) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert data.loaded == tuple(data)
+    assert data.grids.has_sindex
+    _same(data, open_store(path).read())
+
+
+def _same_coverage(a, b) -> None:
+    assert a.to_dict() == b.to_dict()
+    for name in ("grids", "overloaded_sentinels", "overloaded_members", "buildings_outside_grid",
+                 "suggestions", "summary"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), obj=name)
+
+
+def test_coverage_is_kept_beside_the_store_per_layer_versions(demo_file, tmp_path, monkeypatch):
+    from layers import snapshot
+    from layers.coverage import coverage
+    from layers.settings import Settings
+
+    path = str(copy_store(demo_file, tmp_path / "s.gpkg"))
+    runs: list[int] = []
+    real = appdata.layers_coverage
+
+    def counted(data, settings):
+        runs.append(1)
+        return real(data, settings)
+
+    monkeypatch.setattr(appdata, "layers_coverage", counted)
+    first = appdata.coverage(path, appdata.load(path, 0))
+    snapshot.wait()
+    _same_coverage(first, coverage(open_store(path).read()))
+    appdata._LAYERS.clear()  # a new server process: nothing in memory
+    data = appdata.load(path, 0)
+    again = appdata.coverage(path, data)
+    assert len(runs) == 1 and data.loaded == ()  # read back; no layer needed for it
+    _same_coverage(again, first)
+    # a past day asked for: computed, not kept (today's stays)
+    past = appdata.coverage(path, data, Settings(as_of="2026-01-05"))
+    assert len(runs) == 2 and past.as_of.isoformat() == "2026-01-05"
+    snapshot.wait()
+    _same_coverage(appdata.coverage(path, data), first)
+    assert len(runs) == 2
+    # an assignment elsewhere: the grid's gap closes in the next coverage
+    gap = first.grids_without_sentinel[0]
+    person = str(data.people[data.people["is_party_member"]]["person_id"].iloc[0])
+    reg.assign(open_store(path), person_id=person, role="grid_sentinel", target=gap, by="t")
+    snapshot.wait()
+    after = appdata.coverage(path, appdata.load(path, 1))
+    assert len(runs) == 3 and gap not in after.grids_without_sentinel
+    _same_coverage(after, coverage(open_store(path).read()))
+    # a scoped view (its layers replaced: no versions) is computed, never kept
+    scoped = data.replace(grids=data.grids.iloc[:5])
+    appdata.coverage(path, scoped)
+    appdata.coverage(path, scoped)
+    assert len(runs) == 5

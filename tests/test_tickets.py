@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -22,6 +23,7 @@ from layers.tickets import (
     TicketNotFound,
     TicketStore,
     db_path_for,
+    rules,
     workflow,
 )
 
@@ -125,6 +127,47 @@ def test_moves_follow_the_table_and_history_grows(ts, demo):
         ts.move(tid, "returned")
     with pytest.raises(TicketNotFound):
         ts.move("T000", "registered")
+
+
+def test_open_only_is_the_open_rule_applied_to_every_ticket(ts, demo):
+    """The map's open-ticket layer reads only open tickets: the same rows, columns and types
+    as the whole frame filtered by the one rule (tickets filed and closed here)."""
+    ids = ts.add_many([{"category": "sanitation", "lon": x, "lat": y, "text": f"第{i}件"}
+                       for i, (x, y) in enumerate(_point_in(demo, g) for g in range(6))])
+    for tid in ids[:2]:
+        for target in workflow.path_to("closed")[1:]:
+            ts.move(tid, target, by="staff")
+    ts.move(ids[2], "closed_unresolved", by="staff")  # rejected at intake
+    whole = ts.frame()
+    assert {"closed", "closed_unresolved"} <= set(whole["status"])
+    expected = whole[rules.open_mask(whole["status"])].reset_index(drop=True)
+    got = ts.frame(open_only=True)
+    assert len(got) == len(expected) < len(whole)
+    pd.testing.assert_frame_equal(got, expected)
+    assert not set(got["id"]) & set(ids[:3]) and set(ids[3:]) <= set(got["id"])
+    pd.testing.assert_frame_equal(ts.frame(open_only=True, category="sanitation"),
+                                  expected[expected["category"] == "sanitation"]
+                                  .reset_index(drop=True))
+
+
+def test_opening_the_store_reads_no_grids_until_a_ticket_is_placed(store, demo, monkeypatch):
+    made: list[object] = []
+    real = GridLocator.from_store.__func__
+
+    def counted(cls, path):
+        made.append(path)
+        return real(cls, path)
+
+    monkeypatch.setattr(GridLocator, "from_store", classmethod(counted))
+    ts = TicketStore.for_store(store)
+    ts.frame()
+    ts.version()
+    assert made == []
+    lon, lat = _point_in(demo, 2)
+    tid = ts.add("sanitation", lon, lat, "垃圾未清运")
+    assert ts.get(tid)["grid_code"] == demo.grids["code"].iloc[2]
+    ts.add("sanitation", lon, lat, "又一件")
+    assert made == [store]  # once
 
 
 def test_second_mover_gets_a_conflict_and_nothing_is_overwritten(ts, demo):

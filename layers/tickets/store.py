@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import math
 import os
@@ -67,6 +68,7 @@ from sqlalchemy.sql import Select
 from .. import clock
 from ..auth.principal import PermissionDenied, Principal
 from ..auth.scope import require_ticket
+from ..schema import CLOSED_STATUSES
 from . import rules, workflow
 from .catalogue import DEFAULT_CATALOGUE, catalogue_path_for, load_catalogue
 from .errors import ConflictError, TicketError, TicketNotFound, TicketStoreDamaged
@@ -337,7 +339,9 @@ class TicketStore:
     url
         A SQLAlchemy URL or a path to the SQLite file (created on first use).
     locator
-        Places points in grids at intake (:meth:`GridLocator.from_store`).
+        Places points in grids at intake (:meth:`GridLocator.from_store`), or a function
+        that makes it, called when a ticket is first filed or placed (opening the store to
+        read tickets does not read the grids).
     catalogue
         Category code → (name, days allowed).
     timeout
@@ -352,7 +356,8 @@ class TicketStore:
         The SQLite file exists but is empty, is not an SQLite database or is damaged.
     """
 
-    def __init__(self, url: str | os.PathLike[str], locator: GridLocator | None = None,
+    def __init__(self, url: str | os.PathLike[str],
+                 locator: GridLocator | Callable[[], GridLocator] | None = None,
                  catalogue: Mapping[str, tuple[str, int]] = DEFAULT_CATALOGUE,
                  timeout: float = 30.0,
                  seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
@@ -360,7 +365,8 @@ class TicketStore:
         if "://" not in url:
             url = f"sqlite:///{url}"
         self.url = url
-        self.locator = locator
+        self._locator = locator
+        self._locator_lock = threading.Lock()
         self.catalogue = dict(catalogue)
         self.file: Path | None = _sqlite_file(url)
         self.name: str = self.file.name if self.file else str(make_url(url).database or "")
@@ -376,6 +382,15 @@ class TicketStore:
             self._materialise(seed)
         elif not self._absent():
             self._check_existing()  # reading never writes: a missing file waits for a write
+
+    @property
+    def locator(self) -> GridLocator | None:
+        """Places points in grids at intake (made on first use when given as a function)."""
+        if callable(self._locator) and not isinstance(self._locator, GridLocator):
+            with self._locator_lock:
+                if callable(self._locator) and not isinstance(self._locator, GridLocator):
+                    self._locator = self._locator()
+        return self._locator
 
     def _absent(self) -> bool:
         """True while the SQLite file does not exist (reads then see no tickets)."""
@@ -424,7 +439,7 @@ class TicketStore:
                 return None
             return layers.read(["tickets"], check_geometry=False).tickets
 
-        return cls(db_path_for(store), GridLocator.from_store(store),
+        return cls(db_path_for(store), functools.partial(GridLocator.from_store, store),
                    seed=layer_history if seed else None, **kw)
 
     # -- opening -----------------------------------------------------------------------------
@@ -835,17 +850,21 @@ class TicketStore:
         return [record(row, hist.get(row["id"], []), when)
                 for row in tickets.to_dict(orient="records")]
 
-    def frame(self, now: dt.datetime | None = None, **filters: Any) -> pd.DataFrame:
-        """All tickets (optionally filtered by equality on columns) as a DataFrame, with
+    def frame(self, now: dt.datetime | None = None, *, open_only: bool = False,
+              **filters: Any) -> pd.DataFrame:
+        """All tickets (optionally filtered by equality on columns; ``open_only``: the open
+        ones, by :data:`~layers.schema.CLOSED_STATUSES`, the one rule) as a DataFrame, with
         ``overdue`` at ``now`` (default: the one clock) and ``closed_late``."""
         q = select(tickets_table)
+        if open_only:
+            q = q.where(tickets_table.c.status.not_in(sorted(CLOSED_STATUSES)))
         for col, value in filters.items():
             if value is not None:
                 q = q.where(tickets_table.c[col] == value)
         with self._reading() as conn:
             df = _read_frame(conn, q.order_by(tickets_table.c.id))
-        for col in ("created_at", "deadline", "closed_at"):
-            df[col] = pd.to_datetime(df[col], format="ISO8601")
+        for col in ("created_at", "deadline", "closed_at"):  # one unit, whatever the rows
+            df[col] = pd.to_datetime(df[col], format="ISO8601").astype("datetime64[us]")
         df["overdue"] = rules.overdue_mask(df["status"], df["deadline"], now or clock.now())
         df["closed_late"] = rules.closed_late_mask(df["status"], df["deadline"],
                                                    df["closed_at"])
@@ -1038,7 +1057,7 @@ def _read_frame(conn: Connection, query: Select) -> pd.DataFrame:
     tickets, two thirds of reading a city's tickets; other databases through pandas."""
     if conn.dialect.name != "sqlite":
         return pd.read_sql(query, conn)
-    compiled = query.compile(conn)
+    compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
     params = compiled.params  # filters are plain values (text, numbers): no bind processing
     values = tuple(params[name] for name in compiled.positiontup or ()) \
         if compiled.positional else params

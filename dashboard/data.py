@@ -165,10 +165,19 @@ def _coverage_key(data: LayerSet, settings: Settings) -> str | None:
                        "settings": dataclasses.asdict(settings)}, sort_keys=True, default=str)
 
 
-def warm(data: LayerSet, indexes: Iterable[str] = ()) -> None:
+#: Seconds :func:`warm` waits before it reads: a browser opening the app for the first time
+#: then loads the map's scripts from this server (~1 MB) while it is otherwise idle — the
+#: reads hold the interpreter lock for tens of milliseconds at a time and the spatial index
+#: of two million buildings for half a second, which would make every file it asks for wait.
+WARM_DELAY_S = 5.0
+
+
+def warm(data: LayerSet, indexes: Iterable[str] = (), delay_s: float = WARM_DELAY_S
+         ) -> None:
     """Read every layer of ``data`` not read yet, and build the spatial index of the layers
-    ``indexes`` names, in a background thread (once per layer set): what a page needs later
-    is ready by then, without making the first page wait for it."""
+    ``indexes`` names, in a background thread started ``delay_s`` seconds from now (once per
+    layer set): what a page needs later is ready by then, without making the first page or
+    its map's scripts wait for it."""
     with _GUARD:
         if getattr(data, "_warming", False):
             return
@@ -183,7 +192,9 @@ def warm(data: LayerSet, indexes: Iterable[str] = ()) -> None:
         except Exception:  # a page reading the layer itself will report the problem
             log.exception("warming the layers failed")
 
-    threading.Thread(target=run, name="warm-layers", daemon=True).start()
+    timer = threading.Timer(delay_s, run)
+    timer.name, timer.daemon = "warm-layers", True
+    timer.start()
 
 
 #: (path, layer) → (layer version, day, frame): the current version of each layer only

@@ -32,21 +32,25 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import shapely
 
 from .schema import spec
 from .store import GeoPackageStore, Store
 
 log = logging.getLogger(__name__)
 
-#: The CRS of every stored layer.
+#: The CRS and geometry column of every stored layer.
 STORE_CRS = "EPSG:4326"
+GEOMETRY = "geometry"
 #: Changes when the file layout or encoding changes: older files are then not used.
 FORMAT = 1
 _META_KEY = b"wangge_snapshot"
@@ -104,12 +108,32 @@ def _load_layer(path: Path, name: str, token: str) -> pd.DataFrame | None:
     if table is None:
         return None
     try:
-        if spec(name).geometry is not None:  # the store's CRS, as the store names it
-            return gpd.GeoDataFrame.from_arrow(table).set_crs(STORE_CRS, allow_override=True)
+        if spec(name).geometry is not None:
+            return _geo_frame(table)
         return table.to_pandas()
-    except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
+    except (pa.ArrowException, ValueError, TypeError, KeyError, shapely.errors.ShapelyError
+            ) as exc:
         log.warning("snapshot %s not used: %s", path, exc)
         return None
+
+
+#: Geometries decoded per call: each call holds the GIL, and a server thread decoding two
+#: million buildings in one call would stall the web server's event loop for over a second.
+_DECODE_CHUNK = 50_000
+
+
+def _geo_frame(table: pa.Table) -> gpd.GeoDataFrame:
+    """The GeoDataFrame of a layer's table: attributes as pandas reads them (Arrow strings
+    without a copy), the WKB geometry decoded a chunk at a time, in the store's CRS."""
+    names = table.column_names
+    wkb = table.column(GEOMETRY)
+    geoms = np.concatenate(
+        [shapely.from_wkb(wkb.slice(i, _DECODE_CHUNK).to_numpy(zero_copy_only=False))
+         for i in range(0, len(wkb), _DECODE_CHUNK)] or [np.array([], dtype=object)])
+    frame = table.drop_columns([GEOMETRY]).to_pandas()
+    frame.insert(names.index(GEOMETRY), GEOMETRY, gpd.GeoSeries(geoms, index=frame.index,
+                                                                crs=STORE_CRS))
+    return gpd.GeoDataFrame(frame, geometry=GEOMETRY, crs=STORE_CRS)
 
 
 def _read_table(path: Path, expect: Mapping[str, str]) -> pa.Table | None:
@@ -167,8 +191,18 @@ def _write_table(store_path: Path, path: Path, table: pa.Table) -> bool:
         return False
 
 
+#: A temporary file older than this was left by a writer that was killed: removed.
+_STALE_TMP_S = 3600
+
+
 def _remove_others(folder: Path, prefix: str, keep: str) -> None:
-    """Drop the older versions (files or folders named ``prefix…``) once ``keep`` is in place."""
+    """Drop the older versions (files or folders named ``prefix…``) once ``keep`` is in place,
+    and temporary files of ``prefix…`` that a killed writer left behind."""
+    now = time.time()
+    for tmp in folder.glob(f".{prefix}*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > _STALE_TMP_S:
+                shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
     for old in folder.glob(f"{prefix}*"):
         if old.name != keep:
             with contextlib.suppress(OSError):  # another process removed it first

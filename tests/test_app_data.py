@@ -70,8 +70,9 @@ def test_layers_are_read_when_first_asked_for(demo_file, tmp_path, monkeypatch):
 def test_warming_reads_every_layer_in_the_background(demo_file, tmp_path):
     path = copy_store(demo_file, tmp_path / "s.gpkg")
     data = appdata.load(str(path), 0)
-    appdata.warm(data, indexes=("grids",))
-    appdata.warm(data, indexes=("grids",))  # once per layer set
+    appdata.warm(data, indexes=("grids",), delay_s=0.2)
+    appdata.warm(data, indexes=("grids",), delay_s=0)  # once per layer set
+    assert data.loaded == ()  # not before the delay
     deadline = time.monotonic() + 60
     while len(data.loaded) < len(data) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -132,3 +132,33 @@ def test_sets_of_tables_round_trip_and_are_keyed(store):
     snapshot.wait()
     assert snapshot.read_tables(store.path, "cov", "k1") is None  # replaced
     assert set(snapshot.read_tables(store.path, "cov", "k2") or {}) == {"a"}
+
+
+def test_files_a_killed_writer_left_are_removed_later(store):
+    folder = snapshot.snapshot_dir(store.path)
+    folder.mkdir()
+    old = folder / ".grids.0123.arrow.dead.tmp"
+    fresh = folder / ".grids.4567.arrow.live.tmp"  # another writer, still at work
+    for p in (old, fresh):
+        p.write_bytes(b"half a file")
+    os.utime(old, (1, 1))
+    _read(store, "grids")
+    assert not old.exists() and fresh.exists()
+
+
+def test_mixed_and_empty_geometries_keep_their_types():
+    """WKB keeps a layer mixing Polygon and MultiPolygon as it is (GeoArrow's native
+    encoding would make them all MultiPolygons), and an empty layer its columns."""
+    import geopandas as gpd
+    import shapely
+
+    from layers.layerset import empty_layer
+
+    mixed = gpd.GeoDataFrame(
+        {"code": ["a", "b"], "n": pd.array([1, None], "Int64")},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.MultiPolygon([shapely.box(2, 2, 3, 3)])],
+        crs="EPSG:4326")
+    for frame in (mixed, empty_layer("care_points")):
+        got = snapshot._geo_frame(snapshot._to_table(frame, {"layer": "x", "token": "t"}))
+        pd.testing.assert_frame_equal(got, frame, check_index_type=False)
+        assert list(got.geom_type) == list(frame.geom_type) and got.crs == frame.crs

@@ -29,7 +29,7 @@ from . import crs as _crs
 from ._keys import index_in as _index_in
 from ._keys import strings as _strings
 from ._keys import take as _take
-from .assignments import active_assignments, resolve_as_of
+from .assignments import active_mask, resolve_as_of
 from .layerset import LayerSet
 from .settings import DEFAULT_SETTINGS, Settings
 
@@ -233,7 +233,7 @@ def _coverage(
     gaps = np.flatnonzero(sent.n_sent == 0)
     grids_without = sorted(_take(g_codes, gaps).tolist())
 
-    pool = _party_pool(people, p_ids, act.person)
+    pool = _party_pool(people, p_ids, act.person.filter(pa.array(act.active)))
     suggestions_f = ex.submit(_suggest, grids, gaps, people, np.flatnonzero(pool), settings)
     members = _building_members(act, people, pool, b_codes)
     overloaded_members = _overloaded_members(act, members, people, p_ids, settings)
@@ -259,12 +259,13 @@ def _coverage(
 
 
 class _ActiveRoles(NamedTuple):
-    """The active assignments as Arrow strings, with a mask per role."""
+    """The assignments as Arrow strings, with the masks of the active ones (per role)."""
 
     target: pa.Array
     person: pa.Array
     is_sentinel: np.ndarray
     is_member: np.ndarray
+    active: np.ndarray
 
 
 class _SentinelLoad(NamedTuple):
@@ -304,14 +305,16 @@ def _submit_centroids(ex: ThreadPoolExecutor, b_geom: np.ndarray) -> list[Future
 
 
 def _active_roles(assignments: pd.DataFrame, as_of: dt.date) -> _ActiveRoles:
-    """The assignments active on ``as_of``: targets, persons and the two role masks."""
-    act = active_assignments(assignments, as_of)
-    role = _strings(act["role"])
+    """Every assignment's target and person, with the masks of those active on ``as_of``
+    (no copy of the rows: nearly all of them are active)."""
+    active = active_mask(assignments, as_of)
+    role = _strings(assignments["role"])
     return _ActiveRoles(
-        target=_strings(act["target_code"]),
-        person=_strings(act["person_id"]),
-        is_sentinel=pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False),
-        is_member=pc.equal(role, "building_member").to_numpy(zero_copy_only=False),
+        target=_strings(assignments["target_code"]),
+        person=_strings(assignments["person_id"]),
+        is_sentinel=pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False) & active,
+        is_member=pc.equal(role, "building_member").to_numpy(zero_copy_only=False) & active,
+        active=active,
     )
 
 

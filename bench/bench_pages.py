@@ -4,12 +4,14 @@ Usage::
 
     python bench/bench_pages.py                                  # town demo, 5 runs
     python bench/bench_pages.py --store city --runs 3            # bench/out/city.gpkg (a copy)
+    python bench/bench_pages.py --store city --start-only        # city: server starts only
     python bench/bench_pages.py --store PATH --figures city      # city figures on another store
     python bench/bench_pages.py --app-root /tmp/before --label before \\
         --json bench/out/pages_before_town.json                  # another checkout of the app
 
 A real ``streamlit run DIR/dashboard/app.py`` (cwd ``DIR``, ``--app-root``) shows a private copy
-of the store (``WANGGE_STORE``); Debian's Chromium (never a downloaded browser) drives it with
+of the store (``WANGGE_STORE``; for the city it is started ``--runs`` + 1 times: the first start
+finds no snapshot beside the fresh copy, the later ones the snapshot the first made); Debian's Chromium (never a downloaded browser) drives it with
 Playwright as a user would: sidebar links, clicks on the map, the sidebar's filter and search,
 a move button on the tickets page. One untimed pass warms the server, then ``--runs`` timed
 passes; each figure is the median (min–max) of the runs.

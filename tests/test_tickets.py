@@ -170,6 +170,23 @@ def test_opening_the_store_reads_no_grids_until_a_ticket_is_placed(store, demo, 
     assert made == [store]  # once
 
 
+def test_the_version_changes_with_every_ticket_filed_or_moved_and_only_then(ts, demo):
+    seen = [ts.version()]
+    lon, lat = _point_in(demo, 5)
+    tid = ts.add("sanitation", lon, lat, "垃圾未清运")
+    seen.append(ts.version())
+    ts.get(tid)
+    ts.frame()
+    assert ts.version() == seen[-1]  # reading changes nothing
+    for target in workflow.path_to("closed")[1:3]:
+        ts.move(tid, target, by="staff")
+        seen.append(ts.version())
+    ts.add_many([{"category": "dispute", "lon": lon, "lat": lat, "text": "邻里纠纷"}])
+    seen.append(ts.version())
+    assert len(set(seen)) == len(seen)
+    assert [v[0] for v in seen] == sorted(v[0] for v in seen)  # it only grows
+
+
 def test_second_mover_gets_a_conflict_and_nothing_is_overwritten(ts, demo):
     lon, lat = _point_in(demo, 4)
     tid = ts.add("dispute", lon, lat, "邻里纠纷")

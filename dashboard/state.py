@@ -292,9 +292,11 @@ class Store:
         catalogue; read tickets through :meth:`ticket_frame` / :meth:`ticket`."""
         return _tickets(str(self.path))
 
-    def ticket_frame(self, now: dt.datetime | None = None) -> pd.DataFrame:
-        """The tickets this principal may see (its scope; text hidden by role)."""
-        return scoped_tickets(self.tickets.frame(now=now), self.principal)
+    def ticket_frame(self, now: dt.datetime | None = None, **filters: Any) -> pd.DataFrame:
+        """The tickets this principal may see (its scope; text hidden by role), optionally
+        only those equal to ``filters`` (e.g. ``grid_code=``: one query, not the whole
+        database)."""
+        return scoped_tickets(self.tickets.frame(now=now, **filters), self.principal)
 
     def ticket(self, ticket_id: str) -> dict:
         """One ticket's JSON form, when it is in scope (:class:`PermissionDenied` else)."""

@@ -7,7 +7,9 @@ masked (``138****1234``).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +153,14 @@ def _row(df: pd.DataFrame, code: str, what: str) -> pd.Series:
     return df.iloc[hit[0]]
 
 
+def _active_of(assignments: pd.DataFrame, column: str, keys: Sequence[str] | np.ndarray,
+               as_of: dt.date) -> pd.DataFrame:
+    """The active assignments whose ``column`` is one of ``keys``, in the layer's order: the
+    rule of :func:`active_assignments`, applied to those rows only (a city holds two million
+    assignments; a detail needs a few)."""
+    return active_assignments(assignments[_keys.isin(assignments[column], keys)], as_of)
+
+
 def _holding(act: pd.DataFrame, role: str, target: str) -> pd.DataFrame:
     """Active assignments of ``role`` on ``target``."""
     return act[((act["role"] == role) & (act["target_code"] == target)).to_numpy()]
@@ -167,9 +177,9 @@ def grid_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETTINGS
     """
     row = _row(data["grids"], code, "grid")
     as_of = resolve_as_of(data, settings)
-    act = active_assignments(data["assignments"], as_of)
     b = data["buildings"]
     mine = b[(b["grid_code"] == code).to_numpy()]
+    act = _active_of(data["assignments"], "target_code", [code, *mine["code"]], as_of)
     members = act[(act["role"] == "building_member").to_numpy()]
     covered = _keys.isin(mine["code"], members["target_code"])
     households = int(mine["households"].sum()) if len(mine) else int(row["households"])
@@ -197,8 +207,8 @@ def building_detail(data: LayerSet, code: str, settings: Settings = DEFAULT_SETT
     """
     row = _row(data["buildings"], code, "building")
     as_of = resolve_as_of(data, settings)
-    act = active_assignments(data["assignments"], as_of)
     grid = str(row["grid_code"])
+    act = _active_of(data["assignments"], "target_code", [code, grid], as_of)
     members = _holding(act, "building_member", code)
     sentinels = _holding(act, "grid_sentinel", grid)
     g = data["grids"]
@@ -256,7 +266,8 @@ def search(data: LayerSet, query: str, limit: int = 20) -> list[Hit]:
     p = data["people"]
     sel = np.flatnonzero(match(p["name"]) | match(p["person_id"]))[:limit]
     if sel.size:
-        act = active_assignments(data["assignments"], resolve_as_of(data))
+        act = _active_of(data["assignments"], "person_id", p["person_id"].to_numpy()[sel],
+                         resolve_as_of(data))
         first = act.drop_duplicates("person_id").set_index("person_id")["target_code"]
         for pid, name, home, geom in zip(p["person_id"].to_numpy()[sel],
                                          p["name"].to_numpy()[sel],

@@ -229,12 +229,7 @@ def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
         return
     data = store.data
     try:
-        tickets = store.ticket_frame()  # the one source of tickets, in scope
-        settings = Settings(as_of=store.as_of) if store.as_of else DEFAULT_SETTINGS
-        if (data.grids["code"] == code).any():
-            d = lookup.grid_detail(data, code, settings, tickets=tickets)
-        else:
-            d = lookup.building_detail(data, code, settings, tickets=tickets)
+        d, tickets = _lookup(store, code)
     except KeyError:  # unknown, or outside this account's scope (the same words for both)
         st.caption(t("no_results" if store.principal.whole_area else "auth_out_of_scope", L))
         return
@@ -290,6 +285,22 @@ def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
     from dashboard.views.assign_panel import assignment_section  # 责任人调整, 变更记录
 
     assignment_section(store, d)
+
+
+def _lookup(store: Store, code: str) -> tuple[lookup.Detail, pd.DataFrame]:
+    """The detail of a grid or building and the tickets of its grid — the one source of
+    tickets, in scope, but only that grid's (a city holds 200,000). KeyError for a code that
+    is unknown or outside the account's scope."""
+    data = store.data
+    settings = Settings(as_of=store.as_of) if store.as_of else DEFAULT_SETTINGS
+    if (data.grids["code"] == code).any():
+        tickets = store.ticket_frame(grid_code=code)
+        return lookup.grid_detail(data, code, settings, tickets=tickets), tickets
+    grid = data.buildings.loc[(data.buildings["code"] == code).to_numpy(), "grid_code"]
+    if grid.empty:
+        raise KeyError(code)
+    tickets = store.ticket_frame(grid_code=str(grid.iloc[0]))
+    return lookup.building_detail(data, code, settings, tickets=tickets), tickets
 
 
 def search_box(store: Store) -> None:

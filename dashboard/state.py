@@ -25,7 +25,7 @@ from layers.auth.scope import require_ticket, scoped, scoped_history, scoped_tic
 from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS, Settings
-from layers.tickets import TicketStore, TicketStoreDamaged
+from layers.tickets import TicketStore, TicketStoreDamaged, rules
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,15 @@ def _tickets(path: str) -> TicketStore:
     return TicketStore.for_store(path)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _ticket_rows(path: str, version: tuple[int, str]) -> pd.DataFrame:
+    """Every ticket of one ticket-store version, read once for all sessions (a city holds
+    213,426: 1–2 s to read); callers take ``overdue`` at their moment (``rules.at``) and
+    never change this frame."""
+    del version
+    return _tickets(path).frame()
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _ticket_layer(path: str, version: tuple[int, str], scope: ScopeKey = _WHOLE
                   ) -> gpd.GeoDataFrame:
@@ -293,10 +302,13 @@ class Store:
         return _tickets(str(self.path))
 
     def ticket_frame(self, now: dt.datetime | None = None, **filters: Any) -> pd.DataFrame:
-        """The tickets this principal may see (its scope; text hidden by role), optionally
-        only those equal to ``filters`` (e.g. ``grid_code=``: one query, not the whole
-        database)."""
-        return scoped_tickets(self.tickets.frame(now=now, **filters), self.principal)
+        """The tickets this principal may see (its scope; text hidden by role), ``overdue``
+        at ``now`` (default: the one clock): all of them read once per ticket-store version,
+        or only those equal to ``filters`` (e.g. ``grid_code=``: one query)."""
+        if filters:
+            return scoped_tickets(self.tickets.frame(now=now, **filters), self.principal)
+        every = _ticket_rows(str(self.path), self.tickets.version())
+        return scoped_tickets(rules.at(every, now or clock.now()), self.principal)
 
     def ticket(self, ticket_id: str) -> dict:
         """One ticket's JSON form, when it is in scope (:class:`PermissionDenied` else)."""

@@ -44,3 +44,10 @@ def closed_late_mask(status: pd.Series, deadline: pd.Series, closed_at: pd.Serie
     """Which tickets were closed after their deadline."""
     late = (pd.to_datetime(closed_at) > pd.to_datetime(deadline)).to_numpy()
     return ~open_mask(status) & late
+
+
+def at(tickets: pd.DataFrame, now: dt.datetime | pd.Timestamp) -> pd.DataFrame:
+    """``tickets`` (a :meth:`~layers.tickets.TicketStore.frame`) with ``overdue`` evaluated
+    at ``now``: a frame read once serves any later moment (a copy; ``tickets`` is not
+    changed)."""
+    return tickets.assign(overdue=overdue_mask(tickets["status"], tickets["deadline"], now))

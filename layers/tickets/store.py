@@ -873,10 +873,9 @@ class TicketStore:
             df = _read_frame(conn, q.order_by(tickets_table.c.id))
         for col in ("created_at", "deadline", "closed_at"):  # one unit, whatever the rows
             df[col] = pd.to_datetime(df[col], format="ISO8601").astype("datetime64[us]")
-        df["overdue"] = rules.overdue_mask(df["status"], df["deadline"], now or clock.now())
         df["closed_late"] = rules.closed_late_mask(df["status"], df["deadline"],
                                                    df["closed_at"])
-        return df
+        return rules.at(df, now or clock.now())
 
     def last_events(self) -> pd.DataFrame:
         """The latest history entry of every ticket: ``ticket_id``, ``at``, ``note``."""

@@ -61,6 +61,11 @@ def streamlit_server(store: Path, **env: str) -> Iterator[str]:
         pytest.fail("streamlit did not start: " + log_file.read().decode()[-2000:])
     try:
         yield url
+    except BaseException:  # a failing test shows what the server logged
+        log_file.seek(0)
+        sys.stderr.write("--- streamlit server log (last 6000 characters) ---\n"
+                         + log_file.read().decode(errors="replace")[-6000:] + "\n")
+        raise
     finally:
         proc.terminate()
         try:

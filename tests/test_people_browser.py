@@ -102,7 +102,7 @@ def test_people_page_and_the_panel_in_english(browser, server, town, demo):
     page.get_by_text(t("ppl_search", "en")).first.wait_for(timeout=LOAD)
     page.wait_for_timeout(RERUN_MS)
     assert page.get_by_text("Page not found").count() == 0
-    page.locator("[data-testid=stDataFrame] table").first.wait_for(timeout=LOAD)  # slow machines
+    page.locator("[data-testid=stDataFrame] table").first.wait_for(state="attached", timeout=LOAD)
     listed = _tables(page)[0]
     assert demo.people.name.iloc[0] in listed
     assert demo.people.phone.iloc[0] not in listed  # masked in the list

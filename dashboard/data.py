@@ -23,7 +23,7 @@ from layers.assignments import resolve_as_of
 from layers.coverage import CoverageResult
 from layers.coverage import coverage as layers_coverage
 from layers.demo import generate_demo
-from layers.layerset import LayerSet, is_fictional
+from layers.layerset import DATE_ANCHOR, LayerSet, is_fictional
 from layers.settings import DEFAULT_SETTINGS, Settings
 from layers.store import open_store
 from layers.tickets import TicketStore, db_path_for
@@ -114,7 +114,8 @@ def load(path: str, mtime_ns: int) -> LayerSet:
     tokens = store.layer_versions()
     meta = store.meta()
     today = clock.today().isoformat()  # demo dates are shown relative to today
-    readers = {n: functools.partial(_layer, path, n, tokens.get(n, ""), today)
+    anchor = meta.get(DATE_ANCHOR)  # the stored day a demo's dates are relative to
+    readers = {n: functools.partial(_layer, path, n, tokens.get(n, ""), today, anchor)
                for n in store.layer_names()}
     # each layer is read with its dates shifted to today; the metadata says so too
     return LayerSet({}, LayerSet({}, meta).dates_relative_to(clock.today()).meta,
@@ -208,18 +209,20 @@ def _cached(path: str, name: str, token: str, today: str) -> pd.DataFrame | None
     return hit[2] if hit is not None and hit[:2] == (token, today) else None
 
 
-def _layer(path: str, name: str, token: str, today: str) -> pd.DataFrame:
+def _layer(path: str, name: str, token: str, today: str, anchor: str | None = None
+           ) -> pd.DataFrame:
     """Layer ``name`` at version ``token``: from the snapshot, or read from the store
     (integrity-checked, not re-validated: the store validated it when it wrote it), by one
-    session while the others wait for it; dates shifted to ``today`` for a demo."""
+    session while the others wait for it; dates shifted to ``today`` when the store keeps
+    them relative to ``anchor`` (a demo)."""
     with _GUARD:
         lock = _LOCKS.setdefault((path, name), threading.Lock())
     with lock:
         frame = _cached(path, name, token, today)
         if frame is None:
-            store = open_store(path)
-            raw = snapshot.read_layer(store, name, token)
-            frame = LayerSet({name: raw}, store.meta()).dates_relative_to(
+            raw = snapshot.read_layer(open_store(path), name, token)
+            meta = {DATE_ANCHOR: anchor} if anchor else {}
+            frame = LayerSet({name: raw}, meta).dates_relative_to(
                 dt.date.fromisoformat(today))[name]
             _LAYERS[(path, name)] = (token, today, frame)
         return frame

@@ -126,7 +126,6 @@ class CoverageResult:
             },
         }
 
-
     def to_tables(self) -> dict[str, pd.DataFrame]:
         """The result as plain tables (for a cache: :func:`layers.snapshot.write_tables`);
         :meth:`from_tables` makes the same result again."""

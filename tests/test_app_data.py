@@ -21,10 +21,8 @@ def _same(a, b) -> None:
         pd.testing.assert_frame_equal(a[name], b[name], obj=name)
 
 
-def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeypatch):
-    path = copy_store(demo_file, tmp_path / "s.gpkg")
-    first = appdata.load(str(path), 0)
-    _same(first, open_store(path).read())
+def _count_reads(monkeypatch) -> list[list[str]]:
+    """The layers each read from the GeoPackage itself asks for, from now on."""
     reads: list[list[str]] = []
     real = GeoPackageStore.read
 
@@ -33,6 +31,14 @@ def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeyp
         return real(self, layers, **kw)
 
     monkeypatch.setattr(GeoPackageStore, "read", counted)
+    return reads
+
+
+def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeypatch):
+    path = copy_store(demo_file, tmp_path / "s.gpkg")
+    first = appdata.load(str(path), 0)
+    _same(first, open_store(path).read())
+    reads = _count_reads(monkeypatch)
     again = appdata.load(str(path), 0)
     _ = [again[n] for n in again]
     assert reads == []  # nothing changed: nothing read
@@ -43,21 +49,14 @@ def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeyp
     _ = [after[n] for n in after]
     assert reads == [["people"]]  # the one layer the edit changed
     assert after["buildings"] is first["buildings"]
-    monkeypatch.setattr(GeoPackageStore, "read", real)
+    monkeypatch.undo()
     _same(after, open_store(path).read())
     assert "新居民" in set(after["people"]["name"])
 
 
 def test_layers_are_read_when_first_asked_for(demo_file, tmp_path, monkeypatch):
     path = copy_store(demo_file, tmp_path / "s.gpkg")
-    reads: list[list[str]] = []
-    real = GeoPackageStore.read
-
-    def counted(self, layers=None, **kw):
-        reads.append(list(layers or []))
-        return real(self, layers, **kw)
-
-    monkeypatch.setattr(GeoPackageStore, "read", counted)
+    reads = _count_reads(monkeypatch)
     data = appdata.load(str(path), 0)
     assert reads == [] and data.loaded == ()
     assert "buildings" in data and len(data) == len(open_store(path).layer_names())

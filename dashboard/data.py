@@ -20,7 +20,7 @@ import pandas as pd
 
 from layers import clock, snapshot
 from layers.assignments import resolve_as_of
-from layers.coverage import CoverageResult
+from layers.coverage import CoverageMemo, CoverageResult
 from layers.coverage import coverage as layers_coverage
 from layers.demo import generate_demo
 from layers.layerset import DATE_ANCHOR, LayerSet, is_fictional
@@ -143,9 +143,29 @@ def coverage(path: str, data: LayerSet, settings: Settings = DEFAULT_SETTINGS
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("kept coverage of %s not used: %s", path, exc)
     _read_ahead(data, COVERAGE_LAYERS)
-    result = layers_coverage(data, settings)
+    result = layers_coverage(data, settings, _memo(path))
     snapshot.write_tables(path, "coverage", key, result.to_tables())
     return result
+
+
+#: path → the :class:`~layers.coverage.CoverageMemo` of the store's last whole coverage: after
+#: an edit the next one redoes only what the edit touched (a city: ~2 s → ~0.3 s).
+_MEMOS: dict[str, CoverageMemo] = {}
+
+
+def _memo(path: str) -> CoverageMemo:
+    with _GUARD:
+        return _MEMOS.setdefault(path, CoverageMemo())
+
+
+def _prime(path: str, data: LayerSet) -> None:
+    """Fill the coverage memo of ``path`` from ``data`` when no coverage of it has been
+    computed in this process (today's came from the snapshot): so the first edit after a
+    start is quick too. Nothing is written."""
+    memo = _memo(path)
+    if memo.primed or _coverage_key(data, DEFAULT_SETTINGS) is None:
+        return
+    layers_coverage(data, DEFAULT_SETTINGS, memo)
 
 
 def _read_ahead(data: LayerSet, names: Iterable[str]) -> None:
@@ -173,10 +193,11 @@ def _coverage_key(data: LayerSet, settings: Settings) -> str | None:
 WARM_DELAY_S = 5.0
 
 
-def warm(data: LayerSet, indexes: Iterable[str] = (), delay_s: float = WARM_DELAY_S
-         ) -> None:
-    """Read every layer of ``data`` not read yet, and build the spatial index of the layers
-    ``indexes`` names, in a background thread started ``delay_s`` seconds from now (once per
+def warm(data: LayerSet, indexes: Iterable[str] = (), delay_s: float = WARM_DELAY_S,
+         path: str | None = None) -> None:
+    """Read every layer of ``data`` not read yet, build the spatial index of the layers
+    ``indexes`` names and, given the store's ``path``, fill its coverage memo
+    (:func:`_prime`), in a background thread started ``delay_s`` seconds from now (once per
     layer set): what a page needs later is ready by then, without making the first page or
     its map's scripts wait for it."""
     with _GUARD:
@@ -190,6 +211,8 @@ def warm(data: LayerSet, indexes: Iterable[str] = (), delay_s: float = WARM_DELA
                 frame = data[name]
                 if name in indexes:
                     _ = frame.sindex  # kept with the frame, shared by every session
+            if path is not None:
+                _prime(path, data)
         except Exception:  # a page reading the layer itself will report the problem
             log.exception("warming the layers failed")
 

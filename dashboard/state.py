@@ -251,7 +251,8 @@ def warm_layers() -> None:
         return
     data = _scoped(*shown)
     big = len(data.grids) > mapview.MAX_GRIDS
-    appdata.warm(data, indexes=("communities", "grids", "buildings") if big else ())
+    appdata.warm(data, indexes=("communities", "grids", "buildings") if big else (),
+                 path=shown[0])
 
 
 #: Session key of what :class:`Store` last opened: (path, layer version, scope).

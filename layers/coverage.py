@@ -13,6 +13,7 @@ reach of each uncovered grid).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from pyproj import Transformer
 
-from . import crs as _crs
+from . import _coverage_space as _space
+from ._keys import LookupMemo
 from ._keys import index_in as _index_in
 from ._keys import strings as _strings
 from ._keys import take as _take
@@ -189,53 +190,79 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def coverage(data: LayerSet, settings: Settings = DEFAULT_SETTINGS) -> CoverageResult:
+class CoverageMemo:
+    """What :func:`coverage` worked out on its last run, for the next run after an edit.
+
+    Pass the same memo to successive runs over successive versions of the same store: each
+    run then looks up only the codes that changed (:class:`~layers._keys.LookupMemo`), locates
+    buildings only when the geometries changed and ranks suggestions only for the gaps an edit
+    reaches (:mod:`layers._coverage_space`); everything else is integer counting over all
+    rows. The answer is always the one a run without a memo gives. Runs sharing a memo take
+    turns (it holds a lock).
+    """
+
+    def __init__(self) -> None:
+        self.lookups = LookupMemo()
+        self.located = _space.Located()
+        self.suggested = _space.Suggested()
+        self.lock = threading.Lock()
+        self.primed = False  # a run has filled it
+
+
+
+def coverage(data: LayerSet, settings: Settings = DEFAULT_SETTINGS,
+             memo: CoverageMemo | None = None) -> CoverageResult:
     """Run the coverage analysis.
 
     Parameters
     ----------
     data
         Needs ``grids``, ``buildings``, ``people`` and ``assignments``; ``communities`` names
-        the summary rows when present.
+        the summary rows when present. Keys (grid and building codes, person ids) are unique,
+        as the store guarantees.
     settings
         Thresholds (``sentinel_max_households``, ``member_max_buildings``,
         ``suggestions_per_gap``, ``suggestion_max_distance_m``), ``as_of`` and ``metric_crs``.
+    memo
+        The :class:`CoverageMemo` of earlier runs over earlier versions of these layers
+        (updated): the same answer, sooner after a small edit.
 
     Returns
     -------
     CoverageResult
     """
+    memo = memo or CoverageMemo()
     # GEOS releases the GIL: the spatial steps run in worker threads while this thread does
     # the tabular work, so the analysis uses both cores of a small server.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="coverage") as pool_ex:
-        return _coverage(data, settings, pool_ex)
+    with memo.lock, ThreadPoolExecutor(max_workers=2, thread_name_prefix="coverage") as ex:
+        result = _coverage(data, settings, ex, memo)
+        memo.primed = True
+        return result
 
 
 def _coverage(
-    data: LayerSet, settings: Settings, ex: ThreadPoolExecutor
+    data: LayerSet, settings: Settings, ex: ThreadPoolExecutor, memo: CoverageMemo
 ) -> CoverageResult:
     """The analysis as a list of steps; the spatial ones run in ``ex``'s worker threads."""
     as_of = resolve_as_of(data, settings)
     grids, buildings, people = data["grids"], data["buildings"], data["people"]
-    centroids = _submit_centroids(ex, buildings.geometry.to_numpy())
-    act = _active_roles(data["assignments"], as_of)
     g_codes = _strings(grids["code"])
     b_codes = _strings(buildings["code"])
-    p_ids = _strings(people["person_id"])
-
-    pos = _index_in(_strings(buildings["grid_code"]), g_codes)
-    located_f = ex.submit(_locate_buildings, centroids, grids.geometry.to_numpy(), pos)
+    pos = memo.lookups.index_in(
+        g_codes, {"building_grid": (_strings(buildings["grid_code"]), None)})["building_grid"]
+    located_f = memo.located.submit(ex, buildings.geometry.values, grids.geometry.values, pos)
+    act = _active_roles(data["assignments"], as_of, memo.lookups, g_codes, people)
     g_hh, n_b = _grid_households(grids, buildings, pos)
-    sent = _sentinel_load(act, g_codes, g_hh, settings)
-    overloaded = _overloaded_sentinels(sent, g_codes, people, p_ids, settings)
-    grid_table = _grid_table(grids, g_hh, n_b, sent)
+    sent = _sentinel_load(act, len(g_codes), g_hh, settings)
+    overloaded = _overloaded_sentinels(sent, g_codes, people, act.persons, settings)
+    grid_table = _grid_table(grids, g_hh, n_b, sent, act.persons)
     gaps = np.flatnonzero(sent.n_sent == 0)
     grids_without = sorted(_take(g_codes, gaps).tolist())
 
-    pool = _party_pool(people, p_ids, act.person.filter(pa.array(act.active)))
-    suggestions_f = ex.submit(_suggest, grids, gaps, people, np.flatnonzero(pool), settings)
-    members = _building_members(act, people, pool, b_codes)
-    overloaded_members = _overloaded_members(act, members, people, p_ids, settings)
+    pool = _party_pool(people, act)
+    suggestions_f = ex.submit(memo.suggested.suggest, grids, gaps, people, pool, settings)
+    members = _building_members(act, people, pool, b_codes, memo.lookups)
+    overloaded_members = _overloaded_members(act, members, people, settings)
     outside = _buildings_outside(located_f, pos, buildings, b_codes, g_codes)
 
     suggestions = suggestions_f.result()
@@ -257,29 +284,62 @@ def _coverage(
     )
 
 
-class _ActiveRoles(NamedTuple):
-    """The assignments as Arrow strings, with the masks of the active ones (per role)."""
+class _Persons(NamedTuple):
+    """Person keys: a position in the people layer, or ``len(people) + i`` for the i-th
+    person id an assignment names that the people layer does not hold."""
 
-    target: pa.Array
-    person: pa.Array
-    is_sentinel: np.ndarray
-    is_member: np.ndarray
+    ids: pa.Array
+    unknown: pa.Array
+
+    def id_of(self, keys: np.ndarray) -> np.ndarray:
+        """The person ids of ``keys`` (an object array of strings)."""
+        n = len(self.ids)
+        out = np.empty(len(keys), dtype=object)
+        known = keys < n
+        out[known] = _take(self.ids, keys[known])
+        out[~known] = _take(self.unknown, keys[~known] - n)
+        return out
+
+    def names(self, people: pd.DataFrame, keys: np.ndarray) -> np.ndarray:
+        """Their names (None for an id the people layer does not hold)."""
+        known = keys < len(self.ids)
+        out = np.full(len(keys), None, dtype=object)
+        out[known] = people["name"].iloc[keys[known]].to_numpy(dtype=object)
+        return out
+
+
+class _ActiveRoles(NamedTuple):
+    """The assignments in force, resolved to integer positions.
+
+    ``key`` is each assignment's person key (:class:`_Persons`; only meaningful where
+    ``active``); ``target`` every assignment's target code; ``s_rows``/``s_grid`` the
+    sentinel assignments to a known grid and their grids; ``m_rows`` the building-member
+    assignments.
+    """
+
+    key: np.ndarray
+    persons: _Persons
     active: np.ndarray
+    target: pa.Array
+    s_rows: np.ndarray
+    s_grid: np.ndarray
+    m_rows: np.ndarray
 
 
 class _SentinelLoad(NamedTuple):
     """Sentinel assignments resolved to integer ids, and the households each sentinel serves.
 
-    ``grid``, ``person`` and ``pidx`` (index into ``persons``) are per sentinel assignment to
-    a known grid; ``persons`` the distinct sentinels, ``n_sent`` the sentinels per grid,
-    ``load`` the households per sentinel, ``over_p`` the overloaded ones (indexes into
-    ``persons``), ``in_over`` the assignments of those and ``over_grids`` their grids (mask).
+    ``grid``, ``key`` (person key) and ``pidx`` (index into ``persons``) are per sentinel
+    assignment to a known grid; ``persons`` the distinct sentinels' keys, ``n_sent`` the
+    sentinels per grid, ``load`` the households per sentinel, ``over_p`` the overloaded ones
+    (indexes into ``persons``), ``in_over`` the assignments of those and ``over_grids`` their
+    grids (mask).
     """
 
     grid: np.ndarray
-    person: pa.Array
+    key: np.ndarray
     pidx: np.ndarray
-    persons: pa.Array
+    persons: np.ndarray
     n_sent: np.ndarray
     load: np.ndarray
     over_p: np.ndarray
@@ -288,33 +348,41 @@ class _SentinelLoad(NamedTuple):
 
 
 class _BuildingMembers(NamedTuple):
-    """Building-member assignments resolved against the building codes."""
+    """Which buildings have an active member, and the pool's home buildings."""
 
-    m_rows: pa.Array
     has_member: np.ndarray
     home_pos: np.ndarray
     without_member: list[str]
 
 
-def _submit_centroids(ex: ThreadPoolExecutor, b_geom: np.ndarray) -> list[Future]:
-    """Start the building centroids, half in each worker (GEOS releases the GIL)."""
-    half = len(b_geom) // 2
-    return [ex.submit(shapely.centroid, b_geom[:half]),
-            ex.submit(shapely.centroid, b_geom[half:])]
-
-
-def _active_roles(assignments: pd.DataFrame, as_of: dt.date) -> _ActiveRoles:
-    """Every assignment's target and person, with the masks of those active on ``as_of``
-    (no copy of the rows: nearly all of them are active)."""
+def _active_roles(assignments: pd.DataFrame, as_of: dt.date, lookups: LookupMemo,
+                  g_codes: pa.Array, people: pd.DataFrame) -> _ActiveRoles:
+    """The assignments in force on ``as_of`` (no copy of the rows: nearly all are), their
+    persons and targets looked up once in the people, grids and buildings (only the rows
+    that changed since the memo's last run)."""
     active = active_mask(assignments, as_of)
     role = _strings(assignments["role"])
-    return _ActiveRoles(
-        target=_strings(assignments["target_code"]),
-        person=_strings(assignments["person_id"]),
-        is_sentinel=pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False) & active,
-        is_member=pc.equal(role, "building_member").to_numpy(zero_copy_only=False) & active,
-        active=active,
-    )
+    target = _strings(assignments["target_code"])
+    s_rows = np.flatnonzero(
+        pc.equal(role, "grid_sentinel").to_numpy(zero_copy_only=False) & active)
+    m_rows = np.flatnonzero(
+        pc.equal(role, "building_member").to_numpy(zero_copy_only=False) & active)
+    s_grid = lookups.index_in(g_codes, {"sentinel_grid": (target, s_rows)})["sentinel_grid"]
+    key, persons = _person_keys(_strings(assignments["person_id"]), active,
+                                _strings(people["person_id"]), lookups)
+    ok = s_grid >= 0
+    return _ActiveRoles(key, persons, active, target, s_rows[ok], s_grid[ok], m_rows)
+
+
+def _person_keys(person: pa.Array, active: np.ndarray, p_ids: pa.Array, lookups: LookupMemo
+                 ) -> tuple[np.ndarray, _Persons]:
+    """Every assignment's person key (:class:`_Persons`)."""
+    key = lookups.index_in(p_ids, {"person": (person, None)})["person"].copy()
+    unknown_rows = np.flatnonzero(key < 0)  # ids the people layer lacks (none in a store)
+    picked = person.take(pa.array(unknown_rows, type=pa.int64()))
+    unknown = pc.unique(picked)
+    key[unknown_rows] = len(p_ids) + _index_in(picked, unknown)
+    return key, _Persons(p_ids, unknown)
 
 
 def _grid_households(
@@ -332,25 +400,20 @@ def _grid_households(
 
 
 def _sentinel_load(
-    act: _ActiveRoles, g_codes: pa.Array, g_hh: np.ndarray, settings: Settings
+    act: _ActiveRoles, n_g: int, g_hh: np.ndarray, settings: Settings
 ) -> _SentinelLoad:
     """Sentinels per grid and households per sentinel (integer ids throughout), and which
     sentinels (and so which grids) are over ``settings.sentinel_max_households``."""
-    n_g = len(g_codes)
-    s_rows = np.flatnonzero(act.is_sentinel)
-    s_grid = _index_in(act.target.take(pa.array(s_rows)), g_codes)
-    ok = s_grid >= 0
-    s_rows, s_grid = s_rows[ok], s_grid[ok]
-    s_person = act.person.take(pa.array(s_rows, type=pa.int64()))
-    persons = pc.unique(s_person)
-    s_pidx = _index_in(s_person, persons)
+    s_grid = act.s_grid
+    s_key = act.key[act.s_rows]
+    persons, s_pidx = np.unique(s_key, return_inverse=True)
     n_sent = np.bincount(s_grid, minlength=n_g)
     load = np.bincount(s_pidx, weights=g_hh[s_grid], minlength=len(persons))
     over_p = np.flatnonzero(load > settings.sentinel_max_households)
     in_over = np.isin(s_pidx, over_p)
     over_grids = np.zeros(n_g, bool)
     over_grids[s_grid[in_over]] = True
-    return _SentinelLoad(s_grid, s_person, s_pidx, persons, n_sent, load, over_p, in_over,
+    return _SentinelLoad(s_grid, s_key, s_pidx, persons, n_sent, load, over_p, in_over,
                          over_grids)
 
 
@@ -358,13 +421,13 @@ def _overloaded_sentinels(
     sent: _SentinelLoad,
     g_codes: pa.Array,
     people: pd.DataFrame,
-    p_ids: pa.Array,
+    persons: _Persons,
     settings: Settings,
 ) -> pd.DataFrame:
     """The overloaded sentinels with their names, grid codes and households, most loaded
     first."""
     over_p, in_over = sent.over_p, sent.in_over
-    over_ids = _take(sent.persons, over_p)
+    over_keys = sent.persons[over_p]
     # grid codes of each overloaded sentinel: sort by (person, code), split at person changes
     oc = _take(g_codes, sent.grid[in_over]).astype(str)
     op = sent.pidx[in_over]
@@ -376,8 +439,8 @@ def _overloaded_sentinels(
     over_grid_lists = pd.Series([by_person[i] for i in over_p], dtype=object)
     return pd.DataFrame(
         {
-            "person_id": over_ids,
-            "name": _person_names(people, p_ids, over_ids),
+            "person_id": persons.id_of(over_keys),
+            "name": persons.names(people, over_keys),
             "grids": list(over_grid_lists.to_numpy()),
             "households": np.round(sent.load[over_p]).astype("int64"),
             "limit": settings.sentinel_max_households,
@@ -386,13 +449,14 @@ def _overloaded_sentinels(
 
 
 def _grid_table(
-    grids: pd.DataFrame, g_hh: np.ndarray, n_b: np.ndarray, sent: _SentinelLoad
+    grids: pd.DataFrame, g_hh: np.ndarray, n_b: np.ndarray, sent: _SentinelLoad,
+    persons: _Persons,
 ) -> pd.DataFrame:
     """One row per grid: households, buildings, its sentinels (``;``-joined) and status."""
     n_g = len(grids)
     n_sent, s_grid = sent.n_sent, sent.grid
     # the sentinels of each grid, ';'-joined (most grids have one: only the rest are grouped)
-    sp = sent.person.to_numpy(zero_copy_only=False)
+    sp = persons.id_of(sent.key)
     sentinels_of = np.full(n_g, "", dtype=object)
     single = n_sent[s_grid] == 1
     sentinels_of[s_grid[single]] = sp[single]
@@ -415,54 +479,51 @@ def _grid_table(
     )
 
 
-def _party_pool(people: pd.DataFrame, p_ids: pa.Array, a_person: pa.Array) -> np.ndarray:
+def _party_pool(people: pd.DataFrame, act: _ActiveRoles) -> np.ndarray:
     """Mask of the party members with no active assignment and a home location."""
-    assigned = pc.is_in(p_ids, value_set=pc.unique(a_person)).to_numpy(zero_copy_only=False)
+    keys = act.key[act.active]
+    assigned = np.zeros(len(people), bool)
+    assigned[keys[keys < len(people)]] = True
     pool = people["is_party_member"].to_numpy(dtype=bool) & ~assigned
     pool &= ~shapely.is_missing(people.geometry.to_numpy())
     return pool
 
 
 def _building_members(
-    act: _ActiveRoles, people: pd.DataFrame, pool: np.ndarray, b_codes: pa.Array
+    act: _ActiveRoles, people: pd.DataFrame, pool: np.ndarray, b_codes: pa.Array,
+    lookups: LookupMemo,
 ) -> _BuildingMembers:
     """Which buildings have an active member, the sorted codes of those without, and the
-    home building of each pooled party member; one hash of the building codes serves
-    members' targets and the pool's home buildings."""
-    m_rows = pa.array(np.flatnonzero(act.is_member), type=pa.int64())
-    m_target = act.target.take(m_rows)
-    pool_idx = np.flatnonzero(pool)
-    homes = _strings(people["home_building_code"].iloc[pool_idx])
-    found = _index_in(pa.concat_arrays([m_target, homes]), b_codes)
-    m_pos, home_pos = found[: len(m_target)], found[len(m_target):]
+    home building of each pooled party member (one hash of the building codes for both)."""
+    found = lookups.index_in(b_codes, {
+        "member_building": (act.target, act.m_rows),
+        "home_building": (_strings(people["home_building_code"]), np.flatnonzero(pool))})
+    m_pos, home_pos = found["member_building"], found["home_building"]
     has_member = np.bincount(m_pos[m_pos >= 0], minlength=len(b_codes)) > 0
-    missing = np.flatnonzero(~has_member)
-    order = pc.sort_indices(b_codes.take(pa.array(missing, type=pa.int64())))
-    without_member = b_codes.take(pa.array(missing, type=pa.int64())).take(order).to_pylist()
-    return _BuildingMembers(m_rows, has_member, home_pos, without_member)
+    missing = pa.array(np.flatnonzero(~has_member), type=pa.int64())
+    order = pc.sort_indices(b_codes.take(missing))
+    without_member = b_codes.take(missing).take(order).to_pylist()
+    return _BuildingMembers(has_member, home_pos, without_member)
 
 
 def _overloaded_members(
     act: _ActiveRoles,
     members: _BuildingMembers,
     people: pd.DataFrame,
-    p_ids: pa.Array,
     settings: Settings,
 ) -> pd.DataFrame:
     """Building members covering more than ``settings.member_max_buildings`` buildings."""
-    m_person = act.person.take(members.m_rows)
-    distinct = pc.unique(m_person)
-    per_member = np.bincount(_index_in(m_person, distinct), minlength=len(distinct))
+    distinct, inverse = np.unique(act.key[act.m_rows], return_inverse=True)
+    per_member = np.bincount(inverse, minlength=len(distinct))
     om = np.flatnonzero(per_member > settings.member_max_buildings)
-    om_ids = _take(distinct, om)
     return pd.DataFrame(
         {
-            "person_id": om_ids,
-            "name": _person_names(people, p_ids, om_ids),
+            "person_id": act.persons.id_of(distinct[om]),
+            "name": act.persons.names(people, distinct[om]),
             "buildings": per_member[om],
             "limit": settings.member_max_buildings,
         }
-    )
+    ).sort_values(["buildings", "person_id"], ascending=[False, True], ignore_index=True)
 
 
 def _buildings_outside(
@@ -485,142 +546,6 @@ def _buildings_outside(
                                      None),  # type: ignore[call-overload]  # numpy stubs: None
         }
     )
-
-
-def _person_names(people: pd.DataFrame, p_ids: pa.Array, ids: np.ndarray) -> np.ndarray:
-    """Names of the given person ids (None where unknown); looks up only those rows."""
-    if len(ids) == 0:
-        return np.array([], dtype=object)
-    # hash the few ids asked for, not the whole people layer
-    at = pc.index_in(p_ids, value_set=_strings(ids))
-    rows = np.flatnonzero(pc.is_valid(at).to_numpy(zero_copy_only=False))
-    which = pc.take(at, pa.array(rows, type=pa.int64())).to_numpy(zero_copy_only=False)
-    out = np.full(len(ids), None, dtype=object)
-    out[which[::-1]] = people["name"].iloc[rows[::-1]].to_numpy(dtype=object)  # first wins
-    return out
-
-
-def _locate_buildings(
-    centroids: list[Future], grids: np.ndarray, stored: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grid index of each building's centroid (-1 for none), and the mask of buildings with
-    no geometry.
-
-    Each centroid is first tested against the grid its ``grid_code`` names (``stored``) with a
-    prepared point-in-polygon test; only the buildings that fail (or name no grid) are looked
-    up in an ``STRtree`` of the grids. Same answer as a full spatial join, about ten times
-    less work when the codes are mostly right.
-    """
-    pts = np.concatenate([f.result() for f in centroids])
-    missing = shapely.is_missing(pts)
-    shapely.prepare(grids)
-    located = np.full(len(pts), -1, dtype=np.int64)
-    known = np.flatnonzero((stored >= 0) & ~missing)
-    inside = shapely.contains(grids[stored[known]], pts[known])
-    located[known[inside]] = stored[known[inside]]
-    todo = np.setdiff1d(np.flatnonzero(~missing), known[inside], assume_unique=True)
-    if todo.size:
-        located[todo] = _locate_points(pts[todo], grids, tree_on="polygons")
-    return located, missing
-
-
-def _locate_points(
-    points: np.ndarray, polygons: np.ndarray, tree_on: str = "points"
-) -> np.ndarray:
-    """Index of the polygon containing each point, -1 for none (first match on overlaps).
-
-    ``tree_on="points"`` builds the tree on the points and queries it with the (prepared)
-    polygons: the fast way to join many points. ``tree_on="polygons"`` suits a few points.
-    """
-    out = np.full(len(points), -1, dtype=np.int64)
-    if len(points) == 0 or len(polygons) == 0:
-        return out
-    if tree_on == "points":
-        g_idx, p_idx = shapely.STRtree(points).query(polygons, predicate="contains")
-    else:
-        p_idx, g_idx = shapely.STRtree(polygons).query(points, predicate="within")
-    order = np.lexsort((g_idx, p_idx))[::-1]  # the lowest polygon index wins
-    out[p_idx[order]] = g_idx[order]
-    return out
-
-
-def _metric_transformer(bounds: np.ndarray, settings: Settings) -> Transformer:
-    target = settings.metric_crs or _crs.metric_crs(tuple(bounds))
-    return Transformer.from_crs("EPSG:4326", target, always_xy=True)
-
-
-def _to_metric(geoms: np.ndarray, tf: Transformer) -> np.ndarray:
-    return shapely.transform(geoms, lambda xy: np.column_stack(tf.transform(xy[:, 0], xy[:, 1])))
-
-
-#: Search radii (metres) tried in turn for suggestions; each grid stops at the first radius
-#: holding enough candidates, which is exact (its k nearest are all within that radius).
-_SEARCH_RADII = (250.0, 1000.0)
-
-
-def _radius_search(
-    tree: shapely.STRtree, geoms: np.ndarray, k: int, max_d: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(geometry index, tree index) pairs within ``max_d``, enough to rank the k nearest.
-
-    Radii grow through ``_SEARCH_RADII``; a geometry stops at the first radius that holds at
-    least ``k`` tree items, which is exact: its k nearest all lie within that radius.
-    """
-    radii = [r for r in _SEARCH_RADII if r < max_d] + [max_d]
-    todo = np.arange(len(geoms))
-    found_g, found_p = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for r in radii:
-        gi, pi = tree.query(geoms[todo], predicate="dwithin", distance=r)
-        enough = np.bincount(gi, minlength=len(todo)) >= k
-        if r == radii[-1]:
-            enough[:] = True
-        take = enough[gi]
-        found_g.append(todo[gi[take]])
-        found_p.append(pi[take])
-        todo = todo[~enough]
-        if len(todo) == 0:
-            break
-    return np.concatenate(found_g), np.concatenate(found_p)
-
-
-def _suggest(
-    grids: pd.DataFrame,
-    gaps: np.ndarray,
-    people: pd.DataFrame,
-    pool: np.ndarray,
-    settings: Settings,
-) -> pd.DataFrame:
-    cols = ["grid_code", "rank", "person_id", "name", "distance_m"]
-    k = settings.suggestions_per_gap
-    if len(gaps) == 0 or len(pool) == 0 or k == 0:
-        return pd.DataFrame(columns=cols)
-    gap_geoms = grids.geometry.to_numpy()[gaps]
-    tf = _metric_transformer(shapely.total_bounds(gap_geoms), settings)
-    gm = _to_metric(gap_geoms, tf)
-    centre = shapely.centroid(gm)
-    pm = _to_metric(people.geometry.to_numpy()[pool], tf)
-    gi, pi = _radius_search(shapely.STRtree(pm), gm, k, settings.suggestion_max_distance_m)
-    if gi.size == 0:
-        return pd.DataFrame(columns=cols)
-    d = shapely.distance(gm[gi], pm[pi])
-    # ties (several members living inside the grid) go to the one nearest its centre
-    d2 = shapely.distance(centre[gi], pm[pi])
-    order = np.lexsort((d2, d, gi))
-    gi, pi, d = gi[order], pi[order], d[order]
-    first = np.r_[0, np.flatnonzero(np.diff(gi)) + 1]
-    rank = np.arange(len(gi)) - np.repeat(first, np.diff(np.r_[first, len(gi)])) + 1
-    keep = rank <= k
-    rows = pool[pi[keep]]
-    out = pd.DataFrame(
-        {
-            "grid_code": grids["code"].iloc[gaps[gi[keep]]].to_numpy(dtype=object),
-            "rank": rank[keep],
-            "person_id": people["person_id"].iloc[rows].to_numpy(dtype=object),
-            "name": people["name"].iloc[rows].to_numpy(dtype=object),
-            "distance_m": np.round(d[keep], 1),
-        }
-    )
-    return out.sort_values(["grid_code", "rank"], ignore_index=True)
 
 
 def _summary(

@@ -96,9 +96,9 @@ def test_coverage_is_kept_beside_the_store_per_layer_versions(demo_file, tmp_pat
     runs: list[int] = []
     real = appdata.layers_coverage
 
-    def counted(data, settings):
+    def counted(data, settings, memo=None):
         runs.append(1)
-        return real(data, settings)
+        return real(data, settings, memo)
 
     monkeypatch.setattr(appdata, "layers_coverage", counted)
     first = appdata.coverage(path, appdata.load(path, 0))
@@ -128,3 +128,49 @@ def test_coverage_is_kept_beside_the_store_per_layer_versions(demo_file, tmp_pat
     appdata.coverage(path, scoped)
     appdata.coverage(path, scoped)
     assert len(runs) == 5
+
+
+def test_after_edits_the_kept_memo_gives_a_fresh_coverage(demo_file, tmp_path, monkeypatch):
+    """The app keeps a coverage memo per store (primed in the background after a start):
+    after edits by the register (assign, replace, end, a person moving house) each next
+    coverage equals one computed from scratch on the store, and looks up only what changed."""
+    import layers._keys as keys
+    from layers.coverage import coverage
+
+    path = str(copy_store(demo_file, tmp_path / "s.gpkg"))
+    data = appdata.load(path, 0)
+    first = appdata.coverage(path, data)  # from scratch: fills the memo
+    looked_up: list[int] = []
+    real = keys.index_in
+    monkeypatch.setattr(keys, "index_in", lambda v, k: looked_up.append(len(v)) or real(v, k))
+    store = open_store(path)
+    gap = first.grids_without_sentinel[0]
+    pick = first.suggestions[first.suggestions.grid_code == gap].person_id.iloc[0]
+    member = str(data.assignments.query("role == 'building_member'").iloc[0].person_id)
+    building = str(data.assignments.query("role == 'building_member'").iloc[0].target_code)
+    home = str(data.buildings.code.iloc[-1])
+    edits = [
+        lambda: reg.assign(store, person_id=pick, role="grid_sentinel", target=gap, by="t"),
+        lambda: reg.unassign(store, person_id=member, target=building, by="t"),
+        lambda: reg.edit_person(store, pick, home_building_code=home, by="t"),
+    ]
+    for version, edit in enumerate(edits, start=1):
+        edit()
+        looked_up.clear()
+        got = appdata.coverage(path, appdata.load(path, version))
+        if version < 3:  # the assignments changed: a new row, or one row's dates
+            assert sum(looked_up) <= 2, looked_up
+        _same_coverage(got, coverage(open_store(path).read()))
+    assert gap not in got.grids_without_sentinel
+
+
+def test_priming_fills_the_memo_and_writes_nothing(demo_file, tmp_path):
+    path = str(copy_store(demo_file, tmp_path / "s.gpkg"))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    mtime = (tmp_path / "s.gpkg").stat().st_mtime_ns
+    data = appdata.load(path, 0)
+    appdata._prime(path, data)
+    assert appdata._memo(path).primed
+    assert sorted(p.name for p in tmp_path.rglob("*") if "snapshot" not in str(p)) == [
+        n for n in before if "snapshot" not in n]
+    assert (tmp_path / "s.gpkg").stat().st_mtime_ns == mtime

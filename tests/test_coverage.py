@@ -177,7 +177,8 @@ def test_locate_strategies_agree(demo):
     """The verify-then-look-up location equals a full join, also when codes are wrong."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from layers.coverage import _locate_buildings, _locate_points
+    from layers._coverage_space import locate_buildings as _locate_buildings
+    from layers._coverage_space import locate_points as _locate_points
 
     b = demo.buildings.geometry.to_numpy()
     g = demo.grids.geometry.to_numpy()

@@ -5,6 +5,7 @@ Usage::
     python bench/bench_pages.py                                  # town demo, 5 runs
     python bench/bench_pages.py --store city --runs 3            # bench/out/city.gpkg (a copy)
     python bench/bench_pages.py --store city --start-only        # city: server starts only
+    python bench/bench_pages.py --store city --edits-only        # city: views, then edits
     python bench/bench_pages.py --store PATH --figures city      # city figures on another store
     python bench/bench_pages.py --app-root /tmp/before --label before \\
         --json bench/out/pages_before_town.json                  # another checkout of the app
@@ -1106,7 +1107,8 @@ async def bench(args: argparse.Namespace, store: Path, workdir: Path) -> tuple[R
                                  "first server start on a store never opened (no snapshot)")
                 done = wait_for_snapshot(store)
                 rep.facts["snapshot_complete_after_first_page_s"] = done and round(done, 1)
-            for _ in range(args.runs - 1):  # restarts: the last one serves the passes
+            for _ in range(0 if args.edits_only else args.runs - 1):  # restarts; the last
+                # one serves the passes
                 with streamlit_server(args.app_root, store, workdir) as server:
                     await city_start(browser, server, labels, rep, login)
         with streamlit_server(args.app_root, store, workdir) as server:
@@ -1129,7 +1131,8 @@ async def _passes(args: argparse.Namespace, tab: Tab, rep: Report, store: Path) 
             print(f"  city pass {run}/{args.runs} done", flush=True)
         codes = [c for (c,) in store_rows(store, "SELECT code FROM communities ORDER BY code")]
         picks = [codes[(i * 2654435761) % len(codes)] for i in range(1, args.runs + 1)]
-        await city_community(tab, rep, picks, args.runs, args.community_timeout)
+        if not args.edits_only:
+            await city_community(tab, rep, picks, args.runs, args.community_timeout)
         await city_after_edit(tab, rep, store, args.app_root, args.runs)
         return
     picks = town_picks(store)
@@ -1157,6 +1160,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--start-only", action="store_true",
                     help="city: only the server starts (the first without the snapshot, "
                          "then --runs with it)")
+    ap.add_argument("--edits-only", action="store_true",
+                    help="city: one restart, the map passes and the edits by another process "
+                         "(no community picks, no further restarts)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()),
                     help="where the private copy of the store is made")
     args = ap.parse_args(argv)

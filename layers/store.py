@@ -47,6 +47,7 @@ from typing import Protocol, runtime_checkable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -259,6 +260,22 @@ class Store(Protocol):
         with accounts or audit entries."""
 
 
+def _datetimes(text: pd.Series) -> pd.Series:
+    """A date-time column GDAL gave as ISO 8601 text, as ``datetime64[ms]``: parsed by Arrow
+    (a city's two million assignments: 0.02 s, against 0.25 s for pandas' parser); text
+    Arrow does not take (a time-zone offset) is parsed by pandas as pyogrio would, and a column
+    holding text that is no date stays text: the integrity check reports it, row by row."""
+    try:
+        parsed = pa.array(text, type=pa.large_string()).cast(pa.timestamp("ms"))
+        return pd.Series(parsed.to_pandas(), index=text.index, name=text.name)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        return pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError):
+        return text
+
+
 def open_store(location: str | os.PathLike[str]) -> Store:
     """Open the store at ``location``.
 
@@ -356,15 +373,17 @@ class GeoPackageStore:
         if attrs == [] and not geometry:
             raise StoreError(f"{self.path}: no column of layer {name!r} asked for")
         kw: dict[str, object] = {"bbox": bbox} if bbox is not None and geometry else {}
-        n = pyogrio.read_info(self.path, layer=name)["features"]
-        if n > 0:
-            kw["batch_size"] = int(n)  # one Arrow batch: one chunk per column
+        info = pyogrio.read_info(self.path, layer=name)
+        if info["features"] > 0:
+            kw["batch_size"] = int(info["features"])  # one Arrow batch: one chunk per column
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            # a date column holding text stays text: the check reports it, row by row
-            warnings.filterwarnings("ignore", "Error parsing datetimes", UserWarning)
             df = pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
-                                        read_geometry=geometry, columns=attrs, **kw)
+                                        read_geometry=geometry, columns=attrs,
+                                        datetime_as_string=True, **kw)
+        for field, dtype in zip(info["fields"], info["dtypes"], strict=True):
+            if str(dtype).startswith("datetime64") and field in df.columns:
+                df[field] = _datetimes(df[field])
         if geometry and not isinstance(df, gpd.GeoDataFrame):
             df = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
         return df

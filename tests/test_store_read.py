@@ -196,3 +196,18 @@ def test_layer_writes_and_whole_writes(store_copy, demo):
     store.write(demo)
     v3 = store.layer_versions()
     assert _changed(v2, v3) >= {*demo, "meta"}
+
+
+def test_datetimes_from_gdal_text_are_parsed_as_before():
+    """Dates come from GDAL as ISO text and are parsed by Arrow; what Arrow does not take is
+    parsed by pandas (an offset), and text that is no date stays text for the check."""
+    from layers.store import _datetimes
+
+    iso = pd.Series(["2026-01-02T03:04:05", None, "2026-11-20T00:00:00.250"], dtype="str")
+    got = _datetimes(iso)
+    assert str(got.dtype) == "datetime64[ms]" and got.isna().tolist() == [False, True, False]
+    assert got.iloc[2] == pd.Timestamp("2026-11-20 00:00:00.250")
+    offset = _datetimes(pd.Series(["2026-01-02T03:04:05+08:00"], dtype="str"))
+    assert offset.iloc[0] == pd.Timestamp("2026-01-02T03:04:05+08:00")
+    text = pd.Series(["2026-01-02T00:00:00", "last spring"], dtype="str")
+    assert _datetimes(text).tolist() == ["2026-01-02T00:00:00", "last spring"]

@@ -163,22 +163,44 @@ class _Space:
         self.people = people.geometry.to_numpy()
         self.tf = _metric_transformer(shapely.total_bounds(self.grids), settings)
         self._grid_m = _Lazy(self.grids, self.tf)
-        self._people_m = _Lazy(self.people, self.tf)
+        self._x = np.full(len(self.people), np.nan)
+        self._y = np.full(len(self.people), np.nan)
+        self._xy_done = np.zeros(len(self.people), bool)
 
     def grid_m(self, idx: np.ndarray) -> np.ndarray:
         """Metric geometries of the grids ``idx``."""
         return self._grid_m.get(idx)
 
+    def people_xy(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metric coordinates of the homes of the people ``idx`` (NaN where none),
+        transformed the first time they are asked for."""
+        todo = idx[~self._xy_done[idx]]
+        if todo.size:
+            pts = self.people[todo]
+            self._x[todo], self._y[todo] = self.tf.transform(shapely.get_x(pts),
+                                                             shapely.get_y(pts))
+            self._xy_done[todo] = True
+        return self._x[idx], self._y[idx]
+
     def people_m(self, idx: np.ndarray) -> np.ndarray:
         """Metric home points of the people ``idx``."""
-        return self._people_m.get(idx)
+        return shapely.points(*self.people_xy(idx))
+
+    def within_box(self, people: np.ndarray, geoms: np.ndarray, reach: float) -> np.ndarray:
+        """Those of ``people`` whose home lies in the bounding box of ``geoms`` widened by
+        ``reach`` metres: every one within ``reach`` of any of them, and few others when the
+        geometries are near one another."""
+        x0, y0, x1, y1 = shapely.total_bounds(geoms)
+        px, py = self.people_xy(people)
+        inside = (px >= x0 - reach) & (px <= x1 + reach) & (py >= y0 - reach) & (py <= y1 + reach)
+        return people[inside]
 
     def near(self, gaps: np.ndarray, persons: np.ndarray, reach: float) -> np.ndarray:
         """The gaps within ``reach`` metres of any of ``persons``."""
         if gaps.size == 0 or persons.size == 0:
             return np.zeros(0, np.int64)
         pts = self.people_m(persons)
-        pts = pts[~shapely.is_missing(pts)]
+        pts = pts[~shapely.is_missing(pts) & ~shapely.is_empty(pts)]
         hit, _ = shapely.STRtree(pts).query(self.grid_m(gaps), predicate="dwithin",
                                             distance=reach)
         return gaps[np.unique(hit)]
@@ -191,7 +213,9 @@ class _Space:
                               "_person": np.zeros(0, np.int64), "distance_m": np.zeros(0)})
         if len(gaps) == 0 or len(pool) == 0 or k == 0:
             return empty
-        gm, pm = self.grid_m(gaps), self.people_m(pool)
+        gm = self.grid_m(gaps)
+        pool = self.within_box(pool, gm, settings.suggestion_max_distance_m)
+        pm = self.people_m(pool)
         gi, pi = _radius_search(shapely.STRtree(pm), gm, k, settings.suggestion_max_distance_m)
         if gi.size == 0:
             return empty

@@ -8,8 +8,9 @@ Usage::
 
 For each scale it prints, from one process: the time to read and fully validate the layers
 coverage needs, the coverage analysis (median of --repeat runs), two floors measured in the
-same process (``bench/floor.py``) with the analysis' ratio to each, and the
-process's peak resident memory:
+same process (``bench/floor.py``) with the analysis' ratio to each, the
+process's peak resident memory, and the analysis after one edit with the memo of the
+previous run (``CoverageMemo``, what the app keeps) beside the same from scratch:
 
 floor(join)  the bare STRtree spatial join of building centroids into grids plus the STRtree
              search for party members near uncovered grids (the issue's floor);
@@ -58,6 +59,7 @@ def measure(path: Path, repeat: int) -> dict:
         runs.append(time.perf_counter() - t0)
         floors.append(spatial_floor(data))
     cov = statistics.median(runs)
+    edits = edit_runs(data, repeat)
     join = statistics.median(f["join_total"] for f in floors)
     run = statistics.median(f["run_total"] for f in floors)
     return {
@@ -74,11 +76,44 @@ def measure(path: Path, repeat: int) -> dict:
         "ratio_run": round(cov / run, 2),
         "floor_steps_s": {k: round(statistics.median(f[k] for f in floors), 3)
                           for k in ("join", "own_grid", "members_near_gaps")},
+        "edit_memo_s": round(statistics.median(edits["memo"]), 3),
+        "edit_fresh_s": round(statistics.median(edits["fresh"]), 3),
+        "edit_runs_s": {k: [round(v, 3) for v in vs] for k, vs in edits.items()},
         "peak_rss_gb": round(peak_rss_gb(), 2),
         "grids_without_sentinel": len(res.grids_without_sentinel),
         "buildings_without_member": len(res.buildings_without_member),
         "cores": os.cpu_count(),
     }
+
+
+def edit_runs(data, repeat: int) -> dict[str, list[float]]:
+    """Coverage after one edit, with the memo of the previous run (what the app keeps) and
+    from scratch, side by side: each edit makes a suggested party member the sentinel of the
+    grid they were suggested for (a gap closes, a member leaves the pool)."""
+    import pandas as pd
+
+    from layers.coverage import CoverageMemo, coverage
+
+    memo = CoverageMemo()
+    last = coverage(data, memo=memo)
+    out: dict[str, list[float]] = {"memo": [], "fresh": []}
+    for _ in range(repeat):
+        pick = last.suggestions.iloc[0]
+        a = data.assignments
+        row = pd.DataFrame({"person_id": [pick.person_id], "role": ["grid_sentinel"],
+                            "target_code": [pick.grid_code], "active": [True],
+                            "since": [pd.Timestamp("2026-01-01")], "until": [pd.NaT]})
+        data = data.replace(assignments=pd.concat(
+            [a, row.astype({"since": a["since"].dtype, "until": a["until"].dtype})],
+            ignore_index=True))
+        t0 = time.perf_counter()
+        last = coverage(data, memo=memo)
+        out["memo"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fresh = coverage(data)
+        out["fresh"].append(time.perf_counter() - t0)
+        assert fresh.to_dict() == last.to_dict()
+    return out
 
 
 def ensure_city(towns: int | None) -> Path:
@@ -122,6 +157,9 @@ def main() -> None:
               f"{r['load_s']:>7} {r['coverage_s']:>10} {r['floor_join_s']:>13} "
               f"{r['ratio_join']:>5} {r['floor_run_s']:>12} {r['ratio_run']:>5} "
               f"{r['peak_rss_gb']:>8}")
+    print(f"\n{'scale':6} {'after one edit: with the memo s':>32} {'from scratch s':>15}")
+    for scale, r in rows:
+        print(f"{scale:6} {r['edit_memo_s']:>32} {r['edit_fresh_s']:>15}")
     print(json.dumps(dict(rows), indent=1))
 
 

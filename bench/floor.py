@@ -8,10 +8,10 @@ import time
 import pyarrow.compute as pc
 import shapely
 
+from layers._coverage_space import _metric_transformer, _radius_search, _to_metric
 from layers._keys import index_in as _index_in
 from layers._keys import strings as _strings
 from layers.assignments import active_assignments, resolve_as_of
-from layers.coverage import _metric_transformer, _radius_search, _to_metric
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS, Settings
 

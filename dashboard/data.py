@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -25,7 +26,7 @@ from layers.coverage import coverage as layers_coverage
 from layers.demo import generate_demo
 from layers.layerset import DATE_ANCHOR, LayerSet, is_fictional
 from layers.settings import DEFAULT_SETTINGS, Settings
-from layers.store import open_store
+from layers.store import GeoPackageStore, RowMarker, Store, open_store
 from layers.tickets import TicketStore, db_path_for
 
 log = logging.getLogger(__name__)
@@ -221,31 +222,66 @@ def warm(data: LayerSet, indexes: Iterable[str] = (), delay_s: float = WARM_DELA
     timer.start()
 
 
-#: (path, layer) → (layer version, day, frame): the current version of each layer only
-_LAYERS: dict[tuple[str, str], tuple[str, str, pd.DataFrame]] = {}
+class _Cached(NamedTuple):
+    """A layer as the app holds it: its version and the day its dates were shifted to, the
+    frame shown, the frame as stored, and where its row tracking stood when read (None: no
+    row-by-row catch-up possible from it)."""
+
+    token: str
+    today: str
+    frame: pd.DataFrame
+    stored: pd.DataFrame
+    marker: RowMarker | None
+
+
+#: (path, layer) → the current version of each layer only
+_LAYERS: dict[tuple[str, str], _Cached] = {}
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _GUARD = threading.Lock()
 
 
 def _cached(path: str, name: str, token: str, today: str) -> pd.DataFrame | None:
     hit = _LAYERS.get((path, name))
-    return hit[2] if hit is not None and hit[:2] == (token, today) else None
+    return hit.frame if hit is not None and (hit.token, hit.today) == (token, today) else None
 
 
 def _layer(path: str, name: str, token: str, today: str, anchor: str | None = None
            ) -> pd.DataFrame:
     """Layer ``name`` at version ``token``: from the snapshot, or read from the store
-    (integrity-checked, not re-validated: the store validated it when it wrote it), by one
-    session while the others wait for it; dates shifted to ``today`` when the store keeps
+    (integrity-checked, not re-validated: the store validated it when it wrote it) — after a
+    row edit only the changed rows (:meth:`~layers.store.GeoPackageStore.read_changed`) — by
+    one session while the others wait for it; dates shifted to ``today`` when the store keeps
     them relative to ``anchor`` (a demo)."""
     with _GUARD:
         lock = _LOCKS.setdefault((path, name), threading.Lock())
     with lock:
         frame = _cached(path, name, token, today)
         if frame is None:
-            raw = snapshot.read_layer(open_store(path), name, token)
+            stored, marker = _stored(open_store(path), name, token, _LAYERS.get((path, name)))
             meta = {DATE_ANCHOR: anchor} if anchor else {}
-            frame = LayerSet({name: raw}, meta).dates_relative_to(
+            frame = LayerSet({name: stored}, meta).dates_relative_to(
                 dt.date.fromisoformat(today))[name]
-            _LAYERS[(path, name)] = (token, today, frame)
+            _LAYERS[(path, name)] = _Cached(token, today, frame, stored, marker)
         return frame
+
+
+def _stored(store: Store, name: str, token: str, last: _Cached | None
+            ) -> tuple[pd.DataFrame, RowMarker | None]:
+    """Layer ``name`` at ``token`` as stored, and its row marker: caught up from the last
+    version read when only some rows changed, else read whole (snapshot or store)."""
+    before = None
+    if isinstance(store, GeoPackageStore):
+        if last is not None and last.marker is not None and last.token != token:
+            caught_up = store.read_changed(name, last.stored, last.marker)
+            if caught_up is not None and store.layer_versions().get(name) == token:
+                snapshot.save_layer(store, name, token, caught_up[0])
+                return caught_up
+        before = store.row_marker(name)
+    stored = snapshot.read_layer(store, name, token)
+    if before is None:
+        return stored, None
+    assert isinstance(store, GeoPackageStore)
+    # the marker belongs to this frame when nothing moved while it was read (the token holds
+    # the tracking's last change too: the snapshot's frame of this token is that state)
+    same = store.row_marker(name) == before and store.layer_versions().get(name) == token
+    return stored, before if same and len(stored) == before.rows else None

@@ -101,6 +101,12 @@ def read_layer(store: Store, name: str, token: str) -> pd.DataFrame:
     return frame
 
 
+def save_layer(store: GeoPackageStore, name: str, token: str, frame: pd.DataFrame) -> None:
+    """Keep ``frame`` — layer ``name`` at version ``token``, as :func:`read_layer` returns
+    it, made another way (caught up row by row) — in the snapshot, in the background."""
+    _submit(_save_layer, store.path, layer_file(store.path, name, token), frame, name, token)
+
+
 def _load_layer(path: Path, name: str, token: str) -> pd.DataFrame | None:
     """The frame kept in ``path``, or None when it is missing, unreadable or not that
     version of that layer."""

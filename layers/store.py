@@ -42,7 +42,7 @@ import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
@@ -85,6 +85,11 @@ AUDIT_TABLE = "audit_log"
 #: Tables that are not layers but belong to the store: :meth:`GeoPackageStore.write` keeps
 #: them (with their indexes, triggers and GeoPackage registration) when it replaces the file.
 SERVICE_TABLES = (CHANGE_LOG, ACCOUNTS_TABLE, AUDIT_TABLE)
+#: Row tracking: which rows of a layer changed, kept by SQLite triggers on the layer (so any
+#: client's row edits are seen) — ``seq``, ``layer``, ``fid`` — and, per layer, the epoch of its
+#: triggers (new whenever they are installed: a layer rewritten whole loses its triggers).
+ROW_CHANGES = "row_changes"
+ROW_TRACKING = "row_tracking"
 #: The first bytes of every SQLite database file.
 
 
@@ -172,6 +177,16 @@ class RowEdit(Protocol):
 
     def change_log(self, filters: Mapping[str, object] | None = None) -> pd.DataFrame:
         """Log entries matching ``filters``, oldest first (this transaction's included)."""
+
+
+class RowMarker(NamedTuple):
+    """Where a layer's row tracking stands (:meth:`GeoPackageStore.row_marker`): the epoch of
+    its triggers, the last change's sequence number, its row count and largest ``fid``."""
+
+    epoch: str
+    seq: int
+    rows: int
+    max_fid: int
 
 
 @runtime_checkable
@@ -267,7 +282,8 @@ def _datetimes(text: pd.Series) -> pd.Series:
     holding text that is no date stays text: the integrity check reports it, row by row."""
     try:
         parsed = pa.array(text, type=pa.large_string()).cast(pa.timestamp("ms"))
-        return pd.Series(parsed.to_pandas(), index=text.index, name=text.name)
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index,
+                         name=text.name)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     try:
@@ -344,7 +360,8 @@ class GeoPackageStore:
         return dict(zip(df["key"].astype(str), df["value"].astype(str), strict=True))
 
     def read_layer(
-        self, name: str, *, bbox: Bounds | None = None, columns: Sequence[str] | None = None
+        self, name: str, *, bbox: Bounds | None = None, columns: Sequence[str] | None = None,
+        fids: Sequence[int] | None = None,
     ) -> pd.DataFrame:
         """Read one layer as stored (no check; :meth:`read` checks).
 
@@ -357,6 +374,8 @@ class GeoPackageStore:
         columns
             Only these columns (``"geometry"`` among them for the geometry); default all.
             Columns the file lacks are left out.
+        fids
+            Only these rows, indexed by their ``fid`` (the rows a :meth:`rows_changed` names).
 
         Returns
         -------
@@ -376,6 +395,9 @@ class GeoPackageStore:
         info = pyogrio.read_info(self.path, layer=name)
         if info["features"] > 0:
             kw["batch_size"] = int(info["features"])  # one Arrow batch: one chunk per column
+        if fids is not None:
+            kw["where"] = f"{ROW_ID} IN ({', '.join(str(int(f)) for f in fids) or 'NULL'})"
+            kw["fid_as_index"] = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             df = pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
@@ -772,10 +794,64 @@ class GeoPackageStore:
                                   "name = 'gpkg_ogr_contents'").fetchone()
             count = ("(SELECT feature_count FROM gpkg_ogr_contents o WHERE lower(o.table_name) "
                      "= lower(c.table_name))") if counted else "NULL"
-            rows = con.execute(f"SELECT table_name, coalesce(last_change, ''), {count} "
+            tracked = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                  "name = ?", (ROW_CHANGES,)).fetchone()
+            seq = (f"(SELECT max(seq) FROM {_q(ROW_CHANGES)} r WHERE r.layer = c.table_name)"
+                   if tracked else "NULL")
+            rows = con.execute(f"SELECT table_name, coalesce(last_change, ''), {count}, {seq} "
                                "FROM gpkg_contents c ORDER BY table_name").fetchall()
-        return {("meta" if name == META_TABLE else str(name)): f"{stamp}#{n}"
-                for name, stamp, n in rows}
+        return {("meta" if name == META_TABLE else str(name)):
+                f"{stamp}#{n}" + (f"#{s}" if s is not None else "")
+                for name, stamp, n, s in rows}
+
+    def row_marker(self, name: str) -> RowMarker | None:
+        """Where the row tracking of layer ``name`` stands (None: its rows are not tracked —
+        no row edit since it was written whole). Row edits (:meth:`edit_rows`) install the
+        tracking: SQLite triggers that record the ``fid`` of every row any client inserts,
+        updates or deletes."""
+        with self._reading() as tx:
+            return _row_marker(tx.con, name)
+
+    def rows_changed(self, name: str, since: RowMarker
+                     ) -> tuple[RowMarker, np.ndarray] | None:
+        """The marker of layer ``name`` now and the ``fid`` of every row changed after
+        ``since`` (inserted, updated or deleted), read in one transaction; None when that
+        cannot be told (tracking absent or remade since: the layer was rewritten whole)."""
+        with self._reading() as tx:
+            tx.con.execute("BEGIN")
+            try:
+                now = _row_marker(tx.con, name)
+                if now is None or now.epoch != since.epoch or now.seq < since.seq:
+                    return None
+                fids = [r[0] for r in tx.con.execute(
+                    f"SELECT DISTINCT fid FROM {_q(ROW_CHANGES)} WHERE layer = ? AND seq > ?",
+                    (name, since.seq))]
+            finally:
+                tx.con.execute("COMMIT")
+        return now, np.asarray(fids, dtype=np.int64)
+
+    def read_changed(self, name: str, frame: pd.DataFrame, marker: RowMarker
+                     ) -> tuple[pd.DataFrame, RowMarker] | None:
+        """Layer ``name`` now, from ``frame`` — the layer as :meth:`read` returned it (dates as
+        stored) when its tracking stood at ``marker`` — and only the rows changed since
+        (:meth:`rows_changed`), integrity-checked as a read is; with its marker now. None
+        when a whole read is needed: untracked or rewritten layer, rows deleted in the middle
+        (positions no longer follow ``fid``), more than a twentieth of the rows changed, or a
+        change while this read."""
+        got = self.rows_changed(name, marker) if marker.rows == marker.max_fid else None
+        if got is None:
+            return None
+        now, fids = got
+        if now.rows != now.max_fid or len(fids) > max(1000, now.rows // 20):
+            return None
+        rows = self.read_layer(name, fids=sorted(int(f) for f in fids if f <= now.max_fid))
+        if self.row_marker(name) != now:
+            return None
+        patched = _patched(frame, marker.rows, now.rows, rows)
+        if patched is None:
+            return None
+        checked, report = check_integrity(LayerSet({name: patched}), source=self.location)
+        return (checked[name], now) if report.ok else None
 
     def version(self) -> str:
         """What a cached view of the layers depends on: it changes with every layer write,
@@ -1066,6 +1142,85 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return con
 
 
+def _patched(frame: pd.DataFrame, before: int, after: int, rows: pd.DataFrame
+             ) -> pd.DataFrame | None:
+    """``frame`` (``before`` rows, the row at position i having ``fid`` i + 1) with ``rows``
+    (indexed by ``fid``) put in place: updated rows replaced, rows after ``before`` appended,
+    rows after ``after`` dropped; None when the new rows are not exactly the appended ones
+    or their values do not fit the frame's columns."""
+    keep = min(before, after)
+    fid = rows.index.to_numpy(dtype=np.int64)
+    tail = rows[fid > keep].sort_index()
+    if tail.index.tolist() != list(range(keep + 1, after + 1)):
+        return None
+    out = frame.iloc[:keep].copy()
+    inside = rows[fid <= keep]
+    try:
+        for j, col in enumerate(out.columns):
+            if len(inside):
+                out.iloc[inside.index.to_numpy(dtype=np.int64) - 1, j] = inside[col].to_numpy()
+        if len(tail):
+            tail = tail.reset_index(drop=True)[list(out.columns)]
+            tail = tail.astype({c: out[c].dtype for c in out.columns if c != "geometry"})
+            out = pd.concat([out, tail], ignore_index=True)
+    except (TypeError, ValueError, KeyError) as exc:
+        log.info("rows of %s not put in place (%s): read whole", frame.__class__, exc)
+        return None
+    return out
+
+
+def _tracking_triggers(layer: str) -> dict[str, str]:
+    """Operation → the name of the trigger that records it for ``layer``."""
+    return {op: f"wg_rows_{layer}_{op.lower()}" for op in ("INSERT", "UPDATE", "DELETE")}
+
+
+def _install_tracking(con: sqlite3.Connection, layer: str) -> None:
+    """Triggers recording every inserted, updated or deleted row of ``layer`` (its ``fid``)
+    in :data:`ROW_CHANGES`, whoever writes it; a new epoch in :data:`ROW_TRACKING` when they
+    had to be (re)made. In the caller's write transaction."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_q(ROW_CHANGES)} (seq INTEGER PRIMARY KEY "
+                "AUTOINCREMENT, layer TEXT NOT NULL, fid INTEGER NOT NULL)")
+    con.execute(f"CREATE INDEX IF NOT EXISTS {_q(ROW_CHANGES + '_layer_seq')} ON "
+                f"{_q(ROW_CHANGES)} (layer, seq)")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {_q(ROW_TRACKING)} (layer TEXT PRIMARY KEY, "
+                "epoch TEXT NOT NULL)")
+    names = _tracking_triggers(layer)
+    have = {r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,))}
+    if set(names.values()) <= have:
+        return
+    lit = "'" + layer.replace("'", "''") + "'"
+    for op, name in names.items():
+        rows = {"INSERT": f"({lit}, NEW.{ROW_ID})", "DELETE": f"({lit}, OLD.{ROW_ID})",
+                "UPDATE": f"({lit}, OLD.{ROW_ID}), ({lit}, NEW.{ROW_ID})"}[op]
+        con.execute(f"DROP TRIGGER IF EXISTS {_q(name)}")
+        con.execute(f"CREATE TRIGGER {_q(name)} AFTER {op} ON {_q(layer)} BEGIN "
+                    f"INSERT INTO {_q(ROW_CHANGES)} (layer, fid) VALUES {rows}; END")
+    con.execute(f"INSERT OR REPLACE INTO {_q(ROW_TRACKING)} (layer, epoch) VALUES (?, ?)",
+                (layer, secrets.token_hex(8)))
+
+
+def _row_marker(con: sqlite3.Connection, layer: str) -> RowMarker | None:
+    """``layer``'s :class:`RowMarker`, or None when its rows are not tracked (no tracking
+    tables, a trigger missing: the layer was rewritten whole since)."""
+    tables = {r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+        (ROW_CHANGES, ROW_TRACKING))}
+    if tables != {ROW_CHANGES, ROW_TRACKING}:
+        return None
+    have = {r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,))}
+    epoch = con.execute(f"SELECT epoch FROM {_q(ROW_TRACKING)} WHERE layer = ?",
+                        (layer,)).fetchone()
+    if epoch is None or not set(_tracking_triggers(layer).values()) <= have:
+        return None
+    seq = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_q(ROW_CHANGES)} WHERE layer = ?",
+                      (layer,)).fetchone()[0]
+    rows, max_fid = con.execute(f"SELECT count(*), coalesce(max({_q(ROW_ID)}), 0) FROM "
+                                f"{_q(layer)}").fetchone()
+    return RowMarker(str(epoch[0]), int(seq), int(rows), int(max_fid))
+
+
 def _q(name: str) -> str:
     """An SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
@@ -1146,7 +1301,15 @@ class _GpkgRowEdit:
         self._touched: set[str] = set()
         self._extent: dict[str, tuple[float, float, float, float]] = {}
         self._indexed: set[tuple[str, str]] = set()
+        self._tracked: set[str] = set()
         self.writable = con.in_transaction
+
+    def _track(self, layer: str) -> None:
+        """Row tracking on ``layer`` (:func:`_install_tracking`) before its first row edit in
+        this transaction (rolled back with it)."""
+        if layer not in self._tracked and layer != CHANGE_LOG:
+            _install_tracking(self.con, layer)
+            self._tracked.add(layer)
 
     # -- schema --------------------------------------------------------------------------------
     def _table(self, layer: str, *, required: bool = True) -> _Table | None:
@@ -1364,6 +1527,7 @@ class _GpkgRowEdit:
         if rows.empty:
             return 0
         checked = self._check(layer, rows, ())
+        self._track(layer)
         wanted = [f.name for f in s.fields] + (["geometry"] if s.geometry is not None else [])
         names, values = self._values(table, checked, wanted)
         self.con.executemany(f"INSERT INTO {_q(layer)} ({', '.join(_q(n) for n in names)}) "
@@ -1394,6 +1558,7 @@ class _GpkgRowEdit:
             else:
                 new[c] = pd.Series([v] * len(new), index=new.index, dtype=object)
         checked = self._check(layer, new.drop(columns=ROW_ID), current[ROW_ID].tolist())
+        self._track(layer)
         names, rows = self._values(table, checked, list(values))
         sets = ", ".join(f"{_q(n)} = ?" for n in names)
         self.con.executemany(f"UPDATE {_q(layer)} SET {sets} WHERE {_q(ROW_ID)} = ?",

@@ -203,10 +203,12 @@ def test_datetimes_from_gdal_text_are_parsed_as_before():
     parsed by pandas (an offset), and text that is no date stays text for the check."""
     from layers.store import _datetimes
 
-    iso = pd.Series(["2026-01-02T03:04:05", None, "2026-11-20T00:00:00.250"], dtype="str")
+    iso = pd.Series(["2026-01-02T03:04:05", None, "2026-11-20T00:00:00.250"], dtype="str",
+                    index=[5, 9, 3595])  # rows read by fid keep their fids
     got = _datetimes(iso)
     assert str(got.dtype) == "datetime64[ms]" and got.isna().tolist() == [False, True, False]
     assert got.iloc[2] == pd.Timestamp("2026-11-20 00:00:00.250")
+    assert got.index.tolist() == [5, 9, 3595]
     offset = _datetimes(pd.Series(["2026-01-02T03:04:05+08:00"], dtype="str"))
     assert offset.iloc[0] == pd.Timestamp("2026-01-02T03:04:05+08:00")
     text = pd.Series(["2026-01-02T00:00:00", "last spring"], dtype="str")

@@ -1153,12 +1153,14 @@ def _patched(frame: pd.DataFrame, before: int, after: int, rows: pd.DataFrame
     tail = rows[fid > keep].sort_index()
     if tail.index.tolist() != list(range(keep + 1, after + 1)):
         return None
-    out = frame.iloc[:keep].copy()
+    out = frame.iloc[:keep].copy(deep=False)  # copy-on-write: only the columns set are copied
     inside = rows[fid <= keep]
     try:
+        pos = inside.index.to_numpy(dtype=np.int64) - 1
         for j, col in enumerate(out.columns):
-            if len(inside):
-                out.iloc[inside.index.to_numpy(dtype=np.int64) - 1, j] = inside[col].to_numpy()
+            new = inside[col]
+            if len(pos) and not _same_values(out[col].iloc[pos], new):
+                out.iloc[pos, j] = new.to_numpy()  # (a column of Arrow strings: rebuilt)
         if len(tail):
             tail = tail.reset_index(drop=True)[list(out.columns)]
             tail = tail.astype({c: out[c].dtype for c in out.columns if c != "geometry"})
@@ -1167,6 +1169,14 @@ def _patched(frame: pd.DataFrame, before: int, after: int, rows: pd.DataFrame
         log.info("rows of %s not put in place (%s): read whole", frame.__class__, exc)
         return None
     return out
+
+
+def _same_values(old: pd.Series, new: pd.Series) -> bool:
+    """The same values, position by position (missing equal to missing)."""
+    try:
+        return bool(np.array_equal(old.to_numpy(dtype=object), new.to_numpy(dtype=object)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _tracking_triggers(layer: str) -> dict[str, str]:
@@ -1216,9 +1226,21 @@ def _row_marker(con: sqlite3.Connection, layer: str) -> RowMarker | None:
         return None
     seq = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_q(ROW_CHANGES)} WHERE layer = ?",
                       (layer,)).fetchone()[0]
-    rows, max_fid = con.execute(f"SELECT count(*), coalesce(max({_q(ROW_ID)}), 0) FROM "
-                                f"{_q(layer)}").fetchone()
-    return RowMarker(str(epoch[0]), int(seq), int(rows), int(max_fid))
+    max_fid = con.execute(f"SELECT coalesce(max({_q(ROW_ID)}), 0) FROM {_q(layer)}").fetchone()[0]
+    return RowMarker(str(epoch[0]), int(seq), _row_count(con, layer), int(max_fid))
+
+
+def _row_count(con: sqlite3.Connection, layer: str) -> int:
+    """Rows of ``layer``: GeoPackage's feature count, kept by GDAL's triggers for every
+    client's inserts and deletes (a city's assignments: ``count(*)`` scans 1.9 M rows, 70 ms),
+    else counted."""
+    kept = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                       "name = 'gpkg_ogr_contents'").fetchone()
+    count = con.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE lower(table_name) = "
+                        "lower(?)", (layer,)).fetchone() if kept else None
+    if count is not None and count[0] is not None:
+        return int(count[0])
+    return int(con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0])
 
 
 def _q(name: str) -> str:

@@ -269,8 +269,17 @@ def _save_tables(store_path: Path, name: str, key: str,
 
 
 # -- the background writer -----------------------------------------------------------------
+#: Seconds a write waits after it is handed over: the read that made it belongs to a page
+#: still being built, and writing a city's assignments (160 MB) beside it slowed that page by
+#: a third. Writes handed over together wait once. Tests set it to 0.
+WRITE_DELAY_S = 2.0
+
+
 def _submit(fn, *args) -> None:  # type: ignore[no-untyped-def]
+    start = time.monotonic() + WRITE_DELAY_S
+
     def run() -> None:
+        time.sleep(max(0.0, start - time.monotonic()))
         try:
             fn(*args)
         except Exception:  # a cache must never break a read

@@ -14,10 +14,13 @@ import pytest
 
 os.environ["WANGGE_NOW"] = "2026-11-20T12:00:00"
 
+import layers.snapshot
 from layers.demo import generate_demo
 from layers.layerset import LayerSet
 from layers.store import open_store
 from layers.tickets import TicketStore, db_path_for
+
+layers.snapshot.WRITE_DELAY_S = 0.0  # snapshot files written at once: tests wait() for them
 
 
 @pytest.fixture(scope="session")

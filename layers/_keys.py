@@ -30,9 +30,34 @@ def strings(values: pd.Series | np.ndarray | pa.Array) -> pa.Array:
 
 
 def index_in(values, keys) -> np.ndarray:
-    """Position of each value in ``keys`` (first occurrence); -1 where absent or missing."""
-    idx = pc.index_in(strings(values), value_set=strings(keys))
+    """Position of each value in ``keys`` (first occurrence); -1 where absent or missing.
+
+    A few values among many keys (one edited row against a city's 947,287 person ids) are
+    found by hashing the values and scanning the keys once, not by hashing every key."""
+    values, keys = strings(values), strings(keys)
+    if len(values) * 64 < len(keys):
+        return _few_in_many(values, keys)
+    idx = pc.index_in(values, value_set=keys)
     return pc.fill_null(idx, -1).to_numpy().astype(np.int64)
+
+
+def _few_in_many(values: pa.Array, keys: pa.Array) -> np.ndarray:
+    """:func:`index_in` for few values: each key's position among the distinct values, then
+    the first key of each value."""
+    distinct = pc.unique(values.drop_null())
+    at = pc.fill_null(pc.index_in(keys, value_set=distinct, skip_nulls=True), -1
+                      ).to_numpy().astype(np.int64)
+    rows = np.flatnonzero(at >= 0)
+    first = np.full(len(distinct) + 1, -1, dtype=np.int64)  # the last: not found
+    found, where = np.unique(at[rows], return_index=True)  # the first key row of each value
+    first[found] = rows[where]
+    which = pc.fill_null(pc.index_in(values, value_set=distinct), -1).to_numpy().astype(np.int64)
+    out = first[which]
+    missing = values.is_null().to_numpy(zero_copy_only=False)
+    if missing.any():  # as pc.index_in: a missing value finds the first missing key
+        null_keys = np.flatnonzero(keys.is_null().to_numpy(zero_copy_only=False))
+        out[missing] = null_keys[0] if len(null_keys) else -1
+    return out
 
 
 def isin(values, keys) -> np.ndarray:

@@ -194,3 +194,21 @@ def test_located_buildings_are_kept_only_for_the_same_geometries_and_codes(demo)
         got = located.submit(ex, b, g, moved).result()
         want = Located().submit(ex, b, g, moved).result()
     assert all((x == y).all() for x, y in zip(got, want, strict=True))
+
+
+def test_few_values_among_many_keys_are_found_as_index_in_finds_them():
+    """The path for a few values (hash them, scan the keys) answers exactly as Arrow's
+    index_in: first occurrence, absent -1, a missing value finds the first missing key."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from layers._keys import _few_in_many
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        keys = pa.array([f"K{rng.integers(50)}" if rng.random() > 0.05 else None
+                         for _ in range(int(rng.integers(0, 300)))], pa.large_string())
+        values = pa.array([f"K{rng.integers(60)}" if rng.random() > 0.2 else None
+                           for _ in range(int(rng.integers(0, 5)))], pa.large_string())
+        want = pc.fill_null(pc.index_in(values, value_set=keys), -1).to_numpy()
+        assert _few_in_many(values, keys).tolist() == want.tolist()

@@ -161,10 +161,11 @@ class LayerSet(Mapping[str, pd.DataFrame]):
 
 
 def _shifted(df: pd.DataFrame, shift: pd.Timedelta) -> pd.DataFrame:
-    """``df`` with every date and time column moved by ``shift`` (a copy when any moves)."""
+    """``df`` with every date and time column moved by ``shift`` (a new frame when any moves;
+    the other columns are shared, copy-on-write: a city's assignments are not copied)."""
     cols = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
     if cols:
-        df = df.copy()
+        df = df.copy(deep=False)
         for c in cols:
             df[c] = df[c] + shift
     return df

@@ -790,14 +790,10 @@ class GeoPackageStore:
         """
         with self._reading() as tx:
             con = tx.con
-            counted = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                  "name = 'gpkg_ogr_contents'").fetchone()
             count = ("(SELECT feature_count FROM gpkg_ogr_contents o WHERE lower(o.table_name) "
-                     "= lower(c.table_name))") if counted else "NULL"
-            tracked = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                  "name = ?", (ROW_CHANGES,)).fetchone()
+                     "= lower(c.table_name))") if _has_table(con, "gpkg_ogr_contents") else "NULL"
             seq = (f"(SELECT max(seq) FROM {_q(ROW_CHANGES)} r WHERE r.layer = c.table_name)"
-                   if tracked else "NULL")
+                   if _has_table(con, ROW_CHANGES) else "NULL")
             rows = con.execute(f"SELECT table_name, coalesce(last_change, ''), {count}, {seq} "
                                "FROM gpkg_contents c ORDER BY table_name").fetchall()
         return {("meta" if name == META_TABLE else str(name)):
@@ -1179,6 +1175,17 @@ def _same_values(old: pd.Series, new: pd.Series) -> bool:
         return False
 
 
+def _has_table(con: sqlite3.Connection, name: str) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                       (name,)).fetchone() is not None
+
+
+def _triggers(con: sqlite3.Connection, table: str) -> set[str]:
+    """The names of the triggers on ``table``."""
+    return {r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))}
+
+
 def _tracking_triggers(layer: str) -> dict[str, str]:
     """Operation → the name of the trigger that records it for ``layer``."""
     return {op: f"wg_rows_{layer}_{op.lower()}" for op in ("INSERT", "UPDATE", "DELETE")}
@@ -1195,9 +1202,7 @@ def _install_tracking(con: sqlite3.Connection, layer: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {_q(ROW_TRACKING)} (layer TEXT PRIMARY KEY, "
                 "epoch TEXT NOT NULL)")
     names = _tracking_triggers(layer)
-    have = {r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,))}
-    if set(names.values()) <= have:
+    if set(names.values()) <= _triggers(con, layer):
         return
     lit = "'" + layer.replace("'", "''") + "'"
     for op, name in names.items():
@@ -1213,16 +1218,11 @@ def _install_tracking(con: sqlite3.Connection, layer: str) -> None:
 def _row_marker(con: sqlite3.Connection, layer: str) -> RowMarker | None:
     """``layer``'s :class:`RowMarker`, or None when its rows are not tracked (no tracking
     tables, a trigger missing: the layer was rewritten whole since)."""
-    tables = {r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-        (ROW_CHANGES, ROW_TRACKING))}
-    if tables != {ROW_CHANGES, ROW_TRACKING}:
+    if not (_has_table(con, ROW_CHANGES) and _has_table(con, ROW_TRACKING)):
         return None
-    have = {r[0] for r in con.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,))}
     epoch = con.execute(f"SELECT epoch FROM {_q(ROW_TRACKING)} WHERE layer = ?",
                         (layer,)).fetchone()
-    if epoch is None or not set(_tracking_triggers(layer).values()) <= have:
+    if epoch is None or not set(_tracking_triggers(layer).values()) <= _triggers(con, layer):
         return None
     seq = con.execute(f"SELECT coalesce(max(seq), 0) FROM {_q(ROW_CHANGES)} WHERE layer = ?",
                       (layer,)).fetchone()[0]
@@ -1234,10 +1234,9 @@ def _row_count(con: sqlite3.Connection, layer: str) -> int:
     """Rows of ``layer``: GeoPackage's feature count, kept by GDAL's triggers for every
     client's inserts and deletes (a city's assignments: ``count(*)`` scans 1.9 M rows, 70 ms),
     else counted."""
-    kept = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                       "name = 'gpkg_ogr_contents'").fetchone()
     count = con.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE lower(table_name) = "
-                        "lower(?)", (layer,)).fetchone() if kept else None
+                        "lower(?)", (layer,)).fetchone() \
+        if _has_table(con, "gpkg_ogr_contents") else None
     if count is not None and count[0] is not None:
         return int(count[0])
     return int(con.execute(f"SELECT count(*) FROM {_q(layer)}").fetchone()[0])
@@ -1371,10 +1370,8 @@ class _GpkgRowEdit:
 
     def meta(self) -> dict[str, str]:
         if self._meta is None:
-            has = self.con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                   "name = ?", (META_TABLE,)).fetchone()
             rows = self.con.execute(f"SELECT key, value FROM {_q(META_TABLE)}").fetchall() \
-                if has else []
+                if _has_table(self.con, META_TABLE) else []
             self._meta = {str(k): str(v) for k, v in rows}
         return self._meta
 

@@ -15,6 +15,7 @@ again (its caches are keyed by the file's version) and says what is there now.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -47,20 +48,29 @@ _M_PER_DEG = 111_320.0
 
 # -- notices that outlive the rerun after an edit ---------------------------------------------
 
+#: Seconds an edit's outcome stays on its page: shown by every run in that time, not once — a
+#: run the browser never shows (cut short by the rerun a remounted map sends after an edit)
+#: must not use it up.
+NOTICE_S = 8.0
+
+
 def notify(scope: str, kind: str, text: str | None = None) -> None:
-    """Remember the outcome of an edit for the next run of the page (``kind``: an ``st``
+    """Remember the outcome of an edit for the next runs of the page (``kind``: an ``st``
     alert name, or ``"conflict"`` whose text the page writes from what it reads now)."""
-    st.session_state[_NOTICE] = (scope, kind, text)
+    st.session_state[_NOTICE] = (scope, kind, text, time.monotonic() + NOTICE_S)
 
 
 def show_notice(scope: str, conflict_text: Callable[[str | None], str]) -> None:
-    """The outcome of the last edit made in ``scope``, once (``conflict_text`` writes a
-    conflict's message from the store as read now, given the notice's text)."""
+    """The outcome of the last edit made in ``scope``, for :data:`NOTICE_S` seconds
+    (``conflict_text`` writes a conflict's message from the store as read now, given the
+    notice's text)."""
     notice = st.session_state.get(_NOTICE)
     if not notice or notice[0] != scope:
         return
-    del st.session_state[_NOTICE]
-    _, kind, text = notice
+    _, kind, text, until = notice
+    if time.monotonic() > until:
+        del st.session_state[_NOTICE]
+        return
     if kind == "conflict":
         st.warning(conflict_text(text))
     else:

@@ -513,7 +513,7 @@ def prepare_store(which: str, app_root: Path, workdir: Path) -> Path:
         shutil.copyfile(tickets_db(source), tickets_db(target))
     else:
         run_in_app(app_root, "import sys; from layers.tickets import TicketStore; "
-                   "TicketStore.for_store(sys.argv[1], seed=True).engine.dispose()",
+                   "TicketStore.for_store(sys.argv[1], seed=True).close()",
                    str(target))
     return target
 

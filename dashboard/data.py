@@ -26,7 +26,7 @@ from layers.coverage import coverage as layers_coverage
 from layers.demo import generate_demo
 from layers.layerset import DATE_ANCHOR, LayerSet, is_fictional
 from layers.settings import DEFAULT_SETTINGS, Settings
-from layers.store import GeoPackageStore, RowMarker, Store, open_store
+from layers.store import RowMarker, Store, open_store
 from layers.tickets import TicketStore, db_path_for
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def ensure_demo(path: Path = DEMO_STORE) -> bool:
         open_store(path).write(generate_demo())
         made = True
     if not db_path_for(path).exists():
-        TicketStore.for_store(path, seed=True).engine.dispose()
+        TicketStore.for_store(path, seed=True).close()
         made = True
     return made
 
@@ -137,7 +137,8 @@ def coverage(path: str, data: LayerSet, settings: Settings = DEFAULT_SETTINGS
     key = None if settings.as_of else _coverage_key(data, settings)
     if key is None:
         return layers_coverage(data, settings)
-    tables = snapshot.read_tables(path, "coverage", key)
+    store = open_store(path)
+    tables = snapshot.read_tables(store, "coverage", key)
     if tables is not None:
         try:
             return CoverageResult.from_tables(tables, settings)
@@ -145,7 +146,7 @@ def coverage(path: str, data: LayerSet, settings: Settings = DEFAULT_SETTINGS
             log.warning("kept coverage of %s not used: %s", path, exc)
     _read_ahead(data, COVERAGE_LAYERS)
     result = layers_coverage(data, settings, _memo(path))
-    snapshot.write_tables(path, "coverage", key, result.to_tables())
+    snapshot.write_tables(store, "coverage", key, result.to_tables())
     return result
 
 
@@ -269,18 +270,15 @@ def _stored(store: Store, name: str, token: str, last: _Cached | None
             ) -> tuple[pd.DataFrame, RowMarker | None]:
     """Layer ``name`` at ``token`` as stored, and its row marker: caught up from the last
     version read when only some rows changed, else read whole (snapshot or store)."""
-    before = None
-    if isinstance(store, GeoPackageStore):
-        if last is not None and last.marker is not None and last.token != token:
-            caught_up = store.read_changed(name, last.stored, last.marker)
-            if caught_up is not None and store.layer_versions().get(name) == token:
-                snapshot.save_layer(store, name, token, caught_up[0])
-                return caught_up
-        before = store.row_marker(name)
+    if last is not None and last.marker is not None and last.token != token:
+        caught_up = store.read_changed(name, last.stored, last.marker)
+        if caught_up is not None and store.layer_versions().get(name) == token:
+            snapshot.save_layer(store, name, token, caught_up[0])
+            return caught_up
+    before = store.row_marker(name)
     stored = snapshot.read_layer(store, name, token)
     if before is None:
         return stored, None
-    assert isinstance(store, GeoPackageStore)
     # the marker belongs to this frame when nothing moved while it was read (the token holds
     # the tracking's last change too: the snapshot's frame of this token is that state)
     same = store.row_marker(name) == before and store.layer_versions().get(name) == token

@@ -115,7 +115,7 @@ def _seed_tickets(store: Path, *, fresh: bool) -> int:
             f.unlink(missing_ok=True)
     ts = TicketStore.for_store(store, seed=True)
     n = len(ts.frame()) if ts.created else 0
-    ts.engine.dispose()
+    ts.close()
     return n
 
 
@@ -137,8 +137,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import ValidationReport, readiness, validate
 
     store = open_store(args.path)
-    # read_layer is GeoPackageStore's: the Store protocol does not declare it (yet)
-    frames = {n: store.read_layer(n)  # type: ignore[attr-defined]
+    frames = {n: store.read_layer(n)
               for n in store.layer_names()}
     data = LayerSet(frames, store.meta())
     _, found = validate(data, _settings(args), source=store.location)

@@ -263,7 +263,7 @@ def _seed_tickets(path: Path) -> int:
 
     ts = TicketStore.for_store(path, seed=True)
     n = len(ts.frame()) if ts.created else 0
-    ts.engine.dispose()
+    ts.close()
     return n
 
 

@@ -6,11 +6,13 @@ two million buildings: ~3–4 s); the same checked frame written once as an unco
 IPC file reads back memory-mapped, its attributes without a copy and its geometry decoded from
 WKB (~1.3 s), so a server start does not pay the GeoPackage again for layers that did not
 change. The snapshot is *derived and disposable*: the store stays the one source of truth,
-each file names the token it was made from (:meth:`layers.store.GeoPackageStore.layer_versions`)
+each file names the token it was made from (:meth:`layers.store.Store.layer_versions`)
 and is used only while the layer still has that token; a missing, stale, unreadable or
 foreign file is simply read again from the store. Deleting the folder is always safe.
 
-Layout: ``<store stem>.snapshot/`` beside ``<store stem>.gpkg``; a layer is
+Layout: the store's :meth:`~layers.store.Store.cache_dir` (a GeoPackage's is
+``<store stem>.snapshot/`` beside ``<store stem>.gpkg``; a PostGIS store's a folder of the
+server's cache named after the store's identity); a layer is
 ``<layer>.<digest of its token>.arrow`` (geometry as WKB, GeoArrow metadata by geopandas'
 ``to_arrow``); a set of tables (an analysis' result) is ``<name>.<digest of its key>/`` with
 one ``<table>.arrow`` per table. Files are written to a temporary name and renamed into place
@@ -19,7 +21,8 @@ the next writer. A folder that cannot be written (a read-only data folder) only 
 snapshot: reads fall back to the store.
 
 The snapshot holds the same personal data as the store (names, phone numbers): it gets the
-store file's permission bits and must be kept, backed up and deleted with it.
+store's :meth:`~layers.store.Store.cache_mode` (a GeoPackage's own permission bits) and must be
+kept, backed up and deleted with it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import pyarrow as pa
 import shapely
 
 from .schema import spec
-from .store import GeoPackageStore, Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +64,19 @@ _PENDING: set[Future] = set()
 _PENDING_LOCK = threading.Lock()
 
 
-def snapshot_dir(store_path: str | os.PathLike[str]) -> Path:
-    """The snapshot folder of the store at ``store_path`` (``city.gpkg`` → ``city.snapshot``)."""
-    p = Path(store_path)
-    return p.with_name(p.stem + ".snapshot")
+def snapshot_dir(store: Store) -> Path | None:
+    """The snapshot folder of ``store`` (``city.gpkg`` → ``city.snapshot``), or None."""
+    return store.cache_dir()
 
 
 def _digest(key: str) -> str:
     return hashlib.blake2b(f"{FORMAT}|{key}".encode(), digest_size=10).hexdigest()
 
 
-def layer_file(store_path: str | os.PathLike[str], name: str, token: str) -> Path:
-    """Where layer ``name`` at version ``token`` is kept."""
-    return snapshot_dir(store_path) / f"{name}.{_digest(token)}.arrow"
+def layer_file(store: Store, name: str, token: str) -> Path | None:
+    """Where layer ``name`` at version ``token`` is kept (None: the store has no cache)."""
+    folder = store.cache_dir()
+    return None if folder is None else folder / f"{name}.{_digest(token)}.arrow"
 
 
 def read_layer(store: Store, name: str, token: str) -> pd.DataFrame:
@@ -84,27 +87,29 @@ def read_layer(store: Store, name: str, token: str) -> pd.DataFrame:
     Parameters
     ----------
     store
-        The store (a snapshot is kept for a GeoPackage store only).
+        The store (no snapshot when it has no :meth:`~layers.store.Store.cache_dir`).
     name
         A contract layer present in the store.
     token
         The layer's current version (``store.layer_versions()[name]``).
     """
-    if not isinstance(store, GeoPackageStore):
+    path = layer_file(store, name, token)
+    if path is None:
         return store.read([name], relative_dates=False)[name]
-    path = layer_file(store.path, name, token)
     frame = _load_layer(path, name, token)
     if frame is None:
         frame = store.read([name], relative_dates=False)[name]
         if store.layer_versions().get(name) == token:  # not changed meanwhile: that version
-            _submit(_save_layer, store.path, path, frame, name, token)
+            _submit(_save_layer, store.cache_mode(), path, frame, name, token)
     return frame
 
 
-def save_layer(store: GeoPackageStore, name: str, token: str, frame: pd.DataFrame) -> None:
+def save_layer(store: Store, name: str, token: str, frame: pd.DataFrame) -> None:
     """Keep ``frame`` — layer ``name`` at version ``token``, as :func:`read_layer` returns
     it, made another way (caught up row by row) — in the snapshot, in the background."""
-    _submit(_save_layer, store.path, layer_file(store.path, name, token), frame, name, token)
+    path = layer_file(store, name, token)
+    if path is not None:
+        _submit(_save_layer, store.cache_mode(), path, frame, name, token)
 
 
 def _load_layer(path: Path, name: str, token: str) -> pd.DataFrame | None:
@@ -173,22 +178,22 @@ def _to_table(frame: pd.DataFrame, stamp: Mapping[str, str]) -> pa.Table:
     return table.replace_schema_metadata(meta)
 
 
-def _save_layer(store_path: Path, path: Path, frame: pd.DataFrame, name: str,
+def _save_layer(mode: int, path: Path, frame: pd.DataFrame, name: str,
                 token: str) -> None:
     table = _to_table(frame, {"layer": name, "token": token})
-    if _write_table(store_path, path, table):
+    if _write_table(mode, path, table):
         _remove_others(path.parent, f"{name}.", path.name)
 
 
-def _write_table(store_path: Path, path: Path, table: pa.Table) -> bool:
+def _write_table(mode: int, path: Path, table: pa.Table) -> bool:
     """Write ``table`` to ``path`` atomically (a temporary name renamed into place) with the
-    store file's permission bits; False when the folder cannot be written."""
+    permission bits ``mode``; False when the folder cannot be written."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
-        os.chmod(tmp, Path(store_path).stat().st_mode & 0o666)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
         return True
     except OSError as exc:
@@ -219,10 +224,12 @@ def _remove_others(folder: Path, prefix: str, keep: str) -> None:
 
 
 # -- sets of tables (analysis results) ---------------------------------------------------------
-def read_tables(store_path: str | os.PathLike[str], name: str, key: str
-                ) -> dict[str, pd.DataFrame] | None:
+def read_tables(store: Store, name: str, key: str) -> dict[str, pd.DataFrame] | None:
     """The tables kept as ``name`` for ``key`` by :func:`write_tables`, or None."""
-    folder = snapshot_dir(store_path) / f"{name}.{_digest(key)}"
+    base = store.cache_dir()
+    if base is None:
+        return None
+    folder = base / f"{name}.{_digest(key)}"
     if not folder.is_dir():
         return None
     out: dict[str, pd.DataFrame] = {}
@@ -238,17 +245,18 @@ def read_tables(store_path: str | os.PathLike[str], name: str, key: str
     return out or None
 
 
-def write_tables(store_path: str | os.PathLike[str], name: str, key: str,
+def write_tables(store: Store, name: str, key: str,
                  tables: Mapping[str, pd.DataFrame]) -> None:
     """Keep ``tables`` (plain frames) as ``name`` for ``key``, replacing older versions; in
     the background (:func:`wait`), best effort."""
-    frames = dict(tables)
-    _submit(_save_tables, Path(store_path), name, key, frames)
+    base = store.cache_dir()
+    if base is not None:
+        _submit(_save_tables, store.cache_mode(), base, name, key, dict(tables))
 
 
-def _save_tables(store_path: Path, name: str, key: str,
+def _save_tables(mode: int, base: Path, name: str, key: str,
                  tables: Mapping[str, pd.DataFrame]) -> None:
-    final = snapshot_dir(store_path) / f"{name}.{_digest(key)}"
+    final = base / f"{name}.{_digest(key)}"
     staging = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
     stamp = {"set": name, "key": key}
     try:
@@ -256,7 +264,7 @@ def _save_tables(store_path: Path, name: str, key: str,
     except OSError as exc:
         log.info("no snapshot written to %s: %s", final.parent, exc)
         return
-    ok = all(_write_table(store_path, staging / f"{t}.arrow", _to_table(f, stamp))
+    ok = all(_write_table(mode, staging / f"{t}.arrow", _to_table(f, stamp))
              for t, f in tables.items())
     try:
         if ok:

@@ -35,7 +35,7 @@ def demo_file(tmp_path_factory, demo) -> Path:
     ``python -m layers demo`` makes)."""
     path = tmp_path_factory.mktemp("store") / "demo.gpkg"
     open_store(path).write(demo)
-    TicketStore.for_store(path, seed=True).engine.dispose()  # checkpointed: one file
+    TicketStore.for_store(path, seed=True).close()  # checkpointed: one file
     return path
 
 

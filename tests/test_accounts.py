@@ -280,7 +280,7 @@ def test_audit_log_joins_changes_and_ticket_moves_with_filters(acc, store_copy, 
     tid = received.loc[received["status"] == "received", "id"].iloc[0]
     set_clock(monkeypatch, NOON + dt.timedelta(hours=2))
     tickets.move(tid, "registered", by="bob", note="登记")
-    tickets.engine.dispose()
+    tickets.close()
     acc.audit("Admin", "export", "coverage", "xlsx, 12 rows")
 
     log = acc.audit_log()

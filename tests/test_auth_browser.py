@@ -600,7 +600,7 @@ def test_sentinel_moves_as_a_handler_only_and_sees_masked_phones(browser, server
     tid = ts.add("sanitation", p.x, p.y, "楼道堆物（哨兵测试）", building_code=b.code, by="测试")
     for status in workflow.path_to("in_progress")[1:]:
         ts.move(tid, status, by="测试")
-    ts.engine.dispose()
+    ts.close()
     ctx = _context(browser)
     page, _ = _open_as(ctx, server, "/tickets", "sentinel", t("page_tickets"))
     page.get_by_role("tab", name=t("tab_list"), exact=True).click()

@@ -64,7 +64,7 @@ def test_demo_wall_looks_live_long_after_its_anchor(browser, tmp_path, demo_file
     monkeypatch.setenv(clock.ENV, later.isoformat())
     store = tmp_path / "town.gpkg"
     shutil.copyfile(demo_file, store)
-    TicketStore.for_store(store, seed=True).engine.dispose()  # the demo set up "today"
+    TicketStore.for_store(store, seed=True).close()  # the demo set up "today"
     data = open_store(store).read()
     frame = TicketStore.for_store(store).frame()
     snap = wall_snapshot(data, coverage(data), frame, clock.now())

@@ -26,7 +26,8 @@ from layers import register as reg
 from layers.coverage import coverage
 from layers.errors import LayerValidationError
 from layers.settings import Settings
-from layers.store import CHANGE_LOG, RowConflict, _gpkg_bounds, open_store
+from layers.store import CHANGE_LOG, RowConflict, open_store
+from layers.store.gpkg._sqlite import gpkg_bounds as _gpkg_bounds
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 20)

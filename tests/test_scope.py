@@ -75,7 +75,7 @@ def frame(demo_file) -> pd.DataFrame:
     try:
         return ts.frame()
     finally:
-        ts.engine.dispose()
+        ts.close()
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +364,7 @@ def test_scoped_tickets_hide_text_and_handler(store_copy, who):
         ts.move(tid, "in_progress", handler="张师傅", by="x")
         frame = ts.frame()
     finally:
-        ts.engine.dispose()
+        ts.close()
     assert frame.set_index("id").loc[tid, "handler"] == "张师傅"
     for role in ("planner", "leader", "kiosk"):
         out = scoped_tickets(frame, who[role])
@@ -606,7 +606,7 @@ def test_admin_principal_is_recorded_as_by(store_copy, data, who):
 def tickets(store_copy):
     ts = TicketStore.for_store(store_copy)
     yield ts
-    ts.engine.dispose()
+    ts.close()
 
 
 def _point(data: LayerSet, grid: str) -> tuple[float, float]:

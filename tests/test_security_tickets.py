@@ -175,7 +175,7 @@ def test_text_file_as_tickets_db_is_refused(store_copy):
 def test_truncated_tickets_db_is_refused(store_copy):
     ts = TicketStore.for_store(store_copy)
     assert len(ts.frame()) > 0
-    ts.engine.dispose()
+    ts.close()
     db = db_path_for(store_copy)
     assert not Path(str(db) + "-wal").exists() or Path(str(db) + "-wal").stat().st_size == 0
     data = db.read_bytes()
@@ -198,7 +198,7 @@ def test_reads_of_a_store_damaged_while_open_raise_the_same_error(store_copy):
 
     ts = TicketStore.for_store(store_copy)
     tid = ts.frame()["id"].iloc[-1]
-    ts.engine.dispose()
+    ts.close()
     db = db_path_for(store_copy)
     data = db.read_bytes()
     db.write_bytes(data[:4096] + b"\x00garbage" * ((len(data) - 4096) // 8))
@@ -209,7 +209,7 @@ def test_reads_of_a_store_damaged_while_open_raise_the_same_error(store_copy):
 
 def test_valid_tickets_db_still_opens(store_copy, demo):
     ts = TicketStore.for_store(store_copy)
-    ts.engine.dispose()
+    ts.close()
     again = TicketStore.for_store(store_copy)
     assert len(again.frame()) == len(demo.tickets)
     lon, lat = _point_in(demo, 0)

@@ -52,13 +52,13 @@ def test_every_layer_reads_back_as_the_store_holds_it(store, store_reads):
             if hasattr(expected, "crs"):
                 assert got.crs == expected.crs and got.crs.to_epsg() == 4326
     assert store_reads.count("buildings") == 2  # the expected frame and the first read only
-    files = sorted(p.name.split(".")[0] for p in snapshot.snapshot_dir(store.path).iterdir())
+    files = sorted(p.name.split(".")[0] for p in snapshot.snapshot_dir(store).iterdir())
     assert files == sorted(store.layer_names())
 
 
 def test_an_edited_layer_is_read_from_the_store_again(store, store_reads):
     _read(store, "people")
-    old = snapshot.layer_file(store.path, "people", store.layer_versions()["people"])
+    old = snapshot.layer_file(store, "people", store.layer_versions()["people"])
     assert old.exists()
     reg.add_person(store, name="新居民", phone="13800000000", source="test",
                    building=str(store.read(["buildings"]).buildings["code"].iloc[0]))
@@ -75,7 +75,7 @@ def test_an_edited_layer_is_read_from_the_store_again(store, store_reads):
 def test_a_damaged_or_foreign_file_is_not_used(store, store_reads, damage):
     tokens = store.layer_versions()
     expected = _read(store, "grids")
-    path = snapshot.layer_file(store.path, "grids", tokens["grids"])
+    path = snapshot.layer_file(store, "grids", tokens["grids"])
     if damage == "garbage":
         path.write_bytes(b"not arrow at all" * 100)
     elif damage == "truncated":
@@ -84,7 +84,7 @@ def test_a_damaged_or_foreign_file_is_not_used(store, store_reads, damage):
         path.write_bytes(b"")
     else:  # another layer's file under this layer's name
         _read(store, "communities")
-        other = snapshot.layer_file(store.path, "communities", tokens["communities"])
+        other = snapshot.layer_file(store, "communities", tokens["communities"])
         path.write_bytes(other.read_bytes())
     store_reads.clear()
     pd.testing.assert_frame_equal(_read(store, "grids"), expected)
@@ -97,7 +97,7 @@ def test_a_damaged_or_foreign_file_is_not_used(store, store_reads, damage):
 def test_a_read_only_folder_means_no_snapshot_not_an_error(store, store_reads):
     if os.geteuid() == 0:
         # root writes anywhere: the folder's name is taken by a file instead
-        snapshot.snapshot_dir(store.path).write_text("not a folder")
+        snapshot.snapshot_dir(store).write_text("not a folder")
     else:
         store.path.parent.chmod(0o555)
     try:
@@ -113,29 +113,29 @@ def test_a_read_only_folder_means_no_snapshot_not_an_error(store, store_reads):
 def test_snapshot_files_get_the_store_files_permissions(store):
     store.path.chmod(0o600)
     _read(store, "grids")
-    for p in snapshot.snapshot_dir(store.path).iterdir():
+    for p in snapshot.snapshot_dir(store).iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
 
 
 def test_sets_of_tables_round_trip_and_are_keyed(store):
     tables = {"a": pd.DataFrame({"code": ["G1", "G2"], "n": pd.array([1, None], "Int64")}),
               "b": pd.DataFrame({"x": [0.5]})}
-    assert snapshot.read_tables(store.path, "cov", "k1") is None
-    snapshot.write_tables(store.path, "cov", "k1", tables)
+    assert snapshot.read_tables(store, "cov", "k1") is None
+    snapshot.write_tables(store, "cov", "k1", tables)
     snapshot.wait()
-    got = snapshot.read_tables(store.path, "cov", "k1")
+    got = snapshot.read_tables(store, "cov", "k1")
     assert got is not None and set(got) == {"a", "b"}
     for k, v in tables.items():
         pd.testing.assert_frame_equal(got[k], v)
-    assert snapshot.read_tables(store.path, "cov", "k2") is None
-    snapshot.write_tables(store.path, "cov", "k2", {"a": tables["a"]})
+    assert snapshot.read_tables(store, "cov", "k2") is None
+    snapshot.write_tables(store, "cov", "k2", {"a": tables["a"]})
     snapshot.wait()
-    assert snapshot.read_tables(store.path, "cov", "k1") is None  # replaced
-    assert set(snapshot.read_tables(store.path, "cov", "k2") or {}) == {"a"}
+    assert snapshot.read_tables(store, "cov", "k1") is None  # replaced
+    assert set(snapshot.read_tables(store, "cov", "k2") or {}) == {"a"}
 
 
 def test_files_a_killed_writer_left_are_removed_later(store):
-    folder = snapshot.snapshot_dir(store.path)
+    folder = snapshot.snapshot_dir(store)
     folder.mkdir()
     old = folder / ".grids.0123.arrow.dead.tmp"
     fresh = folder / ".grids.4567.arrow.live.tmp"  # another writer, still at work

@@ -90,10 +90,10 @@ def test_update_validates_against_the_rest(demo, store_copy):
 
 def test_failure_during_write_keeps_old_file(demo, store_copy, monkeypatch):
     before = _digest(store_copy)
-    import layers.store as st
+    import layers.store.gpkg._files as st
 
     calls = {"n": 0}
-    real = st._write_layer
+    real = st.write_layer
 
     def flaky(path, name, df):
         calls["n"] += 1
@@ -101,7 +101,7 @@ def test_failure_during_write_keeps_old_file(demo, store_copy, monkeypatch):
             raise OSError("disk full (simulated)")
         real(path, name, df)
 
-    monkeypatch.setattr(st, "_write_layer", flaky)
+    monkeypatch.setattr(st, "write_layer", flaky)
     with pytest.raises(OSError):
         open_store(store_copy).write(demo)
     assert _digest(store_copy) == before

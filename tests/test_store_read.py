@@ -16,7 +16,8 @@ from geopandas.testing import assert_geodataframe_equal
 
 from layers.coverage import COLUMNS_NEEDED, coverage
 from layers.errors import LayerValidationError, StoreError
-from layers.store import StoreIntegrityError, _connect, open_store
+from layers.store import StoreIntegrityError, open_store
+from layers.store.gpkg._sqlite import connect as _connect
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -59,7 +59,7 @@ def _file(town, demo, grid_no: int, status: str, *, hours_ago: float = 0) -> tup
                  building_code=b.code, by="测试", created_at=created)
     for s in workflow.path_to(status)[1:]:
         ts.move(tid, s, by="测试")
-    ts.engine.dispose()
+    ts.close()
     return tid, grid
 
 

@@ -140,7 +140,7 @@ def test_photos_follow_the_ticket_access_rules(ts, demo):
 def test_a_database_from_before_photos_reads_none_and_takes_one(ts, demo, store_copy):
     p = _building(demo).geometry.representative_point()
     tid = ts.add("sanitation", p.x, p.y, "旧库")
-    ts.engine.dispose()
+    ts.close()
     with sqlite3.connect(db_path_for(store_copy)) as con:
         con.execute("DROP TABLE ticket_attachments")
     old = TicketStore.for_store(store_copy)

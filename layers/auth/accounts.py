@@ -73,7 +73,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from .. import clock
 from ..errors import LayersError, StoreError
 from ..settings import DEFAULT_SETTINGS, Settings
-from ..store import ACCOUNTS_TABLE, AUDIT_TABLE, GeoPackageStore, open_store
+from ..store import ACCOUNTS_TABLE, AUDIT_TABLE, GeoPackageStore, Store, open_store
 from .principal import ACCOUNT_ROLES, COMMUNITY_SCOPED, GRID_SCOPED, Principal
 
 #: Most characters of an account name.
@@ -629,7 +629,7 @@ class Accounts:
             ``tickets``.
         """
         frames = [self._audit_entries(), _change_entries(self.store),
-                  _ticket_entries(self.path)]
+                  _ticket_entries(self.store)]
         df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
         if since is not None:
             df = df[df["at"] >= pd.Timestamp(since)]
@@ -751,15 +751,15 @@ def _summary(before: object, after: object, reason: object, role: object) -> str
     return _clip("; ".join(parts), "detail")
 
 
-def _ticket_entries(store: Path) -> pd.DataFrame:
-    """Ticket moves from the ticket database beside the store (none when it has none)."""
-    from ..tickets.store import TicketStore, db_path_for
+def _ticket_entries(store: Store) -> pd.DataFrame:
+    """Ticket moves from the store's tickets (none when it has none)."""
+    from ..tickets.store import TicketStore
 
-    tickets = TicketStore(db_path_for(store))
+    tickets = TicketStore(store.ticket_tables())
     try:
         histories = tickets.histories()
     finally:
-        tickets.engine.dispose()
+        tickets.close()
     rows = [(e["at"], e.get("by") or "", f"ticket_{e['status']}", tid, e.get("note") or "")
             for tid, events in histories.items() for e in events]
     df = pd.DataFrame(rows, columns=list(AUDIT_COLUMNS[:-1]), dtype=object)

@@ -12,8 +12,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CatalogueError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.base import Store
+
+#: The store metadata entry holding a store's own catalogue (the JSON of a catalogue file):
+#: what a store that is not a file keeps instead of ``town.categories.json``.
+CATALOGUE_META_KEY = "ticket_catalogue"
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,20 @@ DEFAULT_CATALOGUE: dict[str, tuple[str, int]] = {
     c.code: (c.name, c.days) for c in DEFAULT_CATEGORIES}
 
 
-def catalogue_path_for(store: str | os.PathLike[str]) -> Path:
-    """The optional category catalogue of a layer store: ``town.gpkg`` → ``town.categories.json``
-    (``{"code": {"name": "矛盾纠纷", "days": 10}, …}``)."""
+def catalogue_path_for(store: str | os.PathLike[str] | Store) -> Path | None:
+    """The optional category catalogue of a GeoPackage store: ``town.gpkg`` →
+    ``town.categories.json`` (``{"code": {"name": "矛盾纠纷", "days": 10}, …}``); None for a
+    store that is not a file (a PostGIS store keeps its catalogue in its metadata,
+    :data:`CATALOGUE_META_KEY`)."""
+    from ..store import is_url
+
+    if not isinstance(store, str | os.PathLike):
+        path = getattr(store, "path", None)
+        if path is None:
+            return None
+        store = path
+    if is_url(store):
+        return None
     p = Path(store)
     return p.with_name(p.stem + ".categories.json")
 
@@ -62,8 +81,24 @@ def load_catalogue(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
         Naming the file, the category and what is wrong.
     """
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogueError(f"{path}: not a readable JSON catalogue ({exc})") from exc
+    return parse_catalogue(text, str(path))
+
+
+def parse_catalogue(text: str, source: str) -> dict[str, tuple[str, int]]:
+    """A catalogue from its JSON text (a file's, or a store's :data:`CATALOGUE_META_KEY`).
+
+    Raises
+    ------
+    CatalogueError
+        Naming ``source``, the category and what is wrong.
+    """
+    path = source
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
         raise CatalogueError(f"{path}: not a readable JSON catalogue ({exc})") from exc
     if not isinstance(raw, dict) or not raw:
         raise CatalogueError(f"{path}: expected an object of categories")
@@ -78,3 +113,13 @@ def load_catalogue(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
                               f"whole number of days, not {days!r}")
         out[str(code)] = (name.strip(), days)
     return out
+
+
+def catalogue_of(store: Store) -> dict[str, tuple[str, int]] | None:
+    """A store's own catalogue: its metadata entry :data:`CATALOGUE_META_KEY`, else the file
+    beside a GeoPackage (:func:`catalogue_path_for`); None when it has none."""
+    text = store.meta().get(CATALOGUE_META_KEY) if store.exists() else None
+    if text:
+        return parse_catalogue(text, f"{store.location} ({CATALOGUE_META_KEY})")
+    path = catalogue_path_for(store)
+    return load_catalogue(path) if path is not None and path.exists() else None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import functools
 import json
 import math
@@ -55,13 +54,12 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    event,
     func,
     inspect,
     select,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
@@ -69,13 +67,17 @@ from .. import clock
 from ..auth.principal import PermissionDenied, Principal
 from ..auth.scope import require_ticket
 from ..schema import CLOSED_STATUSES
+from ..store._ddl import append_only_sql
+from ..store._sqlite_tables import SqliteTables
+from ..store.base import ServiceDamaged, ServiceTables
 from . import rules, workflow
-from .catalogue import DEFAULT_CATALOGUE, catalogue_path_for, load_catalogue
+from .catalogue import DEFAULT_CATALOGUE, catalogue_of
 from .errors import ConflictError, TicketError, TicketNotFound, TicketStoreDamaged
 from .photos import Photo, check_photo
 
 if TYPE_CHECKING:  # layers.lookup imports this package: imported where used
     from ..lookup import NearBuilding
+    from ..store.base import Store
 
 REPORTERS = ("resident", "sentinel", "hotline_12345", "inspection")
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
@@ -148,18 +150,21 @@ attachments_table = Table(
 )
 _TABLES = {tickets_table.name, events_table.name, attachments_table.name}
 
-_APPEND_ONLY = (
-    "CREATE TRIGGER IF NOT EXISTS ticket_events_no_update BEFORE UPDATE ON ticket_events "
-    "BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS ticket_events_no_delete BEFORE DELETE ON ticket_events "
-    "BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END",
-)
+def _append_only(dialect: str) -> tuple[str, ...]:
+    """Triggers that make the database itself refuse to change or delete history."""
+    if dialect == "sqlite":
+        return tuple(
+            f"CREATE TRIGGER IF NOT EXISTS ticket_events_no_{verb.lower()} BEFORE {verb} ON "
+            "ticket_events BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END"
+            for verb in ("UPDATE", "DELETE"))
+    return append_only_sql("ticket_events", "ticket history is append-only")
 
 
 def db_path_for(store: str | os.PathLike[str]) -> Path:
-    """Where the tickets of a layer store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
-    p = Path(store)
-    return p.with_name(p.stem + ".tickets.sqlite")
+    """Where the tickets of a GeoPackage store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
+    from ..store.gpkg import tickets_file
+
+    return tickets_file(store)
 
 
 @dataclass(frozen=True)
@@ -198,28 +203,35 @@ class GridLocator:
         shapely.prepare(self.geoms)
         self.tree = shapely.STRtree(self.geoms)
         self._buildings = None if building_codes is None else frozenset(map(str, building_codes))
-        self._store: Path | None = None
-        self._store_mtime: int | None = None
+        self._store: Store | None = None
+        self._codes_version: str | None = None
         self._building_layer = buildings
-        self._has_buildings: bool | None = None  # the store has a buildings layer
-        self._layers_mtime: int | None = None
 
     @classmethod
-    def from_store(cls, store: str | os.PathLike[str]) -> GridLocator:
+    def from_store(cls, store: str | os.PathLike[str] | Store) -> GridLocator:
         """The grids of a layer store; its building codes are read on first need (and again
-        when the store file changes)."""
+        when its buildings change)."""
         from ..store import open_store
 
-        loc = cls(open_store(store).read(["communities", "grids"], check_geometry=False).grids)
-        loc._store = Path(store)
+        opened = open_store(store)
+        loc = cls(opened.read(["communities", "grids"], check_geometry=False).grids)
+        loc._store = opened
         return loc
+
+    def _buildings_version(self) -> str | None:
+        """The store's buildings layer version (None: it has none)."""
+        assert self._store is not None
+        return self._store.layer_versions().get("buildings")
 
     def building_exists(self, code: str) -> bool:
         """True when ``code`` is one of the store's buildings (or the codes are unknown)."""
         if self._store is not None:
-            mtime = self._store.stat().st_mtime_ns
-            if self._buildings is None or mtime != self._store_mtime:
-                self._buildings, self._store_mtime = _building_codes(self._store), mtime
+            version = self._buildings_version()
+            if self._buildings is None or version != self._codes_version:
+                self._buildings = frozenset() if version is None else frozenset(
+                    self._store.read_layer("buildings", columns=["code"])["code"].dropna()
+                    .astype(str))
+                self._codes_version = version
         return self._buildings is None or str(code) in self._buildings
 
     def locate(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,30 +287,10 @@ class GridLocator:
         store's (its spatial index: a few rows, however large the store)."""
         if self._building_layer is not None:
             return self._building_layer
-        if self._store is None:
+        if self._store is None or self._buildings_version() is None:
             return None
-        import pyogrio
-
-        mtime = self._store.stat().st_mtime_ns
-        if self._has_buildings is None or self._layers_mtime != mtime:
-            self._has_buildings = "buildings" in {
-                str(r[0]) for r in pyogrio.list_layers(self._store)}
-            self._layers_mtime = mtime
-        if not self._has_buildings:
-            return None
-        return pyogrio.read_dataframe(self._store, layer="buildings",
-                                      columns=["code", "name", "grid_code"], bbox=box)
-
-
-def _building_codes(store: Path) -> frozenset[str]:
-    """The ``code`` column of a GeoPackage's ``buildings`` layer, read without geometry."""
-    import pyogrio
-
-    if "buildings" not in {str(r[0]) for r in pyogrio.list_layers(store)}:
-        return frozenset()
-    df = pyogrio.read_dataframe(store, layer="buildings", columns=["code"],
-                                read_geometry=False)
-    return frozenset(df["code"].dropna().astype(str))
+        return self._store.read_layer("buildings", bbox=box,
+                                      columns=["code", "name", "grid_code", "geometry"])
 
 
 def _missing(v: object) -> bool:
@@ -336,8 +328,9 @@ class TicketStore:
 
     Parameters
     ----------
-    url
-        A SQLAlchemy URL or a path to the SQLite file (created on first use).
+    tables
+        Where the tickets are kept: a store's :meth:`~layers.store.Store.ticket_tables`, or
+        the path of a SQLite file (created on first use).
     locator
         Places points in grids at intake (:meth:`GridLocator.from_store`), or a function
         that makes it, called when a ticket is first filed or placed (opening the store to
@@ -345,7 +338,7 @@ class TicketStore:
     catalogue
         Category code → (name, days allowed).
     timeout
-        Seconds a writer waits for another writer before giving up.
+        Seconds a writer waits for another writer before giving up (a SQLite file).
     seed
         Called once, when this open creates the schema: the tickets to import then (a
         ``tickets`` layer, see :meth:`import_frame`), or ``None``.
@@ -356,32 +349,35 @@ class TicketStore:
         The SQLite file exists but is empty, is not an SQLite database or is damaged.
     """
 
-    def __init__(self, url: str | os.PathLike[str],
+    def __init__(self, tables: ServiceTables | str | os.PathLike[str],  # noqa: PLR0913
                  locator: GridLocator | Callable[[], GridLocator] | None = None,
                  catalogue: Mapping[str, tuple[str, int]] = DEFAULT_CATALOGUE,
                  timeout: float = 30.0,
                  seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
-        url = str(url)
-        if "://" not in url:
-            url = f"sqlite:///{url}"
-        self.url = url
+        if isinstance(tables, str | os.PathLike):
+            path = Path(str(tables).removeprefix("sqlite:///"))
+            tables = SqliteTables(path, path.name, timeout=timeout)
+        self.tables: ServiceTables = tables
+        self.name: str = tables.name
         self._locator = locator
         self._locator_lock = threading.Lock()
         self.catalogue = dict(catalogue)
-        self.file: Path | None = _sqlite_file(url)
-        self.name: str = self.file.name if self.file else str(make_url(url).database or "")
-        self.engine: Engine = create_engine(url, connect_args={"timeout": timeout}
-                                            if url.startswith("sqlite") else {})
-        if url.startswith("sqlite"):
-            _sqlite_setup(self.engine)
         #: True when this open created the schema (and imported ``seed``).
         self.created = False
         self._empty: Engine | None = None
-        self._checked = False  # the file was checked (and its schema made) by this instance
-        if seed is not None:
-            self._materialise(seed)
-        elif not self._absent():
-            self._check_existing()  # reading never writes: a missing file waits for a write
+        self._ready = False  # the schema was found or made by this instance
+        with self._damage():
+            if seed is not None:
+                self.created = self._ensure_schema(seed)
+            elif self.tables.exists():
+                with self.tables.reading():  # checks the file (reading never writes)
+                    pass
+
+    def close(self) -> None:
+        """Close pooled connections (a SQLite file is then one file again: WAL checkpointed)."""
+        dispose = getattr(self.tables, "dispose", None)
+        if dispose is not None:
+            dispose()
 
     @property
     def locator(self) -> GridLocator | None:
@@ -392,107 +388,61 @@ class TicketStore:
                     self._locator = self._locator()
         return self._locator
 
-    def _absent(self) -> bool:
-        """True while the SQLite file does not exist (reads then see no tickets)."""
-        return self.file is not None and not self.file.exists()
-
-    def _materialise(self, seed: Callable[[], pd.DataFrame | None] | None = None) -> None:
-        """Check an existing file, or create it with its schema (and ``seed``), under the
-        open lock: once, however many processes do it at the same time."""
-        if self.file is not None:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-        with _open_lock(self.file):
-            if self.file is not None and self.file.exists():
-                self._check_file()
-            self.created = self._ensure_schema(seed)
-        self._checked = True
-
-    def _check_existing(self) -> None:
-        """Check a file another process made, without writing: the open lock waits for a
-        creator still making its schema."""
-        with _open_lock(self.file):
-            if self.file is not None and self.file.exists():
-                self._check_file()
-        self._checked = True
-
     @classmethod
-    def for_store(cls, store: str | os.PathLike[str], *, seed: bool = False,
+    def for_store(cls, store: str | os.PathLike[str] | Store, *, seed: bool = False,
                   **kw: Any) -> TicketStore:
-        """The ticket store beside a layer store (the one source of tickets for every page,
-        the CLI and every export). Opening it writes nothing: without a database file it
-        reads as no tickets, and the first ticket filed creates the file.
+        """The ticket store of a layer store (the one source of tickets for every page, the
+        CLI and every export). Opening it writes nothing: without its tables it reads as no
+        tickets, and the first ticket filed creates them.
 
-        With ``seed=True`` (the demo and ``tickets seed``, never a page) a database that does
-        not exist yet is created and filled with the layer store's ``tickets`` layer (import
+        With ``seed=True`` (the demo and ``tickets seed``, never a page) tables that do not
+        exist yet are created and filled with the layer store's ``tickets`` layer (import
         material, e.g. the demo's history) — once, however many processes do it at the same
-        time. Categories come from :func:`catalogue_path_for` when that file exists, else
+        time. Categories are the store's own (:func:`~.catalogue.catalogue_of`), else
         :data:`DEFAULT_CATALOGUE`."""
-        cat = catalogue_path_for(store)
-        if "catalogue" not in kw and cat.exists():
-            kw["catalogue"] = load_catalogue(cat)
+        from ..store import open_store
+
+        layers = open_store(store)
+        if "catalogue" not in kw:
+            own = catalogue_of(layers)
+            if own is not None:
+                kw["catalogue"] = own
 
         def layer_history() -> pd.DataFrame | None:
-            from ..store import open_store
-
-            layers = open_store(store)
             if "tickets" not in layers.layer_names():
                 return None
             return layers.read(["tickets"], check_geometry=False).tickets
 
-        return cls(db_path_for(store), functools.partial(GridLocator.from_store, store),
+        return cls(layers.ticket_tables(), functools.partial(GridLocator.from_store, layers),
                    seed=layer_history if seed else None, **kw)
 
     # -- opening -----------------------------------------------------------------------------
-    def _check_file(self) -> None:
-        """Refuse an existing SQLite file that is empty, not SQLite, or damaged."""
-        assert self.file is not None
-        size = self.file.stat().st_size
-        if size == 0:
-            raise TicketStoreDamaged(self.name, "the file is empty (0 bytes)")
-        # Never open() the file ourselves: closing any descriptor of a file drops every POSIX
-        # lock this process holds on it, including those of live SQLite connections (which
-        # then lose their WAL to the next process). SQLite shares one inode's locks among all
-        # its connections in a process, so it reads the header instead.
-        try:
-            with contextlib.closing(sqlite3.connect(
-                    f"{self.file.resolve().as_uri()}?mode=ro", uri=True)) as con:
-                con.execute("PRAGMA schema_version").fetchone()
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
-                raise TicketStoreDamaged(self.name, "not an SQLite database (no SQLite "
-                                         "header)") from exc
-            raise TicketStoreDamaged(self.name, f"damaged ({exc})") from exc
-        if size <= QUICK_CHECK_MAX_BYTES:
-            with self._reading(check=False) as conn:
-                found = conn.exec_driver_sql("PRAGMA quick_check").scalars().all()
-            if found != ["ok"]:
-                raise TicketStoreDamaged(self.name, f"damaged (integrity check: {found[0]})")
-
     def _ensure_schema(self, seed: Callable[[], pd.DataFrame | None] | None) -> bool:
         """Create the tables and triggers if missing, and import ``seed`` then — all in one
-        write transaction (a crash half way leaves no schema without its seed). A file that
-        has its tables already is only read."""
-        if self.file is not None and self.file.exists() and seed is None:
-            with self.engine.connect() as conn:
-                if set(inspect(conn).get_table_names()) >= _TABLES:
+        write transaction (a crash half way leaves no schema without its seed). Tables that
+        exist already are only read."""
+        if self.tables.exists() and seed is None:
+            with self.tables.reading() as conn:
+                if self.tables.table_names(conn) >= _TABLES:
+                    self._ready = True
                     return False
-        with self._transaction() as conn:
-            present = set(inspect(conn).get_table_names())
+        with self.tables.writing() as conn:
+            present = self.tables.table_names(conn)
             fresh = not {tickets_table.name, events_table.name} <= present
             if not present >= _TABLES:  # new, or from before photos: the missing tables
                 metadata.create_all(conn, checkfirst=True)
-            if self.url.startswith("sqlite"):
-                for stmt in _APPEND_ONLY:
-                    conn.exec_driver_sql(stmt)
+            for stmt in _append_only(conn.dialect.name):
+                conn.exec_driver_sql(stmt)
             if fresh and seed is not None:
                 tickets = seed()
                 if tickets is not None:
                     self._import(conn, tickets)
+        self._ready = True
         return fresh
 
     def _empty_engine(self) -> Engine:
-        """An in-memory database with the schema and no rows: what reads see while the file
-        does not exist (so reading never creates it)."""
+        """An in-memory database with the schema and no rows: what reads see while the
+        tables do not exist (so reading never creates them)."""
         with _EMPTY_LOCK:
             if self._empty is None:
                 empty = create_engine(  # one shared in-memory database for every thread
@@ -502,60 +452,41 @@ class TicketStore:
                 self._empty = empty
         return self._empty
 
-    def _damaged(self, exc: sa_exc.DBAPIError) -> TicketStoreDamaged:
-        """The user-facing error for a database error (the driver's words, no SQL, no path)."""
-        return TicketStoreDamaged(self.name, f"damaged or unreadable ({exc.orig})")
+    @contextlib.contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A damaged database as the user-facing :class:`TicketStoreDamaged`."""
+        try:
+            yield
+        except ServiceDamaged as exc:
+            raise TicketStoreDamaged(exc.name, exc.problem) from exc
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _reading(self, *, check: bool = True) -> Iterator[Connection]:
-        """A connection for reading; any database error but "busy" becomes
-        :class:`TicketStoreDamaged`. ``check=False`` for the file check itself."""
-        if self._absent():
-            engine = self._empty_engine()
-        else:
-            if check and not self._checked:  # made by another process since this one opened
-                self._check_existing()
-            engine = self.engine
-        try:
-            with engine.connect() as conn:
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reading; a damaged database raises :class:`TicketStoreDamaged`;
+        tables not made yet read as empty."""
+        with self._damage():
+            if not self.tables.exists():
+                with self._empty_engine().connect() as conn:
+                    yield conn
+                return
+            with self.tables.reading() as conn:
+                if not self._ready and not self.tables.table_names(conn) >= {
+                        tickets_table.name, events_table.name}:
+                    with self._empty_engine().connect() as empty:
+                        yield empty
+                    return
                 yield conn
-        except (sa_exc.DBAPIError, pd.errors.DatabaseError) as exc:
-            driver = _driver_error(exc)
-            if driver is None or _sqlite_code(driver) in _SQLITE_BUSY:
-                raise
-            raise self._damaged(driver) from exc
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction; SQLite takes the write lock at BEGIN (no upgrade deadlocks).
-        A file found unusable raises :class:`TicketStoreDamaged`. The first write creates the
-        database file and its schema."""
-        if not self._checked:  # the first write: the file and its schema, once
-            self._materialise()
-        with self._transaction() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """The write transaction itself (:meth:`_write` without creating the file)."""
-        try:
-            with self.engine.connect() as conn:
-                if self.url.startswith("sqlite"):
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                    try:
-                        yield conn
-                        conn.exec_driver_sql("COMMIT")
-                    except BaseException:
-                        conn.exec_driver_sql("ROLLBACK")
-                        raise
-                else:
-                    with conn.begin():
-                        yield conn
-        except sa_exc.DBAPIError as exc:
-            if _sqlite_code(exc) in _SQLITE_UNUSABLE:
-                raise self._damaged(exc) from exc
-            raise
+        """One write transaction (one writer at a time). The first write creates the
+        database and its schema."""
+        with self._damage():
+            if not self._ready:
+                self._ensure_schema(None)
+            with self.tables.writing() as conn:
+                yield conn
 
     # -- intake ------------------------------------------------------------------------------
     def add(self, category: str, lon: float, lat: float, text_: str, *,  # noqa: PLR0913
@@ -969,56 +900,6 @@ def _records(df: pd.DataFrame) -> list[dict]:
             out[col] = pd.Series([None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()
                                   for v in df[col]], index=df.index, dtype=object)
     return out.to_dict(orient="records")
-
-
-def _sqlite_setup(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
-        dbapi_conn.isolation_level = None  # we issue BEGIN IMMEDIATE / COMMIT ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (``None`` for other databases and in-memory SQLite)."""
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
-            or u.database.startswith("file:"):
-        return None
-    return Path(u.database)
-
-
-@contextlib.contextmanager
-def _open_lock(db: Path | None) -> Iterator[None]:
-    """Opening a SQLite tickets file is one process at a time (an advisory lock on a sibling
-    ``.lock`` file): no process sees another's half-created file, the schema and its seed are
-    made once."""
-    if db is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _driver_error(exc: BaseException | None) -> sa_exc.DBAPIError | None:
-    """The SQLAlchemy driver error behind ``exc`` (pandas wraps those of ``read_sql``)."""
-    while exc is not None and not isinstance(exc, sa_exc.DBAPIError):
-        exc = exc.__cause__
-    return exc
-
-
-def _sqlite_code(exc: sa_exc.DBAPIError) -> int | None:
-    """The SQLite primary result code of a driver error (``None`` for other drivers)."""
-    code = getattr(exc.orig, "sqlite_errorcode", None)
-    return None if code is None else code & 0xFF
 
 
 def _jsonable(d: Mapping[str, Any]) -> dict:

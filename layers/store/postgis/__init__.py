@@ -1,0 +1,1 @@
+"""The PostGIS backend (in progress)."""

@@ -2,11 +2,21 @@
 
 The product's one clock (:mod:`layers.clock`) is fixed for the whole run — and for every
 server and CLI process the tests start — at the demo's anchor day, so figures are
-reproducible; tests of the clock itself set ``WANGGE_NOW`` to other days."""
+reproducible; tests of the clock itself set ``WANGGE_NOW`` to other days.
+
+**Backends.** A test module marked ``pytestmark = pytest.mark.backends`` runs each of its tests
+that use ``store_copy`` (or ``backend``) once per backend of ``$WANGGE_TEST_BACKENDS`` (default
+``gpkg,postgis``): ``store_copy`` is then a ``.gpkg`` path or a ``postgresql://`` URL of a
+private copy of the demo. A test of such a module that only makes sense for one file is marked
+``gpkg_only``. The PostGIS copies come from a throwaway cluster each test worker starts
+(:mod:`layers.store.postgis.cluster`): the demo is copied into a template database once
+(``python -m layers copy`` underneath), and every test gets ``CREATE DATABASE … TEMPLATE`` of it
+(a file copy on the server, ~0.2 s), dropped afterwards."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -39,16 +49,107 @@ def demo_file(tmp_path_factory, demo) -> Path:
     return path
 
 
+#: The backends the parametrised tests run on.
+BACKENDS = tuple(b for b in os.environ.get("WANGGE_TEST_BACKENDS", "gpkg,postgis").split(",")
+                 if b)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "backends: run the module's store tests on every backend")
+    config.addinivalue_line("markers", "gpkg_only: a test of a backends module for the file only")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """``backend`` takes every backend in modules marked ``backends`` (``gpkg`` elsewhere)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("backends") is None or \
+            metafunc.definition.get_closest_marker("gpkg_only") is not None:
+        return
+    metafunc.parametrize("backend", BACKENDS)
+
+
 @pytest.fixture
-def store_copy(tmp_path, demo_file) -> Path:
-    """A private copy of the demo store that a test may write to."""
-    path = tmp_path / "town.gpkg"
-    copy_store(demo_file, path)
-    return path
+def backend() -> str:
+    """The backend of ``store_copy``: ``gpkg`` unless the module is marked ``backends``."""
+    return "gpkg"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL + PostGIS cluster of this test worker."""
+    from layers.store.postgis.cluster import Cluster, available
+
+    if not available():
+        pytest.fail("PostgreSQL/PostGIS is not installed: run the test command "
+                    "`bash scripts/test.sh` (or set WANGGE_TEST_BACKENDS=gpkg)")
+    with Cluster.start() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster, demo_file) -> str:
+    """A database holding the demo store (schema ``wangge``), the template of every test's."""
+    from layers.store.copy import copy_store as copy_between
+    from layers.store.postgis import _url
+
+    url = pg_cluster.database("demo_template")
+    copy_between(open_store(demo_file), open_store(url))
+    _url.dispose_all()  # a template database must have no connection
+    return "demo_template"
+
+
+def pg_copy(cluster, template: str) -> str:
+    """A new database cloned from ``template``; its store URL."""
+    import psycopg
+
+    name = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(cluster.url(), autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return cluster.url(name)
+
+
+def pg_drop(cluster, url: str) -> None:
+    """Drop the database of ``url`` (its pooled connections closed first)."""
+    import psycopg
+
+    from layers.store.postgis import _url
+
+    _url.dispose_all()
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(cluster.url(), autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def store_copy(request, tmp_path, demo_file, backend):
+    """A private copy of the demo store (layers and tickets) that a test may write to: a
+    ``.gpkg`` path, or — in a ``backends`` module — a PostGIS URL."""
+    if backend == "gpkg":
+        path = tmp_path / "town.gpkg"
+        copy_store(demo_file, path)
+        return path
+    cluster = request.getfixturevalue("pg_cluster")
+    url = pg_copy(cluster, request.getfixturevalue("pg_template"))
+    request.addfinalizer(lambda: pg_drop(cluster, url))
+    return url
+
+
+@pytest.fixture
+def empty_store(request, tmp_path, backend):
+    """The location of a store that does not exist yet (a new ``.gpkg`` path, or an empty
+    PostGIS database)."""
+    if backend == "gpkg":
+        return tmp_path / "new.gpkg"
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"e_{secrets.token_hex(6)}"
+    url = cluster.database(name)
+    request.addfinalizer(lambda: pg_drop(cluster, url))
+    return url
 
 
 def copy_store(source: Path, target: Path) -> Path:
-    """Copy a layer store and its ticket database (when it has one)."""
+    """Copy a GeoPackage store and its ticket database (when it has one)."""
     shutil.copyfile(source, target)
     if db_path_for(source).exists():
         shutil.copyfile(db_path_for(source), db_path_for(target))

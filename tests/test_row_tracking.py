@@ -28,9 +28,10 @@ def _caught_up(store, name, frame, marker):
     return got
 
 
-def test_a_row_edit_installs_tracking_and_the_token_follows_it(demo_file, tmp_path):
+def test_a_whole_write_installs_tracking_and_the_token_follows_it(demo, demo_file, tmp_path):
     store = open_store(copy_store(demo_file, tmp_path / "s.gpkg"))
-    assert store.row_marker("assignments") is None  # written whole: not tracked yet
+    first = store.row_marker("assignments")  # tracked from the whole write on
+    assert first is not None and first.seq == 0 and first.rows == len(demo.assignments)
     token = store.layer_versions()["assignments"]
     data = store.read(["grids", "people"])
     reg.assign(store, person_id=str(data.people.person_id.iloc[3]), role="grid_sentinel",
@@ -112,7 +113,7 @@ def test_what_cannot_be_caught_up_is_read_whole(demo_file, tmp_path):
     # the layer rewritten whole (its triggers go with the old table): read whole
     frame, marker = _whole(store2, "people"), store2.row_marker("people")
     store2.update({"people": frame.iloc[:-1]})
-    assert store2.row_marker("people") is None
+    assert store2.row_marker("people").epoch != marker.epoch  # tracked anew
     assert store2.read_changed("people", frame, marker) is None
     # tracking made again by the next row edit: a new epoch, still read whole from before
     reg.edit_person(store2, people[2], name="丙", by="t")

@@ -122,11 +122,10 @@ def test_protocol_and_open_errors(tmp_path):
         open_store(junk).read()
     with pytest.raises(StoreError, match=r"\.gpkg"):
         open_store(tmp_path / "x.shp")
-    with pytest.raises(StoreError, match="PostGIS"):
-        open_store("postgresql://user:secret@db/grid")
-    with pytest.raises(StoreError, match="PostGIS") as err:
-        open_store("postgresql://user:secret@db/grid")
-    assert "secret" not in str(err.value)
+    pg = open_store("postgresql://user:secret@db/grid")  # opened lazily, shown without password
+    assert pg.location == "postgresql://user@db/grid?schema=wangge" and "secret" not in repr(pg)
+    with pytest.raises(StoreError, match="URL"):
+        open_store("PG:dbname=grid")
 
 
 def test_missing_required_layer(tmp_path, demo):

@@ -92,6 +92,10 @@ class SqlRowEdit:
     def _has_table(self, name: str) -> bool:
         raise NotImplementedError
 
+    def _sql_name(self, layer: str) -> str:
+        """The quoted table of ``layer`` (a backend may name a layer's table otherwise)."""
+        return q(layer)
+
     def _index(self, table: Table, column: str) -> None:
         """Make sure rows can be looked up by ``column`` quickly (a backend may have made
         every index with the table)."""
@@ -189,7 +193,7 @@ class SqlRowEdit:
         exprs = [self._geometry_sql(table.geometry) if c == "geometry" and table.geometry
                  else q(self._column(table, c)) for c in wanted]
         cond, params = self._where(table, where, kinds)
-        rows = self._fetch(f"SELECT {', '.join([q(ROW_ID), *exprs])} FROM {q(layer)}"
+        rows = self._fetch(f"SELECT {', '.join([q(ROW_ID), *exprs])} FROM {self._sql_name(layer)}"
                            f"{cond} ORDER BY {q(ROW_ID)}", params)
         raw = pd.DataFrame(rows, columns=[ROW_ID, *wanted], dtype=object)
         out = pd.DataFrame({ROW_ID: raw[ROW_ID].astype("int64")})
@@ -208,7 +212,7 @@ class SqlRowEdit:
         assert table is not None
         col = self._column(table, column)
         self._index(table, col)
-        sql = f"SELECT max({q(col)}) FROM {q(layer)}"
+        sql = f"SELECT max({q(col)}) FROM {self._sql_name(layer)}"
         params: list[object] = []
         if prefix:
             sql += f" WHERE {q(col)} >= {self.P} AND {q(col)} < {self.P}"
@@ -306,7 +310,7 @@ class SqlRowEdit:
         wanted = [f.name for f in s.fields] + (["geometry"] if s.geometry is not None else [])
         names, values = self._values(table, checked, wanted)
         marks = self._placeholders(table, names)
-        self._execute_many(f"INSERT INTO {q(layer)} ({', '.join(q(n) for n in names)}) "
+        self._execute_many(f"INSERT INTO {self._sql_name(layer)} ({', '.join(q(n) for n in names)}) "
                            f"VALUES ({', '.join(marks)})", values)
         self._touched.add(layer)
         return len(values)
@@ -338,7 +342,7 @@ class SqlRowEdit:
         names, rows = self._values(table, checked, list(values))
         sets = ", ".join(f"{q(n)} = {m}" for n, m in zip(
             names, self._placeholders(table, names), strict=True))
-        self._execute_many(f"UPDATE {q(layer)} SET {sets} WHERE {q(ROW_ID)} = {self.P}",
+        self._execute_many(f"UPDATE {self._sql_name(layer)} SET {sets} WHERE {q(ROW_ID)} = {self.P}",
                            [[*r, int(f)] for r, f in zip(rows, current[ROW_ID], strict=True)])
         self._touched.add(layer)
         return len(current)

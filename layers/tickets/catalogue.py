@@ -61,14 +61,10 @@ def catalogue_path_for(store: str | os.PathLike[str] | Store) -> Path | None:
     :data:`CATALOGUE_META_KEY`)."""
     from ..store import is_url
 
-    if not isinstance(store, str | os.PathLike):
-        path = getattr(store, "path", None)
-        if path is None:
-            return None
-        store = path
-    if is_url(store):
+    where: object = store if isinstance(store, str | os.PathLike) else getattr(store, "path", None)
+    if not isinstance(where, str | os.PathLike) or is_url(where):
         return None
-    p = Path(store)
+    p = Path(where)
     return p.with_name(p.stem + ".categories.json")
 
 

@@ -160,6 +160,15 @@ def _append_only(dialect: str) -> tuple[str, ...]:
     return append_only_sql("ticket_events", "ticket history is append-only")
 
 
+def create_tables(conn: Connection) -> None:
+    """Make the ticket tables that are missing (new, or from before photos) and the triggers
+    keeping the history append-only, in the caller's write transaction."""
+    if not set(inspect(conn).get_table_names()) >= _TABLES:
+        metadata.create_all(conn, checkfirst=True)
+    for stmt in _append_only(conn.dialect.name):
+        conn.exec_driver_sql(stmt)
+
+
 def db_path_for(store: str | os.PathLike[str]) -> Path:
     """Where the tickets of a GeoPackage store live: ``town.gpkg`` → ``town.tickets.sqlite``."""
     from ..store.gpkg import tickets_file
@@ -429,10 +438,7 @@ class TicketStore:
         with self.tables.writing() as conn:
             present = self.tables.table_names(conn)
             fresh = not {tickets_table.name, events_table.name} <= present
-            if not present >= _TABLES:  # new, or from before photos: the missing tables
-                metadata.create_all(conn, checkfirst=True)
-            for stmt in _append_only(conn.dialect.name):
-                conn.exec_driver_sql(stmt)
+            create_tables(conn)
             if fresh and seed is not None:
                 tickets = seed()
                 if tickets is not None:

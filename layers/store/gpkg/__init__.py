@@ -52,7 +52,7 @@ from .._values import q as _q
 from ..base import META_TABLE, ROW_CHANGES, ROW_ID, Bounds, Change, RowEdit, RowMarker
 from . import _files
 from ._rows import GpkgRowEdit
-from ._sqlite import connect, has_table
+from ._sqlite import connect, has_table, install_tracking
 from ._sqlite import row_marker as row_marker_of
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ class GeoPackageStore(StoreBase):
             for name in checked:
                 _files.write_layer(tmp, name, checked[name])
             _files.write_meta(tmp, checked.meta)
+            _track(tmp, list(checked))
             if self.exists():
                 _files.carry_service_tables(self.path, tmp)
         return report
@@ -231,6 +232,7 @@ class GeoPackageStore(StoreBase):
             with self._staging(copy_existing=True) as tmp:
                 for name in layers:
                     _files.write_layer(tmp, name, checked[name])
+                _track(tmp, list(layers))
                 if meta:
                     _files.write_meta(tmp, {**current.meta,
                                             **{k: str(v) for k, v in meta.items()}})
@@ -462,6 +464,19 @@ class GeoPackageStore(StoreBase):
             yield GpkgRowEdit(con, self.location)
         finally:
             con.close()
+
+
+def _track(path: Path, layers: list[str]) -> None:
+    """Row tracking on the layers just written (GDAL drops a rewritten table's triggers):
+    from the first moment on, every client's row changes are seen."""
+    con = connect(path)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        for name in layers:
+            install_tracking(con, name)
+        con.execute("COMMIT")
+    finally:
+        con.close()
 
 
 def tickets_file(store: str | os.PathLike[str]) -> Path:

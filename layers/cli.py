@@ -77,7 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import generate_demo
     from .store import open_store
 
-    out = Path(args.out)
+    out = args.out
     store = open_store(out)
     steps = _Steps(9, args.quiet)
     t0 = time.perf_counter()
@@ -89,28 +89,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     seeded = _seed_tickets(out, fresh=True)
     steps.close()
     counts = ", ".join(f"{n} {len(data[n]):,}" for n in data)
-    print(f"wrote {out} ({data.meta['label']} / {data.meta['label_en']}) in "
+    print(f"wrote {store.location} ({data.meta['label']} / {data.meta['label_en']}) in "
           f"{time.perf_counter() - t0:.1f} s: {counts}; {seeded:,} ticket(s) in "
           f"{_db_name(out)}", file=sys.stderr)
     if report.problems:
         print(report.format(limit=20), file=sys.stderr)
-    print(out)
+    print(store.location)
     return EXIT_OK
 
 
-def _db_name(store: Path) -> str:
-    from .tickets import db_path_for
+def _db_name(store: str | Path) -> str:
+    from .store import open_store
 
-    return db_path_for(store).name
+    return open_store(store).ticket_tables().name
 
 
-def _seed_tickets(store: Path, *, fresh: bool) -> int:
-    """Fill the ticket database beside ``store`` from its ``tickets`` layer (the demo's
-    history); ``fresh`` first removes a database left by an earlier store at that path."""
+def _seed_tickets(store: str | Path, *, fresh: bool) -> int:
+    """Fill the store's tickets from its ``tickets`` layer (the demo's history); ``fresh``
+    first removes a GeoPackage's ticket database left by an earlier store at that path."""
+    from .store import is_url
     from .tickets import TicketStore, db_path_for
 
-    db = db_path_for(store)
-    if fresh:
+    if fresh and not is_url(store):
+        db = db_path_for(store)
         for f in (db, *(db.with_name(db.name + x) for x in ("-wal", "-shm"))):
             f.unlink(missing_ok=True)
     ts = TicketStore.for_store(store, seed=True)
@@ -120,7 +121,7 @@ def _seed_tickets(store: Path, *, fresh: bool) -> int:
 
 
 def cmd_tickets_seed(args: argparse.Namespace) -> int:
-    path = Path(args.path)
+    path = args.path
     _ticket_store(args.path)  # refuses a missing store
     n = _seed_tickets(path, fresh=False)
     print(f"{n:,} ticket(s) imported from the store's tickets layer" if n else
@@ -212,11 +213,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def _ticket_store(path: str):
     from .tickets import TicketStore
 
-    if not Path(path).exists():
-        from .errors import StoreError
-
-        raise StoreError(f"{path}: no such file")
-    return TicketStore.for_store(path)
+    return TicketStore.for_store(_existing(path))
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
@@ -548,10 +545,14 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _existing(path: str) -> str:
-    """Row edits change an existing store; a missing path is an error, never a new file."""
-    if not Path(path).is_file():
-        from .errors import StoreError
+    """Row edits change an existing store; a missing one is an error, never a new store."""
+    from .errors import StoreError
+    from .store import is_url, open_store
 
+    if is_url(path):
+        if not open_store(path).exists():
+            raise StoreError(f"{open_store(path).location}: no such store")
+    elif not Path(path).is_file():
         raise StoreError(f"{path}: no such file")
     return path
 
@@ -636,6 +637,35 @@ def cmd_audit(args: argparse.Namespace) -> int:
     log = _accounts(args.path).audit_log(since=since, user=args.user, action=args.action)
     _print_frame(log, args.format)
     return EXIT_OK
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """Copy a whole store between backends (GeoPackage ↔ PostGIS), lossless."""
+    from .store import open_store
+    from .store.copy import copy_store
+
+    t0 = time.perf_counter()
+    report = copy_store(open_store(_existing(args.source)), open_store(args.target),
+                        replace=args.replace)
+    if not args.quiet:
+        print(report.format() + f"\nin {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(report.target)
+    return EXIT_OK
+
+
+def _store_parsers(sub) -> None:
+    """``copy``: a store from one backend to another."""
+    cp = sub.add_parser("copy", help="copy a whole store to another place or backend "
+                        "(GeoPackage file ↔ postgresql:// URL): layers, metadata, change log, "
+                        "accounts, audit log, tickets with history and photos")
+    cp.add_argument("source", help="the store to copy (a .gpkg path or a postgresql:// URL)")
+    cp.add_argument("target", help="where to (a new .gpkg path, or postgresql://user@host/db"
+                    "[?schema=name])")
+    cp.add_argument("--replace", action="store_true", help="replace the layers of a target "
+                    "that holds a store already (its accounts, tickets and change log must be "
+                    "empty: nothing is merged)")
+    cp.add_argument("-q", "--quiet", action="store_true")
+    cp.set_defaults(func=cmd_copy)
 
 
 def _auth_parsers(sub) -> None:
@@ -903,6 +933,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_parsers(sub)
     _auth_parsers(sub)
+    _store_parsers(sub)
 
     for sp in (d, v, c, tl, ta, tm, tsh, te, ti, r, im, pa):
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -10,9 +10,12 @@ GeoPackage (``town.walk.gpkg``).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +27,11 @@ from scipy.spatial import cKDTree
 
 from . import crs as _crs
 from .errors import LayersError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Store
+
+log = logging.getLogger(__name__)
 
 
 class NetworkError(LayersError):
@@ -251,22 +259,52 @@ def from_place(query: str | shapely.Geometry, metric_crs: str | None = None) -> 
     return _from_nx(G, f"osm-online:{query!s:.40}", metric_crs)
 
 
-def cached(store: str | os.PathLike[str], roads: gpd.GeoDataFrame | None = None,
+def cached(store: str | os.PathLike[str] | Store, roads: gpd.GeoDataFrame | None = None,
            osm: str | os.PathLike[str] | None = None) -> WalkNetwork | None:
-    """The store's walking network: built from ``osm`` (or the store's ``roads``) and cached
-    next to the store (``town.walk.gpkg``: layers ``walk_nodes`` and ``walk_edges``); None when
-    there are no roads to build from."""
-    p = Path(store)
-    cache = p.with_name(p.stem + (f".walk-{Path(osm).name.split('.')[0]}" if osm else ".walk")
-                        + ".gpkg")
-    if cache.exists() and cache.stat().st_mtime >= max(
-            p.stat().st_mtime, Path(osm).stat().st_mtime if osm else 0):
-        return WalkNetwork.load(cache)
+    """The store's walking network: built from ``osm`` (or the store's ``roads``) and kept in
+    the store's cache folder (:meth:`~layers.store.Store.cache_dir`; a GeoPackage's
+    ``town.snapshot/``), named after what it was built from — the ``roads`` layer's version,
+    or the extract's name, size and time — so a changed layer or extract is built again.
+    None when there are no roads to build from."""
+    from .store import open_store
+
+    opened = open_store(store)
+    if osm:
+        st = Path(osm).stat()
+        source = f"osm|{Path(osm).resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    else:
+        source = f"roads|{opened.layer_versions().get('roads', '')}" if opened.exists() else ""
+    folder = opened.cache_dir()
+    digest = hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+    cache = None if folder is None or not source else folder / f"walk.{digest}.gpkg"
+    if cache is not None and cache.exists():
+        try:
+            return WalkNetwork.load(cache)
+        except Exception as exc:  # a cache must never break the page: build again
+            log.warning("walking network cache %s not used: %s", cache, exc)
     if osm:
         net = from_osm(osm)
     elif roads is not None and not roads.empty:
         net = from_roads(roads)
     else:
         return None
-    net.save(cache)
+    if cache is not None:
+        _keep(net, cache, opened.cache_mode())
     return net
+
+
+def _keep(net: WalkNetwork, cache: Path, mode: int) -> None:
+    """Save ``net`` as ``cache`` (written beside under a temporary name, then renamed), older
+    networks of the folder removed; best effort."""
+    tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.gpkg")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        net.save(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, cache)
+        for old in cache.parent.glob("walk.*.gpkg"):
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.info("walking network not kept in %s: %s", cache.parent, exc)
+        tmp.unlink(missing_ok=True)

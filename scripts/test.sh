@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # The test command (README Quick start #2; .ci/run calls exactly this):
-# installs what the tests need — Python packages, and Debian's chromium + fonts-noto-cjk for the
-# end-to-end browser tests — then runs ruff, mypy and the whole pytest suite.
+# installs what the tests need — Python packages; Debian's chromium + fonts-noto-cjk for the
+# end-to-end browser tests; Debian's PostgreSQL 15 + PostGIS 3 for the PostGIS backend (the tests
+# start a throwaway cluster of their own: initdb in a temporary folder, pg_ctl on 127.0.0.1) —
+# then runs ruff, mypy and the whole pytest suite on both backends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PACKAGES=""
 if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
-  echo "installing chromium and fonts-noto-cjk (apt-get)…" >&2
+  PACKAGES="chromium fonts-noto-cjk"
+fi
+if ! ls /usr/lib/postgresql/15/lib/postgis-3*.so >/dev/null 2>&1 \
+    || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+  PACKAGES="$PACKAGES postgresql-15 postgresql-15-postgis-3"
+fi
+if [ -n "$PACKAGES" ]; then
+  echo "installing $PACKAGES (apt-get)…" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  # shellcheck disable=SC2086  # a list of package names
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $PACKAGES >/dev/null
 fi
 
 pip install -r requirements-dev.txt

@@ -175,3 +175,55 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+def is_pg(location) -> bool:
+    return str(location).startswith("postgresql://")
+
+
+def raw_query(location, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of ``sql`` read as a plain SQL client would, not through the library: sqlite3 on
+    a GeoPackage, psycopg on a PostGIS store (its schema first in the search path; ``?``
+    placeholders; dates come back as ISO text either way)."""
+    import datetime as dt
+    import sqlite3
+
+    if not is_pg(location):
+        con = sqlite3.connect(location)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+    import psycopg
+
+    with psycopg.connect(str(location).split("?")[0], autocommit=True) as con:
+        con.execute("SET search_path = wangge, public")
+        cur = con.execute(sql.replace("?", "%s"), params or None)
+        rows = cur.fetchall() if cur.description else []
+    return [tuple(v.isoformat() if isinstance(v, dt.datetime) else v for v in r) for r in rows]
+
+
+def content_digest(location) -> str:
+    """A digest of everything a store holds: a GeoPackage file's bytes (and its tickets'),
+    or every table of a PostGIS store's schema dumped in key order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if not is_pg(location):
+        h.update(Path(location).read_bytes())
+        if db_path_for(location).exists():
+            h.update(db_path_for(location).read_bytes())
+        return h.hexdigest()
+    import psycopg
+
+    with psycopg.connect(str(location).split("?")[0], autocommit=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'wangge' "
+            "ORDER BY table_name")]
+        for t in tables:
+            h.update(t.encode())
+            with con.cursor().copy(f'COPY (SELECT * FROM wangge."{t}" ORDER BY 1) TO STDOUT'
+                                   ) as cp:
+                for block in cp:
+                    h.update(bytes(block))
+    return h.hexdigest()

@@ -17,6 +17,8 @@ import pytest
 from layers.auth.accounts import Accounts
 from layers.store import open_store
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 

@@ -6,7 +6,6 @@ repeated problems and number rows as the file does. Mostly through the command l
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import subprocess
@@ -20,6 +19,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from conftest import content_digest
 
 from layers import crs as lcrs
 from layers.coverage import coverage
@@ -27,6 +27,8 @@ from layers.errors import LayerValidationError
 from layers.importer import check_file, import_file
 from layers.layerset import LayerSet
 from layers.store import open_store
+
+pytestmark = pytest.mark.backends
 
 ROOT = Path(__file__).resolve().parent.parent
 OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
@@ -37,8 +39,8 @@ def run(*args: object) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def _digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
+def _digest(p) -> str:
+    return content_digest(p)
 
 
 def _inside(demo, n: int, dx: float = 0.0) -> np.ndarray:

@@ -19,6 +19,8 @@ from layers.reach import GROUPS
 from layers.tickets import TicketStore, catalogue, reports, workflow
 from layers.tickets.store import REPORTERS, SATISFACTION
 
+pytestmark = pytest.mark.backends
+
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 #: Catalogue key prefix of each enumerated column of the layer contract.

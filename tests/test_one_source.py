@@ -31,6 +31,8 @@ from layers.tickets import TicketNotFound, TicketStore, db_path_for
 from layers.tickets import reports as tr
 from layers.wall import wall_snapshot
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
 PATH = ["registered", "dispatched", "in_progress", "handled", "verified"]

@@ -121,9 +121,10 @@ def test_reach_cli(tmp_path, demo_file):
     assert set(b["method"]) == {"network"}
     town = [s for s in doc["summary"] if s["level"] == "town"][0]
     assert 0 <= town["share_elder_care_500"] <= town["share_elder_care_1000"] <= 1
-    cache = tmp_path / "town.walk.gpkg"  # the network is cached beside the store
-    assert cache.exists()
-    cached = network.WalkNetwork.load(cache)
+    # the network is kept in the store's cache folder, named after the roads' version
+    caches = list((tmp_path / "town.snapshot").glob("walk.*.gpkg"))
+    assert len(caches) == 1
+    cached = network.WalkNetwork.load(caches[0])
     assert cached.source == "roads" and cached.n_nodes == doc["network"]["nodes"]
     r2 = subprocess.run([sys.executable, "-m", "layers", "reach", str(store), "--straight",
                          "--format", "json", "-q"], cwd=ROOT, capture_output=True, text=True,

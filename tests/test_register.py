@@ -8,7 +8,6 @@ The clock is fixed by conftest at 2026-11-20T12:00, the demo's anchor day."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import sqlite3
@@ -21,6 +20,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from conftest import content_digest, raw_query
 
 from layers import register as reg
 from layers.coverage import coverage
@@ -29,14 +29,16 @@ from layers.settings import Settings
 from layers.store import CHANGE_LOG, RowConflict, open_store
 from layers.store.gpkg._sqlite import gpkg_bounds as _gpkg_bounds
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 20)
 PAGE = 4096
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def digest(path) -> str:
+    return content_digest(path)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -49,20 +51,18 @@ def raw_gaps(path: Path, day: dt.date) -> tuple[set[str], set[str]]:
     """Grids without a sentinel and buildings without a member on ``day``, from the raw
     rows with sqlite3 and loops — no library code. Stored dates are shifted by today − the
     store's date anchor, as the contract says."""
-    con = sqlite3.connect(path)
-    meta = dict(con.execute("SELECT key, value FROM store_meta"))
+    meta = dict(raw_query(path, "SELECT key, value FROM store_meta"))
     today = dt.date.fromisoformat(os.environ["WANGGE_NOW"][:10])
     shift = today - dt.date.fromisoformat(meta["date_anchor"]) if "date_anchor" in meta \
         else dt.timedelta(0)
-    grids = {c for (c,) in con.execute("SELECT code FROM grids")}
-    buildings = {c for (c,) in con.execute("SELECT code FROM buildings")}
-    for _pid, role, target, active, since, until in con.execute(
-            "SELECT person_id, role, target_code, active, since, until FROM assignments"):
+    grids = {c for (c,) in raw_query(path, "SELECT code FROM grids")}
+    buildings = {c for (c,) in raw_query(path, "SELECT code FROM buildings")}
+    for _pid, role, target, active, since, until in raw_query(
+            path, "SELECT person_id, role, target_code, active, since, until FROM assignments"):
         s = dt.date.fromisoformat(since[:10]) + shift if since else None
         u = dt.date.fromisoformat(until[:10]) + shift if until else None
         if active and (s is None or s <= day) and (u is None or u >= day):
             (grids if role == "grid_sentinel" else buildings).discard(target)
-    con.close()
     return grids, buildings
 
 
@@ -298,6 +298,7 @@ def test_library_refusals_change_nothing(refusal_store):
 
 
 # -- in place, readable by GDAL, append-only log ----------------------------------------------------
+@pytest.mark.gpkg_only
 def test_row_edit_changes_pages_in_place(store_copy):
     store = open_store(store_copy)
     reg.assign(store, person_id=free_party_members(store_copy, 1)[0], role="grid_sentinel",
@@ -316,6 +317,7 @@ def test_row_edit_changes_pages_in_place(store_copy):
     assert not Path(str(store_copy) + "-journal").exists()
 
 
+@pytest.mark.gpkg_only
 def test_gdal_and_qgis_readers_see_the_rows(store_copy):
     store = open_store(store_copy)
     building = store.select_rows("buildings", columns=["code", "geometry"]).iloc[7]
@@ -534,10 +536,8 @@ def test_dates_follow_a_moving_demo_clock(store_copy, monkeypatch):
     grid = sorted(raw_gaps(store_copy, later)[0])[0]
     p = free_party_members(store_copy, 1)[0]
     reg.assign(store, person_id=p, role="grid_sentinel", target=grid)
-    con = sqlite3.connect(store_copy)
-    stored = con.execute("SELECT since FROM assignments WHERE person_id = ? AND target_code = ?",
-                         (p, grid)).fetchone()[0]
-    con.close()
+    stored = raw_query(store_copy, "SELECT since FROM assignments WHERE person_id = ? AND "
+                       "target_code = ?", (p, grid))[0][0]
     assert stored == f"{TODAY.isoformat()}T00:00:00"  # anchor-relative, like the demo's dates
     shown = open_store(store_copy).read().assignments
     assert shown[(shown.person_id == p)].since.iloc[0] == pd.Timestamp(later)

@@ -13,7 +13,6 @@ The clock is fixed by conftest at 2026-11-20T12:00, the demo's anchor day.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from conftest import content_digest
 
 from layers import register as reg
 from layers.auth.principal import (
@@ -48,6 +48,8 @@ from layers.layerset import LayerSet
 from layers.store import open_store
 from layers.tickets import TicketStore
 from layers.tickets.workflow import MOVES
+
+pytestmark = pytest.mark.backends
 
 #: Layers cut to a principal's scope (the others are public and kept whole).
 SCOPED_LAYERS = ("communities", "grids", "buildings", "assignments", "people", "tickets")
@@ -174,8 +176,8 @@ def full_phones(ls: LayerSet, phones: set[str]) -> set[str]:
     return found
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def digest(path) -> str:
+    return content_digest(path)
 
 
 def log_len(path: Path) -> int:

@@ -138,8 +138,10 @@ class GeoPackageStore(StoreBase):
             raise StoreError(f"{self.path}: no column of layer {name!r} asked for")
         kw: dict[str, object] = {"bbox": bbox} if bbox is not None and geometry else {}
         info = pyogrio.read_info(self.path, layer=name)
-        if info["features"] > 0:
-            kw["batch_size"] = int(info["features"])  # one Arrow batch: one chunk per column
+        if info["features"] > 0 and bbox is None and fids is None:
+            # a whole layer in one Arrow batch: one chunk per column (a filtered read keeps
+            # GDAL's default: a batch of two million would be allocated for a few rows)
+            kw["batch_size"] = int(info["features"])
         if fids is not None:
             kw["where"] = f"{ROW_ID} IN ({', '.join(str(int(f)) for f in fids) or 'NULL'})"
             kw["fid_as_index"] = True

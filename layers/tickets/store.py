@@ -150,14 +150,32 @@ attachments_table = Table(
 )
 _TABLES = {tickets_table.name, events_table.name, attachments_table.name}
 
+#: PostgreSQL: the history's count and newest time, kept by a trigger (what
+#: :meth:`TicketStore.version` reads in one step instead of counting a city's 1.4 M entries).
+_VERSION_TABLE = "ticket_history_version"
+_PG_VERSION = (
+    f"CREATE TABLE IF NOT EXISTS {_VERSION_TABLE} (one boolean PRIMARY KEY DEFAULT true "
+    "CHECK (one), n bigint NOT NULL, last timestamp)",
+    f"INSERT INTO {_VERSION_TABLE} (n, last) SELECT count(*), max(at) FROM ticket_events "
+    "ON CONFLICT (one) DO NOTHING",
+    "CREATE OR REPLACE FUNCTION ticket_history_counted() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    f"BEGIN UPDATE {_VERSION_TABLE} SET n = n + (SELECT count(*) FROM new_rows), last = "
+    "greatest(last, (SELECT max(at) FROM new_rows)); RETURN NULL; END $$",
+    "DROP TRIGGER IF EXISTS ticket_history_counted ON ticket_events",
+    "CREATE TRIGGER ticket_history_counted AFTER INSERT ON ticket_events REFERENCING NEW TABLE "
+    "AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ticket_history_counted()",
+)
+
+
 def _append_only(dialect: str) -> tuple[str, ...]:
-    """Triggers that make the database itself refuse to change or delete history."""
+    """Triggers that make the database itself refuse to change or delete history (and, on
+    PostgreSQL, keep its version)."""
     if dialect == "sqlite":
         return tuple(
             f"CREATE TRIGGER IF NOT EXISTS ticket_events_no_{verb.lower()} BEFORE {verb} ON "
             "ticket_events BEGIN SELECT RAISE(ABORT, 'ticket history is append-only'); END"
             for verb in ("UPDATE", "DELETE"))
-    return append_only_sql("ticket_events", "ticket history is append-only")
+    return (*append_only_sql("ticket_events", "ticket history is append-only"), *_PG_VERSION)
 
 
 def create_tables(conn: Connection) -> None:
@@ -768,6 +786,9 @@ class TicketStore:
                 row = conn.exec_driver_sql(
                     "SELECT rowid, at FROM ticket_events ORDER BY rowid DESC LIMIT 1").first()
                 n, last = row if row is not None else (0, None)
+            elif conn.dialect.name == "postgresql" and conn.dialect.has_table(
+                    conn, _VERSION_TABLE):
+                n, last = conn.exec_driver_sql(f"SELECT n, last FROM {_VERSION_TABLE}").one()
             else:
                 n, last = conn.execute(select(func.count(), func.max(events_table.c.at))).one()
         return int(n), str(last)

@@ -55,7 +55,15 @@ from ..base import (
 from . import _ddl
 from ._copy import copy_in, copy_out
 from ._rows import PgRowEdit
-from ._tables import LAYERS_LOCK, SERVICES_LOCK, TICKETS_LOCK, PgTables, lock_sql
+from ._tables import (
+    COLUMNS_SQL,
+    LAYERS_LOCK,
+    SERVICES_LOCK,
+    TABLES_SQL,
+    TICKETS_LOCK,
+    PgTables,
+    lock_sql,
+)
 from ._url import engine, parse
 
 log = logging.getLogger(__name__)
@@ -97,8 +105,6 @@ class PostGISStore(StoreBase):
             with cm as conn:
                 if snapshot:
                     conn.execution_options(isolation_level="REPEATABLE READ")
-                conn.execute(text("SELECT set_config('wangge.schema', :s, true)"),
-                             {"s": self.schema})
                 yield conn
         except sa_exc.OperationalError as exc:
             if getattr(exc, "connection_invalidated", False) or "connect" in str(exc.orig):
@@ -122,9 +128,7 @@ class PostGISStore(StoreBase):
             raise StoreError(f"{self.location}: no such store (the schema holds no store yet)")
 
     def _tables(self, conn: Connection) -> set[str]:
-        return set(conn.execute(text(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
-            {"s": self.schema}).scalars())
+        return set(conn.execute(text(TABLES_SQL), {"s": self.schema}).scalars())
 
     def layer_names(self) -> list[str]:
         self._require()
@@ -142,10 +146,8 @@ class PostGISStore(StoreBase):
 
     def _columns(self, conn: Connection, name: str) -> dict[str, str]:
         """Column → type of a table (``geometry`` for PostGIS geometries)."""
-        rows = conn.execute(text(
-            "SELECT column_name, CASE WHEN udt_name = 'geometry' THEN 'geometry' ELSE data_type "
-            "END FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-            "ORDER BY ordinal_position"), {"s": self.schema, "t": _ddl.table_of(name)}).all()
+        rows = conn.execute(text(COLUMNS_SQL), {"t": f"{q(self.schema)}."
+                                                     f"{q(_ddl.table_of(name))}"}).all()
         return {str(c): str(t) for c, t in rows}
 
     def read_layer(
@@ -238,7 +240,7 @@ class PostGISStore(StoreBase):
     def _writing(self) -> Iterator[Connection]:
         """A write transaction holding the layers' lock, with the schema's own tables."""
         with self._connected(write=True) as conn:
-            conn.exec_driver_sql(lock_sql(LAYERS_LOCK))
+            conn.exec_driver_sql(lock_sql(self.schema, LAYERS_LOCK))
             self._ensure_schema(conn)
             yield conn
 
@@ -288,13 +290,12 @@ class PostGISStore(StoreBase):
         never interleaved with whole-store writes); committed when the block ends, rolled
         back when it raises."""
         with self._connected(write=True) as conn:
-            conn.exec_driver_sql(lock_sql(LAYERS_LOCK))
+            conn.exec_driver_sql(lock_sql(self.schema, LAYERS_LOCK))
             if META_TABLE not in self._tables(conn):
                 raise StoreError(f"{self.location}: no such store (the schema holds no store "
                                  "yet)")
-            edit = PgRowEdit(self._raw(conn), self.schema, self.location, writable=True)
-            self._search_path(edit)
-            yield edit
+            yield (edit := PgRowEdit(self._raw(conn), self.schema, self.location,
+                                     writable=True))
             edit.finish()
 
     @contextlib.contextmanager
@@ -303,13 +304,7 @@ class PostGISStore(StoreBase):
             if META_TABLE not in self._tables(conn):
                 raise StoreError(f"{self.location}: no such store (the schema holds no store "
                                  "yet)")
-            edit = PgRowEdit(self._raw(conn), self.schema, self.location, writable=False)
-            self._search_path(edit)
-            yield edit
-
-    def _search_path(self, edit: PgRowEdit) -> None:
-        edit._fetch("SELECT set_config('search_path', %s, true)",
-                    [f"{q(self.schema)}, public"])
+            yield PgRowEdit(self._raw(conn), self.schema, self.location, writable=False)
 
     # -- versions ----------------------------------------------------------------------------
     def layer_versions(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from .._rows import SqlRowEdit, Table
 from .._values import q
 from ..base import CHANGE_LOG
 from ._ddl import GEOMETRY, table_of
+from ._tables import COLUMNS_SQL
 
 
 class PgRowEdit(SqlRowEdit):
@@ -40,9 +41,8 @@ class PgRowEdit(SqlRowEdit):
                                 [f"{q(self.schema)}.{q(name)}"])[0][0])
 
     def _load_table(self, layer: str) -> Table | None:
-        rows = self._fetch("SELECT column_name, udt_name FROM information_schema.columns "
-                           "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-                           [self.schema, table_of(layer)])
+        rows = self._fetch(COLUMNS_SQL.replace(":t", "%s"),
+                           [f"{q(self.schema)}.{q(table_of(layer))}"])
         if not rows:
             return None
         cols = [str(r[0]) for r in rows]

@@ -573,9 +573,11 @@ def _codes_arg(text: str | None) -> list[str]:
 
 
 def _accounts(path: str):
+    """The accounts of the store at ``path`` (a ``.gpkg`` file or a ``postgresql://`` URL); a
+    missing store is refused by every method (``StoreError``, e.g. "no such file")."""
     from .auth.accounts import Accounts
 
-    return Accounts(_existing(path))
+    return Accounts(path)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

@@ -72,7 +72,11 @@ class Settings:
     lockout_minutes
         How long a lock-out lasts; while it lasts even the right password is refused.
     session_hours
-        A login expires this many hours after it was made.
+        A login expires this many hours after it was made, however active it is (the
+        dashboard's login, and a session of :meth:`~layers.auth.accounts.Accounts.start_session`).
+    session_idle_hours
+        A session of :meth:`~layers.auth.accounts.Accounts.start_session` ends when unused for
+        this many hours.
     min_password_length
         Fewest characters of an account's password.
     osm_residential_buildings
@@ -125,6 +129,7 @@ class Settings:
     max_login_failures: int = 5
     lockout_minutes: float = 15
     session_hours: float = 8
+    session_idle_hours: float = 8.0
     min_password_length: int = 8
     osm_residential_buildings: tuple[str, ...] = (
         "residential", "apartments", "house", "dormitory", "detached", "semidetached_house",
@@ -148,8 +153,8 @@ class Settings:
             raise ValueError("region_margin_km must be >= 0")
         for name in ("max_import_rows", "max_vertices_per_geometry", "max_name_length",
                      "max_text_length", "max_login_failures", "lockout_minutes",
-                     "session_hours", "min_password_length", "osm_m2_per_household",
-                     "osm_default_levels", "osm_m2_per_parking_space",
+                     "session_hours", "session_idle_hours", "min_password_length",
+                     "osm_m2_per_household", "osm_default_levels", "osm_m2_per_parking_space",
                      "persons_per_household"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -157,6 +157,14 @@ def copy_store(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture
+def accounts_store(store_copy):
+    """The store accounts and session tests run on, as a :class:`~layers.store.Store`: a
+    private GeoPackage demo copy (tests taking it assert through the contract only, so other
+    backends can be added as parameters of this fixture)."""
+    return open_store(store_copy)
+
+
+@pytest.fixture
 def app_store(store_copy, monkeypatch) -> Path:
     """A private copy of the demo store that the dashboard under test shows."""
     monkeypatch.setenv("WANGGE_STORE", str(store_copy))

@@ -3,6 +3,8 @@ after repeated failures (and its end), disabled accounts and kiosk tokens, scope
 against the store, the append-only audit log joined with the change log and the ticket
 history, and whole-store writes that keep all of it.
 
+Tests taking ``acc`` / ``accounts_store`` use the store contract only (any backend); those taking
+``gpkg_acc`` / ``store_copy`` look into the GeoPackage file itself. Sessions: test_sessions.py.
 The clock is fixed by conftest at 2026-11-20T12:00; tests move it with ``monkeypatch``."""
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import pytest
+from sqlalchemy import delete, update
+from sqlalchemy import exc as sa_exc
 
 from layers import clock
 from layers import register as reg
@@ -25,6 +29,7 @@ from layers.auth.accounts import (
     Accounts,
     LockedOut,
     LoginFailed,
+    audit_table,
 )
 from layers.errors import StoreError
 from layers.store import ACCOUNTS_TABLE, AUDIT_TABLE, CHANGE_LOG, open_store
@@ -51,14 +56,22 @@ def set_clock(monkeypatch: pytest.MonkeyPatch, t: dt.datetime) -> None:
 
 
 @pytest.fixture
-def codes(store_copy) -> dict[str, list[str]]:
-    store = open_store(store_copy)
+def codes(accounts_store) -> dict[str, list[str]]:
+    store = accounts_store
     return {"communities": store.select_rows("communities", columns=["code"])["code"].tolist(),
             "grids": store.select_rows("grids", columns=["code"])["code"].tolist()}
 
 
 @pytest.fixture
-def acc(store_copy) -> Accounts:
+def acc(accounts_store) -> Accounts:
+    a = Accounts(accounts_store)
+    assert a.add("Admin", "admin", password=PASSWORD, by="cli") is None
+    return a
+
+
+@pytest.fixture
+def gpkg_acc(store_copy) -> Accounts:
+    """``acc`` on the GeoPackage ``store_copy`` (for tests that look into the file)."""
     a = Accounts(store_copy)
     assert a.add("Admin", "admin", password=PASSWORD, by="cli") is None
     return a
@@ -87,7 +100,8 @@ def test_a_missing_store_is_an_error(tmp_path):
     assert not (tmp_path / "missing.gpkg").exists()
 
 
-def test_password_is_an_argon2id_hash_and_tables_are_not_layers(acc, store_copy):
+def test_password_is_an_argon2id_hash_and_tables_are_not_layers(gpkg_acc, store_copy):
+    acc = gpkg_acc
     assert acc.exists()
     (stored,) = sql(store_copy, f"SELECT password_hash FROM {ACCOUNTS_TABLE}")[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
@@ -193,7 +207,8 @@ def test_set_password(acc):
         acc.set_password("ghost", "a new password", by="boss")
 
 
-def test_kiosk_token_works_until_disabled(acc, store_copy):
+def test_kiosk_token_works_until_disabled(gpkg_acc, store_copy):
+    acc = gpkg_acc
     token = acc.add("wall", "kiosk", by="cli")
     assert isinstance(token, str) and len(token) >= 43
     assert token.encode() not in store_copy.read_bytes()  # only its SHA-256 is kept
@@ -246,7 +261,8 @@ def test_scoped_accounts_and_their_principal(acc, codes):
     ({"name": "samename", "role": "leader", "password": "SameName"}, "must not be"),
     ({"name": "k", "role": "kiosk", "password": PASSWORD}, "kiosk account has no password"),
 ])
-def test_add_refusals_change_nothing(acc, store_copy, kw, message):
+def test_add_refusals_change_nothing(gpkg_acc, store_copy, kw, message):
+    acc = gpkg_acc
     kw = {"password": PASSWORD, **kw}
     before = digest(store_copy)
     with pytest.raises(AccountError, match=message):
@@ -255,27 +271,31 @@ def test_add_refusals_change_nothing(acc, store_copy, kw, message):
 
 
 # -- the audit log ---------------------------------------------------------------------------------
-def test_audit_log_is_append_only(acc, store_copy):
+def test_audit_log_is_append_only(acc, accounts_store):
     acc.audit("Admin", "reveal_phone", "P00000001")
-    con = sqlite3.connect(store_copy)
-    try:
-        for statement in (f"UPDATE {AUDIT_TABLE} SET user = 'x'", f"DELETE FROM {AUDIT_TABLE}"):
-            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-                con.execute(statement)
-    finally:
-        con.close()
+    tables = accounts_store.services()
+    refused = [update(audit_table).values(user="x"), delete(audit_table)]
+    if tables.dialect == "postgresql":
+        refused.append(f"TRUNCATE {AUDIT_TABLE}")
+    for statement in refused:
+        with pytest.raises(sa_exc.DBAPIError, match="append-only"), tables.writing() as conn:
+            if isinstance(statement, str):
+                conn.exec_driver_sql(statement)
+            else:
+                conn.execute(statement)
     assert len(acc.audit_log(action="reveal_phone")) == 1
     with pytest.raises(AccountError, match="action"):
         acc.audit("Admin", " ")
 
 
-def test_audit_log_joins_changes_and_ticket_moves_with_filters(acc, store_copy, monkeypatch):
-    store = open_store(store_copy)
+def test_audit_log_joins_changes_and_ticket_moves_with_filters(acc, accounts_store,
+                                                               monkeypatch):
+    store = accounts_store
     building = store.select_rows("buildings", columns=["code"])["code"].iloc[0]
     set_clock(monkeypatch, NOON + dt.timedelta(hours=1))
     pid = reg.add_person(store, name="张测试", phone="13812345678", building=building,
                          by="alice")
-    tickets = TicketStore.for_store(store_copy)
+    tickets = TicketStore.for_store(store)
     received = tickets.frame()
     tid = received.loc[received["status"] == "received", "id"].iloc[0]
     set_clock(monkeypatch, NOON + dt.timedelta(hours=2))
@@ -305,7 +325,8 @@ def test_audit_log_joins_changes_and_ticket_moves_with_filters(acc, store_copy, 
 
 
 # -- whole-store writes keep accounts, the audit log and the change log --------------------------
-def test_writes_keep_accounts_and_logs(acc, store_copy):
+def test_writes_keep_accounts_and_logs(gpkg_acc, store_copy):
+    acc = gpkg_acc
     store = open_store(store_copy)
     building = store.select_rows("buildings", columns=["code"])["code"].iloc[0]
     reg.add_person(store, name="张测试", phone=None, building=building, by="alice")
@@ -345,7 +366,8 @@ def test_write_over_a_non_database_file_still_works(tmp_path, demo):
     assert not Accounts(junk).exists()
 
 
-def test_a_hash_with_outdated_parameters_is_rehashed_at_login(acc, store_copy):
+def test_a_hash_with_outdated_parameters_is_rehashed_at_login(gpkg_acc, store_copy):
+    acc = gpkg_acc
     from argon2 import PasswordHasher
 
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
@@ -413,3 +435,85 @@ def test_logins_leave_the_layer_version_alone_edits_change_it(store_copy):
     assert after_edit != before
     store.transform(lambda _current: {}, meta={"note": "x"})
     assert store.version() != after_edit
+
+
+# -- stores whose tables the raw-sqlite3 version made ----------------------------------------------
+#: The DDL the accounts module ran before it was written with SQLAlchemy (stores in the field).
+RAW_SCHEMA = (
+    f"""CREATE TABLE IF NOT EXISTS {ACCOUNTS_TABLE} (
+        id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, name TEXT NOT NULL,
+        name_key TEXT NOT NULL UNIQUE, role TEXT NOT NULL, password_hash TEXT,
+        token_sha256 TEXT UNIQUE, communities TEXT NOT NULL DEFAULT '[]',
+        grids TEXT NOT NULL DEFAULT '[]', disabled INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, last_login TEXT,
+        failures INTEGER NOT NULL DEFAULT 0, locked_until TEXT)""",
+    f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
+        fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, at TEXT NOT NULL, "user" TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '')""",
+    f'CREATE INDEX IF NOT EXISTS {AUDIT_TABLE}_action_user ON {AUDIT_TABLE} (action, "user")',
+    f"CREATE INDEX IF NOT EXISTS {AUDIT_TABLE}_at ON {AUDIT_TABLE} (at)",
+    *(f"CREATE TRIGGER IF NOT EXISTS {AUDIT_TABLE}_no_{verb.lower()} BEFORE {verb} ON "
+      f"{AUDIT_TABLE} BEGIN SELECT RAISE(ABORT, '{AUDIT_TABLE} is append-only: entries are "
+      "never changed or deleted'); END" for verb in ("UPDATE", "DELETE")),
+)
+
+
+def shape(path: Path, table: str) -> tuple[list[tuple], list[tuple]]:
+    """A table's columns (name, type, not null, default, primary key) and indexes."""
+    columns = [tuple(r[1:]) for r in sql(path, f"PRAGMA table_info({table})")]
+    indexes = sorted((name, unique, tuple(c for (_, _, c) in sql(path,
+                                                                f"PRAGMA index_info({name})")))
+                     for (_, name, unique, *_) in sql(path, f"PRAGMA index_list({table})"))
+    return columns, [(n if not n.startswith("sqlite_autoindex") else "auto", u, c)
+                     for n, u, c in indexes]
+
+
+def test_tables_made_by_the_raw_ddl_keep_working(store_copy, tmp_path, demo_file):
+    from argon2 import PasswordHasher
+
+    from tests.conftest import copy_store
+
+    con = sqlite3.connect(store_copy)
+    with con:
+        for statement in RAW_SCHEMA:
+            con.execute(statement)
+        con.execute(f"INSERT INTO {ACCOUNTS_TABLE} (name, name_key, role, password_hash, "
+                    "communities, grids, created_at, created_by) VALUES ('Old', 'old', 'admin', "
+                    "?, '[]', '[]', '2026-01-02T03:04:05', 'cli')",
+                    (PasswordHasher().hash(PASSWORD),))
+        con.execute(f'INSERT INTO {AUDIT_TABLE} (at, "user", action, target) VALUES '
+                    "('2026-01-02T03:04:05', 'cli', 'account_add', 'Old')")
+    con.close()
+    ddl = dict(sql(store_copy, "SELECT name, sql FROM sqlite_master WHERE tbl_name IN (?, ?)",
+                   (ACCOUNTS_TABLE, AUDIT_TABLE)))
+
+    acc = Accounts(store_copy)
+    assert acc.authenticate("old", PASSWORD).name == "Old"
+    token = acc.start_session("Old")  # the sessions table is added beside them
+    assert acc.session(token).name == "Old"
+    acc.add("new", "planner", password=PASSWORD, by="Old")
+    acc.disable("new", by="Old")
+    assert acc.list()["name"].tolist() == ["Old", "new"]
+    assert acc.list().loc[0, "created_at"] == dt.datetime(2026, 1, 2, 3, 4, 5)
+    log = acc.audit_log()
+    assert log.loc[log["source"] == "audit", "action"].tolist() == [
+        "account_add", "login", "session_start", "account_add", "account_disable"]
+    assert sql(store_copy, f"SELECT id FROM {ACCOUNTS_TABLE} ORDER BY id") == [(1,), (2,)]
+    assert dict(sql(store_copy, "SELECT name, sql FROM sqlite_master WHERE tbl_name IN "
+                                "(?, ?)", (ACCOUNTS_TABLE, AUDIT_TABLE))) == ddl  # as they were
+
+    # and what this version makes has the same shape as what the raw DDL made
+    fresh = copy_store(demo_file, tmp_path / "fresh.gpkg")
+    Accounts(fresh).add("Old", "admin", password=PASSWORD, by="cli")
+    for table in (ACCOUNTS_TABLE, AUDIT_TABLE):
+        assert shape(fresh, table) == shape(store_copy, table)
+    assert {n for (n,) in sql(fresh, "SELECT name FROM sqlite_sequence")} >= {
+        ACCOUNTS_TABLE, AUDIT_TABLE}  # AUTOINCREMENT: ids are never reused
+    con = sqlite3.connect(fresh)
+    try:
+        for statement in (f"UPDATE {AUDIT_TABLE} SET user = 'x'", f"DELETE FROM {AUDIT_TABLE}"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                con.execute(statement)
+    finally:
+        con.close()

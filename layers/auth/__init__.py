@@ -2,8 +2,8 @@
 
 :mod:`.principal` says who asks and what each role may do (roles as data); :mod:`.scope`
 cuts layers and tickets to a principal's communities or grids and masks personal data;
-:mod:`.accounts` keeps accounts (argon2id hashes, lock-out, kiosk tokens) and the append-only
-audit log in the store.
+:mod:`.accounts` keeps accounts (argon2id hashes, lock-out, kiosk tokens), server-side sessions
+and the append-only audit log in the store's service tables (any backend).
 """
 
 from __future__ import annotations

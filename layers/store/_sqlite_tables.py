@@ -48,6 +48,10 @@ class SqliteTables:
         Makes a connection (``readonly``); default plain sqlite3 in autocommit mode.
     timeout
         Seconds a writer waits for another writer.
+    check
+        Check the file (:meth:`check`) when first opened; False for a file whose ``connect``
+        checks it already and whose owner opens it often (the GeoPackage: a quick check of a
+        city's file on every opening would cost more than the query).
     """
 
     dialect = "sqlite"
@@ -55,13 +59,13 @@ class SqliteTables:
     def __init__(self, path: Path, name: str, *, wal: bool = True,  # noqa: PLR0913
                  lock: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
                  connect: Callable[[Path, bool], sqlite3.Connection] | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, check: bool = True) -> None:
         self.path = Path(path)
         self.name = name
         self._wal = wal
         self._lock = lock
         self._connect = connect or (lambda p, ro: _plain(p, ro, timeout))
-        self._checked = False
+        self._checked = not check
         self._engines: dict[bool, Engine] = {}
 
     def __repr__(self) -> str:
@@ -95,7 +99,10 @@ class SqliteTables:
         outer = self._lock() if self._lock is not None else contextlib.nullcontext()
         with outer:
             if not self._checked:
-                with self._open_lock():
+                # ``lock`` serialises the writers already, and may be a flock of the very file
+                # the open lock takes (a GeoPackage's ``.lock``): taking both would deadlock
+                opening = self._open_lock() if self._lock is None else contextlib.nullcontext()
+                with opening:
                     if self.exists():
                         self.check()
                     yield from self._transaction()

@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -315,34 +314,14 @@ class GeoPackageStore(StoreBase):
         StoreError
             Missing, empty or read-only store file.
         """
-        with self.service_transaction() as con:
-            edit = GpkgRowEdit(con, self.location)
-            yield edit
-            edit.finish()
-
-    @contextlib.contextmanager
-    def service_transaction(self) -> Iterator[sqlite3.Connection]:
-        """A plain sqlite3 connection to the store file in one ``BEGIN IMMEDIATE``
-        transaction, under the store's write lock: what the service tables (accounts, audit
-        log) are written through. Committed when the block ends, rolled back when it raises;
-        the file is changed in place, never rewritten.
-
-        Yields
-        ------
-        sqlite3.Connection
-            In autocommit mode with the transaction open; do not commit it yourself.
-
-        Raises
-        ------
-        StoreError
-            Missing, empty, read-only or non-GeoPackage store file.
-        """
         self._require()
         with self._locked():
             con = connect(self.path)
             try:
                 con.execute("BEGIN IMMEDIATE")
-                yield con
+                edit = GpkgRowEdit(con, self.location)
+                yield edit
+                edit.finish()
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -350,10 +329,6 @@ class GeoPackageStore(StoreBase):
                 raise
             finally:
                 con.close()
-
-
-
-
 
     def layer_versions(self) -> dict[str, str]:
         """A token per table of the store that changes whenever that table changes: a cache
@@ -431,12 +406,21 @@ class GeoPackageStore(StoreBase):
     # -- what is kept beside the layers -----------------------------------------------------
     def services(self) -> SqliteTables:
         """The accounts, sessions and audit log: plain tables of the GeoPackage file (not in
-        ``gpkg_contents``: GIS clients do not list them), written under the store's lock."""
+        ``gpkg_contents``: GIS clients do not list them), written in place under the store's
+        write lock (``BEGIN IMMEDIATE``, never a rewrite of the file), read read-only. Writing
+        needs the store file: it is never created by a service write (StoreError)."""
         if self._services is None:
             self._services = SqliteTables(
-                self.path, self.path.name, wal=False, lock=self._locked,
+                self.path, self.path.name, wal=False, lock=self._service_lock, check=False,
                 connect=lambda path, readonly: connect(path, readonly=readonly))
         return self._services
+
+    @contextlib.contextmanager
+    def _service_lock(self) -> Iterator[None]:
+        """The store's write lock, for an existing store file only."""
+        self._require()
+        with self._locked():
+            yield
 
     def ticket_tables(self) -> SqliteTables:
         """The tickets: a SQLite file beside the store in WAL mode (``town.gpkg`` →

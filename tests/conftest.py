@@ -211,27 +211,31 @@ def raw_query(location, sql: str, params: tuple = ()) -> list[tuple]:
     return [tuple(v.isoformat() if isinstance(v, dt.datetime) else v for v in r) for r in rows]
 
 
-def content_digest(location) -> str:
-    """A digest of everything a store holds: a GeoPackage file's bytes (and its tickets'),
-    or every table of a PostGIS store's schema dumped in key order."""
-    import hashlib
-
-    h = hashlib.sha256()
+def content_bytes(location) -> bytes:
+    """Everything a store holds, as bytes: a GeoPackage file's (and its tickets'), or every
+    table of a PostGIS store's schema dumped in key order."""
     if not is_pg(location):
-        h.update(Path(location).read_bytes())
+        out = Path(location).read_bytes()
         if db_path_for(location).exists():
-            h.update(db_path_for(location).read_bytes())
-        return h.hexdigest()
+            out += db_path_for(location).read_bytes()
+        return out
     import psycopg
 
+    parts: list[bytes] = []
     with psycopg.connect(str(location).split("?")[0], autocommit=True) as con:
         tables = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'wangge' "
             "ORDER BY table_name")]
         for t in tables:
-            h.update(t.encode())
+            parts.append(t.encode())
             with con.cursor().copy(f'COPY (SELECT * FROM wangge."{t}" ORDER BY 1) TO STDOUT'
                                    ) as cp:
-                for block in cp:
-                    h.update(bytes(block))
-    return h.hexdigest()
+                parts.extend(bytes(block) for block in cp)
+    return b"".join(parts)
+
+
+def content_digest(location) -> str:
+    """A digest of :func:`content_bytes`."""
+    import hashlib
+
+    return hashlib.sha256(content_bytes(location)).hexdigest()

@@ -33,6 +33,8 @@ from layers.auth.accounts import (
 from layers.settings import DEFAULT_SETTINGS
 from layers.store import SESSIONS_TABLE, open_store
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 NOON = dt.datetime(2026, 11, 20, 12, 0, 0)
 PASSWORD = "correct horse battery"

@@ -4,8 +4,8 @@ A :class:`WalkNetwork` is nodes in a metric CRS plus a symmetric sparse matrix o
 (metres), ready for ``scipy.sparse.csgraph`` shortest paths. OSM files (``.osm``, ``.osm.bz2``,
 ``.osm.gz``) are read with osmnx's ``graph_from_xml``, which makes no network call; only ways
 with a ``highway`` tag are kept (it also turns building outlines into edges) and small
-components are kept too (``retain_all``). Networks are cached next to the store in a
-GeoPackage (``town.walk.gpkg``).
+components are kept too (``retain_all``). Networks are cached next to a GeoPackage store in a
+GeoPackage (``town.walk.gpkg``), in the cache folder of any other store.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,6 +25,9 @@ from scipy.spatial import cKDTree
 
 from . import crs as _crs
 from .errors import LayersError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Store
 
 
 class NetworkError(LayersError):
@@ -251,22 +255,80 @@ def from_place(query: str | shapely.Geometry, metric_crs: str | None = None) -> 
     return _from_nx(G, f"osm-online:{query!s:.40}", metric_crs)
 
 
-def cached(store: str | os.PathLike[str], roads: gpd.GeoDataFrame | None = None,
+def cached(store: str | os.PathLike[str] | Store, roads: gpd.GeoDataFrame | None = None,
            osm: str | os.PathLike[str] | None = None) -> WalkNetwork | None:
     """The store's walking network: built from ``osm`` (or the store's ``roads``) and cached
-    next to the store (``town.walk.gpkg``: layers ``walk_nodes`` and ``walk_edges``); None when
-    there are no roads to build from."""
+    next to a GeoPackage store given by its path (``town.walk.gpkg``: layers ``walk_nodes`` and
+    ``walk_edges``), in the :meth:`~layers.store.Store.cache_dir` of any other store (a
+    ``postgresql://`` URL, a store object: ``walk.<digest>.gpkg``, the digest of the roads or
+    OSM file it was built from; not cached without a cache folder); None when there are no
+    roads to build from."""
+    from .store import is_url
+
+    if not isinstance(store, str | os.PathLike) or is_url(store):
+        return _cached_in(store, roads, osm)
     p = Path(store)
     cache = p.with_name(p.stem + (f".walk-{Path(osm).name.split('.')[0]}" if osm else ".walk")
                         + ".gpkg")
     if cache.exists() and cache.stat().st_mtime >= max(
             p.stat().st_mtime, Path(osm).stat().st_mtime if osm else 0):
         return WalkNetwork.load(cache)
+    net = _build(roads, osm)
+    if net is not None:
+        net.save(cache)
+    return net
+
+
+def _build(roads: gpd.GeoDataFrame | None, osm: str | os.PathLike[str] | None
+           ) -> WalkNetwork | None:
     if osm:
-        net = from_osm(osm)
+        return from_osm(osm)
+    if roads is not None and not roads.empty:
+        return from_roads(roads)
+    return None
+
+
+#: Networks kept in a store's cache folder (the roads of several scopes, or versions).
+_KEEP_NETWORKS = 4
+
+
+def _cached_in(store: str | os.PathLike[str] | Store, roads: gpd.GeoDataFrame | None,
+               osm: str | os.PathLike[str] | None) -> WalkNetwork | None:
+    """:func:`cached` for a store that is not a file path: in its cache folder, keyed by what
+    the network is built from (messages name no password: the location is never used)."""
+    import hashlib
+
+    from .store import open_store
+
+    opened = open_store(store)
+    folder = opened.cache_dir()
+    if osm:
+        o = Path(osm)
+        made_from = f"osm|{o.name}|{o.stat().st_size}|{o.stat().st_mtime_ns}".encode()
     elif roads is not None and not roads.empty:
-        net = from_roads(roads)
+        made_from = b"roads|" + b"".join(shapely.to_wkb(roads.geometry.to_numpy()))
     else:
         return None
-    net.save(cache)
+    if folder is None:
+        return _build(roads, osm)
+    digest = hashlib.blake2b(made_from, digest_size=10).hexdigest()
+    cache = folder / f"walk.{digest}.gpkg"
+    if cache.exists():
+        try:
+            return WalkNetwork.load(cache)
+        except Exception:  # a damaged cache file: made again below
+            cache.unlink(missing_ok=True)
+    net = _build(roads, osm)
+    if net is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        net.save(cache)
+        os.chmod(cache, opened.cache_mode())
+        kept = sorted((f for f in folder.glob("walk.*.gpkg") if ".tmp." not in f.name),
+                      key=lambda f: f.stat().st_mtime, reverse=True)
+        for old in kept[_KEEP_NETWORKS:]:  # older roads (or other scopes' roads)
+            old.unlink(missing_ok=True)
+    except OSError:  # a cache folder that cannot be written only means no cache
+        pass
     return net

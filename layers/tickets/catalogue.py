@@ -61,14 +61,11 @@ def catalogue_path_for(store: str | os.PathLike[str] | Store) -> Path | None:
     :data:`CATALOGUE_META_KEY`)."""
     from ..store import is_url
 
-    if not isinstance(store, str | os.PathLike):
-        path = getattr(store, "path", None)
-        if path is None:
-            return None
-        store = path
-    if is_url(store):
+    loc: str | os.PathLike[str] | None = store if isinstance(store, str | os.PathLike) \
+        else getattr(store, "path", None)
+    if loc is None or is_url(loc):
         return None
-    p = Path(store)
+    p = Path(loc)
     return p.with_name(p.stem + ".categories.json")
 
 

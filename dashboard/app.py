@@ -20,7 +20,7 @@ from dashboard.i18n import t  # noqa: E402
 from dashboard.state import (  # noqa: E402
     dataset_picker,
     language_switch,
-    store_path,
+    store_key,
     user_errors,
     warm_layers,
 )
@@ -72,11 +72,11 @@ PAGES = [
                                ":material/policy:")),
     ("nav_wall", "wall", page(wall_page.render, "page_wall", "wall", ":material/tv:")),
 ]
-path = store_path()
+key = store_key()  # the store's identity (never a password): every cache is keyed by it
 # the login form stops here (at the address asked for); nothing of the store is read before
-who = auth.gate(path, lang, [p.url_path for _, _, p in PAGES])
-auth.sidebar_account(path, who, lang)
-dataset_picker(path)
+who = auth.gate(key, lang, [p.url_path for _, _, p in PAGES])
+auth.sidebar_account(key, who, lang)
+dataset_picker(key)
 pages: dict[str, list[st.Page]] = {}
 for group, capability, p in PAGES:
     if who.can(capability):
@@ -87,7 +87,7 @@ if not who.can("map"):  # the kiosk: its one page keeps its own address (/wall?t
                                               visibility="hidden"))
 navigation = st.navigation(pages)
 if navigation.url_path not in ("wall", "start"):  # the wall screen has its own title
-    chrome.header(path, lang)
+    chrome.header(key, lang)
 with user_errors():  # plain message for users, details in the server log
     navigation.run()
 warm_layers()  # the page is out: read the layers it did not need, in the background

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-from pathlib import Path
 
 import streamlit as st
 
+from dashboard import data as appdata
 from dashboard.i18n import t
-from layers.store import StoreError, open_store
+from layers.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,10 @@ def style(lang: str) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _area(path: str, version: str) -> tuple[list[str], str | None, bool]:
+def _area(key: str, version: str) -> tuple[list[str], str | None, bool]:
     """(town names, the day the layers last changed, fictional?) of a store version."""
     del version  # the cache key
-    store = open_store(path)
+    store = appdata.open_key(key)
     towns = store.read(["towns"], columns={"towns": ["name"]})["towns"]
     stamps = [v.split("#", 1)[0] for k, v in store.layer_versions().items()
               if k not in ("meta", "change_log")]
@@ -87,13 +87,13 @@ def area_title(towns: list[str], lang: str) -> str:
     return t("header_towns", lang).format(first=towns[0], n=len(towns))
 
 
-def header(path: Path, lang: str) -> None:
+def header(key: str, lang: str) -> None:
     """The slim header above every page: the app, the area's name (text from the store,
-    escaped), the data's last change and the fictional-data tag."""
+    escaped), the data's last change and the fictional-data tag (``key``: the store key)."""
     try:
-        towns, day, fictional = _area(str(path), open_store(path).version())
+        towns, day, fictional = _area(key, appdata.open_key(key).version())
     except (StoreError, OSError, KeyError, ValueError):
-        log.exception("header: cannot read the store %s", path)
+        log.exception("header: cannot read the store %s", appdata.shown(key))
         towns, day, fictional = [], None, False
     meta = []
     if day:

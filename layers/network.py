@@ -4,8 +4,8 @@ A :class:`WalkNetwork` is nodes in a metric CRS plus a symmetric sparse matrix o
 (metres), ready for ``scipy.sparse.csgraph`` shortest paths. OSM files (``.osm``, ``.osm.bz2``,
 ``.osm.gz``) are read with osmnx's ``graph_from_xml``, which makes no network call; only ways
 with a ``highway`` tag are kept (it also turns building outlines into edges) and small
-components are kept too (``retain_all``). Networks are cached next to the store in a
-GeoPackage (``town.walk.gpkg``).
+components are kept too (``retain_all``). Networks are cached next to a GeoPackage store in a
+GeoPackage (``town.walk.gpkg``), in the cache folder of any other store.
 """
 
 from __future__ import annotations
@@ -261,50 +261,63 @@ def from_place(query: str | shapely.Geometry, metric_crs: str | None = None) -> 
 
 def cached(store: str | os.PathLike[str] | Store, roads: gpd.GeoDataFrame | None = None,
            osm: str | os.PathLike[str] | None = None) -> WalkNetwork | None:
-    """The store's walking network: built from ``osm`` (or the store's ``roads``) and kept in
+    """The store's walking network: built from ``osm`` (or the ``roads`` given) and kept in
     the store's cache folder (:meth:`~layers.store.Store.cache_dir`; a GeoPackage's
-    ``town.snapshot/``), named after what it was built from — the ``roads`` layer's version,
-    or the extract's name, size and time — so a changed layer or extract is built again.
-    None when there are no roads to build from."""
+    ``town.snapshot/``) as ``walk.<digest>.gpkg``, the digest of what it was built from — the
+    roads' geometries, or the extract's name, size and time — so changed roads (or another
+    scope's) are built again, never served another's network. None when there are no roads
+    to build from. Messages never name the store (its URL may hold a password)."""
     from .store import open_store
 
-    opened = open_store(store)
     if osm:
-        st = Path(osm).stat()
-        source = f"osm|{Path(osm).resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    else:
-        source = f"roads|{opened.layer_versions().get('roads', '')}" if opened.exists() else ""
-    folder = opened.cache_dir()
-    digest = hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
-    cache = None if folder is None or not source else folder / f"walk.{digest}.gpkg"
-    if cache is not None and cache.exists():
-        try:
-            return WalkNetwork.load(cache)
-        except Exception as exc:  # a cache must never break the page: build again
-            log.warning("walking network cache %s not used: %s", cache, exc)
-    if osm:
-        net = from_osm(osm)
+        o = Path(osm)
+        made_from = f"osm|{o.resolve()}|{o.stat().st_size}|{o.stat().st_mtime_ns}".encode()
     elif roads is not None and not roads.empty:
-        net = from_roads(roads)
+        made_from = b"roads|" + b"".join(shapely.to_wkb(roads.geometry.to_numpy()))
     else:
         return None
-    if cache is not None:
+    opened = open_store(store)
+    folder = opened.cache_dir()
+    if folder is None:
+        return _build(roads, osm)
+    cache = folder / f"walk.{hashlib.blake2b(made_from, digest_size=10).hexdigest()}.gpkg"
+    if cache.exists():
+        try:
+            return WalkNetwork.load(cache)
+        except Exception as exc:  # a cache must never break the page: built again
+            log.warning("a walking network cache file was not used: %s", exc)
+    net = _build(roads, osm)
+    if net is not None:
         _keep(net, cache, opened.cache_mode())
     return net
 
 
+def _build(roads: gpd.GeoDataFrame | None, osm: str | os.PathLike[str] | None
+           ) -> WalkNetwork | None:
+    if osm:
+        return from_osm(osm)
+    if roads is not None and not roads.empty:
+        return from_roads(roads)
+    return None
+
+
+#: Networks kept in a store's cache folder (the roads of several scopes, or versions).
+_KEEP_NETWORKS = 4
+
+
 def _keep(net: WalkNetwork, cache: Path, mode: int) -> None:
-    """Save ``net`` as ``cache`` (written beside under a temporary name, then renamed), older
-    networks of the folder removed; best effort."""
+    """Save ``net`` as ``cache`` (written under a temporary name, then renamed), keeping the
+    :data:`_KEEP_NETWORKS` newest of the folder; best effort."""
     tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp.gpkg")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         net.save(tmp)
         os.chmod(tmp, mode)
         os.replace(tmp, cache)
-        for old in cache.parent.glob("walk.*.gpkg"):
-            if old != cache:
-                old.unlink(missing_ok=True)
+        kept = sorted(cache.parent.glob("walk.*.gpkg"), key=lambda f: f.stat().st_mtime,
+                      reverse=True)
+        for old in kept[_KEEP_NETWORKS:]:
+            old.unlink(missing_ok=True)
     except OSError as exc:
-        log.info("walking network not kept in %s: %s", cache.parent, exc)
+        log.info("a walking network was not kept: %s", exc)
         tmp.unlink(missing_ok=True)

@@ -129,13 +129,14 @@ def test_data_parameter_only_picks_stores_from_the_data_folder(tmp_path, monkeyp
     secret.write_bytes(b"x")
     monkeypatch.setenv("WANGGE_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("WANGGE_STORE", raising=False)
-    assert appdata.store_path("other") == (tmp_path / "other.gpkg").resolve()
-    assert appdata.store_path("other.gpkg") == (tmp_path / "other.gpkg").resolve()
+    assert appdata.configured_location("other") == str((tmp_path / "other.gpkg").resolve())
+    assert appdata.configured_location("other.gpkg") == str((tmp_path / "other.gpkg").resolve())
     for attempt in ("../secret", str(secret), "/etc/passwd", "missing", "x" * 300, "a\x00b",
-                    "..", ".hidden", "a/b"):
+                    "..", ".hidden", "a/b", "postgresql://u:pw@db/town", "postgresql://db/x",
+                    "file:///etc/passwd"):
         with pytest.raises(appdata.UnknownDataSet):
-            appdata.store_path(attempt)
-    assert appdata.store_path(None) == appdata.DEMO_STORE
+            appdata.configured_location(attempt)
+    assert appdata.configured_location(None) == str(appdata.DEMO_STORE)
 
 
 def _tickets_harness():

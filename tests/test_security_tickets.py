@@ -138,7 +138,7 @@ def test_reach_excel_has_no_live_formula(monkeypatch):
     parking = pd.DataFrame({"grid_code": ["@x"], "deficit": [-3]})
     suggestions = pd.DataFrame({"grid_code": ["G1"], "name": ["-1+1"]})
     fake = (None, SimpleNamespace(buildings=buildings, summary=summary), parking, suggestions)
-    monkeypatch.setattr(state, "reach_analysis", lambda path, mtime_ns, scope=None: fake)
+    monkeypatch.setattr(state, "reach_analysis", lambda key, version, scope=None: fake)
     state.reach_excel.clear()
     try:
         xlsx = state.reach_excel("poisoned-store", 1)

@@ -25,8 +25,9 @@ import shapely
 import streamlit as st
 
 from dashboard import auth
+from dashboard import data as appdata
 from dashboard.i18n import t
-from dashboard.state import Store, lang
+from dashboard.state import StoreView, lang
 from dashboard.text import md
 from layers import register as reg
 from layers.assignments import active_assignments, resolve_as_of
@@ -35,7 +36,6 @@ from layers.crs import metric_crs
 from layers.errors import LayersError
 from layers.layerset import LayerSet
 from layers.lookup import Detail, Responsible
-from layers.store import open_store
 
 T = TypeVar("T")
 
@@ -80,9 +80,9 @@ def show_notice(scope: str, conflict_text: Callable[[str | None], str]) -> None:
 # -- the register's history ------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _history(path: str, mtime: int, target: str | None, person: str | None) -> pd.DataFrame:
-    del mtime  # the cache key: one history per file version
-    return reg.history(open_store(path), target=target, person=person)
+def _history(key: str, version: int, target: str | None, person: str | None) -> pd.DataFrame:
+    del version  # the cache key: one history per layer version
+    return reg.history(appdata.open_key(key), target=target, person=person)
 
 
 def _cell(value: object) -> str:
@@ -132,12 +132,12 @@ def refused(exc: Exception) -> str:
     return t("reg_refused", lang()).format(msg=md(exc))
 
 
-def history_table(store: Store, *, target: str | None = None, person: str | None = None,
+def history_table(store: StoreView, *, target: str | None = None, person: str | None = None,
                   height: int | None = None) -> None:
     """变更记录 of a grid/building (``target``) or a person, newest first."""
     L = lang()
     st.markdown(f"**{t('hist_title', L)}**")
-    h = _history(str(store.path), store.mtime, target, person)
+    h = _history(store.key, store.version, target, person)
     if h.empty:
         st.caption(t("hist_empty", L))
         return
@@ -164,7 +164,7 @@ def history_table(store: Store, *, target: str | None = None, person: str | None
                  height=height or min(320, 38 + 35 * len(table)))
 
 
-def _people_names(store: Store) -> dict[str, str]:
+def _people_names(store: StoreView) -> dict[str, str]:
     p = store.data.people
     return dict(zip(p["person_id"], p["name"], strict=True))
 
@@ -172,14 +172,14 @@ def _people_names(store: Store) -> dict[str, str]:
 # -- candidates ------------------------------------------------------------------------------
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def people_pool(path: str, mtime: int, _data: LayerSet) -> pd.DataFrame:
+def people_pool(key: str, version: int, _data: LayerSet) -> pd.DataFrame:
     """Everyone who could take a duty, once per store version: ``person_id``, ``name``,
     ``party``, ``load`` (assignments in force today), ``left``, ``lon``, ``lat``."""
-    del mtime
+    del version
     p = _data.people
     act = active_assignments(_data.assignments, resolve_as_of(_data))
     load = act["person_id"].value_counts()
-    gone = reg.people_left(open_store(path))["person_id"]
+    gone = reg.people_left(appdata.open_key(key))["person_id"]
     geom = p.geometry.to_numpy()
     return pd.DataFrame({
         "person_id": p["person_id"].to_numpy(dtype=object),
@@ -191,13 +191,13 @@ def people_pool(path: str, mtime: int, _data: LayerSet) -> pd.DataFrame:
     })
 
 
-def candidates(store: Store, geom: shapely.Geometry, *, exclude: Sequence[str] = (),
+def candidates(store: StoreView, geom: shapely.Geometry, *, exclude: Sequence[str] = (),
                query: str = "") -> pd.DataFrame:
     """Who to offer for a grid or building ``geom``: unassigned party members first, then
     party members on duty, then other residents, each nearest first by straight-line distance
     from home (metres, 0 inside); people who left and ``exclude`` are never offered. A
     ``query`` keeps only names or ids containing it."""
-    pool = people_pool(str(store.path), store.mtime, store.data)
+    pool = people_pool(store.key, store.version, store.data)
     keep = ~pool["left"].to_numpy() & ~pool["person_id"].isin(list(exclude)).to_numpy()
     q = query.strip()
     if q:
@@ -246,7 +246,7 @@ def option_label(name: object, distance_m: float, load: int, party: bool = True)
 
 # -- the detail panel's section --------------------------------------------------------------
 
-def assignment_section(store: Store, d: Detail) -> None:
+def assignment_section(store: StoreView, d: Detail) -> None:
     """责任人调整 and 变更记录 for the grid or building of the detail panel ``d`` (history
     only while the page shows a past day: the past is not edited)."""
     L = lang()
@@ -276,7 +276,7 @@ def assignment_section(store: Store, d: Detail) -> None:
         st.selectbox(t("asg_pick", L), list(labels), format_func=labels.get, key=pick_key)
     else:
         st.caption(t("asg_no_candidates", L))
-    common = dict(path=str(store.path), role=role, target=d.code, seen=seen,
+    common = dict(key=store.key, role=role, target=d.code, seen=seen,
                   pick_key=pick_key, scope=scope, names=names)
     b1, b2 = st.columns(2)
     b1.button(t("asg_assign_sentinel" if d.kind == "grid" else "asg_assign_member", L),
@@ -291,7 +291,7 @@ def assignment_section(store: Store, d: Detail) -> None:
         un_key = f"asg_un_{d.code}_{ver}"
         u1.selectbox(t("asg_unassign_pick", L), list(held), format_func=held.get, key=un_key)
         u2.button(t("asg_unassign", L), key=f"asg_unassign_{d.code}", on_click=_unassign,
-                  kwargs=dict(path=str(store.path), target=d.code, pick_key=un_key,
+                  kwargs=dict(key=store.key, target=d.code, pick_key=un_key,
                               scope=scope, names=held))
     history_table(store, target=d.code)
 
@@ -300,7 +300,7 @@ def _names(people: Sequence[Responsible]) -> str:
     return "、".join(md(p.name) for p in people)
 
 
-def _assign(*, path: str, role: str, target: str, seen: tuple[str, ...], pick_key: str,
+def _assign(*, key: str, role: str, target: str, seen: tuple[str, ...], pick_key: str,
             scope: str, names: dict[str, str], replace: bool) -> None:
     """指派 / 更换 pressed (before the page is drawn again): applied only if the holders are
     still those the panel showed."""
@@ -308,7 +308,7 @@ def _assign(*, path: str, role: str, target: str, seen: tuple[str, ...], pick_ke
     if not pid:
         return
     ok, _ = attempt(scope, lambda: reg.assign(
-        open_store(path), person_id=pid, role=role, target=target, replace=replace,
+        appdata.open_key(key), person_id=pid, role=role, target=target, replace=replace,
         expected_holders=list(seen), principal=auth.principal(), source="page:map"))
     if not ok:
         return
@@ -316,14 +316,14 @@ def _assign(*, path: str, role: str, target: str, seen: tuple[str, ...], pick_ke
     notify(scope, "success", t(done, lang()).format(name=md(names.get(pid, pid))))
 
 
-def _unassign(*, path: str, target: str, pick_key: str, scope: str,
+def _unassign(*, key: str, target: str, pick_key: str, scope: str,
               names: dict[str, str]) -> None:
     """解除 pressed: ends the chosen holder's assignment; if it had already ended (someone
     else removed them), nothing changes and the panel says who holds it now."""
     pid = st.session_state.get(pick_key)
     if not pid:
         return
-    ok, n = attempt(scope, lambda: reg.unassign(open_store(path), person_id=pid,
+    ok, n = attempt(scope, lambda: reg.unassign(appdata.open_key(key), person_id=pid,
                                                 target=target, principal=auth.principal(),
                                                 source="page:map"))
     if not ok:

@@ -9,8 +9,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from dashboard import data as appdata
 from dashboard.i18n import t
-from dashboard.state import Store, download, lang
+from dashboard.state import StoreView, download, lang
 from layers import clock
 from layers.auth.accounts import Accounts
 from layers.export import safe_cells
@@ -21,10 +22,10 @@ _COLUMNS = ("at", "user", "action", "target", "detail", "source")
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     store.principal.require("audit")
     st.title(t("page_audit", L))
-    accts = Accounts(store.path)
+    accts = appdata.accounts(store.key)
     log = _filtered(accts, L)
     st.caption(t("audit_count", L).format(n=len(log)))
     log = log.iloc[::-1]  # newest first: today's logins on top

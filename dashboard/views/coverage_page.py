@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, mapview
+from dashboard import data as appdata
 from dashboard.i18n import t
 from dashboard.reports import community_grids
 from dashboard.state import (
-    Store,
+    StoreView,
     as_of_picker,
     community_problem_files,
     community_problem_tables,
@@ -37,7 +38,6 @@ from layers.assignments import active_assignments, resolve_as_of
 from layers.coverage import CoverageResult
 from layers.errors import LayersError
 from layers.layerset import LayerSet
-from layers.store import open_store
 
 SOURCE = "page:coverage"
 MAX_FILL_ROWS = 30  # grids listed with their suggestions per community
@@ -76,28 +76,28 @@ def coverage_chart(summary: pd.DataFrame, L: str, community: str | None = None) 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def fill_suggestions(path: str, mtime: int, _data: LayerSet, _cov) -> pd.DataFrame:
+def fill_suggestions(key: str, version: int, _data: LayerSet, _cov) -> pd.DataFrame:
     """The register's suggested people (the one rule; people who left excluded) per grid
     without a sentinel, with the grid's community and name and the person's duties in force
     (``duties``), once per store version. The register's ``load`` is the grid's households:
     what the person would take on."""
-    gone = reg.people_left(open_store(path))["person_id"]
+    gone = reg.people_left(appdata.open_key(key))["person_id"]
     sug = reg.suggestions(_data, exclude=gone, result=_cov)
     g = _data.grids.set_index("code")
-    duties = people_pool(path, mtime, _data).set_index("person_id")["load"]
+    duties = people_pool(key, version, _data).set_index("person_id")["load"]
     return sug.assign(community_code=sug["grid_code"].map(g["community_code"]),
                       grid_name=sug["grid_code"].map(g["name"]),
                       duties=sug["person_id"].map(duties).fillna(0).astype(int))
 
 
-def fill_gaps(store: Store, community: str | None) -> None:
+def fill_gaps(store: StoreView, community: str | None) -> None:
     """补位: each grid without a sentinel with its suggested people (distance, load) and a
     one-click accept; 一键补位 per community, which shows the list and asks to confirm."""
     L = lang()
     st.subheader(t("cov_fill", L))
     show_notice("cov:fill", lambda grid: t("asg_conflict", L).format(
         role=t("grid_sentinel", L), now=_holders(store, grid) or t("asg_nobody", L)))
-    sug = fill_suggestions(str(store.path), store.mtime, store.data, store.cov)
+    sug = fill_suggestions(store.key, store.version, store.data, store.cov)
     if sug.empty:
         st.caption(t("cov_fill_none", L))
         return
@@ -118,7 +118,7 @@ def fill_gaps(store: Store, community: str | None) -> None:
     _fill_all(store, comm, names.get(comm, comm), mine)
 
 
-def _holders(store: Store, grid: str | None) -> str:
+def _holders(store: StoreView, grid: str | None) -> str:
     """The grid's sentinels as read now (names, Markdown-escaped)."""
     data = store.data
     act = active_assignments(data.assignments, resolve_as_of(data))
@@ -128,7 +128,7 @@ def _holders(store: Store, grid: str | None) -> str:
     return "、".join(md(p.get(i, i)) for i in sorted(ids))
 
 
-def _grid_row(store: Store, rows: pd.DataFrame) -> None:
+def _grid_row(store: StoreView, rows: pd.DataFrame) -> None:
     L = lang()
     first = rows.iloc[0]
     grid = first["grid_code"]
@@ -141,17 +141,17 @@ def _grid_row(store: Store, rows: pd.DataFrame) -> None:
     c2.radio(t("cov_candidate", L), list(labels), format_func=labels.get, key=pick_key,
              horizontal=True, label_visibility="collapsed")
     c3.button(t("cov_accept", L), key=f"cov_accept_{grid}", on_click=_accept,
-              args=(str(store.path), grid, pick_key,
+              args=(store.key, grid, pick_key,
                     dict(zip(rows["person_id"], rows["name"], strict=True))))
 
 
-def _accept(path: str, grid: str, pick_key: str, names: dict[str, str]) -> None:
+def _accept(key: str, grid: str, pick_key: str, names: dict[str, str]) -> None:
     """采纳: the picked person becomes the grid's sentinel, if it still has none."""
     pid = st.session_state.get(pick_key)
     if not pid:
         return
     try:
-        reg.assign(open_store(path), person_id=pid, role="grid_sentinel", target=grid,
+        reg.assign(appdata.open_key(key), person_id=pid, role="grid_sentinel", target=grid,
                    expected_holders=[], principal=auth.principal(), source=SOURCE)
     except reg.EditConflict:
         notify("cov:fill", "conflict", grid)
@@ -163,7 +163,7 @@ def _accept(path: str, grid: str, pick_key: str, names: dict[str, str]) -> None:
         name=md(names.get(pid, pid)), grid=md(grid)))
 
 
-def _fill_all(store: Store, comm: str, comm_name: str, mine: pd.DataFrame) -> None:
+def _fill_all(store: StoreView, comm: str, comm_name: str, mine: pd.DataFrame) -> None:
     """一键补位, in two steps: the button shows the list of who goes where, then confirm."""
     L = lang()
     if st.session_state.get(_ASK) != comm:
@@ -179,15 +179,15 @@ def _fill_all(store: Store, comm: str, comm_name: str, mine: pd.DataFrame) -> No
         hide_index=True, width="stretch")
     c1, c2, _ = st.columns([1, 1, 3])
     c1.button(t("confirm", L), key=f"cov_fill_yes_{comm}", type="primary", on_click=_fill,
-              args=(str(store.path), comm))
+              args=(store.key, comm))
     c2.button(t("cancel", L), key=f"cov_fill_no_{comm}",
               on_click=lambda: st.session_state.pop(_ASK, None))
 
 
-def _fill(path: str, comm: str) -> None:
+def _fill(key: str, comm: str) -> None:
     st.session_state.pop(_ASK, None)
     try:
-        n = reg.accept_suggestions(open_store(path), community=comm, principal=auth.principal(),
+        n = reg.accept_suggestions(appdata.open_key(key), community=comm, principal=auth.principal(),
                                    source=SOURCE)
     except LayersError as exc:
         notify("cov:fill", "error", refused(exc))
@@ -199,7 +199,7 @@ def _fill(path: str, comm: str) -> None:
 def _coverage_map(community: str | None, tiles: mapview.TileSource) -> None:
     """The map alone: a click highlights a grid without redrawing the tables and chart."""
     with user_errors():  # an error inside a fragment is shown inside it, in plain words
-        show_map(Store(), community, tiles, "cov", height=520)
+        show_map(StoreView(), community, tiles, "cov", height=520)
 
 
 def figures(cov: CoverageResult, community: str | None) -> dict[str, object]:
@@ -227,10 +227,10 @@ def _show_figures(cov: CoverageResult, community: str | None, L: str) -> None:
     k[4].metric(t("col_unassigned_party_members", L), f"{f['unassigned_party_members']:,}")
 
 
-def _downloads(store: Store, community: str | None, n_tables: int, L: str) -> None:
+def _downloads(store: StoreView, community: str | None, n_tables: int, L: str) -> None:
     """The problem list as an Excel workbook (one sheet per table) and as a ZIP of one CSV per
     table, both holding only the chosen community's rows."""
-    zipped, xlsx = community_problem_files(str(store.path), store.mtime, L, store.as_of,
+    zipped, xlsx = community_problem_files(store.key, store.version, L, store.as_of,
                                            store.scope, community)
     d1, d2, _ = st.columns([1, 1.4, 1.6])
     name = t("cov_file", L)
@@ -241,7 +241,7 @@ def _downloads(store: Store, community: str | None, n_tables: int, L: str) -> No
     st.caption(t("cov_download_zip_help", L).format(n=n_tables))
 
 
-def _scope_caption(store: Store, community: str | None, L: str) -> None:
+def _scope_caption(store: StoreView, community: str | None, L: str) -> None:
     names = dict(zip(store.data.communities["code"], store.data.communities["name"],
                      strict=True))
     st.caption(t("cov_scope_one", L).format(name=md(names.get(community, community)))
@@ -266,7 +266,7 @@ def _select_row(key: str, codes: list[str]) -> None:
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     cov = store.cov
     st.title(t("page_coverage", L))
     fictional_banner(store)
@@ -274,7 +274,7 @@ def render() -> None:
     community, tiles = controls(store, "cov")
     _scope_caption(store, community, L)
     _show_figures(cov, community, L)
-    tables = community_problem_tables(str(store.path), store.mtime, L, store.as_of,
+    tables = community_problem_tables(store.key, store.version, L, store.as_of,
                                       store.scope, community)
     _downloads(store, community, len(tables), L)
     left, right = st.columns([1.6, 1])

@@ -18,7 +18,7 @@ from streamlit_folium import st_folium
 
 from dashboard import auth, mapview, offline
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, go_to_row, lang
+from dashboard.state import StoreView, fictional_banner, go_to_row, lang
 from dashboard.text import md
 from dashboard.views import data_report, new_area
 from dashboard.views.data_report import display_name, layer_label
@@ -28,7 +28,6 @@ from layers.importer import check_file, import_file, is_osm
 from layers.lookup import mask_phone
 from layers.osm import OSM_MAP_ATTRIBUTION
 from layers.schema import LAYER_NAMES
-from layers.store import open_store
 from layers.validate import ValidationReport
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ def preview_map(current: pd.DataFrame | None, new: pd.DataFrame | None, *,
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     store.principal.require("import")  # the page is registered for admins only; belt and braces
     st.title(t("page_data", L))
     fictional_banner(store)
@@ -81,7 +80,7 @@ def render() -> None:
         _import(store)
 
 
-def _import(store: Store) -> None:
+def _import(store: StoreView) -> None:
     L = lang()
     st.caption(t("data_hint", L))
     c1, c2, c3 = st.columns(3)
@@ -130,10 +129,10 @@ def _plain(message: str, tmp: Path, shown: str) -> str:
     return md(message.replace(str(tmp), shown).replace(str(tmp.parent), ""))
 
 
-def _check_and_confirm(store: Store, tmp: Path, shown: str, layer: str, mode: str,
+def _check_and_confirm(store: StoreView, tmp: Path, shown: str, layer: str, mode: str,
                        crs: str | None, mapping: dict[str, str], file_id: str) -> None:
     L = lang()
-    target = open_store(store.path)
+    target = store.open()
     result, failure = None, None
     with st.status(t("data_checking", L), expanded=False) as status:
         try:
@@ -244,7 +243,7 @@ def _row_points(rows: pd.DataFrame) -> list:
     return [None if p is None or p.is_empty else p for p in shapely.point_on_surface(g)]
 
 
-def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa: PLR0913
+def _import_now(store: StoreView, target, tmp: Path, shown: str, layer: str,  # noqa: PLR0913
                 mode: str, crs: str | None, mapping: dict[str, str], rows: int) -> None:
     L = lang()
     try:
@@ -253,5 +252,5 @@ def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa
     except (LayersError, ValueError) as exc:  # someone else wrote meanwhile, or unreadable now
         _refused(exc, tmp, shown)
         return
-    auth.audit(store.path, "import", layer, f"{mode} {rows} rows from {shown}")
+    auth.audit(store.key, "import", layer, f"{mode} {rows} rows from {shown}")
     st.success(t("data_done", L).format(n=rows, layer=layer_label(layer, L)))

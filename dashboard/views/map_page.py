@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import (
-    Store,
+    StoreView,
     as_of_picker,
     fictional_banner,
     go_to_row,
@@ -34,7 +34,7 @@ def _tiles() -> dict[str, mapview.TileSource]:
     return mapview.tile_sources(cfg)
 
 
-def controls(store: Store, key: str) -> tuple[str | None, mapview.TileSource]:
+def controls(store: StoreView, key: str) -> tuple[str | None, mapview.TileSource]:
     """Community filter and base map (both kept in the URL)."""
     L = lang()
     comms = store.data.communities
@@ -64,7 +64,7 @@ def controls(store: Store, key: str) -> tuple[str | None, mapview.TileSource]:
     return (community or None), tiles[chosen]
 
 
-def show_map(store: Store, community: str | None, tiles: mapview.TileSource, key: str,
+def show_map(store: StoreView, community: str | None, tiles: mapview.TileSource, key: str,
              height: int = 660) -> None:
     """Draw the map. It stays mounted across reruns: the selection and, on an aggregated
     (city) map, the grids and buildings in view are dynamic layers, so a click or a pan sends
@@ -176,7 +176,7 @@ def _town_view(towns: pd.DataFrame, code: str, height: int
         {"k": ["t"]})), height_px=height)
 
 
-def _viewport(store: Store, map_data: mapview.MapData, comp: str, crs: str, L: str
+def _viewport(store: StoreView, map_data: mapview.MapData, comp: str, crs: str, L: str
               ) -> folium.FeatureGroup | None:
     """On an aggregated map: the grids and buildings in the last reported view."""
     view = st.session_state.get(f"{comp}_view")
@@ -205,7 +205,7 @@ def _people_table(people: list[lookup.Responsible], L: str) -> pd.DataFrame:
         t("since", L): p.since or ""} for p in people])
 
 
-def _responsible(store: Store, people: list[lookup.Responsible], role: str, L: str) -> None:
+def _responsible(store: StoreView, people: list[lookup.Responsible], role: str, L: str) -> None:
     """The people responsible, or — for roles that see no personal data — their role and
     count only."""
     if store.principal.personal == "none":
@@ -214,7 +214,7 @@ def _responsible(store: Store, people: list[lookup.Responsible], role: str, L: s
         st.dataframe(_people_table(people, L), hide_index=True, width="stretch")
 
 
-def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
+def detail_panel(store: StoreView, code: str | None, crs: str = "wgs84") -> None:
     """The selected grid or building: its people, open tickets and nearest care (a row
     picked in a table moves the map to it; ``crs`` is the map's) — or the ticket, person or
     facility point clicked (``kind:code``, :func:`point_panel`)."""
@@ -287,7 +287,7 @@ def detail_panel(store: Store, code: str | None, crs: str = "wgs84") -> None:
     assignment_section(store, d)
 
 
-def _lookup(store: Store, code: str) -> tuple[lookup.Detail, pd.DataFrame]:
+def _lookup(store: StoreView, code: str) -> tuple[lookup.Detail, pd.DataFrame]:
     """The detail of a grid or building and the tickets of its grid — the one source of
     tickets, in scope, but only that grid's (a city holds 200,000). KeyError for a code that
     is unknown or outside the account's scope."""
@@ -303,7 +303,7 @@ def _lookup(store: Store, code: str) -> tuple[lookup.Detail, pd.DataFrame]:
     return lookup.building_detail(data, code, settings, tickets=tickets), tickets
 
 
-def search_box(store: Store) -> None:
+def search_box(store: StoreView) -> None:
     L = lang()
     q = st.sidebar.text_input(t("search", L), value=st.query_params.get("q", ""), key="search")
     set_param("q", q or None)
@@ -330,7 +330,7 @@ def search_box(store: Store) -> None:
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     st.title(t("page_map", L))
     fictional_banner(store)
     as_of_picker(store)
@@ -344,7 +344,7 @@ def _map_and_detail(community: str | None, tiles: mapview.TileSource) -> None:
     """The map and the detail panel: a click on the map reruns only this part (the map
     stays mounted; the panel is redrawn)."""
     with user_errors():  # an error inside a fragment is shown inside it, in plain words
-        store = Store()  # the current version: an edit in the panel changes it
+        store = StoreView()  # the current version: an edit in the panel changes it
         left, right = st.columns([2.6, 1.2])
         with left:
             show_map(store, community, tiles, "map")

@@ -17,7 +17,7 @@ from streamlit_folium import st_folium
 from dashboard import auth
 from dashboard import data as appdata
 from dashboard.i18n import MESSAGES, t
-from dashboard.state import Store, lang
+from dashboard.state import StoreView, lang
 from dashboard.text import md
 from dashboard.views import data_report
 from dashboard.views.data_report import display_name
@@ -27,7 +27,6 @@ from layers.newstore import NewStoreError, new_store
 from layers.osm import OSM_MAP_ATTRIBUTION, OsmError
 from layers.settings import Settings
 from layers.store import open_store
-from layers.tickets import db_path_for
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ _NAME = re.compile(r"[\w-][\w.-]{0,63}")
 _PREVIEW = "new_area_preview"
 
 
-def render(store: Store, boundary_types: list[str]) -> None:
+def render(store: StoreView, boundary_types: list[str]) -> None:
     L = lang()
     st.caption(t("new_hint", L))
     c1, c2, c3 = st.columns(3)
@@ -155,7 +154,7 @@ def summary_markdown(lines: list, names: dict[str, str], lang_: str) -> str:
     return "\n".join(out)
 
 
-def _confirm(store: Store, preview: dict) -> None:
+def _confirm(store: StoreView, preview: dict) -> None:
     L = lang()
     name = st.text_input(t("new_store_name", L), max_chars=64, key="new_store_name",
                          help=t("new_store_name_help", L)).strip()
@@ -164,24 +163,15 @@ def _confirm(store: Store, preview: dict) -> None:
     if not _NAME.fullmatch(name) or name.startswith("."):
         st.error(t("new_bad_name", L))
         return
-    target = appdata.data_dir() / f"{name.removesuffix('.gpkg')}.gpkg"
-    if target.exists() or db_path_for(target).exists():
-        st.error(t("new_exists", L).format(name=md(target.stem)))
+    stem = name.removesuffix(".gpkg")
+    target = appdata.install_store(preview["path"], stem)
+    if target is None:
+        st.error(t("new_exists", L).format(name=md(stem)))
         return
-    _install(Path(preview["path"]), target)
-    if Accounts(store.path).exists():  # the creator can log in to the new store at once
-        Accounts(target).adopt_admin(Accounts(store.path), store.principal.name)
-    auth.audit(store.path, "new_store", target.stem, "; ".join(map(str, preview["lines"][:2])))
+    here = appdata.accounts(store.key)
+    if here.exists():  # the creator can log in to the new store at once
+        Accounts(target).adopt_admin(here, store.principal.name)
+    auth.audit(store.key, "new_store", stem, "; ".join(map(str, preview["lines"][:2])))
     _drop_preview()
-    st.success(t("new_done", L).format(name=md(target.stem)))
-    st.markdown(f"[{t('new_open', L)}](./?data={target.stem})")  # the name: [\w.-] only
-
-
-def _install(preview: Path, target: Path) -> None:
-    """Copy the previewed store (and its ticket database) into the data folder: each file
-    written under a temporary name first, then renamed, so a half-copied store never shows."""
-    for src, dst in ((db_path_for(preview), db_path_for(target)), (preview, target)):
-        if src.exists():
-            tmp = dst.with_name(f".{dst.name}.installing")
-            shutil.copyfile(src, tmp)
-            tmp.replace(dst)
+    st.success(t("new_done", L).format(name=md(stem)))
+    st.markdown(f"[{t('new_open', L)}](./?data={stem})")  # the name: [\w.-] only

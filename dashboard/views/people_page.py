@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import auth
+from dashboard import data as appdata
 from dashboard.i18n import t
-from dashboard.state import Store, fictional_banner, lang
+from dashboard.state import StoreView, fictional_banner, lang
 from dashboard.text import md
 from dashboard.views.assign_panel import (
     attempt,
@@ -33,7 +33,6 @@ from layers.assignments import active_assignments, resolve_as_of
 from layers.errors import LayersError
 from layers.layerset import LayerSet
 from layers.lookup import mask_phone
-from layers.store import open_store
 
 SOURCE = "page:people"
 MAX_ROWS = 1000
@@ -47,12 +46,12 @@ _ASK = "people_leave_ask"
 # -- the people as the page lists them ---------------------------------------------------------
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def people_frame(path: str, mtime: int, scope: tuple, _data: LayerSet) -> pd.DataFrame:
+def people_frame(key: str, version: int, scope: tuple, _data: LayerSet) -> pd.DataFrame:
     """One row per person, once per store version and scope (``_data`` is the store as that
     scope sees it): the layer's fields, ``phone_masked``,
     ``home_name``, ``community`` (of the home), ``roles`` (duties in force, as a tuple),
     ``load``, ``left_on``, ``reason``."""
-    del mtime, scope
+    del version, scope
     p = _data.people
     b, g = _data.buildings, _data.grids
     grid_of = dict(zip(b["code"], b["grid_code"], strict=True))
@@ -60,7 +59,7 @@ def people_frame(path: str, mtime: int, scope: tuple, _data: LayerSet) -> pd.Dat
     act = active_assignments(_data.assignments, resolve_as_of(_data))
     roles = act.groupby("person_id")["role"].agg(lambda r: tuple(sorted(set(r))))
     load = act["person_id"].value_counts()
-    gone = reg.people_left(open_store(path)).drop_duplicates("person_id", keep="last")
+    gone = reg.people_left(appdata.open_key(key)).drop_duplicates("person_id", keep="last")
     gone = gone.set_index("person_id")
     home = p["home_building_code"]
     out = pd.DataFrame({
@@ -89,12 +88,12 @@ def people_frame(path: str, mtime: int, scope: tuple, _data: LayerSet) -> pd.Dat
     return out
 
 
-def _community_names(store: Store) -> dict[str, str]:
+def _community_names(store: StoreView) -> dict[str, str]:
     c = store.data.communities
     return dict(zip(c["code"], c["name"], strict=True))
 
 
-def _filtered(store: Store, people: pd.DataFrame) -> pd.DataFrame:
+def _filtered(store: StoreView, people: pd.DataFrame) -> pd.DataFrame:
     """The search box and filters, and the people they keep."""
     L = lang()
     s1, s2 = st.columns([2, 1])
@@ -146,7 +145,7 @@ def _matches(people: pd.DataFrame, q: str) -> pd.Series:
     return hit
 
 
-def _table(shown: pd.DataFrame, total: int, store: Store) -> None:
+def _table(shown: pd.DataFrame, total: int, store: StoreView) -> None:
     """The list (masked phones). A tick selects a person through :func:`_picked`, which reads
     the rows as they were shown; the table's key changes with its rows."""
     L = lang()
@@ -189,7 +188,7 @@ def _day(value: object) -> str:
 
 # -- the home building picker ------------------------------------------------------------------
 
-def building_picker(store: Store, key: str, current: str | None) -> None:
+def building_picker(store: StoreView, key: str, current: str | None) -> None:
     """住址楼栋: a community, then one of its buildings (``st.session_state[key + "_b"]``;
     empty: none). Two small lists instead of every building of the town in one."""
     L = lang()
@@ -218,7 +217,7 @@ def building_picker(store: Store, key: str, current: str | None) -> None:
 
 # -- add ---------------------------------------------------------------------------------------
 
-def _add_form(store: Store) -> None:
+def _add_form(store: StoreView) -> None:
     """新增人员; its fields are keyed by a counter that moves on after each person added, so
     the next one starts from empty fields."""
     L = lang()
@@ -231,10 +230,10 @@ def _add_form(store: Store) -> None:
         c3.checkbox(t("ppl_party", L), key=f"ppl_new_party_{n}")
         building_picker(store, f"ppl_new_home_{n}", None)
         st.button(t("ppl_add_submit", L), key=f"ppl_add_go_{n}", type="primary", on_click=_add,
-                  args=(str(store.path), n))
+                  args=(store.key, n))
 
 
-def _add(path: str, n: int) -> None:
+def _add(key: str, n: int) -> None:
     ss = st.session_state
     L = lang()
     name = (ss.get(f"ppl_new_name_{n}") or "").strip()
@@ -245,7 +244,7 @@ def _add(path: str, n: int) -> None:
         notify("ppl:add", "error", t("ppl_home_required", L))
         return
     try:
-        pid = reg.add_person(open_store(path), name=name,
+        pid = reg.add_person(appdata.open_key(key), name=name,
                              phone=(ss.get(f"ppl_new_phone_{n}") or "").strip() or None,
                              party_member=bool(ss.get(f"ppl_new_party_{n}")),
                              building=ss.get(f"ppl_new_home_{n}_b") or None,
@@ -281,7 +280,7 @@ def _now_text(row: pd.Series) -> str:
         f"{t('ppl_home', L)} {md(home)}"])
 
 
-def _person(store: Store, row: pd.Series) -> None:
+def _person(store: StoreView, row: pd.Series) -> None:
     L = lang()
     pid = row["person_id"]
     st.subheader(f"{md(row['name'])}（{md(pid)}）")
@@ -299,7 +298,7 @@ def _person(store: Store, row: pd.Series) -> None:
     history_table(store, person=pid)
 
 
-def _edit_form(store: Store, row: pd.Series) -> None:
+def _edit_form(store: StoreView, row: pd.Series) -> None:
     """Edit: fields keyed by the values shown, so they start from the person as stored and
     the save carries what the user saw."""
     L = lang()
@@ -317,17 +316,17 @@ def _edit_form(store: Store, row: pd.Series) -> None:
                       key=f"ppl_phone_masked_{k}")
         c2.button(t("reveal_phone", L), key=f"ppl_reveal_{k}", help=t("reveal_phone_help", L),
                   disabled=not shown["phone"] or not store.principal.can("reveal_phone"),
-                  on_click=_reveal, args=(store.path, row["person_id"]))
+                  on_click=_reveal, args=(store.key, row["person_id"]))
     st.checkbox(t("ppl_party", L), value=shown["is_party_member"], key=f"ppl_party_{k}")
     building_picker(store, f"ppl_home_{k}", shown["home_building_code"])
     st.button(t("ppl_save", L), key=f"ppl_save_{k}", type="primary", on_click=_save,
-              args=(str(store.path), row["person_id"], shown, k))
+              args=(store.key, row["person_id"], shown, k))
 
 
-def _reveal(path: Path, pid: str) -> None:
+def _reveal(key: str, pid: str) -> None:
     """显示完整电话: for this person, in this session; recorded in the audit log."""
     auth.principal().require("reveal_phone")
-    auth.audit(path, "reveal_phone", pid)
+    auth.audit(key, "reveal_phone", pid)
     st.session_state[_REVEALED] = pid
 
 
@@ -336,7 +335,7 @@ def _masked_phone(phone: object) -> str:
     return phone if isinstance(phone, str) and "*" in phone else mask_phone(phone)
 
 
-def _save(path: str, pid: str, shown: dict, k: str) -> None:
+def _save(key: str, pid: str, shown: dict, k: str) -> None:
     ss = st.session_state
     L = lang()
     revealed = ss.get(_REVEALED) == pid  # a phone not revealed is not changed
@@ -353,13 +352,13 @@ def _save(path: str, pid: str, shown: dict, k: str) -> None:
         notify(f"ppl:{pid}", "info", t("ppl_unchanged", L))
         return
     ok, _ = attempt(f"ppl:{pid}", lambda: reg.edit_person(
-        open_store(path), pid, expected=shown, principal=auth.principal(), source=SOURCE, **changes))
+        appdata.open_key(key), pid, expected=shown, principal=auth.principal(), source=SOURCE, **changes))
     if not ok:
         return
     notify(f"ppl:{pid}", "success", t("ppl_saved", L))
 
 
-def _duties(store: Store, pid: str) -> None:
+def _duties(store: StoreView, pid: str) -> None:
     L = lang()
     st.markdown(f"**{t('ppl_duties', L)}**")
     data = store.data
@@ -376,7 +375,7 @@ def _duties(store: Store, pid: str) -> None:
         t("since", L): mine["since"].map(_day)}), hide_index=True, width="stretch")
 
 
-def _leave_form(store: Store, row: pd.Series) -> None:
+def _leave_form(store: StoreView, row: pd.Series) -> None:
     """离岗/迁出: a date and a reason, then a confirm step naming the duties that end."""
     L = lang()
     pid = row["person_id"]
@@ -397,16 +396,16 @@ def _leave_form(store: Store, row: pd.Series) -> None:
         name=md(row["name"]), date=st.session_state.get(date_key), n=int(row["load"])))
     c1, c2 = st.columns(2)
     c1.button(t("confirm", L), key=f"ppl_leave_yes_{pid}", type="primary", on_click=_leave,
-              args=(str(store.path), pid, date_key, reason_key))
+              args=(store.key, pid, date_key, reason_key))
     c2.button(t("cancel", L), key=f"ppl_leave_no_{pid}",
               on_click=lambda: st.session_state.pop(_ASK, None))
 
 
-def _leave(path: str, pid: str, date_key: str, reason_key: str) -> None:
+def _leave(key: str, pid: str, date_key: str, reason_key: str) -> None:
     ss = st.session_state
     ss.pop(_ASK, None)
     ok, n = attempt(f"ppl:{pid}", lambda: reg.leave(
-        open_store(path), pid, date=ss.get(date_key),
+        appdata.open_key(key), pid, date=ss.get(date_key),
         reason=(ss.get(reason_key) or "").strip() or None, principal=auth.principal(), source=SOURCE))
     if not ok:
         return
@@ -415,10 +414,10 @@ def _leave(path: str, pid: str, date_key: str, reason_key: str) -> None:
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     st.title(t("page_people", L))
     fictional_banner(store)
-    people = people_frame(str(store.path), store.mtime, store.scope, store.data)
+    people = people_frame(store.key, store.version, store.scope, store.data)
     if store.principal.can("people_edit"):
         _add_form(store)
     shown = _filtered(store, people)

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import t
-from dashboard.state import Store, lang
+from dashboard.state import StoreView, lang
 from dashboard.text import md
 from layers import clock
 from layers.assignments import active_assignments
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 POINT_KINDS = {"k": "ticket", "p": "person", "f": "place"}
 
 
-def point_panel(store: Store, kind: str, code: str) -> None:
+def point_panel(store: StoreView, kind: str, code: str) -> None:
     """The panel of one clicked point; the same words as the grid panel when it is unknown or
     outside the principal's scope."""
     L = lang()
@@ -42,7 +42,7 @@ def _lines(rows: list[tuple[str, str]]) -> None:
     st.markdown("  \n".join(f"{t(k, lang())}：{v}" for k, v in rows if v))
 
 
-def _place_names(store: Store, grid: object, building: object) -> tuple[str, str]:
+def _place_names(store: StoreView, grid: object, building: object) -> tuple[str, str]:
     """The grid's and building's names (codes when unnamed), escaped."""
     def name(layer: str, value: object) -> str:
         if not isinstance(value, str) or not value:
@@ -53,7 +53,7 @@ def _place_names(store: Store, grid: object, building: object) -> tuple[str, str
     return name("grids", grid), name("buildings", building)
 
 
-def _ticket(store: Store, tid: str, L: str) -> None:
+def _ticket(store: StoreView, tid: str, L: str) -> None:
     rec = store.ticket(tid)  # scope and role checked there; text hidden by role
     status = t(f"status_t_{rec['status']}", L)
     st.markdown(f"**{md(rec['id'])}** · {md(t('cat_' + str(rec['category']), L))} · {md(status)}")
@@ -66,7 +66,7 @@ def _ticket(store: Store, tid: str, L: str) -> None:
     st.caption(t("point_ticket_hint", L))
 
 
-def _person(store: Store, pid: str, L: str) -> None:
+def _person(store: StoreView, pid: str, L: str) -> None:
     people = store.data.people
     row = people[(people["person_id"] == pid).to_numpy()]
     if row.empty:
@@ -86,7 +86,7 @@ def _person(store: Store, pid: str, L: str) -> None:
         st.caption(t("point_no_duty", L))
 
 
-def _place(store: Store, code: str, L: str) -> None:
+def _place(store: StoreView, code: str, L: str) -> None:
     for layer in ("care_points", "parking"):
         df = store.data[layer]  # an empty frame when the store has no such layer
         hit = df[(df["code"] == code).to_numpy()]

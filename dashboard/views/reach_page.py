@@ -17,7 +17,7 @@ from dashboard import mapframe, mapview, reports
 from dashboard.i18n import t
 from dashboard.state import (
     ScopeKey,
-    Store,
+    StoreView,
     download,
     fictional_banner,
     go_to_row,
@@ -74,7 +74,7 @@ def summary_metres(thresholds: tuple[int, ...]) -> int:
     return int(ordered[len(ordered) // 2])
 
 
-def _isochrone_point(store: Store, net, group: str, L: str) -> str | None:
+def _isochrone_point(store: StoreView, net, group: str, L: str) -> str | None:
     """The care point whose walking isochrone is drawn (none for parking or without a
     network)."""
     cp = store.data.care_points
@@ -90,14 +90,14 @@ def _isochrone_point(store: Store, net, group: str, L: str) -> str | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _reach_frame(path: str, mtime: int, scope: ScopeKey,  # noqa: PLR0913
+def _reach_frame(key: str, version: int, scope: ScopeKey,  # noqa: PLR0913
                  tickets_version: tuple[int, str], group: str, chosen: str | None,
                  L: str) -> mapframe.Frame:
     """The reach map of one (store version, scope, group, isochrone point, language), rendered
     once: buildings by walking distance, the isochrone, suggested sentinels."""
-    net, result, _, suggestions = reach_analysis(path, mtime, scope)
-    data = scoped_data(path, mtime, scope)
-    md_ = map_data(path, mtime, None, "wgs84", L, tickets_version, None, scope)
+    net, result, _, suggestions = reach_analysis(key, version, scope)
+    data = scoped_data(key, version, scope)
+    md_ = map_data(key, version, None, "wgs84", L, tickets_version, None, scope)
     m = mapview.build_map(md_, mapview.tile_sources()["none"], lang=L, url_view=True)
     ours = []
     if chosen is not None:
@@ -197,7 +197,7 @@ def _add_distance_layer(m: folium.Map, data, result, group: str,  # noqa: ANN001
     return layer
 
 
-def _summary(store: Store, result, group: str, L: str) -> None:  # noqa: ANN001
+def _summary(store: StoreView, result, group: str, L: str) -> None:  # noqa: ANN001
     """The planner's sentence first: how many households have no such service within the
     middle life circle, and in which communities most of them live."""
     d = summary_metres(result.thresholds)
@@ -225,7 +225,7 @@ def _tiles(result, group: str, L: str) -> None:  # noqa: ANN001
                  percent(town[f"share_{group}_{d}"]))
 
 
-def _by_community(store: Store, result, group: str, L: str) -> None:  # noqa: ANN001
+def _by_community(store: StoreView, result, group: str, L: str) -> None:  # noqa: ANN001
     """Life-circle shares per community, in percent like the figures above."""
     names = dict(zip(store.data.communities["code"], store.data.communities["name"],
                      strict=True))
@@ -263,7 +263,7 @@ def _points(frame: pd.DataFrame, codes: pd.Series) -> np.ndarray:
     return shapely.point_on_surface(geoms)
 
 
-def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFrame,  # noqa: ANN001
+def _details(store: StoreView, result, parking: pd.DataFrame, suggestions: pd.DataFrame,  # noqa: ANN001
              group: str, L: str) -> None:
     """The tables behind the summary: parking deficits, suggested sentinels, the buildings
     beyond the largest circle."""
@@ -291,10 +291,10 @@ def _details(store: Store, result, parking: pd.DataFrame, suggestions: pd.DataFr
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     st.title(t("page_reach", L))
     fictional_banner(store)
-    net, result, parking, suggestions = reach_analysis(str(store.path), store.mtime, store.scope)
+    net, result, parking, suggestions = reach_analysis(store.key, store.version, store.scope)
     st.caption(t("reach_method_network", L).format(nodes=f"{net.n_nodes:,}",
                                                    source=network_source(net.source, L))
                if net is not None else t("reach_method_straight", L))
@@ -303,7 +303,7 @@ def render() -> None:
     _summary(store, result, group, L)
     _tiles(result, group, L)
     chosen = _isochrone_point(store, net, group, L)
-    frame = _reach_frame(str(store.path), store.mtime, store.scope, store.tickets.version(),
+    frame = _reach_frame(store.key, store.version, store.scope, store.tickets.version(),
                          group, chosen, L)
     center, zoom = st.session_state.get(_GOTO) or (None, None)  # a row picked below
     mapframe.show(frame, key=f"reach_map_{group}", height=560, returned_objects=[],
@@ -311,6 +311,6 @@ def render() -> None:
     _by_community(store, result, group, L)
     _details(store, result, parking, suggestions, group, L)
     download(store, t("reach_download", L),
-             reach_workbook(str(store.path), store.mtime, store.scope, L),
+             reach_workbook(store.key, store.version, store.scope, L),
              f"{t('reach_file', L)}.xlsx",
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import mapframe, mapview
 from dashboard.i18n import t
 from dashboard.state import (
-    Store,
+    StoreView,
     download,
     fictional_banner,
     lang,
@@ -48,7 +48,7 @@ from layers.tickets import reports as tr
 INTAKE_MAX_BUILDINGS = 5000
 
 
-def _intake_buildings(store: Store) -> pd.DataFrame:
+def _intake_buildings(store: StoreView) -> pd.DataFrame:
     """The buildings the intake picker offers: all in scope, or those of one community."""
     b = store.data.buildings
     if len(b) <= INTAKE_MAX_BUILDINGS:
@@ -70,7 +70,7 @@ def _intake_buildings(store: Store) -> pd.DataFrame:
 _INTAKE_KEYS = ("intake_building",)
 
 
-def _intake(store: Store) -> None:
+def _intake(store: StoreView) -> None:
     """哨兵一键下单: tap the place (a pin, and where the ticket will be filed: grid, community,
     nearest building — before submitting), fill the short form, file; the result shows at
     the top of the form and as a toast, and the form is cleared for the next ticket."""
@@ -165,14 +165,14 @@ _PIN_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="30" height="42" view
             '<circle cx="15" cy="15" r="5.5" fill="#fff"/></svg>')
 
 
-def _placement(store: Store, lon: float | None, lat: float | None) -> Placement | None:
+def _placement(store: StoreView, lon: float | None, lat: float | None) -> Placement | None:
     """Where the store will file a ticket at this place (its own rule, before submitting)."""
     if lon is None or lat is None or store.tickets.locator is None:
         return None
     return store.tickets.locator.place(lon, lat)
 
 
-def _show_placement(store: Store, place: Placement | None) -> None:
+def _show_placement(store: StoreView, place: Placement | None) -> None:
     """The place, the grid, community and building the ticket will be filed under."""
     L = lang()
     with st.container(border=True, key="intake_place"):
@@ -213,7 +213,7 @@ def _building_words(place: Placement) -> str:
                                                m=f"{b.distance_m:.0f}")
 
 
-def _intake_form(store: Store, place: Placement | None, building: str) -> None:
+def _intake_form(store: StoreView, place: Placement | None, building: str) -> None:
     L = lang()
     mb = PHOTO_MAX_BYTES // 2**20
     with st.container(key="intake_formbox"), st.form("intake_form", clear_on_submit=True):
@@ -233,7 +233,7 @@ def _intake_form(store: Store, place: Placement | None, building: str) -> None:
 _PHOTO_SUFFIXES = {"jpg", "jpeg", "png", "webp"}
 
 
-def _file(store: Store, place: Placement | None, building: str,  # noqa: PLR0913
+def _file(store: StoreView, place: Placement | None, building: str,  # noqa: PLR0913
           category: str, reporter: str, text: str, photo: object) -> None:
     """File the ticket; on success remember the result for the top of the form and start
     a fresh form (a new map without the pin, no building chosen)."""
@@ -276,7 +276,7 @@ def _intake_problem(place: Placement | None, text: str) -> str | None:
     return None
 
 
-def _intake_result(store: Store) -> None:
+def _intake_result(store: StoreView) -> None:
     """The ticket just filed: a confirmation at the top of the form (its id, grid, building,
     deadline) and a toast where the eye is; shown once."""
     tid = st.session_state.pop("intake_done", None)
@@ -338,7 +338,7 @@ _INTAKE_CSS = """<style>
 </style>"""
 
 
-def _list_and_detail(store: Store) -> None:
+def _list_and_detail(store: StoreView) -> None:
     shown = _filtered(store)
     _table(store, shown)
     tid = st.session_state.get("ticket_sel")
@@ -346,7 +346,7 @@ def _list_and_detail(store: Store) -> None:
         _detail(store, tid)
 
 
-def _filtered(store: Store) -> pd.DataFrame:
+def _filtered(store: StoreView) -> pd.DataFrame:
     """The filters, and the tickets they keep (newest first)."""
     L = lang()
     df = store.ticket_frame()
@@ -377,7 +377,7 @@ def _filtered(store: Store) -> pd.DataFrame:
     return df[sel].sort_values("created_at", ascending=False)
 
 
-def _table(store: Store, shown: pd.DataFrame) -> None:
+def _table(store: StoreView, shown: pd.DataFrame) -> None:
     """The list. A click selects a ticket through :func:`_picked`, which reads the rows as
     they were shown; the table's key changes with the rows it lists, so a tick never stays on
     a row that now holds another ticket (e.g. after the selected one was closed)."""
@@ -410,7 +410,7 @@ def _picked(key: str) -> None:
         st.session_state["ticket_sel"] = ids[rows[0]]
 
 
-def _detail(store: Store, tid: str) -> None:
+def _detail(store: StoreView, tid: str) -> None:
     L = lang()
     try:
         tk = store.ticket(tid)
@@ -429,7 +429,7 @@ def _detail(store: Store, tid: str) -> None:
         _move_form(store, tk)
 
 
-def _history(store: Store, tk: dict) -> None:
+def _history(store: StoreView, tk: dict) -> None:
     L = lang()
     st.text(tk["text"])  # plain text: user input is never rendered as HTML/Markdown
     handlers = _handlers(store, tk)
@@ -459,7 +459,7 @@ def _history_table(history: list[dict]) -> pd.DataFrame:
     })
 
 
-def _photos(store: Store, tid: str) -> None:
+def _photos(store: StoreView, tid: str) -> None:
     """The ticket's photos, fetched with this user's rights (none shown without them)."""
     L = lang()
     try:
@@ -474,7 +474,7 @@ def _photos(store: Store, tid: str) -> None:
             st.image(ph.data, caption=t("tk_photo_n", L).format(n=ph.seq), width=360)
 
 
-def _move_form(store: Store, tk: dict) -> None:
+def _move_form(store: StoreView, tk: dict) -> None:
     """The moves allowed from the ticket's status, as drawn for this version: the form's key
     carries the version (each step starts with empty fields) and every button carries the
     version the user saw, checked by :func:`_move` when it is pressed."""
@@ -534,12 +534,12 @@ def _show_notice(tid: str) -> None:
         getattr(st, notice[1])(notice[2])
 
 
-def _community_names(store: Store) -> dict[str, str]:
+def _community_names(store: StoreView) -> dict[str, str]:
     comms = store.data.communities
     return dict(zip(comms["code"], comms["name"], strict=True))
 
 
-def _handlers(store: Store, tk: dict) -> dict[str, str]:
+def _handlers(store: StoreView, tk: dict) -> dict[str, str]:
     """Who a ticket can be dispatched to: its grid's sentinels, the community, the street's
     joint meeting (大党委联席会议) or a department."""
     L = lang()
@@ -559,7 +559,7 @@ def _handlers(store: Store, tk: dict) -> dict[str, str]:
     return out
 
 
-def _kpis(store: Store) -> None:
+def _kpis(store: StoreView) -> None:
     L = lang()
     today = clock.today()  # the one clock: tickets filed today are in the period
     c1, c2, c3 = st.columns(3)
@@ -588,7 +588,7 @@ def _kpis(store: Store) -> None:
     st.dataframe(k, hide_index=True, width="stretch")
     st.caption(t("kpi_definitions", L))
     d1, d2 = st.columns(2)
-    excel, open311 = ticket_export_files(str(store.path), store.mtime, store.tickets.version(),
+    excel, open311 = ticket_export_files(store.key, store.version, store.tickets.version(),
                                          store.scope)
     download(store, t("download_joint_meeting", L), excel, "联席会议工单清单.xlsx",
              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", where=d1)
@@ -596,7 +596,7 @@ def _kpis(store: Store) -> None:
              where=d2)
 
 
-def _cat(store: Store, code: str) -> str:
+def _cat(store: StoreView, code: str) -> str:
     """A category's label: the interface catalogue, else the store's own catalogue name."""
     label = t(f"cat_{code}", lang())
     if label == f"cat_{code}":
@@ -621,7 +621,7 @@ def _kpi_words(k: pd.DataFrame) -> pd.DataFrame:
 
 def render() -> None:
     L = lang()
-    store = Store()
+    store = StoreView()
     st.title(t("page_tickets", L))
     fictional_banner(store)
     files = store.principal.can("tickets_file")  # the leader reads, files nothing
@@ -645,4 +645,4 @@ def render() -> None:
 def _list_and_detail_part() -> None:
     """The list and the selected ticket: a pick or a move reruns only this part."""
     with user_errors():  # an error inside a fragment is shown inside it, in plain words
-        _list_and_detail(Store())  # the current version: a move changes it
+        _list_and_detail(StoreView())  # the current version: a move changes it

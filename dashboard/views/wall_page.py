@@ -28,7 +28,7 @@ import streamlit as st
 
 from dashboard import chrome, mapframe, mapview
 from dashboard.i18n import t
-from dashboard.state import Store, lang, map_data, query_int, reach_analysis, user_errors
+from dashboard.state import StoreView, lang, map_data, query_int, reach_analysis, user_errors
 from dashboard.text import html, percent
 from layers import clock
 from layers.wall import WallSnapshot, rotation_scope, wall_snapshot
@@ -143,12 +143,12 @@ def _now() -> dt.datetime:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _wall_frame(path: str, mtime_ns: int, lang_: str,  # noqa: PLR0913 - the cache key
+def _wall_frame(key: str, version: int, lang_: str,  # noqa: PLR0913 - the cache key
                 tickets_version: tuple[int, str], as_of: str | None, scope: tuple
                 ) -> mapframe.Frame:
     """The whole area's map in the dark style, rendered once per (store, language,
     tickets, as-of day, scope); a community is shown by moving this map, never rebuilding it."""
-    md = map_data(path, mtime_ns, None, "wgs84", lang_, tickets_version, as_of, scope)
+    md = map_data(key, version, None, "wgs84", lang_, tickets_version, as_of, scope)
     m = mapview.build_map(md, mapview.tile_sources()["none"], lang=lang_, dark=True)
     mapview.MapScript("var css = document.createElement('style');"
                       f"css.textContent = {json.dumps(_MAP_CSS)};"
@@ -169,7 +169,7 @@ window.__wallFit = fit; m.on('resize', fit); fit();
     if (!touched && window.__wallFit === fit) { fit(); } }, ms); });"""
 
 
-def _focus_layer(store: Store, scope: str | None, L: str) -> folium.FeatureGroup:
+def _focus_layer(store: StoreView, scope: str | None, L: str) -> folium.FeatureGroup:
     """The map's dynamic layer: the shown community's outline (none for the whole area) and
     a fit to its bounds. It changes only when what is shown changes, so a refresh leaves the
     map where the viewer moved it."""
@@ -220,9 +220,9 @@ def _swatch_css(colour: str, shape: str) -> str:
             "line": f"height:0;border-top:4px solid {colour}"}.get(shape, f"background:{colour}")
 
 
-def _map(store: Store, scope: str | None, L: str) -> None:
+def _map(store: StoreView, scope: str | None, L: str) -> None:
     """The dark map, following what is shown, with its legend beneath."""
-    frame = _wall_frame(str(store.path), store.mtime, L, store.tickets.version(),
+    frame = _wall_frame(store.key, store.version, L, store.tickets.version(),
                         store.as_of, store.scope)
     mapframe.show(frame, key="wall_map", height=MAP_HEIGHT, returned_objects=[],
                   feature_groups=[_focus_layer(store, scope, L)])
@@ -347,7 +347,7 @@ def _header(title: str, notes: list[str], fictional: bool, L: str) -> None:
 def render() -> None:
     L = lang()
     st.markdown(_KIOSK_CSS, unsafe_allow_html=True)
-    store = Store()
+    store = StoreView()
     names = dict(zip(store.data.communities["code"], store.data.communities["name"],
                      strict=True))
     unknown = _unknown_community(names)
@@ -373,14 +373,14 @@ def render() -> None:
     live()
 
 
-def _body(store: Store, scope: str | None, names: dict[str, str], L: str) -> None:
+def _body(store: StoreView, scope: str | None, names: dict[str, str], L: str) -> None:
     """The map (left) and the figures (right) for ``scope`` (a community, or the area)."""
     left, right = st.columns([0.9, 1.1])
     with left:
         _map(store, scope, L)
     now = _now()
     snap = wall_snapshot(store.data, store.cov, store.ticket_frame(now=now), now, scope)
-    summary = reach_analysis(str(store.path), store.mtime, store.scope)[1].summary
+    summary = reach_analysis(store.key, store.version, store.scope)[1].summary
     level = summary[summary["code"] == (scope or "town")]
     if len(level):
         snap.elder_reach_500m = float(level["share_elder_care_500"].iloc[0])

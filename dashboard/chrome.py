@@ -71,9 +71,8 @@ def _area(key: str, version: str) -> tuple[list[str], str | None, bool]:
     del version  # the cache key
     store = appdata.open_key(key)
     towns = store.read(["towns"], columns={"towns": ["name"]})["towns"]
-    stamps = [v.split("#", 1)[0] for k, v in store.layer_versions().items()
-              if k not in ("meta", "change_log")]
-    day = max(stamps)[:10] if any(stamps) else None
+    changed = store.changed_at()
+    day = changed.date().isoformat() if changed is not None else None
     return [str(n) for n in towns["name"].tolist()], day, \
         str(store.meta().get("fictional", "")).lower() == "true"
 

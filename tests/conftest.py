@@ -18,11 +18,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ["WANGGE_NOW"] = "2026-11-20T12:00:00"
+# derived caches of stores that are not files (PostGIS) go to a folder of this run, not ~/.cache
+os.environ.setdefault("WANGGE_CACHE_DIR", tempfile.mkdtemp(prefix="wangge-test-cache-"))
 
 import layers.snapshot
 from layers.demo import generate_demo

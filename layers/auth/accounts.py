@@ -265,6 +265,15 @@ def _clip(text_: object, field: str) -> str:
     return s[:_CLIP[field]]
 
 
+def create_tables(conn: Connection) -> None:
+    """Make the accounts, sessions and audit tables that are missing, with their indexes and
+    the audit log's append-only triggers, in the caller's write transaction (also what
+    :func:`layers.store.copy.copy_store` makes a target's tables with)."""
+    metadata.create_all(conn, checkfirst=True)
+    for statement in _append_only(conn.dialect.name):
+        conn.exec_driver_sql(statement)
+
+
 class Accounts:
     """The accounts, sessions and audit log of one store.
 
@@ -340,13 +349,11 @@ class Accounts:
         self._ready = True  # committed: the tables exist now
 
     def _ensure_schema(self, conn: Connection) -> None:
-        """Make the missing tables, indexes and the audit log's triggers (in the caller's
-        write transaction; tables that exist are left as they are)."""
+        """Make the missing tables (:func:`create_tables`) in the caller's write transaction;
+        tables that exist are left as they are."""
         if self.tables.table_names(conn) >= _TABLES:
             return
-        metadata.create_all(conn, checkfirst=True)
-        for statement in _append_only(self.tables.dialect):
-            conn.exec_driver_sql(statement)
+        create_tables(conn)
 
     # -- reading -------------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -17,6 +17,7 @@ Every backend passes the same contract suite (``tests/store_contract``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
@@ -307,6 +308,10 @@ class Store(Protocol):
     def version(self) -> str:
         """Changes with every change of the layers or metadata (a cache key for views), not
         with accounts, sessions, audit entries or tickets."""
+
+    def changed_at(self) -> dt.datetime | None:
+        """When a layer last changed (UTC, naive; None: unknown) — for people (“data as of”),
+        never a cache key (use :meth:`layer_versions`)."""
 
     def row_marker(self, name: str) -> RowMarker | None:
         """Where the row tracking of layer ``name`` stands (None: not tracked)."""

@@ -24,6 +24,7 @@ read cache (:mod:`layers.snapshot`) in ``town.snapshot/``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -359,6 +360,15 @@ class GeoPackageStore(StoreBase):
         return {("meta" if name == META_TABLE else str(name)):
                 f"{stamp}#{n}" + (f"#{s}" if s is not None else "")
                 for name, stamp, n, s in rows}
+
+    def changed_at(self) -> dt.datetime | None:
+        """The latest ``gpkg_contents.last_change`` of a layer (GDAL and row edits set it)."""
+        with self._reading() as tx:
+            rows = tx.con.execute("SELECT table_name, last_change FROM gpkg_contents").fetchall()
+        stamps = [str(s) for n, s in rows if n in LAYER_NAMES and s]
+        if not stamps:
+            return None
+        return dt.datetime.fromisoformat(max(stamps).removesuffix("Z"))
 
     def row_marker(self, name: str) -> RowMarker | None:
         """Where the row tracking of layer ``name`` stands (None: its rows are not tracked —

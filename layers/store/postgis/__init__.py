@@ -21,6 +21,7 @@ the tickets with their history and photos. Several app processes and machines sh
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -110,7 +111,15 @@ class PostGISStore(StoreBase):
             if getattr(exc, "connection_invalidated", False) or "connect" in str(exc.orig):
                 raise StoreUnavailable(f"{self.location}: cannot reach the database "
                                        f"({str(exc.orig).strip().splitlines()[0]})") from exc
-            raise
+            raise self._refused(exc) from exc
+        except sa_exc.DBAPIError as exc:
+            raise self._refused(exc) from exc
+
+    def _refused(self, exc: sa_exc.DBAPIError) -> StoreError:
+        """A database error as a plain :class:`StoreError` (its details go to the log)."""
+        log.warning("%s: database error: %s", self.location, exc)
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return StoreError(f"{self.location}: the database refused the request ({first})")
 
     @staticmethod
     def _raw(conn: Connection) -> object:
@@ -322,6 +331,14 @@ class PostGISStore(StoreBase):
         not with accounts, sessions, audit entries or tickets."""
         tokens = ";".join(f"{k}={v}" for k, v in sorted(self.layer_versions().items()))
         return f"pg|{tokens}"
+
+    def changed_at(self) -> dt.datetime | None:
+        """When a layer last changed (kept by the same triggers as the versions)."""
+        with self._connected() as conn:
+            got = conn.execute(text(f"SELECT max(changed_at) FROM {q(self.schema)}."
+                                    f"{q(_ddl.VERSIONS)} WHERE layer NOT IN (:m, :c)"),
+                               {"m": _ddl.META_KEY, "c": CHANGE_LOG}).scalar()
+        return got
 
     def row_marker(self, name: str) -> RowMarker | None:
         """Where the row tracking of layer ``name`` stands (None: no such layer)."""

@@ -64,7 +64,8 @@ def service_ddl(schema: str) -> list[str]:
         f"CREATE SCHEMA IF NOT EXISTS {s}",
         f"CREATE TABLE IF NOT EXISTS {s}.{q(META_TABLE)} (key text PRIMARY KEY, value text)",
         f"CREATE TABLE IF NOT EXISTS {s}.{q(VERSIONS)} (layer text PRIMARY KEY, epoch text NOT "
-        "NULL, version bigint NOT NULL DEFAULT 0, rows bigint NOT NULL DEFAULT 0)",
+        "NULL, version bigint NOT NULL DEFAULT 0, rows bigint NOT NULL DEFAULT 0, changed_at "
+        "timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))",
         f"CREATE TABLE IF NOT EXISTS {s}.{q(ROW_CHANGES)} (seq bigserial PRIMARY KEY, layer "
         "text NOT NULL, fid bigint NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {q(ROW_CHANGES + '_layer_seq')} ON {s}.{q(ROW_CHANGES)} "
@@ -85,8 +86,8 @@ def service_ddl(schema: str) -> list[str]:
 
 def _functions(schema: str) -> list[str]:
     s = q(schema)
-    bump = (f"UPDATE {s}.{q(VERSIONS)} SET version = version + 1{{rows}} WHERE layer = "
-            "TG_ARGV[0]")
+    bump = (f"UPDATE {s}.{q(VERSIONS)} SET version = version + 1, changed_at = now() AT TIME "
+            "ZONE 'UTC'{rows} WHERE layer = TG_ARGV[0]")
     return [
         # statement-level, with transition tables: rows changed and counted, once per statement
         f"CREATE OR REPLACE FUNCTION {s}.wg_rows_inserted() RETURNS trigger LANGUAGE plpgsql "
@@ -112,7 +113,8 @@ def _functions(schema: str) -> list[str]:
         + "; END IF; RETURN NULL; END $$",
         # TRUNCATE: the rows are gone, the tracking starts again under a new epoch
         f"CREATE OR REPLACE FUNCTION {s}.wg_truncated() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN UPDATE {s}.{q(VERSIONS)} SET version = version + 1, rows = 0, epoch = "
+        f"BEGIN UPDATE {s}.{q(VERSIONS)} SET version = version + 1, rows = 0, changed_at = "
+        "now() AT TIME ZONE 'UTC', epoch = "
         f"md5(random()::text || clock_timestamp()::text) WHERE layer = TG_ARGV[0]; "
         f"DELETE FROM {s}.{q(ROW_CHANGES)} WHERE layer = TG_ARGV[0]; RETURN NULL; END $$",
         f"COMMENT ON SCHEMA {s} IS 'a store of 网格化治理地图 (layers.store.postgis): layers, "
@@ -187,7 +189,8 @@ def version_reset_sql(schema: str, name: str, rows: int) -> list[str]:
     return [f"DELETE FROM {s}.{q(ROW_CHANGES)} WHERE layer = {_lit(name)}",
             f"INSERT INTO {s}.{q(VERSIONS)} (layer, epoch, version, rows) VALUES ({_lit(name)}, "
             f"{_lit(secrets.token_hex(8))}, 1, {int(rows)}) ON CONFLICT (layer) DO UPDATE SET "
-            "epoch = excluded.epoch, version = layer_versions.version + 1, rows = excluded.rows"]
+            "epoch = excluded.epoch, version = layer_versions.version + 1, rows = excluded.rows, "
+            "changed_at = now() AT TIME ZONE 'UTC'"]
 
 
 def drop_layer_sql(schema: str, name: str) -> list[str]:

@@ -7,6 +7,7 @@ Usage::
     python bench/bench_pages.py --store city --start-only        # city: server starts only
     python bench/bench_pages.py --store city --edits-only        # city: views, then edits
     python bench/bench_pages.py --store PATH --figures city      # city figures on another store
+    python bench/bench_pages.py --store city --postgis           # the copy in PostGIS (issue 23)
     python bench/bench_pages.py --app-root /tmp/before --label before \\
         --json bench/out/pages_before_town.json                  # another checkout of the app
 
@@ -60,7 +61,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -533,10 +534,26 @@ def add_account(app_root: Path, store: Path) -> tuple[str, str]:
     return "bench", PASSWORD
 
 
-def store_rows(store: Path, sql: str) -> list[tuple]:
-    """Plain attribute rows of a GeoPackage (it is SQLite), read-only."""
+def store_rows(store: Path | str, sql: str) -> list[tuple]:
+    """Plain attribute rows of a GeoPackage (it is SQLite), read-only, or of a PostGIS store
+    (its schema ``wangge``; booleans compared as ``= 1`` become ``= true``)."""
+    if str(store).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(store).split("?")[0], autocommit=True) as con:
+            con.execute("SET search_path = wangge, public")
+            return con.execute(sql.replace("is_party_member = 1", "is_party_member")).fetchall()
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
         return con.execute(sql).fetchall()
+
+
+def to_postgis(store: Path, app_root: Path, url: str) -> str:
+    """``store`` copied into the PostGIS database ``url`` with the app's own ``copy``."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "layers", "copy", str(store), url, "-q"],
+                   cwd=app_root, check=True)
+    print(f"copied to PostGIS in {time.perf_counter() - t0:.0f} s", flush=True)
+    return url
 
 
 def _free_port() -> int:
@@ -954,9 +971,15 @@ def wait_for_snapshot(store: Path, timeout_s: float = 300) -> float | None:
     """Seconds until the app's snapshot beside ``store`` (``<stem>.snapshot/``: a file per
     layer and the coverage) is complete and no file is being written; None when the app
     under test keeps none (an older checkout)."""
-    folder = store.with_name(store.stem + ".snapshot")
-    layers = len(store_rows(store, "SELECT table_name FROM gpkg_contents WHERE table_name "
-                                   "NOT IN ('store_meta', 'change_log')"))
+    if str(store).startswith("postgresql://"):
+        from layers.store import open_store
+
+        folder = open_store(str(store)).cache_dir()
+        layers = len(open_store(str(store)).layer_names())
+    else:
+        folder = store.with_name(store.stem + ".snapshot")
+        layers = len(store_rows(store, "SELECT table_name FROM gpkg_contents WHERE table_name "
+                                       "NOT IN ('store_meta', 'change_log')"))
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout_s:
         if folder.is_dir():
@@ -979,8 +1002,10 @@ async def city_after_edit(tab: Tab, rep: Report, store: Path, app_root: Path,
                      [p for (p,) in store_rows(store, "SELECT person_id FROM people WHERE "
                                                      "is_party_member = 1 LIMIT 50")],
                      strict=True))
-    lonlat = store_rows(store, "SELECT (minx + maxx) / 2, (miny + maxy) / 2 FROM "
-                               "rtree_grids_geom LIMIT 1")[0]
+    lonlat = store_rows(store, "SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface("
+                               "geom)) FROM grids ORDER BY fid LIMIT 1")[0] \
+        if str(store).startswith("postgresql://") else store_rows(
+            store, "SELECT (minx + maxx) / 2, (miny + maxy) / 2 FROM rtree_grids_geom LIMIT 1")[0]
     edits = {
         "city_edit_ticket": ("a ticket filed by another process → new session, map drawn",
                              lambda i: ["tickets", "add", str(store), "--category",
@@ -1163,6 +1188,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--edits-only", action="store_true",
                     help="city: one restart, the map passes and the edits by another process "
                          "(no community picks, no further restarts)")
+    ap.add_argument("--postgis", action="store_true",
+                    help="show the store from PostGIS: a throwaway cluster started here, the "
+                         "copy made with `python -m layers copy`")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()),
                     help="where the private copy of the store is made")
     args = ap.parse_args(argv)
@@ -1178,9 +1206,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pages-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
         store = prepare_store(args.store, args.app_root, workdir)
-        print(f"app {args.app_root} ({git_describe(args.app_root)}), store copy {store}, "
-              f"{args.runs} runs + 1 warm-up", flush=True)
-        rep, meta = asyncio.run(bench(args, store, workdir))
+        with ExitStack() as stack:
+            if args.postgis:
+                from layers.store.postgis.cluster import Cluster
+
+                os.environ.setdefault("WANGGE_CACHE_DIR", str(workdir / "cache"))
+                pg = stack.enter_context(Cluster.start())
+                store = to_postgis(store, args.app_root, pg.database("bench"))  # type: ignore[assignment]
+            print(f"app {args.app_root} ({git_describe(args.app_root)}), store copy {store}, "
+                  f"{args.runs} runs + 1 warm-up", flush=True)
+            rep, meta = asyncio.run(bench(args, store, workdir))
+            meta["backend"] = "postgis" if args.postgis else "gpkg"
     print()
     print(table(rep))
     for name, value in rep.facts.items():

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BACKENDS, pg_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,17 +18,33 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def cli_store(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cli") / "town.gpkg"
-    r = run("demo", "--out", str(out), "--seed", "11")
+def _demo(out: str) -> str:
+    r = run("demo", "--out", out, "--seed", "11")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == str(out)
+    assert r.stdout.strip().splitlines()[-1] == out
     assert "示例数据" in r.stderr  # progress and the fictional label go to stderr
     return out
 
 
-def test_coverage_json(cli_store):
+@pytest.fixture(scope="module", params=BACKENDS)
+def any_store(request, tmp_path_factory) -> str:
+    """A demo made by the CLI (``demo --out``) on each backend: a file, or a database."""
+    if request.param == "gpkg":
+        return _demo(str(tmp_path_factory.mktemp("cli") / "town.gpkg"))
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.database("cli_demo")
+    yield_url = _demo(url)
+    request.addfinalizer(lambda: pg_drop(cluster, url))
+    return yield_url
+
+
+@pytest.fixture(scope="module")
+def cli_store(tmp_path_factory) -> Path:
+    return Path(_demo(str(tmp_path_factory.mktemp("cli-file") / "town.gpkg")))
+
+
+def test_coverage_json(any_store):
+    cli_store = any_store
     r = run("coverage", str(cli_store), "--format", "json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -47,22 +64,22 @@ def test_coverage_json(cli_store):
     assert len(doc["buildings_without_member"]) == len(lib.buildings_without_member)
 
 
-def test_coverage_table(cli_store):
-    r = run("coverage", str(cli_store))
+def test_coverage_table(any_store):
+    r = run("coverage", any_store)
     assert r.returncode == 0, r.stderr
     assert "无哨兵网格" in r.stdout and "合计" in r.stdout and "示例数据" in r.stdout
 
 
-def test_demo_is_deterministic(cli_store, tmp_path):
+def test_demo_is_deterministic(any_store, tmp_path):
     other = tmp_path / "again.gpkg"
     assert run("demo", "--out", str(other), "--seed", "11", "-q").returncode == 0
-    a = json.loads(run("coverage", str(cli_store), "--format", "json").stdout)
+    a = json.loads(run("coverage", any_store, "--format", "json").stdout)
     b = json.loads(run("coverage", str(other), "--format", "json").stdout)
     assert a == b
 
 
-def test_validate_command(cli_store):
-    r = run("validate", str(cli_store))
+def test_validate_command(any_store):
+    r = run("validate", any_store)
     assert r.returncode == 0 and "0 error(s)" in r.stdout
 
 

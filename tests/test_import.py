@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,24 +10,25 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from conftest import content_digest
 
 from layers import crs as lcrs
 from layers.errors import LayerValidationError
 from layers.importer import ImportFileError, check_file, import_file, read_source
 from layers.store import open_store
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def store(tmp_path, demo_file):
-    path = tmp_path / "town.gpkg"
-    shutil.copyfile(demo_file, path)
-    return path
+def store(store_copy):
+    return store_copy
 
 
 def _digest(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
+    return content_digest(p)
 
 
 def _care_rows(demo, n=5):

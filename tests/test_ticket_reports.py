@@ -17,12 +17,12 @@ from layers import crs as lcrs
 from layers.tickets import TicketError, TicketStore
 from layers.tickets import reports as tr
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
-def ts(tmp_path, demo_file) -> TicketStore:
-    path = tmp_path / "town.gpkg"
-    copy_store(demo_file, path)
-    return TicketStore.for_store(path)
+def ts(store_copy) -> TicketStore:
+    return TicketStore.for_store(store_copy)
 
 
 def _brute_kpis(df: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> dict:

@@ -44,6 +44,9 @@ class CopyReport:
         out = [f"copied {self.source} → {self.target}"]
         out += [f"  layer {n}: {k:,} rows" for n, k in self.layers.items()]
         out += [f"  table {n}: {k:,} rows" for n, k in self.tables.items()]
+        if self.layers.get("tickets") and "tickets" not in self.tables:
+            out.append("  (the source has no ticket database yet: its tickets layer was copied "
+                       "as a layer; `python -m layers tickets seed TARGET` files them)")
         return "\n".join(out)
 
 

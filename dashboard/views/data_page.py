@@ -249,7 +249,7 @@ def _import_now(store: Store, target, tmp: Path, shown: str, layer: str,  # noqa
     L = lang()
     try:
         import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping,
-                    by=store.principal.name, name=shown)
+                    principal=store.principal, name=shown)
     except (LayersError, ValueError) as exc:  # someone else wrote meanwhile, or unreadable now
         _refused(exc, tmp, shown)
         return

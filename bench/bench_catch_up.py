@@ -38,16 +38,18 @@ def run(path: Path, repeat: int) -> None:
     import pandas as pd
 
     from layers import register as reg
+    from layers.auth import Principal
     from layers.store import open_store
 
     store = open_store(path)
+    op = Principal.operator("bench")
     grids = store.select_rows("grids", columns=["code"])["code"].tolist()[-repeat - 2:]
     people = store.select_rows("people", {"is_party_member": True},
                                columns=["person_id"])["person_id"].tolist()[:repeat + 2]
     edits = {
         "assignments": lambda i: reg.assign(store, person_id=people[i], role="grid_sentinel",
-                                            target=grids[i], by="bench"),
-        "people": lambda i: reg.edit_person(store, people[i], name=f"测试{i}", by="bench"),
+                                            target=grids[i], principal=op),
+        "people": lambda i: reg.edit_person(store, people[i], name=f"测试{i}", principal=op),
     }
     print(f"{'layer':12} {'rows':>10} {'caught up s':>12} {'read whole s':>13}  equal")
     for name, edit in edits.items():

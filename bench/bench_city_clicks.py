@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from dashboard import data as appdata  # noqa: E402
 from layers import lookup  # noqa: E402
+from layers.auth import Principal  # noqa: E402
 from layers.tickets import TicketStore  # noqa: E402
 
 
@@ -47,6 +48,7 @@ def main(store: str) -> None:
     for name in data:
         data[name]
     ts = TicketStore.for_store(store)
+    op = Principal.operator("bench")
     grid = str(data.grids["code"].iloc[len(data.grids) // 2])
     building = str(data.buildings["code"].iloc[len(data.buildings) // 2])
     b_grid = str(data.buildings["grid_code"].iloc[len(data.buildings) // 2])
@@ -61,12 +63,12 @@ def main(store: str) -> None:
             return conn.execute(select(func.count(), func.max(events_table.c.at))).one()
 
     rows = [
-        ("grid click: its grid's tickets", lambda: ts.frame(grid_code=grid),
-         "every ticket", ts.frame),
+        ("grid click: its grid's tickets", lambda: ts.frame(principal=op, grid_code=grid),
+         "every ticket", lambda: ts.frame(principal=op)),
         ("grid click: the detail", lambda: lookup.grid_detail(
-            data, grid, tickets=ts.frame(grid_code=grid)), None, None),
+            data, grid, tickets=ts.frame(principal=op, grid_code=grid)), None, None),
         ("building click: the detail", lambda: lookup.building_detail(
-            data, building, tickets=ts.frame(grid_code=b_grid)), None, None),
+            data, building, tickets=ts.frame(principal=op, grid_code=b_grid)), None, None),
         ("ticket store version", ts.version, "count(*), max(at)", old_version),
         ("search finding people (P00001)", lambda: lookup.search(data, "P00001"), None, None),
     ]

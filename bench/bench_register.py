@@ -42,6 +42,7 @@ EDITOR = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from layers import register as reg
+    from layers.auth import Principal
     from layers.store import open_store
     path, jobs, barrier, seconds, tag = (sys.argv[1], json.loads(sys.argv[2]),
                                          Path(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
@@ -56,8 +57,8 @@ EDITOR = textwrap.dedent("""
         if time.time() >= start + seconds:
             break
         t0 = time.perf_counter()
-        reg.assign(store, person_id=pid, role="building_member", target=target, by=tag,
-                   source=tag)
+        reg.assign(store, person_id=pid, role="building_member", target=target,
+                   principal=Principal.operator(tag), source=tag)
         lat.append(time.perf_counter() - t0)
         done += 1
     print(json.dumps({"done": done, "latencies": lat, "end": time.time()}))
@@ -129,17 +130,19 @@ def single_edits(path: Path, edits: list, repeat: int) -> dict:
     """``edits``: (person, role, target) — sentinels for gap grids first, then (a town has
     few gaps) building members for buildings without one."""
     from layers import register as reg
+    from layers.auth import Principal
     from layers.store import open_store
 
     store = open_store(path)
+    op = Principal.operator("bench")
     (p0, r0, t0_), rest = edits[0], edits[1:repeat + 2]
     t0 = time.perf_counter()
-    reg.assign(store, person_id=p0, role=r0, target=t0_, by="bench")
+    reg.assign(store, person_id=p0, role=r0, target=t0_, principal=op)
     first = time.perf_counter() - t0
     lat = []
     for p, r, g in rest[:repeat]:
         t0 = time.perf_counter()
-        reg.assign(store, person_id=p, role=r, target=g, by="bench")
+        reg.assign(store, person_id=p, role=r, target=g, principal=op)
         lat.append(time.perf_counter() - t0)
     p, r, g = rest[repeat]
     t0 = time.perf_counter()

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
+    from layers.auth import Principal
     from layers.store import open_store
     from layers.tickets import DEFAULT_CATALOGUE, GridLocator, TicketStore
     from layers.tickets import reports as tr
@@ -45,24 +46,25 @@ def main() -> None:
                  "lat": shapely.get_y(pts[j]), "text": f"测试工单 {k}"}
                 for k, j in enumerate(i)]
 
+    op = Principal.operator("bench")
     with tempfile.TemporaryDirectory() as tmp:
         ts = TicketStore(Path(tmp) / "bench.sqlite", locator)
         single = rows(1500)
         t0 = time.perf_counter()
         for r in single:
-            ts.add(r["category"], r["lon"], r["lat"], r["text"])
+            ts.add(r["category"], r["lon"], r["lat"], r["text"], principal=op)
         one = len(single) / (time.perf_counter() - t0)
         batch = rows(20_000)
         t0 = time.perf_counter()
         for k in range(0, len(batch), 500):
-            ts.add_many(batch[k:k + 500])
+            ts.add_many(batch[k:k + 500], principal=op)
         many = len(batch) / (time.perf_counter() - t0)
-        demo = ts.frame()
+        demo = ts.frame(principal=op)
     print(f"intake: single add() {one:,.0f} tickets/s; batches of 500 {many:,.0f} tickets/s "
           f"(target ≥ 500/s)")
 
     # a million tickets: the demo year's tickets tiled with shifted dates
-    base = TicketStore.for_store(_copy(store), seed=True).frame()
+    base = TicketStore.for_store(_copy(store), seed=True).frame(principal=op)
     reps = int(np.ceil(1_000_000 / len(base)))
     big = pd.concat([base] * reps, ignore_index=True).iloc[:1_000_000]
     shift = pd.to_timedelta(np.repeat(np.arange(reps) % 3 * 365, len(base))[:1_000_000],

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from layers.auth import Principal  # noqa: E402
 from layers.tickets import TicketStore  # noqa: E402
 from layers.tickets.store import tickets_table  # noqa: E402
 
@@ -43,9 +44,10 @@ def main() -> None:
     args = ap.parse_args()
     ts = TicketStore.for_store(args.store)
     times: dict[str, list[float]] = {"frame() (driver cursor)": [], "read_sql (before)": []}
-    now_frame = ts.frame()
+    op = Principal.operator("bench")
+    now_frame = ts.frame(principal=op)
     for _ in range(args.runs):
-        for name, fn in (("frame() (driver cursor)", ts.frame),
+        for name, fn in (("frame() (driver cursor)", lambda: ts.frame(principal=op)),
                          ("read_sql (before)", lambda: via_sqlalchemy(ts))):
             t0 = time.perf_counter()
             fn()

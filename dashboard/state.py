@@ -21,7 +21,7 @@ from dashboard.text import md
 from layers import clock
 from layers import store as layers_store
 from layers.auth import PermissionDenied, Principal
-from layers.auth.scope import require_ticket, scoped, scoped_history, scoped_tickets
+from layers.auth.scope import scoped, scoped_tickets
 from layers.coverage import CoverageResult
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS, Settings
@@ -42,7 +42,13 @@ ScopeKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
 _WHOLE: ScopeKey = ("admin", "full", (), ())
 
 
-def _viewer(scope: ScopeKey) -> Principal:
+#: Who reads what every session shares before each session's own cut (:func:`_ticket_rows`).
+_SHARED = Principal.system("dashboard")
+
+
+def viewer(scope: ScopeKey) -> Principal:
+    """The principal of a cached view: a scope (role and codes), no account name (two
+    accounts with one scope share the view)."""
     role, _, comms, grids = scope
     return Principal(name="", role=role, communities=frozenset(comms), grids=frozenset(grids))
 
@@ -51,7 +57,7 @@ def _viewer(scope: ScopeKey) -> Principal:
 def _scoped(key: str, version: int, scope: ScopeKey = _WHOLE) -> LayerSet:
     """The store as one scope sees it (rows in scope, personal data masked by role). The whole
     store's layers are read as pages ask for them (:func:`warm_layers` reads the rest)."""
-    return scoped(_load(key, version), _viewer(scope))
+    return scoped(_load(key, version), viewer(scope))
 
 
 def scoped_data(key: str, version: int, scope: ScopeKey = _WHOLE) -> LayerSet:
@@ -156,7 +162,7 @@ def ticket_export_files(key: str, version: int, tickets_version: tuple[int, str]
     comms = _scoped(key, version, scope).communities
     names = dict(zip(comms["code"], comms["name"], strict=True))
     ts = _tickets(key)
-    who = _viewer(scope)
+    who = viewer(scope)
     return (tr.joint_meeting_excel(ts, names, principal=who),
             json.dumps(tr.to_open311(ts, principal=who), ensure_ascii=False).encode("utf-8"))
 
@@ -180,10 +186,10 @@ def _tickets(key: str) -> TicketStore:
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _ticket_rows(key: str, tickets_version: tuple[int, str]) -> pd.DataFrame:
     """Every ticket of one ticket-store version, read once for all sessions (a city holds
-    213,426: 1–2 s to read); callers take ``overdue`` at their moment (``rules.at``) and
-    never change this frame."""
+    213,426: 1–2 s to read); callers cut it to their scope (``scoped_tickets``), take
+    ``overdue`` at their moment (``rules.at``) and never change this frame."""
     del tickets_version
-    return _tickets(key).frame()
+    return _tickets(key).frame(principal=_SHARED)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -192,7 +198,7 @@ def _ticket_layer(key: str, tickets_version: tuple[int, str], scope: ScopeKey = 
     """The open tickets a scope sees, as a layer (the map draws only those), per
     ticket-store version."""
     del tickets_version
-    df = scoped_tickets(_tickets(key).frame(open_only=True), _viewer(scope))
+    df = _tickets(key).frame(open_only=True, principal=viewer(scope))
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["lon"], df["lat"]),
                             crs="EPSG:4326")
 
@@ -316,18 +322,14 @@ class StoreView:
         at ``now`` (default: the one clock): all of them read once per ticket-store version,
         or only those equal to ``filters`` (e.g. ``grid_code=``: one query)."""
         if filters:
-            return scoped_tickets(self.tickets.frame(now=now, **filters), self.principal)
+            return self.tickets.frame(now=now, principal=self.principal, **filters)
         every = _ticket_rows(self.key, self.tickets.version())
         return scoped_tickets(rules.at(every, now or clock.now()), self.principal)
 
     def ticket(self, ticket_id: str) -> dict:
-        """One ticket's JSON form, when it is in scope (:class:`PermissionDenied` else)."""
-        rec = self.tickets.get(ticket_id)
-        require_ticket(self.principal, rec)
-        if not self.principal.reads_ticket_text:
-            rec = {**rec, "text": "", "handler": None,
-                   "history": scoped_history(rec.get("history", []), self.principal)}
-        return rec
+        """One ticket's JSON form, when it is in scope (:class:`PermissionDenied` else; text
+        and names hidden by role: :meth:`TicketStore.get`)."""
+        return self.tickets.get(ticket_id, principal=self.principal)
 
     def map_data(self, community: str | None, crs: str) -> mapview.MapData:
         return map_data(self.key, self.version, community, crs, lang(),

@@ -107,6 +107,7 @@ def _db_name(store: str | Path) -> str:
 def _seed_tickets(store: str | Path, *, fresh: bool) -> int:
     """Fill the store's tickets from its ``tickets`` layer (the demo's history); ``fresh``
     first removes a GeoPackage's ticket database left by an earlier store at that path."""
+    from .auth.principal import Principal
     from .store import is_url
     from .tickets import TicketStore, db_path_for
 
@@ -115,7 +116,7 @@ def _seed_tickets(store: str | Path, *, fresh: bool) -> int:
         for f in (db, *(db.with_name(db.name + x) for x in ("-wal", "-shm"))):
             f.unlink(missing_ok=True)
     ts = TicketStore.for_store(store, seed=True)
-    n = len(ts.frame()) if ts.created else 0
+    n = len(ts.frame(principal=Principal.system("count"))) if ts.created else 0
     ts.close()
     return n
 
@@ -210,6 +211,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _operator(args: argparse.Namespace | None = None):
+    """The principal the CLI acts as: the server's operator (whole area, full data), named by
+    ``--by`` (default ``cli``) — what the change log and the ticket history record."""
+    from .auth.principal import Principal
+
+    return Principal.operator(getattr(args, "by", None))
+
+
 def _ticket_store(path: str):
     from .tickets import TicketStore
 
@@ -218,11 +227,12 @@ def _ticket_store(path: str):
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     ts = _ticket_store(args.path)
-    df = ts.frame(status=args.status, grid_code=args.grid)
+    op = _operator()
+    df = ts.frame(principal=op, status=args.status, grid_code=args.grid)
     if args.limit:
         df = df.tail(args.limit)
     if args.format == "json":
-        json.dump(ts.records(df), sys.stdout, ensure_ascii=False, default=str)
+        json.dump(ts.records(df, principal=op), sys.stdout, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
     else:
         import pandas as pd
@@ -236,9 +246,10 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 def cmd_tickets_add(args: argparse.Namespace) -> int:
     ts = _ticket_store(args.path)
+    op = _operator(args)
     tid = ts.add(args.category, args.lon, args.lat, args.text, reporter=args.reporter,
-                 building_code=args.building, by=args.by)
-    t = ts.get(tid)
+                 building_code=args.building, principal=op)
+    t = ts.get(tid, principal=op)
     print(f"received in grid {t['grid_code']} ({t['community_code']}), deadline "
           f"{t['deadline']}", file=sys.stderr)
     print(tid)
@@ -247,7 +258,7 @@ def cmd_tickets_add(args: argparse.Namespace) -> int:
 
 def cmd_tickets_move(args: argparse.Namespace) -> int:
     ts = _ticket_store(args.path)
-    t = ts.move(args.id, args.to, by=args.by, note=args.note,
+    t = ts.move(args.id, args.to, principal=_operator(args), note=args.note,
                 expected_version=args.expect_version, handler=args.handler)
     print(f"{t['id']}: {t['status']} (version {t['version']})")
     return EXIT_OK
@@ -256,7 +267,7 @@ def cmd_tickets_move(args: argparse.Namespace) -> int:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from .tickets import to_json
 
-    t = _ticket_store(args.path).get(args.id)
+    t = _ticket_store(args.path).get(args.id, principal=_operator())
     if args.format == "json":
         print(to_json(t))
     else:
@@ -276,13 +287,13 @@ def cmd_tickets_export(args: argparse.Namespace) -> int:
 
     ts = _ticket_store(args.path)
     if args.format == "open311":
-        n = tr.write_open311(ts, args.out)
+        n = tr.write_open311(ts, args.out, principal=_operator())
     else:
         from .store import open_store
 
         comms = open_store(args.path).read(["communities"], check_geometry=False).communities
         Path(args.out).write_bytes(tr.joint_meeting_excel(
-            ts, dict(zip(comms["code"], comms["name"], strict=True))))
+            ts, dict(zip(comms["code"], comms["name"], strict=True)), principal=_operator()))
         n = None
     print(f"wrote {args.out}" + (f" ({n} requests)" if n is not None else ""), file=sys.stderr)
     print(args.out)
@@ -295,9 +306,9 @@ def cmd_tickets_import(args: argparse.Namespace) -> int:
     ts = _ticket_store(args.path)
     if args.format == "open311":
         ids = tr.from_open311(ts, json.loads(Path(args.file).read_text(encoding="utf-8")),
-                              crs=args.crs)
+                              crs=args.crs, principal=_operator(args))
     else:
-        ids = tr.import_hotline_csv(ts, args.file, crs=args.crs)
+        ids = tr.import_hotline_csv(ts, args.file, crs=args.crs, principal=_operator(args))
     print(f"received {len(ids)} ticket(s)", file=sys.stderr)
     for i in ids:
         print(i)
@@ -367,7 +378,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     result = import_file(open_store(args.path), args.file, args.layer,
                          mode="append" if args.append else "replace", crs=args.crs,
                          encoding=args.encoding, mapping=mapping,
-                         force_outside_region=args.force_outside_region, by=args.by)
+                         force_outside_region=args.force_outside_region,
+                         principal=_operator(args))
     steps.close()
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -454,8 +466,8 @@ def cmd_people_add(args: argparse.Namespace) -> int:
         raise ValueError("--lon and --lat go together")
     home = (args.lon, args.lat) if args.lon is not None else None
     pid = add_person(open_store(_existing(args.path)), name=args.name, phone=args.phone,
-                     party_member=args.party_member, building=args.building, by=args.by,
-                     home=home)
+                     party_member=args.party_member, building=args.building,
+                     principal=_operator(args), home=home)
     print(f"added {pid}", file=sys.stderr)
     print(pid)
     return EXIT_OK
@@ -473,7 +485,8 @@ def cmd_people_edit(args: argparse.Namespace) -> int:
     if not changes:
         raise ValueError("nothing to change: give --name, --phone, --building or "
                          "--party-member/--not-party-member")
-    edit_person(open_store(_existing(args.path)), args.person_id, by=args.by, **changes)
+    edit_person(open_store(_existing(args.path)), args.person_id, principal=_operator(args),
+                **changes)
     print(f"{args.person_id}: changed {', '.join(changes)}")
     return EXIT_OK
 
@@ -483,7 +496,7 @@ def cmd_people_leave(args: argparse.Namespace) -> int:
     from .store import open_store
 
     n = leave(open_store(_existing(args.path)), args.person_id, date=args.date,
-              reason=args.reason, by=args.by)
+              reason=args.reason, principal=_operator(args))
     print(f"{args.person_id} left; {n} assignment(s) ended", file=sys.stderr)
     print(n)
     return EXIT_OK
@@ -505,7 +518,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if args.accept_suggestions:
         if args.person or args.role or args.target:
             raise ValueError("--accept-suggestions takes no --person, --role or --target")
-        n = accept_suggestions(store, community=args.community, by=args.by)
+        n = accept_suggestions(store, community=args.community, principal=_operator(args))
         print(f"{n} sentinel assignment(s) made from the suggestions", file=sys.stderr)
         print(n)
         return EXIT_OK
@@ -516,7 +529,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if args.expect_holders is not None:
         expected = [p for p in args.expect_holders.split(",") if p.strip()]
     assign(store, person_id=args.person, role=args.role, target=args.target, since=args.since,
-           replace=args.replace, expected_holders=expected, by=args.by)
+           replace=args.replace, expected_holders=expected, principal=_operator(args))
     print(f"{args.person}: {args.role} of {args.target}")
     return EXIT_OK
 
@@ -526,7 +539,7 @@ def cmd_unassign(args: argparse.Namespace) -> int:
     from .store import open_store
 
     n = unassign(open_store(_existing(args.path)), person_id=args.person, target=args.target,
-                 until=args.until, reason=args.reason, by=args.by)
+                 until=args.until, reason=args.reason, principal=_operator(args))
     print(f"{args.person}: {n} assignment(s) on {args.target} ended", file=sys.stderr)
     print(n)
     return EXIT_OK
@@ -538,7 +551,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     if not (args.target or args.person):
         raise ValueError("history needs --target CODE or --person ID")
-    h = history(open_store(_existing(args.path)), target=args.target, person=args.person)
+    h = history(open_store(_existing(args.path)), principal=_operator(), target=args.target,
+                person=args.person)
     _print_frame(h, args.format, ["when", "by", "action", "person_id", "target_code", "role",
                                   "before", "after", "reason", "source"])
     return EXIT_OK
@@ -868,6 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     ti.add_argument("file")
     ti.add_argument("--format", choices=["open311", "csv"], required=True)
     ti.add_argument("--crs", default="wgs84", help="wgs84, gcj02 or bd09 (web-map exports)")
+    ti.add_argument("--by", default=None, help="who files them (default: cli)")
     ti.set_defaults(func=cmd_tickets_import)
 
     r = sub.add_parser("reach", help="walking distance to elder care, child care and parking")

@@ -51,6 +51,7 @@ import shapely
 from . import crs as lcrs
 from . import derive
 from . import osm as _osm
+from .auth.principal import Principal
 from .errors import LayersError, LayerValidationError
 from .layerset import LayerSet
 from .osm import OSM_ATTRIBUTION, is_osm
@@ -919,8 +920,8 @@ def check_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = "
     if layer in REGISTER_LAYERS:
         from . import people_io
 
-        return people_io.import_register(store, path, layer, crs=crs, encoding=encoding,
-                                         mapping=mapping, settings=settings, dry_run=True)
+        return people_io.check_register(store, path, layer, crs=crs, encoding=encoding,
+                                        mapping=mapping, settings=settings)
     rows = _check_own_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
                            settings=settings, force_outside_region=force_outside_region,
                            mode=mode)
@@ -933,7 +934,7 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
                 crs: str | None = None, encoding: str | None = None,
                 mapping: Mapping[str, str] | None = None,
                 settings: Settings = DEFAULT_SETTINGS,
-                force_outside_region: bool = False, by: str | None = None,
+                force_outside_region: bool = False, principal: Principal,
                 name: str | None = None) -> ImportResult:
     """Read ``path`` into ``layer`` of ``store`` (``replace`` the layer or ``append`` to it).
 
@@ -950,8 +951,9 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
     ----------
     force_outside_region
         Import features outside the store's area (:func:`store_region`) too, with a warning.
-    by
-        Who imports (the change log of a register import).
+    principal
+        Who imports: capability ``import`` (:class:`~layers.auth.PermissionDenied` else); the
+        change log's ``by`` of a register import.
     name
         The file's name as its user knows it (an upload's own name, not the server's copy),
         for the store's metadata (``source_<layer>``) and the change log; default: the
@@ -966,14 +968,17 @@ def import_file(store, path: str | os.PathLike[str], layer: str, *, mode: str = 
         the file's lines or features; the store is unchanged.
     StoreError
         The store is read-only.
+    PermissionDenied
+        The principal may not import.
     """
     _check_mode(mode)
+    principal.require("import")
     if layer in REGISTER_LAYERS:
         from . import people_io
 
         return people_io.import_register(store, path, layer, crs=crs, encoding=encoding,
-                                         mapping=mapping, settings=settings, by=by,
-                                         name=name)
+                                         mapping=mapping, settings=settings,
+                                         principal=principal, name=name)
     rows = _check_own_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
                            settings=settings, force_outside_region=force_outside_region,
                            mode=mode)

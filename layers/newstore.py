@@ -259,10 +259,11 @@ def _meta(source: str, communities: str | os.PathLike[str] | None, fictional: bo
 
 
 def _seed_tickets(path: Path) -> int:
+    from .auth.principal import Principal
     from .tickets import TicketStore
 
     ts = TicketStore.for_store(path, seed=True)
-    n = len(ts.frame()) if ts.created else 0
+    n = len(ts.frame(principal=Principal.system("count"))) if ts.created else 0
     ts.close()
     return n
 

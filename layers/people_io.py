@@ -33,6 +33,7 @@ import pandas as pd
 import shapely
 
 from . import clock
+from .auth.principal import Principal
 from .errors import LayerValidationError
 from .labels import match_key, normalise, normalise_bool
 from .layerset import LayerSet
@@ -41,7 +42,7 @@ from .schema import ROLES
 from .settings import DEFAULT_SETTINGS, Settings
 from .validate import Collector, Problem, Said, ValidationReport, validate
 
-__all__ = ["import_register"]
+__all__ = ["check_register", "import_register"]
 
 Select = Callable[..., pd.DataFrame]
 #: Separators of several targets in one 负责网格/楼栋 cell.
@@ -87,18 +88,15 @@ def _register(select: Select, change_log: Callable[..., pd.DataFrame]) -> _Regis
 
 
 def import_register(store, path: str | os.PathLike[str], layer: str, *,  # noqa: PLR0913
-                    crs: str | None = None, encoding: str | None = None,
-                    mapping: Mapping[str, str] | None = None,
-                    settings: Settings = DEFAULT_SETTINGS, by: str | None = None,
-                    dry_run: bool = False, name: str | None = None):
+                    principal: Principal, crs: str | None = None,
+                    encoding: str | None = None, mapping: Mapping[str, str] | None = None,
+                    settings: Settings = DEFAULT_SETTINGS, name: str | None = None):
     """Add the people (``layer="people"``) or assignments of a register file to ``store``.
 
     Parameters
     ----------
-    by
-        Who imports, for the change log.
-    dry_run
-        Check only (the preview): nothing is written, the report says what would fail.
+    principal
+        Who imports (capability ``import``; the change log's ``by``).
     name
         The file's name as its user knows it, for the change log (default: ``path``'s).
 
@@ -114,7 +112,28 @@ def import_register(store, path: str | os.PathLike[str], layer: str, *,  # noqa:
         The file cannot be read.
     LayerValidationError
         Any row is wrong (the report numbers the file's lines); nothing was written.
+    PermissionDenied
+        The principal may not import.
     """
+    principal.require("import")
+    return _register_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
+                          settings=settings, by=principal.name, dry_run=False, name=name)
+
+
+def check_register(store, path: str | os.PathLike[str], layer: str, *,
+                   crs: str | None = None, encoding: str | None = None,
+                   mapping: Mapping[str, str] | None = None,
+                   settings: Settings = DEFAULT_SETTINGS):
+    """The dry run of :func:`import_register` (the preview): nothing is written, the report
+    says what would fail."""
+    return _register_rows(store, path, layer, crs=crs, encoding=encoding, mapping=mapping,
+                          settings=settings, by=None, dry_run=True, name=None)
+
+
+def _register_rows(store, path: str | os.PathLike[str], layer: str, *,  # noqa: PLR0913
+                   crs: str | None, encoding: str | None, mapping: Mapping[str, str] | None,
+                   settings: Settings, by: str | None, dry_run: bool, name: str | None):
+    """:func:`import_register` (``by``: who) or its dry run."""
     from .importer import ImportResult, _read_rows
 
     rows = _read_rows(path, layer, crs=crs, encoding=encoding, mapping=mapping, grids=None,

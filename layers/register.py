@@ -20,6 +20,11 @@ Rules
   their values.
 - Who is suggested for a grid without a sentinel has one rule, :func:`suggestions`: the
   coverage analysis' nearest unassigned party members by straight-line distance.
+- Every writer (and :func:`history`) takes a required ``principal``: capability
+  ``people_edit`` and every object it touches in its scope — the place, a new home, each duty
+  ended, and for :func:`assign` the person too (living there or holding a duty in force
+  there, :func:`~layers.auth.scope.require_person`). ``by`` in the change log is the
+  principal's name; the CLI acts as :meth:`~layers.auth.Principal.operator`.
 """
 
 from __future__ import annotations
@@ -34,11 +39,11 @@ import shapely
 
 from . import clock
 from .auth.principal import PermissionDenied, Principal
-from .auth.scope import require_person, require_place
+from .auth.scope import require_person, require_place, rows_in_scope
 from .coverage import LAYERS_NEEDED, CoverageResult, coverage
 from .errors import LayersError
 from .layerset import LayerSet
-from .schema import ROLES
+from .schema import ROLE_TARGETS, ROLES
 from .settings import DEFAULT_SETTINGS, Settings
 from .store import ROW_ID, RowConflict, RowEdit, Store
 
@@ -58,8 +63,8 @@ __all__ = [
     "unassign",
 ]
 
-#: The layer a role's target lives in.
-ROLE_LAYERS = {"grid_sentinel": "grids", "building_member": "buildings"}
+#: The layer a role's target lives in (the layer contract's, :data:`layers.schema.ROLE_TARGETS`).
+ROLE_LAYERS = ROLE_TARGETS
 #: Change-log actions written here.
 ACTIONS = ("person_add", "person_edit", "person_leave", "assign", "assignment_end")
 #: What the change log records instead of a personal value.
@@ -232,7 +237,7 @@ def _holders(tx: RowEdit, role: str, target: str, day: dt.date) -> pd.DataFrame:
 
 
 def _end(tx: RowEdit, rows: pd.DataFrame, day: dt.date, *, reason: str | None,
-         by: str | None, source: str) -> list[dict[str, object]]:
+         by: str, source: str) -> list[dict[str, object]]:
     """End ``rows`` (assignments) on ``day``: ``until = day``; a row starting after ``day`` is
     withdrawn instead (``active`` false: it never was in force). Returns the log entries."""
     since = pd.to_datetime(rows["since"]).dt.normalize()
@@ -275,12 +280,11 @@ def _home(tx: RowEdit, building: str | None,
     return shapely.Point(float(lon), float(lat))
 
 
-def _authorized(principal: Principal | None, by: str | None, tx: RowEdit, *,
-                place: object = None, person: str | None = None) -> str | None:
-    """``by`` of a change: the principal's name once it may make it (capability
-    ``people_edit``, the place or person in its scope), else the caller's ``by`` (the CLI)."""
-    if principal is None:
-        return by
+def _authorized(principal: Principal, tx: RowEdit, *, place: object = None,
+                person: str | None = None) -> str:
+    """``by`` of a change — the principal's name — once it may make it: capability
+    ``people_edit`` and the place (a grid or building code; ``None``: none) or the person in
+    its scope (:func:`~layers.auth.scope.require_person`: home or a duty in force there)."""
     if person is not None:
         require_person(principal, tx.select, person, "people_edit")
     else:
@@ -301,11 +305,10 @@ def _new_person_id(tx: RowEdit) -> str:
         n += 1
 
 
-def add_person(store: Store, *, name: str, phone: str | None = None,  # noqa: PLR0913
-               party_member: bool = False, building: str | None = None,
-               by: str | None = None, source: str = "cli",
-               home: tuple[float, float] | None = None,
-               principal: Principal | None = None) -> str:
+def add_person(store: Store, *, name: str, principal: Principal,
+               phone: str | None = None, party_member: bool = False,
+               building: str | None = None, source: str = "cli",
+               home: tuple[float, float] | None = None) -> str:
     """Register a person; their home point is inside ``building`` (or at ``home``).
 
     Parameters
@@ -314,8 +317,11 @@ def add_person(store: Store, *, name: str, phone: str | None = None,  # noqa: PL
         The store.
     name, phone, party_member, building
         The person's name, phone (optional), party membership and home building code.
-    by, source
-        Who made the change and through what (``cli``, ``dashboard`` …), for the change log.
+    principal
+        Who makes the change (the change log's ``by``): capability ``people_edit``, the home
+        building in its scope (a scoped role cannot add someone without one).
+    source
+        Through what (``cli``, ``dashboard`` …), for the change log.
     home
         The home's WGS-84 ``(longitude, latitude)``, when there is no home building (the
         contract puts every person on the map).
@@ -329,11 +335,13 @@ def add_person(store: Store, *, name: str, phone: str | None = None,  # noqa: PL
     ------
     RegisterError
         Missing name, bad phone, unknown building, no location.
+    PermissionDenied
+        The principal may not.
     """
     values = _clean_person({"name": name, "phone": phone, "is_party_member": party_member,
                             "home_building_code": building})
     with store.edit_rows() as tx:
-        by = _authorized(principal, by, tx, place=values["home_building_code"])
+        by = _authorized(principal, tx, place=values["home_building_code"])
         point = _home(tx, values["home_building_code"], home)  # type: ignore[arg-type]
         pid = _new_person_id(tx)
         row = gpd.GeoDataFrame({"person_id": [pid], **{k: [v] for k, v in values.items()}},
@@ -344,14 +352,16 @@ def add_person(store: Store, *, name: str, phone: str | None = None,  # noqa: PL
     return pid
 
 
-def edit_person(store: Store, person_id: str, *, expected: Mapping[str, object] | None = None,
-                by: str | None = None, source: str = "cli", principal: Principal | None = None,
+def edit_person(store: Store, person_id: str, *, principal: Principal,
+                expected: Mapping[str, object] | None = None, source: str = "cli",
                 **changes: object) -> None:
     """Change a person's ``name``, ``phone``, ``is_party_member`` or ``home_building_code``
     (a new home building moves their home point into it).
 
     Parameters
     ----------
+    principal
+        Who makes the change (``by``): the person, and a new home building, in its scope.
     expected
         The values the user saw (any of the fields); :class:`EditConflict` when the stored ones
         differ now.
@@ -362,14 +372,16 @@ def edit_person(store: Store, person_id: str, *, expected: Mapping[str, object] 
         Unknown person or building, bad values.
     EditConflict
         Someone changed the person since the user read them.
+    PermissionDenied
+        The principal may not.
     """
     values = _clean_person(changes)
     seen = _seen(expected or {})
     with store.edit_rows() as tx:
         current = _person(tx, person_id, ("person_id", *_PERSON_FIELDS))
-        by = _authorized(principal, by, tx, person=str(current["person_id"]))
+        by = _authorized(principal, tx, person=str(current["person_id"]))
         if values.get("home_building_code"):
-            _authorized(principal, by, tx, place=values["home_building_code"])
+            _authorized(principal, tx, place=values["home_building_code"])
         for k, v in seen.items():
             if not _equal(current[k], v):
                 shown = "" if k in _PERSONAL_FIELDS else f" (now {current[k]!r})"
@@ -412,11 +424,13 @@ def _equal(a: object, b: object) -> bool:
     return a == b
 
 
-def leave(store: Store, person_id: str, *, date: str | dt.date | None = None,
-          reason: str | None = None, by: str | None = None, source: str = "cli",
-          principal: Principal | None = None) -> int:
+def leave(store: Store, person_id: str, *, principal: Principal,
+          date: str | dt.date | None = None, reason: str | None = None,
+          source: str = "cli") -> int:
     """Record that a person left on ``date`` (default today) and end their assignments
     (``until = date``). Their row stays in ``people``.
+
+    ``principal`` (``by``) must have the person, and every duty ended, in its scope.
 
     Returns
     -------
@@ -427,17 +441,19 @@ def leave(store: Store, person_id: str, *, date: str | dt.date | None = None,
     ------
     RegisterError
         Unknown person, or a person who has already left.
+    PermissionDenied
+        The principal may not.
     """
     day = _day(date, "the date")
     with store.edit_rows() as tx:
         pid = str(_person(tx, person_id)["person_id"])
-        by = _authorized(principal, by, tx, person=pid)
+        by = _authorized(principal, tx, person=pid)
         left = _left_on(tx, pid)
         if left:
             raise RegisterError(f"person {pid!r} has already left (on {left})")
         rows = _endable(tx.select("assignments", {"person_id": pid}), day)
         for target in rows["target_code"]:  # every duty ended must be in scope too
-            _authorized(principal, by, tx, place=str(target))
+            _authorized(principal, tx, place=str(target))
         entries = _end(tx, rows, day, reason=reason or "left", by=by, source=source)
         entries.append({"action": "person_leave", "layer": "people", "person_id": pid,
                         "after": {"left_on": day.isoformat()}, "reason": reason, "by": by,
@@ -462,15 +478,18 @@ def people_left(store: Store) -> pd.DataFrame:
 # -- assignments -----------------------------------------------------------------------------
 # the dashboard's contract fixes these nine arguments
 def assign(store: Store, *, person_id: str, role: str, target: str,  # noqa: PLR0913
-           since: str | dt.date | None = None, replace: bool = False,
-           expected_holders: Sequence[str] | None = None, by: str | None = None,
-           source: str = "cli", principal: Principal | None = None) -> None:
+           principal: Principal, since: str | dt.date | None = None, replace: bool = False,
+           expected_holders: Sequence[str] | None = None, source: str = "cli") -> None:
     """Give a person a role on a target from ``since`` (default today).
 
     Parameters
     ----------
     role
         ``grid_sentinel`` (target: a grid code) or ``building_member`` (a building code).
+    principal
+        Who makes the change (``by``): the target *and the person* in its scope — the person
+        lives there or already holds a duty in force there (a community worker cannot draft,
+        and so gain the right to edit, someone from elsewhere).
     replace
         End the current holders of that role on that target the day before (更换).
     expected_holders
@@ -484,6 +503,8 @@ def assign(store: Store, *, person_id: str, role: str, target: str,  # noqa: PLR
         a person who already holds the role there.
     EditConflict
         The holders are not the ones the user saw.
+    PermissionDenied
+        The principal may not (the target or the person outside its scope).
     """
     day = _day(since, "since")
     tgt = _text(target, "the target", required=True)
@@ -492,7 +513,8 @@ def assign(store: Store, *, person_id: str, role: str, target: str,  # noqa: PLR
         pid = str(_person(tx, person_id)["person_id"])
         _require_present(tx, pid)
         _require_target(tx, role, tgt)
-        by = _authorized(principal, by, tx, place=tgt)
+        by = _authorized(principal, tx, place=tgt)
+        _authorized(principal, tx, person=pid)
         holders = _holders(tx, role, tgt, day)
         now = sorted(set(holders["person_id"]))
         if expected_holders is not None and sorted(set(expected_holders)) != now:
@@ -517,7 +539,7 @@ def _assignment(pid: str, role: str, target: str, day: dt.date) -> pd.DataFrame:
                          "until": pd.Series([pd.NaT], dtype="datetime64[ms]")})
 
 
-def _assign_entry(pid: str, role: str, target: str, day: dt.date, by: str | None, source: str,
+def _assign_entry(pid: str, role: str, target: str, day: dt.date, by: str, source: str,
                   *, replaced: list[str] | None = None, reason: str | None = None
                   ) -> dict[str, object]:
     after: dict[str, object] = {"active": True, "since": day.isoformat(), "until": None}
@@ -528,12 +550,12 @@ def _assign_entry(pid: str, role: str, target: str, day: dt.date, by: str | None
             "source": source}
 
 
-def unassign(store: Store, *, person_id: str, target: str,
+def unassign(store: Store, *, person_id: str, target: str, principal: Principal,
              until: str | dt.date | None = None, reason: str | None = None,
-             by: str | None = None, source: str = "cli",
-             principal: Principal | None = None) -> int:
+             source: str = "cli") -> int:
     """End a person's assignments on a target on ``until`` (default today; in force through
-    that day).
+    that day). ``principal`` (``by``) must have the target in its scope: the rows ended are
+    the duties held there.
 
     Returns
     -------
@@ -553,7 +575,7 @@ def unassign(store: Store, *, person_id: str, target: str,
         pid = str(_person(tx, person_id)["person_id"])
         if _target_layer(tx, tgt) is None:  # type: ignore[arg-type]
             raise RegisterError(f"unknown target {tgt!r}: not a grid or building code")
-        by = _authorized(principal, by, tx, place=tgt)
+        by = _authorized(principal, tx, place=tgt)
         rows = tx.select("assignments", {"person_id": pid, "target_code": tgt})
         open_rows = _endable(rows, day)
         if open_rows.empty:
@@ -636,15 +658,17 @@ def _pick(s: pd.DataFrame) -> pd.DataFrame:
     return s.loc[keep].sort_values("grid_code", ignore_index=True)
 
 
-def accept_suggestions(store: Store, *, community: str | None = None, by: str | None = None,
-                       source: str = "cli", settings: Settings = DEFAULT_SETTINGS,
-                       principal: Principal | None = None) -> int:
+def accept_suggestions(store: Store, *, principal: Principal, community: str | None = None,
+                       source: str = "cli", settings: Settings = DEFAULT_SETTINGS) -> int:
     """Assign, from today, for each grid without a sentinel (in ``community``), its best
     suggestion (:func:`suggestions`), one grid per person: where the same person is first for
     two grids, the nearer grid gets them and the other its next suggestion.
 
     The picks are re-checked under the write lock and written in one transaction; a grid that
     got a sentinel, or a person who got an assignment or left, since the analysis is skipped.
+    A scoped ``principal`` (``by``) names one of its communities, and the suggestions are made
+    among the people of its scope (what its coverage page shows); each pick's grid and person
+    are checked again under the lock.
 
     Returns
     -------
@@ -655,15 +679,15 @@ def accept_suggestions(store: Store, *, community: str | None = None, by: str | 
     ------
     RegisterError
         Unknown community.
+    PermissionDenied
+        The principal may not (or not for that community).
     """
-    if principal is not None:
-        principal.require("people_edit")
-        if not principal.whole_area and (community is None
-                                         or not principal.covers(community)):
-            raise PermissionDenied(f"{principal.name} ({principal.role}) may accept suggestions"
-                                   " only for a community in their scope")
-        by = principal.name
-    data = store.read(LAYERS_NEEDED, check_geometry=False)
+    principal.require("people_edit")
+    if not principal.whole_area and (community is None or not principal.covers(community)):
+        raise PermissionDenied(f"{principal.name} ({principal.role}) may accept suggestions"
+                               " only for a community in their scope")
+    by = principal.name
+    data = rows_in_scope(store.read(LAYERS_NEEDED, check_geometry=False), principal)
     grids = data["grids"]
     if community is not None:
         if not (data["communities"]["code"] == community).any():
@@ -676,6 +700,9 @@ def accept_suggestions(store: Store, *, community: str | None = None, by: str | 
     day = clock.today()
     with store.edit_rows() as tx:
         picks = _still_free(tx, picks, day)
+        for g, p in zip(picks["grid_code"], picks["person_id"], strict=True):
+            _authorized(principal, tx, place=str(g))
+            _authorized(principal, tx, person=str(p))
         rows = [_assignment(p, "grid_sentinel", g, day)
                 for g, p in zip(picks["grid_code"], picks["person_id"], strict=True)]
         if rows:
@@ -700,10 +727,13 @@ def _still_free(tx: RowEdit, picks: pd.DataFrame, day: dt.date) -> pd.DataFrame:
 
 
 # -- history -----------------------------------------------------------------------------------
-def history(store: Store, *, target: str | None = None, person: str | None = None
-            ) -> pd.DataFrame:
+def history(store: Store, *, principal: Principal, target: str | None = None,
+            person: str | None = None) -> pd.DataFrame:
     """Change-log entries about a target and/or a person (all entries without either),
     oldest first.
+
+    A scoped ``principal`` reads the history of a target and a person in its scope only
+    (:class:`~layers.auth.PermissionDenied` else, and for the whole log).
 
     Returns
     -------
@@ -712,5 +742,12 @@ def history(store: Store, *, target: str | None = None, person: str | None = Non
         ``after`` (dicts; personal values masked), ``reason``, ``source``, ``layer``, ``seq``
         (the entry's number in the log).
     """
+    if not principal.whole_area and target is None and person is None:
+        raise PermissionDenied(f"{principal.name} ({principal.role}) may read the history of "
+                               "a place or a person in their scope, not the whole log")
+    if target is not None:
+        require_place(principal, store.select_rows, target, None)
+    if person is not None:
+        require_person(principal, store.select_rows, person, None)
     log = store.change_log({"target_code": target, "person_id": person})
     return log.rename(columns={ROW_ID: "seq"})[HISTORY_COLUMNS].reset_index(drop=True)

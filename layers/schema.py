@@ -12,6 +12,11 @@ and sentinels loaded with; the importer derives them when a file has none), part
 What real files often lack is nullable, meaning *unknown*: the households and population of
 towns and communities, a building's floors, year built, elevator and renovation status, the
 capacity of care points and car parks, a car park's fee and a road's kind.
+
+Who may read what is part of the contract too: each field says whether it is personal (and how
+it is masked) or residents' free text, and each layer how it is cut to a scoped reader's area
+(:class:`Scope`; by default, from its references). :mod:`layers.auth.scope` reads both from
+here and names no layer or column itself.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from typing import Literal
 from .errors import SchemaError
 
 Kind = Literal["str", "int", "float", "bool", "datetime"]
+#: How a personal field is masked (:attr:`Field.mask`).
+MaskStyle = Literal["name", "phone", "hide"]
+#: How a layer is cut to a scoped principal's area (:class:`Scope`).
+ScopeRule = Literal["references", "own_grids", "of_grids", "targets", "residents_or_holders",
+                    "near", "public"]
 
 COMMUNITY_KINDS = ("社区", "村")
 ROLES = ("grid_sentinel", "building_member")
@@ -51,6 +61,9 @@ TICKET_STATUSES = (
 CLOSED_STATUSES = ("closed", "closed_unresolved")
 ROAD_KINDS = ("primary", "secondary", "residential", "village", "path")
 
+#: The layer a duty's target lives in, by the duty's role (an assignment's ``target_code``).
+ROLE_TARGETS: dict[str, str] = {"grid_sentinel": "grids", "building_member": "buildings"}
+
 POLYGON = ("Polygon",)
 POLYGONAL = ("Polygon", "MultiPolygon")
 POINT = ("Point",)
@@ -73,7 +86,17 @@ class Field:
     minimum
         Smallest allowed value for numbers.
     personal
-        Personal data (e.g. phone numbers): its values are never put in messages or logs.
+        Personal data (e.g. phone numbers): its values are never put in messages or logs, and
+        :func:`layers.auth.scope.scoped` masks them by the reader's role
+        (:data:`layers.auth.principal.PERSONAL`).
+    mask
+        How a personal value reads for roles that see personal data masked: ``name`` keeps the
+        first character (``张**``), ``phone`` the first three and last four digits
+        (``138****5678``), ``hide`` nothing (the default: a new personal field shows nothing
+        until it says otherwise). Roles that see no personal data get nothing of any of them.
+    free_text
+        What residents wrote (a ticket's text): only the roles that read ticket text
+        (:data:`layers.auth.principal.TICKET_TEXT_ROLES`) see it.
     """
 
     name: str
@@ -82,6 +105,8 @@ class Field:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     personal: bool = False
+    mask: MaskStyle = "hide"
+    free_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,54 @@ class Reference:
     column: str
     layer: str
     prefix: bool = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows of a layer a principal with a scope (a community worker, a sentinel) sees,
+    declared where the layer's references alone do not say it (:mod:`layers.auth.scope`).
+
+    Without a declaration, a layer that refers (:class:`Reference`) to a layer cut to the scope
+    — grids, buildings, communities, people, or any layer that itself refers to one — is cut by
+    those references (rule ``references``: every such reference of a row must name a row in
+    scope; a missing one does not). A layer with neither is refused to scoped principals until
+    a rule is declared here.
+
+    Attributes
+    ----------
+    rule
+        ``references``
+            as above (the rule a layer gets without a declaration);
+        ``own_grids``
+            the principal's grids: a sentinel's own, a community worker's those of its
+            communities — where every other rule starts;
+        ``of_grids``
+            the communities holding those grids (and a community worker's own);
+        ``targets``
+            rows whose ``column`` holds a key, in scope, of the layer the row's ``role``
+            names in ``targets`` (a duty is seen where it is held);
+        ``residents_or_holders``
+            rows whose ``column`` names a building in scope (they live there), or who hold
+            a duty (a ``targets`` layer referring to this one) in force today in scope;
+        ``near``
+            public facilities within :data:`layers.auth.scope.FACILITY_MARGIN_DEG` of the
+            scope's communities (the nearest care point may lie next door);
+        ``public``
+            kept whole.
+    column
+        ``targets``: the column holding the target's key; ``residents_or_holders``: the home
+        column; ``own_grids``: the column naming the grid's community (a community worker's
+        grids are those of its communities).
+    role
+        ``targets``: the column naming the row's role.
+    targets
+        ``targets``: ``(role, layer)`` pairs.
+    """
+
+    rule: ScopeRule
+    column: str | None = None
+    role: str | None = None
+    targets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +185,9 @@ class LayerSpec:
         Foreign keys checked against other layers.
     required
         Whether a store must hold the layer (it may be empty).
+    scope
+        How the layer is cut to a scoped principal's area, where its references do not say it
+        (:class:`Scope`).
     """
 
     name: str
@@ -120,6 +196,7 @@ class LayerSpec:
     geometry: tuple[str, ...] | None
     references: tuple[Reference, ...] = ()
     required: bool = True
+    scope: Scope | None = None
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -149,6 +226,7 @@ LAYERS: dict[str, LayerSpec] = {
             (_s("code"), _s("name"), _i("households", nullable=True, minimum=0),
              _i("population", nullable=True, minimum=0)),
             POLYGONAL,
+            scope=Scope("public"),  # the street's outline and totals
         ),
         LayerSpec(
             "communities",
@@ -163,6 +241,7 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             POLYGONAL,
             (Reference("town_code", "towns", prefix=True),),
+            scope=Scope("of_grids"),
         ),
         LayerSpec(
             "grids",
@@ -170,6 +249,7 @@ LAYERS: dict[str, LayerSpec] = {
             (_s("code"), _s("community_code"), _s("name"), _i("households", minimum=0)),
             POLYGON,
             (Reference("community_code", "communities", prefix=True),),
+            scope=Scope("own_grids", column="community_code"),
         ),
         LayerSpec(
             "buildings",
@@ -192,13 +272,14 @@ LAYERS: dict[str, LayerSpec] = {
             "person_id",
             (
                 _s("person_id"),
-                _s("name", personal=True),
-                _s("phone", nullable=True, personal=True),
+                _s("name", personal=True, mask="name"),
+                _s("phone", nullable=True, personal=True, mask="phone"),
                 Field("is_party_member", "bool"),
                 _s("home_building_code", nullable=True),
             ),
             POINT,
             (Reference("home_building_code", "buildings"),),
+            scope=Scope("residents_or_holders", column="home_building_code"),
         ),
         LayerSpec(
             "assignments",
@@ -213,6 +294,8 @@ LAYERS: dict[str, LayerSpec] = {
             ),
             None,
             (Reference("person_id", "people"),),
+            scope=Scope("targets", column="target_code", role="role",
+                        targets=tuple(ROLE_TARGETS.items())),
         ),
         LayerSpec(
             "care_points",
@@ -224,6 +307,7 @@ LAYERS: dict[str, LayerSpec] = {
                 _i("capacity", nullable=True, minimum=0),
             ),
             POINT,
+            scope=Scope("near"),
         ),
         LayerSpec(
             "parking",
@@ -236,6 +320,7 @@ LAYERS: dict[str, LayerSpec] = {
                 Field("fee", "float", nullable=True, minimum=0),
             ),
             ("Point", "Polygon"),
+            scope=Scope("near"),
         ),
         LayerSpec(
             "tickets",
@@ -247,7 +332,7 @@ LAYERS: dict[str, LayerSpec] = {
                 _s("grid_code", nullable=True),
                 Field("created_at", "datetime"),
                 Field("closed_at", "datetime", nullable=True),
-                _s("text"),
+                _s("text", free_text=True),
             ),
             POINT,
             (Reference("grid_code", "grids"),),
@@ -258,6 +343,7 @@ LAYERS: dict[str, LayerSpec] = {
             (_s("name", nullable=True), _s("kind", nullable=True, choices=ROAD_KINDS)),
             ("LineString",),
             required=False,
+            scope=Scope("near"),
         ),
     )
 }

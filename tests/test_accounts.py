@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from layers import clock
 from layers import register as reg
+from layers.auth import Principal
 from layers.auth.accounts import (
     ACCOUNT_COLUMNS,
     AUDIT_COLUMNS,
@@ -37,6 +38,9 @@ from layers.store import ACCOUNTS_TABLE, AUDIT_TABLE, CHANGE_LOG, open_store
 from layers.tickets import TicketStore
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 NOON = dt.datetime(2026, 11, 20, 12, 0, 0)
 PASSWORD = "correct horse battery"
@@ -295,12 +299,12 @@ def test_audit_log_joins_changes_and_ticket_moves_with_filters(acc, accounts_sto
     building = store.select_rows("buildings", columns=["code"])["code"].iloc[0]
     set_clock(monkeypatch, NOON + dt.timedelta(hours=1))
     pid = reg.add_person(store, name="张测试", phone="13812345678", building=building,
-                         by="alice")
+                         principal=Principal.operator("alice"))
     tickets = TicketStore.for_store(store)
-    received = tickets.frame()
+    received = tickets.frame(principal=OP)
     tid = received.loc[received["status"] == "received", "id"].iloc[0]
     set_clock(monkeypatch, NOON + dt.timedelta(hours=2))
-    tickets.move(tid, "registered", by="bob", note="登记")
+    tickets.move(tid, "registered", principal=Principal.operator("bob"), note="登记")
     tickets.close()
     acc.audit("Admin", "export", "coverage", "xlsx, 12 rows")
 
@@ -330,7 +334,8 @@ def test_writes_keep_accounts_and_logs(gpkg_acc, store_copy):
     acc = gpkg_acc
     store = open_store(store_copy)
     building = store.select_rows("buildings", columns=["code"])["code"].iloc[0]
-    reg.add_person(store, name="张测试", phone=None, building=building, by="alice")
+    reg.add_person(store, name="张测试", phone=None, building=building,
+                   principal=Principal.operator("alice"))
     token = acc.add("wall", "kiosk", by="cli")
     acc.audit("Admin", "reveal_phone", "P00000001")
     counts = {t: sql(store_copy, f"SELECT count(*) FROM {t}")[0][0]
@@ -425,7 +430,7 @@ def test_logins_leave_the_layer_version_alone_edits_change_it(store_copy):
     accts.audit("boss", "reveal_phone", "P00000001")
     assert store.version() == before
     building = store.select_rows("buildings", None, columns=["code"])["code"].iloc[0]
-    reg.add_person(store, name="甲", building=building, by="t")
+    reg.add_person(store, name="甲", building=building, principal=Principal.operator("t"))
     after_edit = store.version()
     assert after_edit != before
     store.transform(lambda _current: {}, meta={"note": "x"})

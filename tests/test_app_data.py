@@ -11,7 +11,12 @@ from conftest import copy_store
 
 from dashboard import data as appdata
 from layers import register as reg
+from layers.auth import Principal
 from layers.store import GeoPackageStore, open_store
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 
 def _same(a, b) -> None:
@@ -44,7 +49,7 @@ def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeyp
     assert reads == []  # nothing changed: nothing read
     assert again["buildings"] is first["buildings"]
     reg.add_person(open_store(path), name="新居民", phone="13800000000", source="test",
-                   building=str(first["buildings"]["code"].iloc[0]))
+                   building=str(first["buildings"]["code"].iloc[0]), principal=OP)
     after = appdata.load(str(path), 1)
     _ = [after[n] for n in after]
     assert reads == [["people"]]  # the one layer the edit changed
@@ -118,7 +123,8 @@ def test_coverage_is_kept_beside_the_store_per_layer_versions(demo_file, tmp_pat
     # an assignment elsewhere: the grid's gap closes in the next coverage
     gap = first.grids_without_sentinel[0]
     person = str(data.people[data.people["is_party_member"]]["person_id"].iloc[0])
-    reg.assign(open_store(path), person_id=person, role="grid_sentinel", target=gap, by="t")
+    reg.assign(open_store(path), person_id=person, role="grid_sentinel", target=gap,
+               principal=Principal.operator("t"))
     snapshot.wait()
     after = appdata.coverage(path, appdata.load(path, 1))
     assert len(runs) == 3 and gap not in after.grids_without_sentinel
@@ -150,9 +156,12 @@ def test_after_edits_the_kept_memo_gives_a_fresh_coverage(demo_file, tmp_path, m
     building = str(data.assignments.query("role == 'building_member'").iloc[0].target_code)
     home = str(data.buildings.code.iloc[-1])
     edits = [
-        lambda: reg.assign(store, person_id=pick, role="grid_sentinel", target=gap, by="t"),
-        lambda: reg.unassign(store, person_id=member, target=building, by="t"),
-        lambda: reg.edit_person(store, pick, home_building_code=home, by="t"),
+        lambda: reg.assign(store, person_id=pick, role="grid_sentinel", target=gap,
+                           principal=Principal.operator("t")),
+        lambda: reg.unassign(store, person_id=member, target=building,
+                             principal=Principal.operator("t")),
+        lambda: reg.edit_person(store, pick, home_building_code=home,
+                                principal=Principal.operator("t")),
     ]
     for version, edit in enumerate(edits, start=1):
         edit()

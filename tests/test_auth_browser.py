@@ -39,6 +39,7 @@ from browserkit import ARTIFACTS, ROOT, shot, streamlit_server
 from conftest import copy_store
 
 from dashboard.i18n import MESSAGES, t
+from layers.auth import Principal
 from layers.auth.principal import HANDLER_MOVES
 from layers.tickets import TicketStore, workflow
 
@@ -597,9 +598,10 @@ def test_sentinel_moves_as_a_handler_only_and_sees_masked_phones(browser, server
     b = demo.buildings[demo.buildings.grid_code == grid].iloc[0]
     p = b.geometry.representative_point()
     ts = TicketStore.for_store(town)
-    tid = ts.add("sanitation", p.x, p.y, "楼道堆物（哨兵测试）", building_code=b.code, by="测试")
+    tid = ts.add("sanitation", p.x, p.y, "楼道堆物（哨兵测试）", building_code=b.code,
+                 principal=Principal.operator("测试"))
     for status in workflow.path_to("in_progress")[1:]:
-        ts.move(tid, status, by="测试")
+        ts.move(tid, status, principal=Principal.operator("测试"))
     ts.close()
     ctx = _context(browser)
     page, _ = _open_as(ctx, server, "/tickets", "sentinel", t("page_tickets"))

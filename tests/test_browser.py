@@ -18,6 +18,12 @@ import pytest
 from browserkit import ARTIFACTS, shot, streamlit_server
 from conftest import copy_store
 
+from layers.auth import Principal
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
+
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
 
@@ -263,7 +269,7 @@ def _server_tickets(demo_file):
 
     tmp = Path(tempfile.mkdtemp()) / "town.gpkg"
     copy_store(demo_file, tmp)
-    return TicketStore.for_store(tmp).frame()
+    return TicketStore.for_store(tmp).frame(principal=OP)
 
 
 def test_wall_refresh_keeps_the_map(server, browser):

@@ -12,8 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import reports
 from dashboard.i18n import MESSAGES, t
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.lookup import mask_phone
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 
@@ -166,7 +171,7 @@ def test_tickets_page_intake_and_move(app_store, demo):
     assert not at.exception
     assert any("已受理" in s.value for s in at.success)
     ts = TicketStore.for_store(app_store)
-    new = ts.frame().sort_values("id").iloc[-1]
+    new = ts.frame(principal=OP).sort_values("id").iloc[-1]
     assert new["text"] == "<b>楼道灯</b>坏了"  # stored as typed, shown as text
     assert new["grid_code"] == demo.buildings.grid_code.iloc[11]
     assert new["building_code"] == building
@@ -177,12 +182,12 @@ def test_tickets_page_intake_and_move(app_store, demo):
     assert "立案" in labels and "不予立案" in labels and "结案" not in labels
     [b for b in at.button if b.label == "立案"][0].click().run()
     assert not at.exception
-    assert ts.get(new["id"])["status"] == "registered"
+    assert ts.get(new["id"], principal=OP)["status"] == "registered"
     # dispatch it to the street's joint meeting
     [s for s in at.selectbox if s.label == "承办"][0].set_value("joint_meeting")
     [b for b in at.button if b.label == "派遣"][0].click().run()
     assert not at.exception
-    t = ts.get(new["id"])
+    t = ts.get(new["id"], principal=OP)
     assert t["status"] == "dispatched" and t["handler"] == "joint_meeting"
     assert [h["status"] for h in t["history"]] == ["received", "registered", "dispatched"]
 

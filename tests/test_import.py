@@ -13,11 +13,15 @@ import shapely
 from conftest import content_digest
 
 from layers import crs as lcrs
+from layers.auth import Principal
 from layers.errors import LayerValidationError
 from layers.importer import ImportFileError, check_file, import_file, read_source
 from layers.store import open_store
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,7 +49,8 @@ def test_csv_with_chinese_headers_in_gcj02_appends(store, demo, tmp_path):
     rows["经度"], rows["纬度"] = glon, glat
     f = tmp_path / "care.csv"
     rows.to_csv(f, index=False, encoding="gb18030")  # GBK text, as office PCs save it
-    result = import_file(open_store(store), f, "care_points", mode="append", crs="gcj02")
+    result = import_file(open_store(store), f, "care_points", mode="append", crs="gcj02",
+                         principal=OP)
     assert any("GCJ-02" in n for n in result.notes)
     back = open_store(store).read(["care_points"]).care_points
     assert len(back) == len(demo.care_points) + 5
@@ -66,7 +71,7 @@ def test_any_invalid_row_refuses_the_file_and_keeps_the_store(store, demo, tmp_p
     rows.to_csv(f, index=False)
     before = _digest(store)
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store), f, "care_points", mode="append")
+        import_file(open_store(store), f, "care_points", mode="append", principal=OP)
     text = str(err.value)
     assert str(f) in text
     # numbered as the file's own lines: the header is line 1, the first data row line 2
@@ -83,7 +88,7 @@ def test_missing_columns_are_named(store, demo, tmp_path):
     f = tmp_path / "noname.xlsx"
     rows.to_excel(f, index=False)
     with pytest.raises(LayerValidationError, match="field name: required column is missing"):
-        import_file(open_store(store), f, "care_points")
+        import_file(open_store(store), f, "care_points", principal=OP)
 
 
 def test_shapefile_gbk_without_cpg_and_projected_crs(store, demo, tmp_path):
@@ -111,7 +116,7 @@ def test_self_intersecting_polygon_is_refused(store, demo, tmp_path):
     f = tmp_path / "b.geojson"
     b.to_file(f, driver="GeoJSON")
     with pytest.raises(LayerValidationError, match="feature 2 .*Self-intersection"):
-        import_file(open_store(store), f, "buildings", mode="append")
+        import_file(open_store(store), f, "buildings", mode="append", principal=OP)
 
 
 @pytest.mark.parametrize("name,content,message", [
@@ -124,7 +129,7 @@ def test_unreadable_files_get_a_message(store, tmp_path, name, content, message)
     f = tmp_path / name
     f.write_bytes(content)
     with pytest.raises(ImportFileError, match=message):
-        import_file(open_store(store), f, "care_points")
+        import_file(open_store(store), f, "care_points", principal=OP)
 
 
 def test_cli_import(store, demo, tmp_path):
@@ -151,9 +156,9 @@ OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
 def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
     # the Shenzhen extract lies far from the Chongqing demo: refused unless forced
     with pytest.raises(LayerValidationError, match="outside the area"):
-        import_file(open_store(store), OSM, "parking", mode="append")
+        import_file(open_store(store), OSM, "parking", mode="append", principal=OP)
     r = import_file(open_store(store), OSM, "parking", mode="append",
-                    force_outside_region=True)
+                    force_outside_region=True, principal=OP)
     back = open_store(store)
     pk = back.read(["parking"]).parking
     assert len(pk) == len(demo.parking) + 6
@@ -166,7 +171,7 @@ def test_osm_care_points_and_parking_keep_the_attribution(store, demo):
     assert "Open Database License" in meta["attribution_parking"]
     assert any("attribution kept" in n for n in r.notes)
     import_file(open_store(store), OSM, "care_points", mode="append",
-                force_outside_region=True)
+                force_outside_region=True, principal=OP)
     cp = open_store(store).read(["care_points"]).care_points
     assert (cp[cp.code.str.startswith("OSM-")].kind == "kindergarten").all()
     assert meta["fictional"] == "true"  # the store's own metadata is kept
@@ -191,7 +196,7 @@ def test_osm_buildings_are_placed_in_grids(tmp_path):
     })
     path = tmp_path / "sz.gpkg"
     open_store(path).write(small)
-    r = import_file(open_store(path), OSM, "buildings")
+    r = import_file(open_store(path), OSM, "buildings", principal=OP)
     b = open_store(path).read(["buildings"]).buildings
     assert len(b) > 100 and r.rows == len(b)
     assert b.code.str.startswith("440307001001001").all() and b.code.is_unique
@@ -210,7 +215,7 @@ def test_osm_buildings_are_placed_in_grids(tmp_path):
     assert open_store(path).meta()["attribution_buildings"].startswith(
         "© OpenStreetMap contributors")
     with pytest.raises(ImportFileError, match="OSM files can fill"):
-        import_file(open_store(path), OSM, "people")
+        import_file(open_store(path), OSM, "people", principal=OP)
 
 
 def test_partition_imported_community(tmp_path):
@@ -269,7 +274,7 @@ def test_every_kind_of_problem_is_reported_at_once(store, demo, tmp_path):
     found = {(p.field, p.row) for p in result.report.errors}
     assert {("kind", 3), ("kind", 7), ("community_code", 4), ("geometry", 6)} <= found
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store), f, "care_points", mode="append")
+        import_file(open_store(store), f, "care_points", mode="append", principal=OP)
     text = str(err.value)
     assert "'火星站' is not one of" in text
     assert "'999999999999' is not a code in communities" in text
@@ -309,13 +314,14 @@ def test_an_upload_is_recorded_under_its_users_name(store, demo, tmp_path):
 
     f = tmp_path / "upload.csv"
     _care_rows(demo).to_csv(f, index=False)
-    import_file(open_store(store), f, "care_points", mode="append", name="养老点.csv")
+    import_file(open_store(store), f, "care_points", mode="append", name="养老点.csv", principal=OP)
     assert open_store(store).meta()["source_care_points"] == "养老点.csv"
     code = demo.buildings.code.iloc[0]
     people = tmp_path / "upload.xlsx"
     pd.DataFrame({"姓名": ["甲"], "电话": ["13900000000"], "党员": ["是"],
                   "楼栋编码": [code]}).to_excel(people, index=False)
-    import_file(open_store(store), people, "people", name="人员台账.xlsx", by="测试")
-    reasons = reg.history(open_store(store))["reason"].astype(str)
+    import_file(open_store(store), people, "people", name="人员台账.xlsx",
+                principal=Principal.operator("测试"))
+    reasons = reg.history(open_store(store), principal=OP)["reason"].astype(str)
     assert reasons.str.contains("人员台账.xlsx line 2").any()
     assert not reasons.str.contains("upload").any()

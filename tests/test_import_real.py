@@ -22,6 +22,7 @@ import shapely
 from conftest import content_digest
 
 from layers import crs as lcrs
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.errors import LayerValidationError
 from layers.importer import check_file, import_file
@@ -29,6 +30,9 @@ from layers.layerset import LayerSet
 from layers.store import open_store
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
@@ -273,7 +277,7 @@ def test_repeated_problems_are_grouped_with_the_csv_s_own_lines(store_copy, demo
     f = tmp_path / "many.csv"
     f.write_text(text, encoding="utf-8")
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store_copy), f, "care_points", mode="append")
+        import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     msg = str(err.value)
     lines = [_brute_lines(text, f"MISS{i:03d},")[0] for i in range(600)]
     assert lines[:7] == [2, 3, 4, 6, 7, 10, 11]  # after the blank line and the 2-line row
@@ -329,7 +333,7 @@ def test_every_kind_of_problem_is_reported_at_once(store_copy, demo, tmp_path):
                       "renovation": ["拆除", "已改造", "已改造"]},
                      geometry=geoms, crs=4326).to_file(f)
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store_copy), f, "buildings", mode="append")
+        import_file(open_store(store_copy), f, "buildings", mode="append", principal=OP)
     text = str(err.value)
     assert "feature 1 / " in text and "'拆除' is not one of" in text
     assert "feature 2 / " in text and "'500106110999999' is not a code in grids" in text

@@ -17,7 +17,12 @@ import pytest
 from browserkit import ARTIFACTS, streamlit_server
 
 from dashboard.i18n import t
+from layers.auth import Principal
 from layers.tickets import TicketStore
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
@@ -142,7 +147,7 @@ def test_a_tap_shows_a_pin_and_the_placement_before_submitting(server, browser, 
         assert words in shown, (words, shown)
     assert t("submit_ticket") in page.locator(".st-key-intake_formbox").inner_text()
     assert frame.evaluate(DRAG)[0] is True  # a mouse drags the map
-    assert not TicketStore.for_store(town).frame(grid_code=place.grid_code).text.eq(
+    assert not TicketStore.for_store(town).frame(grid_code=place.grid_code, principal=OP).text.eq(
         "x").any()  # nothing filed yet
     _full_shot(page, f"tickets-intake-{width}")
     page.close()
@@ -186,11 +191,11 @@ def test_the_intake_fits_a_phone_and_files_a_ticket_with_a_photo(server, browser
     page.locator("[data-testid=stToast]").first.wait_for(timeout=10_000)
     toasts = page.locator("[data-testid=stToast]").all_inner_texts()  # shown for a few s only
     ts = TicketStore.for_store(town)
-    new = ts.frame().query("text == @text").iloc[0]
+    new = ts.frame(principal=OP).query("text == @text").iloc[0]
     assert new["building_code"] == b.code
     assert t("tk_done", L).format(id=new["id"]) in done.inner_text()
     assert sum(new["id"] in toast for toast in toasts) == 1
-    (photo,) = ts.photos(new["id"])
+    (photo,) = ts.photos(new["id"], principal=OP)
     assert photo.mime == "image/png" and photo.data == png()  # its content, not its name
     # the form is cleared for the next ticket: no pin (a new map), no text, nothing placed
     assert _pins_after_rerun(page) == 0

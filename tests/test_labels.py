@@ -14,12 +14,16 @@ import shapely
 import layers
 from dashboard.i18n import MESSAGES
 from layers import importer, labels, newstore, schema
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.reach import GROUPS
 from layers.tickets import TicketStore, catalogue, reports, workflow
 from layers.tickets.store import REPORTERS, SATISFACTION
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
@@ -150,7 +154,7 @@ def test_coverage_total_row_is_a_code(demo):
 def test_intake_history_note_is_empty(store_copy, demo):
     ts = TicketStore.for_store(store_copy)
     p = shapely.point_on_surface(demo.grids.geometry.iloc[0])
-    t = ts.get(ts.add("sanitation", p.x, p.y, "垃圾未清运"))
+    t = ts.get(ts.add("sanitation", p.x, p.y, "垃圾未清运", principal=OP), principal=OP)
     assert [h["status"] for h in t["history"]] == ["received"]
     assert t["history"][0]["note"] is None
 

@@ -14,8 +14,12 @@ from browserkit import ARTIFACTS, add_account, login, shot, streamlit_server
 from conftest import copy_store
 
 from dashboard.i18n import t
-from layers.auth import Accounts
+from layers.auth import Accounts, Principal
 from layers.store import open_store
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
@@ -112,5 +116,5 @@ def test_people_register_with_chinese_headers_through_the_page(browser, store_co
     assert new["phone"].tolist() == ["13900000000", "13900000001", "13900000002"]
     assert new["is_party_member"].tolist() == [False, True, False]
     assert new["home_building_code"].tolist() == codes.iloc[:3].tolist()
-    h = reg.history(open_store(store_copy))
+    h = reg.history(open_store(store_copy), principal=OP)
     assert set(h.loc[h["person_id"].isin(new["person_id"]), "by"]) == {"王芳"}

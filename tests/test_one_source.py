@@ -25,6 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import mapview
 from layers import clock, lookup
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.store import open_store
 from layers.tickets import TicketNotFound, TicketStore, db_path_for
@@ -32,6 +33,9 @@ from layers.tickets import reports as tr
 from layers.wall import wall_snapshot
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")
@@ -47,7 +51,8 @@ def _file_in_grid(ts: TicketStore, demo, grid: str, n: int) -> list[str]:
     """File ``n`` tickets on buildings of ``grid`` as the intake form does."""
     b = demo.buildings[demo.buildings.grid_code == grid].iloc[:n]
     pts = shapely.point_on_surface(b.geometry.to_numpy())
-    return [ts.add("sanitation", p.x, p.y, f"测试工单 {i}", building_code=code, by="王芳")
+    return [ts.add("sanitation", p.x, p.y, f"测试工单 {i}", building_code=code,
+                   principal=Principal.operator("王芳"))
             for i, (p, code) in enumerate(zip(pts, b.code, strict=True))]
 
 
@@ -56,10 +61,10 @@ def test_every_reader_counts_the_same_open_tickets_for_a_grid(store_copy, demo, 
     ts = TicketStore.for_store(store_copy)
     ids = _file_in_grid(ts, demo, grid, 4)
     for to in [*PATH, "closed"]:  # one closed the whole way
-        ts.move(ids[0], to, by="李娜")
+        ts.move(ids[0], to, principal=Principal.operator("李娜"))
     for to in PATH[:3]:  # one in progress
-        ts.move(ids[1], to, by="李娜")
-    frame = ts.frame()
+        ts.move(ids[1], to, principal=Principal.operator("李娜"))
+    frame = ts.frame(principal=OP)
     truth = int(((frame.grid_code == grid) & ~frame.status.isin(["closed",
                                                                   "closed_unresolved"])).sum())
     assert truth >= 3  # the three still open (plus any the demo history had there)
@@ -82,7 +87,7 @@ def test_every_reader_counts_the_same_open_tickets_for_a_grid(store_copy, demo, 
                            "json").stdout)
     assert show == next(r for r in listed if r["id"] == ids[0])  # one JSON form
     # the Open311 export
-    reqs = tr.to_open311(ts)
+    reqs = tr.to_open311(ts, principal=OP)
     assert sum(r["status"] == "open" for r in reqs if r["service_request_id"] in in_grid) \
         == truth
     # the wall, for the grid's community
@@ -110,9 +115,9 @@ def test_reading_never_creates_the_ticket_database(tmp_path, demo_file, monkeypa
 
     def read() -> None:  # pages read from several threads (one per session)
         try:
-            assert ts.frame().empty
+            assert ts.frame(principal=OP).empty
             assert ts.version()[0] == 0
-            assert ts.records(ts.frame()) == []
+            assert ts.records(ts.frame(principal=OP), principal=OP) == []
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
@@ -123,7 +128,7 @@ def test_reading_never_creates_the_ticket_database(tmp_path, demo_file, monkeypa
         th.join()
     assert errors == []
     with pytest.raises(TicketNotFound):
-        ts.get("T2026010100001")
+        ts.get("T2026010100001", principal=OP)
     monkeypatch.setenv("WANGGE_STORE", str(store))
     for page in ("map_page", "tickets_page", "wall_page"):
         at = AppTest.from_string(
@@ -135,8 +140,8 @@ def test_reading_never_creates_the_ticket_database(tmp_path, demo_file, monkeypa
     # the first ticket filed creates it
     p = shapely.point_on_surface(open_store(store).read(["communities", "grids"]
                                                         ).grids.geometry.iloc[0])
-    tid = ts.add("other", p.x, p.y, "第一张工单")
-    assert db.exists() and ts.get(tid)["status"] == "received"
+    tid = ts.add("other", p.x, p.y, "第一张工单", principal=OP)
+    assert db.exists() and ts.get(tid, principal=OP)["status"] == "received"
 
 
 def test_seeding_is_explicit_and_happens_once(tmp_path, demo_file, demo):
@@ -149,7 +154,7 @@ def test_seeding_is_explicit_and_happens_once(tmp_path, demo_file, demo):
     assert [p.returncode for p in procs] == [0] * 4, [e for _, e in outs]
     imported = sorted(int(o.strip().splitlines()[-1]) for o, _ in outs)
     assert imported == [0, 0, 0, len(demo.tickets)]
-    assert len(TicketStore.for_store(store).frame()) == len(demo.tickets)
+    assert len(TicketStore.for_store(store).frame(principal=OP)) == len(demo.tickets)
 
 
 def test_one_clock_moves_everything(store_copy, demo, monkeypatch):
@@ -157,11 +162,11 @@ def test_one_clock_moves_everything(store_copy, demo, monkeypatch):
     grid = demo.grids.code.iloc[7]
     ts = TicketStore.for_store(store_copy)
     tid = _file_in_grid(ts, demo, grid, 1)[0]  # sanitation: 3 days allowed
-    got = ts.get(tid)
+    got = ts.get(tid, principal=OP)
     assert got["created_at"] == "2026-11-20T09:00:00" and not got["overdue"]
     monkeypatch.setenv(clock.ENV, "2026-11-24T09:00:00")  # four days later
-    frame = ts.frame()
-    assert ts.get(tid)["overdue"] and bool(frame.set_index("id").overdue[tid])
+    frame = ts.frame(principal=OP)
+    assert ts.get(tid, principal=OP)["overdue"] and bool(frame.set_index("id").overdue[tid])
     data = open_store(store_copy).read()
     detail = lookup.grid_detail(data, grid, tickets=frame)
     assert bool(detail.open_tickets.set_index("id").overdue[tid])

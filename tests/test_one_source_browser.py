@@ -18,10 +18,15 @@ import pytest
 from browserkit import shot, streamlit_server
 
 from layers import clock
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.store import open_store
 from layers.tickets import TicketStore
 from layers.wall import wall_snapshot
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,7 @@ def test_ticket_filed_in_the_app_shows_in_the_detail_panel(browser, fresh_store,
         assert page.get_by_text("Page not found").count() == 0
         shot(page, "one-source-detail-panel")
         page.close()
-    tickets = TicketStore.for_store(fresh_store).frame()
+    tickets = TicketStore.for_store(fresh_store).frame(principal=OP)
     assert list(tickets.building_code) == [building.code]
 
 
@@ -66,7 +71,7 @@ def test_demo_wall_looks_live_long_after_its_anchor(browser, tmp_path, demo_file
     shutil.copyfile(demo_file, store)
     TicketStore.for_store(store, seed=True).close()  # the demo set up "today"
     data = open_store(store).read()
-    frame = TicketStore.for_store(store).frame()
+    frame = TicketStore.for_store(store).frame(principal=OP)
     snap = wall_snapshot(data, coverage(data), frame, clock.now())
     assert snap.per_day["received"].tail(7).sum() > 0  # a live town, not a week of zeros
     # the same town as on its anchor day: the same figures, shifted in time
@@ -123,7 +128,7 @@ def _frame_at_anchor(demo_file, tmp_path):
     os.environ[clock.ENV] = demo_file_anchor(store)
     try:
         ts = TicketStore.for_store(store, seed=True)
-        return ts.frame()
+        return ts.frame(principal=OP)
     finally:
         os.environ[clock.ENV] = saved
 

@@ -17,8 +17,13 @@ from dashboard.i18n import t
 from layers import clock
 from layers import register as reg
 from layers.assignments import active_assignments
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.store import open_store
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
@@ -90,7 +95,7 @@ def test_assign_a_sentinel_from_the_detail_panel(browser, server, town):
     page.close()
 
     [pid] = _holders(town, grid)
-    h = reg.history(open_store(town), target=grid)
+    h = reg.history(open_store(town), target=grid, principal=OP)
     assert list(zip(h["action"], h["person_id"], h["by"], h["source"], strict=True)) == [
         ("assign", pid, OPERATOR, "page:map")]
 
@@ -172,7 +177,7 @@ def test_names_and_operator_stay_text_in_the_new_controls(browser, hostile_town)
         _assert_inert(page, seen, "people page")
         shot(page, "people-hostile-person")
         page.close()
-    h = reg.history(open_store(hostile_town))
+    h = reg.history(open_store(hostile_town), principal=OP)
     assert hostile in set(h["by"])
 
 

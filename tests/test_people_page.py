@@ -20,6 +20,10 @@ from layers.auth import Accounts, Principal
 from layers.coverage import coverage
 from layers.store import open_store
 
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
+
 ROOT = Path(__file__).resolve().parent.parent
 OPERATOR = "王芳"
 
@@ -87,7 +91,7 @@ def test_add_a_person(app_store, demo):
     new = people[people["name"] == "柳青"].iloc[0]
     assert (new.phone, bool(new.is_party_member), new.home_building_code) == (
         "13912345678", True, building.code)
-    h = reg.history(open_store(app_store), person=new.person_id)
+    h = reg.history(open_store(app_store), person=new.person_id, principal=OP)
     assert list(h["action"]) == ["person_add"]
     assert (h["by"].iloc[0], h["source"].iloc[0]) == (OPERATOR, "page:people")
     # the new person is chosen; the form for the next one starts empty
@@ -127,7 +131,8 @@ def test_an_edit_decided_on_an_old_view_is_refused(app_store, demo):
     pid = demo.people.person_id.iloc[40]
     at = _page("people_page", person=pid)
     before = _person(app_store, pid)
-    reg.edit_person(open_store(app_store), pid, phone="13700001111", by="甲")  # meanwhile
+    reg.edit_person(open_store(app_store), pid, phone="13700001111",
+                    principal=Principal.operator("甲"))  # meanwhile
     _keyed(at.text_input, "ppl_name_").set_value("改过的名字")
     _keyed(at.button, "ppl_save_").click().run()
     assert not at.exception
@@ -143,7 +148,7 @@ def test_an_edit_decided_on_an_old_view_is_refused(app_store, demo):
     assert [s.value for s in at.success] == [t("ppl_saved")]
     assert not _warned(at, "ppl_conflict")
     assert _person(app_store, pid)["name"] == "改过的名字"
-    h = reg.history(open_store(app_store), person=pid)
+    h = reg.history(open_store(app_store), person=pid, principal=OP)
     assert list(h["by"]) == ["甲", OPERATOR]
     assert h["source"].iloc[-1] == "page:people"
 
@@ -189,7 +194,7 @@ def test_panel_assigns_and_refuses_a_stale_click(app_store, gap):
     at.button(key=f"asg_add_{gap}").click().run()
     assert not at.exception
     assert not any(t("no_sentinel_warning") in e.value for e in at.error)
-    h = reg.history(open_store(app_store), target=gap)
+    h = reg.history(open_store(app_store), target=gap, principal=OP)
     assert list(h["person_id"]) == [first]
     assert (h["by"].iloc[0], h["source"].iloc[0]) == (OPERATOR, "page:map")
     # the history table under the panel shows it (None as empty)
@@ -197,7 +202,7 @@ def test_panel_assigns_and_refuses_a_stale_click(app_store, gap):
     assert len(table) == 1 and "None" not in table.to_string()
     # someone else replaces the sentinel; a 更换 from the old view changes nothing
     reg.assign(open_store(app_store), person_id="P00000009", role="grid_sentinel", target=gap,
-               replace=True, by="甲")
+               replace=True, principal=Principal.operator("甲"))
     at.button(key=f"asg_replace_{gap}").click().run()
     assert not at.exception
     assert _warned(at, "asg_conflict")
@@ -253,7 +258,7 @@ def test_coverage_accepts_one_grid_and_fills_a_community_in_two_steps(app_store,
     assert not at.exception
     assert any(_prefix("cov_fill_done") in s.value for s in at.success)
     assert all(_in_force_on(app_store, g) for g in left)
-    h = reg.history(open_store(app_store))
+    h = reg.history(open_store(app_store), principal=OP)
     assert set(h.loc[h["action"] == "assign", "source"]) == {"page:coverage"}
     assert set(h.loc[h["action"] == "assign", "by"]) == {OPERATOR}
 
@@ -265,7 +270,7 @@ def test_as_of_a_past_day_shows_the_history(app_store, demo):
     pool = reg.suggestions(open_store(app_store).read())
     person = pool[pool.grid_code == grid].person_id.iloc[0]
     reg.assign(open_store(app_store), person_id=person, role="grid_sentinel", target=grid,
-               by="王芳")
+               principal=Principal.operator("王芳"))
     root = str(ROOT)
     yesterday = (clock.today() - dt.timedelta(days=1)).isoformat()
     for asof, expect_gap in ((None, False), (yesterday, True)):

@@ -23,6 +23,7 @@ import shapely
 from conftest import content_digest, raw_query
 
 from layers import register as reg
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.errors import LayerValidationError
 from layers.settings import Settings
@@ -30,6 +31,9 @@ from layers.store import CHANGE_LOG, RowConflict, open_store
 from layers.store.gpkg._sqlite import gpkg_bounds as _gpkg_bounds
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 20)
@@ -101,22 +105,24 @@ def test_assign_and_unassign_match_brute_force(store_copy):
     building = sorted(before[1])[0]
     member = free_party_members(store_copy, 1)[0]
 
-    reg.assign(store, person_id=person, role="grid_sentinel", target=grid, by="王芳")
-    reg.assign(store, person_id=member, role="building_member", target=building)
+    reg.assign(store, person_id=person, role="grid_sentinel", target=grid,
+               principal=Principal.operator("王芳"))
+    reg.assign(store, person_id=member, role="building_member", target=building, principal=OP)
     after = raw_gaps(store_copy, TODAY)
     assert after == (before[0] - {grid}, before[1] - {building})
     assert lib_gaps(store_copy, TODAY) == after
 
     end = TODAY + dt.timedelta(days=3)
-    assert reg.unassign(store, person_id=person, target=grid, until=end, reason="调岗") == 1
+    assert reg.unassign(store, person_id=person, target=grid, until=end, reason="调岗",
+                        principal=OP) == 1
     for day, has in ((TODAY, True), (end, True), (end + dt.timedelta(days=1), False),
                      (TODAY - dt.timedelta(days=1), False)):
         raw = raw_gaps(store_copy, day)
         assert (grid not in raw[0]) == has, day
         assert lib_gaps(store_copy, day) == raw, day
-    h = reg.history(store, target=grid)
+    h = reg.history(store, target=grid, principal=OP)
     assert h.action.tolist() == ["assign", "assignment_end"]
-    assert h.by.tolist() == ["王芳", None]
+    assert h.by.tolist() == ["王芳", OP.name]  # the operator without a name: "cli"
     assert h.after.iloc[1] == {"until": end.isoformat()} and h.reason.iloc[1] == "调岗"
 
 
@@ -182,7 +188,7 @@ def test_accept_suggestions(store_copy):
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.strip().splitlines()[-1]) == len(here) > 0
     assert raw_gaps(store_copy, TODAY)[0] == gaps_before - here
-    n = reg.accept_suggestions(store)  # the rest of the town
+    n = reg.accept_suggestions(store, principal=OP)  # the rest of the town
     after = raw_gaps(store_copy, TODAY)[0]
     assert len(gaps_before) - len(here) - n == len(after)
     a = store.select_rows("assignments", {"role": "grid_sentinel", "since": pd.Timestamp(TODAY)})
@@ -247,7 +253,7 @@ REFUSALS = [
 def refusal_store(store_copy):
     store = open_store(store_copy)
     p, gone = free_party_members(store_copy, 2)
-    reg.leave(store, gone, reason="moved")
+    reg.leave(store, gone, reason="moved", principal=OP)
     grid = sorted(raw_gaps(store_copy, TODAY)[0])[0]
     building = store.select_rows("buildings", {"grid_code": grid}, columns=["code"]).code.iloc[0]
     return store_copy, {"s": str(store_copy), "p": p, "gone": gone, "grid": grid,
@@ -270,13 +276,16 @@ def test_library_refusals_change_nothing(refusal_store):
     store = open_store(path)
     before = digest(path)
     cases = [
-        lambda: reg.assign(store, person_id=n["p"], role="sentinel", target=n["grid"]),
-        lambda: reg.assign(store, person_id=n["gone"], role="grid_sentinel", target=n["grid"]),
-        lambda: reg.add_person(store, name=" "),
-        lambda: reg.add_person(store, name="某人"),  # no home on the map
-        lambda: reg.edit_person(store, n["p"], shoe_size=42),
-        lambda: reg.edit_person(store, "P99999998", name="x"),
-        lambda: reg.unassign(store, person_id=n["p"], target=n["grid"]),  # holds nothing there
+        lambda: reg.assign(store, person_id=n["p"], role="sentinel", target=n["grid"],
+                           principal=OP),
+        lambda: reg.assign(store, person_id=n["gone"], role="grid_sentinel", target=n["grid"],
+                           principal=OP),
+        lambda: reg.add_person(store, name=" ", principal=OP),
+        lambda: reg.add_person(store, name="某人", principal=OP),  # no home on the map
+        lambda: reg.edit_person(store, n["p"], shoe_size=42, principal=OP),
+        lambda: reg.edit_person(store, "P99999998", name="x", principal=OP),
+        lambda: reg.unassign(store, person_id=n["p"], target=n["grid"],
+                             principal=OP),  # holds nothing there
     ]
     for case in cases:
         with pytest.raises(reg.RegisterError):
@@ -302,12 +311,13 @@ def test_library_refusals_change_nothing(refusal_store):
 def test_row_edit_changes_pages_in_place(store_copy):
     store = open_store(store_copy)
     reg.assign(store, person_id=free_party_members(store_copy, 1)[0], role="grid_sentinel",
-               target=sorted(raw_gaps(store_copy, TODAY)[0])[0])  # creates the log, indexes
+               target=sorted(raw_gaps(store_copy,
+                                      TODAY)[0])[0], principal=OP)  # creates the log, indexes
     ino, mode = os.stat(store_copy).st_ino, os.stat(store_copy).st_mode
     old = store_copy.read_bytes()
     p2 = free_party_members(store_copy, 1)[0]
     grid2 = sorted(raw_gaps(store_copy, TODAY)[0])[0]
-    reg.assign(store, person_id=p2, role="grid_sentinel", target=grid2)
+    reg.assign(store, person_id=p2, role="grid_sentinel", target=grid2, principal=OP)
     new = store_copy.read_bytes()
     st = os.stat(store_copy)
     assert (st.st_ino, st.st_mode) == (ino, mode)  # not replaced by another file
@@ -321,10 +331,10 @@ def test_row_edit_changes_pages_in_place(store_copy):
 def test_gdal_and_qgis_readers_see_the_rows(store_copy):
     store = open_store(store_copy)
     building = store.select_rows("buildings", columns=["code", "geometry"]).iloc[7]
-    pid = reg.add_person(store, name="新居民", party_member=True, building=building.code)
-    reg.edit_person(store, pid, expected={"name": "新居民"}, phone="13700001234")
+    pid = reg.add_person(store, name="新居民", party_member=True, building=building.code, principal=OP)
+    reg.edit_person(store, pid, expected={"name": "新居民"}, phone="13700001234", principal=OP)
     grid = sorted(raw_gaps(store_copy, TODAY)[0])[0]
-    reg.assign(store, person_id=pid, role="grid_sentinel", target=grid)
+    reg.assign(store, person_id=pid, role="grid_sentinel", target=grid, principal=OP)
 
     people = pyogrio.read_dataframe(store_copy, layer="people")
     me = people[people.person_id == pid]
@@ -363,7 +373,7 @@ def test_gdal_and_qgis_readers_see_the_rows(store_copy):
 def test_whole_store_writes_keep_the_log(store_copy):
     store = open_store(store_copy)
     p = free_party_members(store_copy, 1)[0]
-    reg.leave(store, p, reason="退休")
+    reg.leave(store, p, reason="退休", principal=OP)
     store.update({"care_points": store.read(["care_points"]).care_points})
     assert reg.people_left(store).person_id.tolist() == [p]
 
@@ -375,15 +385,16 @@ def test_long_lookups_and_moving_home(store_copy):
     assert store.select_rows("buildings", {"code": many}, columns=["code"]).code.tolist() == codes
     pid = free_party_members(store_copy, 1)[0]
     new_home = store.select_rows("buildings", {"code": codes[-1]}).geometry.iloc[0]
-    reg.edit_person(store, pid, home_building_code=codes[-1], name="改名", by="王芳")
+    reg.edit_person(store, pid, home_building_code=codes[-1], name="改名",
+                    principal=Principal.operator("王芳"))
     me = store.select_rows("people", {"person_id": pid}).iloc[0]
     assert me["home_building_code"] == codes[-1] and me["name"] == "改名"
     assert shapely.contains(new_home, me.geometry)
-    entry = reg.history(store, person=pid).iloc[-1]
+    entry = reg.history(store, person=pid, principal=OP).iloc[-1]
     assert entry.action == "person_edit" and entry.after["name"] == reg.PERSONAL
     assert entry.after["home_building_code"] == codes[-1]
-    reg.edit_person(store, pid, name="改名")  # no change: nothing written
-    assert len(reg.history(store, person=pid)) == 1
+    reg.edit_person(store, pid, name="改名", principal=OP)  # no change: nothing written
+    assert len(reg.history(store, person=pid, principal=OP)) == 1
 
 
 def test_geometry_header_functions(demo_file):
@@ -399,14 +410,15 @@ def test_geometry_header_functions(demo_file):
 WORKER = textwrap.dedent("""
     import json, sys, time
     from layers import register as reg
+    from layers.auth import Principal
     from layers.store import open_store
     path, jobs, start = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
     while time.time() < start:
         time.sleep(0.005)
     store = open_store(path)
     for pid, target in jobs:
-        reg.assign(store, person_id=pid, role="building_member", target=target, by=pid,
-                   source="test")
+        reg.assign(store, person_id=pid, role="building_member", target=target,
+                   principal=Principal.operator(pid), source="test")
 """)
 WHOLE = textwrap.dedent("""
     import sys, time
@@ -450,13 +462,14 @@ def test_parallel_editors_lose_nothing(store_copy):
 RACER = textwrap.dedent("""
     import sys, time
     from layers import register as reg
+    from layers.auth import Principal
     from layers.store import open_store
     path, pid, grid, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     while time.time() < start:
         time.sleep(0.002)
     try:
         reg.assign(open_store(path), person_id=pid, role="grid_sentinel", target=grid,
-                   expected_holders=[])
+                   expected_holders=[], principal=Principal.operator())
         print("ok")
     except reg.EditConflict as exc:
         print("conflict", exc)
@@ -470,27 +483,30 @@ def test_two_editors_on_the_same_assignment(store_copy):
     a, b, c, d = free_party_members(store_copy, 4)
     grid, grid2 = sorted(raw_gaps(store_copy, TODAY)[0])[:2]
     # both saw the grid without a sentinel; the first wins, the second is told
-    reg.assign(store, person_id=a, role="grid_sentinel", target=grid, expected_holders=[])
+    reg.assign(store, person_id=a, role="grid_sentinel", target=grid, expected_holders=[],
+               principal=OP)
     with pytest.raises(reg.EditConflict, match=a):
-        reg.assign(store, person_id=b, role="grid_sentinel", target=grid, expected_holders=[])
+        reg.assign(store, person_id=b, role="grid_sentinel", target=grid, expected_holders=[],
+                   principal=OP)
     # both saw `a` and replace them (更换): one replacement, then a conflict
     reg.assign(store, person_id=b, role="grid_sentinel", target=grid, replace=True,
-               expected_holders=[a])
+               expected_holders=[a], principal=OP)
     with pytest.raises(reg.EditConflict):
         reg.assign(store, person_id=c, role="grid_sentinel", target=grid, replace=True,
-                   expected_holders=[a])
+                   expected_holders=[a], principal=OP)
     # both end the same assignment: the second finds it ended
-    reg.unassign(store, person_id=b, target=grid, until=TODAY + dt.timedelta(days=1))
-    reg.unassign(store, person_id=b, target=grid)  # earlier still: a change, allowed
+    reg.unassign(store, person_id=b, target=grid, until=TODAY + dt.timedelta(days=1), principal=OP)
+    reg.unassign(store, person_id=b, target=grid, principal=OP)  # earlier still: a change, allowed
     with pytest.raises(reg.EditConflict, match="already"):
-        reg.unassign(store, person_id=b, target=grid)
+        reg.unassign(store, person_id=b, target=grid, principal=OP)
     # two editors of one person
     seen = store.select_rows("people", {"person_id": c}).phone.iloc[0]
-    reg.edit_person(store, c, expected={"phone": seen}, phone="13600000001")
+    reg.edit_person(store, c, expected={"phone": seen}, phone="13600000001", principal=OP)
     with pytest.raises(reg.EditConflict):
-        reg.edit_person(store, c, expected={"phone": "13600000009"}, phone="13600000002")
+        reg.edit_person(store, c, expected={"phone": "13600000009"}, phone="13600000002",
+                        principal=OP)
     assert store.select_rows("people", {"person_id": c}).phone.iloc[0] == "13600000001"
-    h = reg.history(store, target=grid)
+    h = reg.history(store, target=grid, principal=OP)
     assert h.action.tolist() == ["assign", "assignment_end", "assign", "assignment_end",
                                  "assignment_end"]
     # replaced the day before b started: a's last day is yesterday (a started today:
@@ -514,7 +530,7 @@ def test_replace_ends_the_holder_the_day_before(store_copy):
     newcomer = free_party_members(store_copy, 1)[0]
     day = TODAY + dt.timedelta(days=10)
     reg.assign(store, person_id=newcomer, role="grid_sentinel", target=held.target_code,
-               since=day, replace=True, expected_holders=[held.person_id], by="主任")
+               since=day, replace=True, expected_holders=[held.person_id], principal=Principal.operator("主任"))
     rows = store.select_rows("assignments", {"target_code": held.target_code})
     old = rows[rows.person_id == held.person_id].iloc[0]
     assert old.until == pd.Timestamp(day - dt.timedelta(days=1)) and old.active
@@ -523,7 +539,7 @@ def test_replace_ends_the_holder_the_day_before(store_copy):
         assert held.target_code not in res[0]
         act = coverage(open_store(store_copy).read(), Settings(as_of=d.isoformat())).grids
         assert act.set_index("code").sentinels[held.target_code] == who
-    h = reg.history(store, person=held.person_id)
+    h = reg.history(store, person=held.person_id, principal=OP)
     assert h.reason.iloc[-1] == f"replaced by {newcomer}"
 
 
@@ -535,7 +551,7 @@ def test_dates_follow_a_moving_demo_clock(store_copy, monkeypatch):
     store = open_store(store_copy)
     grid = sorted(raw_gaps(store_copy, later)[0])[0]
     p = free_party_members(store_copy, 1)[0]
-    reg.assign(store, person_id=p, role="grid_sentinel", target=grid)
+    reg.assign(store, person_id=p, role="grid_sentinel", target=grid, principal=OP)
     stored = raw_query(store_copy, "SELECT since FROM assignments WHERE person_id = ? AND "
                        "target_code = ?", (p, grid))[0][0]
     assert stored == f"{TODAY.isoformat()}T00:00:00"  # anchor-relative, like the demo's dates
@@ -547,4 +563,5 @@ def test_dates_follow_a_moving_demo_clock(store_copy, monkeypatch):
     r = cli("coverage", store_copy, "--as-of", later.isoformat(), "--format", "json", "-q",
             env=env)
     assert grid not in json.loads(r.stdout)["grids_without_sentinel"]
-    assert reg.history(store, target=grid).when.iloc[0] == pd.Timestamp(f"{later}T09:00:00")
+    assert reg.history(store, target=grid,
+                       principal=OP).when.iloc[0] == pd.Timestamp(f"{later}T09:00:00")

@@ -1,12 +1,16 @@
-"""Roles and scope in the library (issue 14): :mod:`layers.auth.principal` and
-:mod:`layers.auth.scope`, and the ``principal=`` of the register's writers and the ticket store.
+"""Roles and scope in the library (issues 14 and 23): :mod:`layers.auth.principal` and
+:mod:`layers.auth.scope`, and the required ``principal=`` of the register's writers and the
+ticket store.
 
 Every scoped read is compared with a brute-force scope computed here with plain loops over the
 store's rows (and shapely for the geometry): the exact grids, buildings, assignments, people and
-tickets a community worker and a sentinel should see, and no out-of-scope code anywhere. Every
+tickets a community worker and a sentinel should see, and no out-of-scope code anywhere
+(``tests/test_scope_bruteforce.py`` walks every layer and every role the same way). Every
 refused write is checked to leave the store file byte-identical and the change log / ticket
-history unchanged; every accepted one records the principal's name as ``by``, whatever ``by=``
-the caller passed.
+history unchanged; every accepted one records the principal's name as ``by`` (no writer takes
+a ``by`` of its own). Scope rules come from the layer contract: a layer declared in a test is
+cut by its references, or refused to scoped roles without a rule. Scope is what is in force
+today: an ended duty puts no one in scope, and ``assign`` checks the person too.
 
 The clock is fixed by conftest at 2026-11-20T12:00, the demo's anchor day.
 """
@@ -50,6 +54,9 @@ from layers.tickets import TicketStore
 from layers.tickets.workflow import MOVES
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 #: Layers cut to a principal's scope (the others are public and kept whole).
 SCOPED_LAYERS = ("communities", "grids", "buildings", "assignments", "people", "tickets")
@@ -57,6 +64,8 @@ PUBLIC_LAYERS = ("towns", "care_points", "parking", "roads")
 WHOLE_AREA = ("admin", "planner", "leader", "kiosk")
 #: Someone else's name a caller might try to pass as ``by``.
 FORGED = "冒名者"
+#: The demo's anchor day (conftest fixes the clock there).
+TODAY = pd.Timestamp("2026-11-20").date()
 
 
 # -- picking the principals from the demo's own rows --------------------------------------------
@@ -75,7 +84,7 @@ def data(demo_file) -> LayerSet:
 def frame(demo_file) -> pd.DataFrame:
     ts = TicketStore.for_store(demo_file)
     try:
-        return ts.frame()
+        return ts.frame(principal=OP)
     finally:
         ts.close()
 
@@ -121,10 +130,20 @@ class Expected:
     assignments: list        # index labels of the in-scope assignment rows
     people: set[str]
     tickets: set[str]
+    holders: set[str]        # people holding a duty in force today in scope
+
+
+def _in_force(active, since, until) -> bool:
+    """The demo's anchor day (the fixed clock) within an active duty's dates."""
+    day = pd.Timestamp(TODAY)
+    return bool(active) and (pd.isna(since) or since <= day + pd.Timedelta(days=1)) and (
+        pd.isna(until) or until >= day)
 
 
 def brute_scope(data: LayerSet, *, communities=(), grids=()) -> Expected:
-    """The scope of a community worker (``communities``) or a sentinel (``grids``), by loops."""
+    """The scope of a community worker (``communities``) or a sentinel (``grids``), by loops:
+    assignments by the layer their role names, people living there or holding a duty in
+    force today there."""
     g_in: set[str] = set()
     c_in: set[str] = set()
     for code, comm in zip(data.grids["code"], data.grids["community_code"], strict=True):
@@ -137,17 +156,21 @@ def brute_scope(data: LayerSet, *, communities=(), grids=()) -> Expected:
     b_in = {code for code, g in zip(data.buildings["code"], data.buildings["grid_code"],
                                     strict=True) if g in g_in}
     a_in, assigned = [], set()
-    for label, pid, target in zip(data.assignments.index, data.assignments["person_id"],
-                                  data.assignments["target_code"], strict=True):
-        if target in g_in or target in b_in:
+    a = data.assignments
+    for label, pid, role, target, active, since, until in zip(
+            a.index, a["person_id"], a["role"], a["target_code"], a["active"], a["since"],
+            a["until"], strict=True):
+        if (role == "grid_sentinel" and target in g_in) or (
+                role == "building_member" and target in b_in):
             a_in.append(label)
-            assigned.add(pid)
+            if _in_force(active, since, until):
+                assigned.add(pid)
     p_in = {pid for pid, home in zip(data.people["person_id"],
                                      data.people["home_building_code"], strict=True)
             if pid in assigned or home in b_in}
     t_in = {tid for tid, g in zip(data.tickets["id"], data.tickets["grid_code"], strict=True)
             if g in g_in}
-    return Expected(c_in, g_in, b_in, sorted(a_in), p_in, t_in)
+    return Expected(c_in, g_in, b_in, sorted(a_in), p_in, t_in, assigned)
 
 
 def string_cells(ls: LayerSet, layers, *, skip=()):
@@ -253,15 +276,15 @@ def test_no_out_of_scope_code_anywhere(data, who, picks, role):
                | (set(data.people["person_id"]) - exp.people)
                | (set(data.tickets["id"]) - exp.tickets))
     out = scoped(data, who[role])
-    # a person assigned here may live elsewhere: their own home building code is the one
-    # exception, checked separately below
+    # a person assigned here may live elsewhere: their own home building code is one
+    # exception, checked separately below; who held a duty here that has ended the other
     leaks = [(n, c, v) for n, c, v in string_cells(
-        out, SCOPED_LAYERS, skip={("people", "home_building_code")}) if v in outside]
+        out, SCOPED_LAYERS, skip={("people", "home_building_code"),
+                                  ("assignments", "person_id")}) if v in outside]
     assert leaks == []
-    assigned_here = set(data.assignments.loc[exp.assignments, "person_id"])
     for pid, home in zip(out.people["person_id"], out.people["home_building_code"],
                          strict=True):
-        assert home in exp.buildings or pid in assigned_here, (pid, home)
+        assert home in exp.buildings or pid in exp.holders, (pid, home)
 
 
 @pytest.mark.parametrize("role", WHOLE_AREA)
@@ -362,9 +385,9 @@ def test_scoped_tickets_only_in_scope(data, frame, who, picks, role):
 def test_scoped_tickets_hide_text_and_handler(store_copy, who):
     ts = TicketStore.for_store(store_copy)
     try:
-        tid = ts.frame(status="dispatched")["id"].iloc[0]
-        ts.move(tid, "in_progress", handler="张师傅", by="x")
-        frame = ts.frame()
+        tid = ts.frame(status="dispatched", principal=OP)["id"].iloc[0]
+        ts.move(tid, "in_progress", handler="张师傅", principal=Principal.operator("x"))
+        frame = ts.frame(principal=OP)
     finally:
         ts.close()
     assert frame.set_index("id").loc[tid, "handler"] == "张师傅"
@@ -418,7 +441,7 @@ def test_place_of_and_require_place(demo_file, data, who, picks):
 
     c = who["community"]
     exp = brute_scope(data, communities=picks.communities)
-    assigned_in = set(data.assignments.loc[exp.assignments, "person_id"])
+    assigned_in = exp.holders
     lives_in = {pid for pid, home in zip(data.people["person_id"],
                                          data.people["home_building_code"], strict=True)
                 if home in exp.buildings}
@@ -485,12 +508,11 @@ def test_community_assigns_only_inside_its_communities(store_copy, data, who, pi
     pid = _free_member(data)
 
     _refused(store_copy, lambda: reg.assign(store, person_id=pid, role="grid_sentinel",
-                                            target=g_out, by=FORGED, principal=c))
+                                            target=g_out, principal=c))
     _refused(store_copy, lambda: reg.assign(store, person_id=pid, role="building_member",
                                             target=b_out, principal=c))
     n = log_len(store_copy)
-    reg.assign(store, person_id=pid, role="grid_sentinel", target=g_in, by=FORGED,
-               principal=c)
+    reg.assign(store, person_id=pid, role="grid_sentinel", target=g_in, principal=c)
     reg.assign(store, person_id=pid, role="building_member", target=b_in, principal=c)
     log = store.change_log()
     new = log.iloc[n:]
@@ -502,7 +524,7 @@ def test_community_assigns_only_inside_its_communities(store_copy, data, who, pi
     assert {g_in, b_in} <= set(held["target_code"])
 
     # ending: inside yes (by the principal), outside no
-    assert reg.unassign(store, person_id=pid, target=g_in, by=FORGED, principal=c) == 1
+    assert reg.unassign(store, person_id=pid, target=g_in, principal=c) == 1
     assert store.change_log().iloc[-1]["by"] == c.name
     holder_out = data.assignments[data.assignments["target_code"] == g_out]["person_id"].iloc[0]
     _refused(store_copy, lambda: reg.unassign(store, person_id=holder_out, target=g_out,
@@ -521,13 +543,13 @@ def test_community_adds_and_edits_people_only_inside(store_copy, data, who, pick
     _refused(store_copy, lambda: reg.add_person(store, name="无楼栋", home=(106.28, 29.6),
                                                 principal=c))
     pid = reg.add_person(store, name="新党员", phone="13900001111", party_member=True,
-                         building=b_in, by=FORGED, principal=c)
+                         building=b_in, principal=c)
     row = store.select_rows("people", {"person_id": pid})
     assert row["home_building_code"].iloc[0] == b_in and row["name"].iloc[0] == "新党员"
     entry = store.change_log({"person_id": pid}).iloc[-1]
     assert entry["action"] == "person_add" and entry["by"] == c.name
 
-    reg.edit_person(store, pid, phone="13900002222", by=FORGED, principal=c)
+    reg.edit_person(store, pid, phone="13900002222", principal=c)
     assert store.select_rows("people", {"person_id": pid})["phone"].iloc[0] == "13900002222"
     entry = store.change_log({"person_id": pid}).iloc[-1]
     assert entry["action"] == "person_edit" and entry["by"] == c.name
@@ -536,7 +558,7 @@ def test_community_adds_and_edits_people_only_inside(store_copy, data, who, pick
                                                  principal=c))
 
     # someone living and assigned wholly outside: not editable, cannot be made to leave
-    assigned_in = set(data.assignments.loc[exp.assignments, "person_id"])
+    assigned_in = exp.holders
     outsider = min(pid for pid, home in zip(data.people["person_id"],
                                             data.people["home_building_code"], strict=True)
                    if home not in exp.buildings and pid not in assigned_in)
@@ -547,7 +569,7 @@ def test_community_adds_and_edits_people_only_inside(store_copy, data, who, pick
     insider = min(pid for pid, home in zip(data.people["person_id"],
                                            data.people["home_building_code"], strict=True)
                   if home in exp.buildings)
-    reg.leave(store, insider, reason="搬家", by=FORGED, principal=c)
+    reg.leave(store, insider, reason="搬家", principal=c)
     assert store.change_log({"person_id": insider, "action": "person_leave"})["by"].tolist() \
         == [c.name]
     assert FORGED not in set(store.change_log()["by"])
@@ -583,7 +605,7 @@ def test_accept_suggestions_is_scoped(store_copy, data, who, picks):
     _refused(store_copy, lambda: reg.accept_suggestions(store, principal=c))
     _refused(store_copy, lambda: reg.accept_suggestions(store, community=outside, principal=c))
     n = log_len(store_copy)
-    done = sum(reg.accept_suggestions(store, community=comm, by=FORGED, principal=c)
+    done = sum(reg.accept_suggestions(store, community=comm, principal=c)
                for comm in picks.communities)
     new = store.change_log().iloc[n:]
     assert len(new[new["action"] == "assign"]) == done
@@ -595,11 +617,11 @@ def test_accept_suggestions_is_scoped(store_copy, data, who, picks):
 def test_admin_principal_is_recorded_as_by(store_copy, data, who):
     store = open_store(store_copy)
     pid = reg.add_person(store, name="管理员录入", building=data.buildings["code"].iloc[0],
-                         by=FORGED, principal=who["admin"])
+                         principal=who["admin"])
     assert store.change_log({"person_id": pid})["by"].tolist() == [who["admin"].name]
     # without a principal (the CLI) the caller's by stays
     pid2 = reg.add_person(store, name="命令行录入", building=data.buildings["code"].iloc[0],
-                          by="operator")
+                          principal=Principal.operator("operator"))
     assert store.change_log({"person_id": pid2})["by"].tolist() == ["operator"]
 
 
@@ -619,7 +641,7 @@ def _point(data: LayerSet, grid: str) -> tuple[float, float]:
 
 
 def _state(ts: TicketStore) -> tuple:
-    f = ts.frame()
+    f = ts.frame(principal=OP)
     return len(f), ts.version(), tuple(f["status"])
 
 
@@ -627,8 +649,8 @@ def test_sentinel_files_tickets_only_in_its_grids(tickets, data, who, picks):
     s = who["sentinel"]
     lon, lat = _point(data, picks.grids[1])
     cat = next(iter(tickets.catalogue))
-    tid = tickets.add(cat, lon, lat, "井盖松动", by=FORGED, principal=s)
-    t = tickets.get(tid)
+    tid = tickets.add(cat, lon, lat, "井盖松动", principal=s)
+    t = tickets.get(tid, principal=OP)
     assert t["grid_code"] == picks.grids[1] and t["status"] == "received"
     assert [e["by"] for e in t["history"]] == [s.name]
 
@@ -650,8 +672,8 @@ def test_sentinel_files_tickets_only_in_its_grids(tickets, data, who, picks):
     c = who["community"]
     in_grid = min(brute_scope(data, communities=picks.communities).grids)
     clon, clat = _point(data, in_grid)
-    cid = tickets.add(cat, clon, clat, "社区代报", by=FORGED, principal=c)
-    assert tickets.get(cid)["history"][0]["by"] == c.name
+    cid = tickets.add(cat, clon, clat, "社区代报", principal=c)
+    assert tickets.get(cid, principal=OP)["history"][0]["by"] == c.name
     out_grid = min(set(data.grids["code"])
                    - brute_scope(data, communities=picks.communities).grids)
     with pytest.raises(PermissionDenied):
@@ -664,10 +686,10 @@ def test_sentinel_handles_but_does_not_register_dispatch_or_close(tickets, data,
     tid = tickets.add(cat, *_point(data, picks.grids[0]), "路灯不亮", principal=s)
 
     def refused(to: str) -> None:
-        t = tickets.get(tid)
+        t = tickets.get(tid, principal=OP)
         with pytest.raises(PermissionDenied):
-            tickets.move(tid, to, by=FORGED, principal=s)
-        after = tickets.get(tid)
+            tickets.move(tid, to, principal=s)
+        after = tickets.get(tid, principal=OP)
         assert (after["status"], after["version"], len(after["history"])) == (
             t["status"], t["version"], len(t["history"]))
 
@@ -676,14 +698,14 @@ def test_sentinel_handles_but_does_not_register_dispatch_or_close(tickets, data,
     tickets.move(tid, "registered", principal=admin)
     refused("dispatched")
     tickets.move(tid, "dispatched", principal=admin)
-    assert tickets.move(tid, "in_progress", by=FORGED, principal=s)["status"] == "in_progress"
+    assert tickets.move(tid, "in_progress", principal=s)["status"] == "in_progress"
     refused("closed_unresolved")
     assert tickets.move(tid, "handled", principal=s)["status"] == "handled"
     refused("verified")
     tickets.move(tid, "verified", principal=admin)
     refused("closed")
-    tickets.move(tid, "closed", by=FORGED, principal=admin)
-    hist = tickets.get(tid)["history"]
+    tickets.move(tid, "closed", principal=admin)
+    hist = tickets.get(tid, principal=OP)["history"]
     assert [e["status"] for e in hist] == ["received", "registered", "dispatched",
                                            "in_progress", "handled", "verified", "closed"]
     assert [e["by"] for e in hist] == [s.name, admin.name, admin.name, s.name, s.name,
@@ -692,11 +714,11 @@ def test_sentinel_handles_but_does_not_register_dispatch_or_close(tickets, data,
 
 def test_moves_of_existing_tickets_are_scoped(tickets, who, picks):
     s = who["sentinel"]
-    f = tickets.frame()
+    f = tickets.frame(principal=OP)
     mine = f[(f["grid_code"] == picks.grids[0]) & (f["status"] == "dispatched")]["id"].tolist()
     theirs = f[~f["grid_code"].isin(picks.grids) & (f["status"] == "dispatched")]["id"].tolist()
     assert mine and theirs
-    t = tickets.move(mine[0], "in_progress", by=FORGED, principal=s)
+    t = tickets.move(mine[0], "in_progress", principal=s)
     assert t["status"] == "in_progress" and t["history"][-1]["by"] == s.name
 
     before = _state(tickets)
@@ -795,3 +817,233 @@ def test_ticket_store_without_grids_refuses_a_scoped_principal(tmp_path, who):
     ts = TicketStore(tmp_path / "t.sqlite")
     with pytest.raises(PermissionDenied):
         ts.add("noise", 106.5, 29.5, "吵", principal=who["sentinel"])
+
+
+# -- scope rules from the layer contract (issue 23) -------------------------------------------
+def _declare(monkeypatch, *specs) -> None:
+    """Add layers to the contract for one test (the schema and the layer set's names)."""
+    import layers.layerset
+    import layers.schema
+
+    for s in specs:
+        monkeypatch.setitem(layers.schema.LAYERS, s.name, s)
+    monkeypatch.setattr(layers.layerset, "LAYER_NAMES",
+                        (*layers.layerset.LAYER_NAMES, *(s.name for s in specs)))
+
+
+def _inspections(data: LayerSet) -> gpd.GeoDataFrame:
+    """One fictional inspection per building, with an inspector's phone and a note."""
+    b = data.buildings
+    return gpd.GeoDataFrame({
+        "id": [f"I{i:05d}" for i in range(len(b))],
+        "building_code": b["code"].to_numpy(),
+        "inspector_phone": [f"1390000{i:04d}" for i in range(len(b))],
+        "note": [f"住户{i}反映漏水" for i in range(len(b))],
+    }, geometry=b.geometry.representative_point().to_numpy(), crs="EPSG:4326")
+
+
+def test_a_new_layer_is_cut_by_its_references_without_naming_it(monkeypatch, data, who, picks):
+    """A layer the scope module has never heard of, referring to buildings, is cut to the
+    buildings in scope; a layer referring to it is cut through it; their personal fields are
+    masked by their flags (a phone as a phone, a field without a style not at all)."""
+    from layers.schema import Field, LayerSpec, Reference
+
+    _declare(monkeypatch,
+             LayerSpec("inspections", "id", (
+                 Field("id", "str"), Field("building_code", "str"),
+                 Field("inspector_phone", "str", personal=True, mask="phone"),
+                 Field("note", "str", personal=True)),
+                 ("Point",), (Reference("building_code", "buildings"),), required=False),
+             LayerSpec("inspection_photos", None, (Field("inspection_id", "str"),
+                                                   Field("caption", "str")),
+                       None, (Reference("inspection_id", "inspections"),), required=False))
+    insp = _inspections(data)
+    photos = pd.DataFrame({"inspection_id": insp["id"], "caption": "照片"})
+    ls = data.replace(inspections=insp, inspection_photos=photos)
+    for role in ("sentinel", "community"):
+        exp = (brute_scope(data, grids=picks.grids) if role == "sentinel"
+               else brute_scope(data, communities=picks.communities))
+        out = scoped(ls, who[role])
+        want = {i for i, b in zip(insp["id"], insp["building_code"], strict=True)
+                if b in exp.buildings}
+        assert want and len(want) < len(insp)
+        assert set(out["inspections"]["id"]) == want
+        assert set(out["inspection_photos"]["inspection_id"]) == want
+        phones = dict(zip(insp["id"], insp["inspector_phone"], strict=True))
+        for i, ph, note in zip(out["inspections"]["id"], out["inspections"]["inspector_phone"],
+                               out["inspections"]["note"], strict=True):
+            if role == "sentinel":  # masked: the phone's style; no style: nothing
+                assert ph == phones[i][:3] + "****" + phones[i][-4:] and note == ""
+            else:
+                assert ph == phones[i] and note.endswith("反映漏水")
+    # whole-area roles keep every row; the planner reads no personal field of it
+    planner = scoped(ls, who["planner"])
+    assert len(planner["inspections"]) == len(insp)
+    # a required text field reads as empty text, an optional one as missing
+    assert (planner["inspections"]["note"] == "").all()
+    assert (planner["inspections"]["inspector_phone"] == "").all()
+
+
+def test_a_layer_without_a_rule_is_refused_to_scoped_roles(monkeypatch, data, who):
+    """No declared rule and no reference to a layer cut to the scope: a scoped principal is
+    refused the whole read (never shown the layer whole); whole-area roles read it, masked."""
+    from layers.auth.scope import UndeclaredScope, scope_rule
+    from layers.schema import Field, LayerSpec, Reference
+
+    _declare(monkeypatch, LayerSpec("hotline_notes", "id", (
+        Field("id", "str"), Field("caller", "str", personal=True, mask="name"),
+        Field("care_point", "str")), None,
+        (Reference("care_point", "care_points"),), required=False))  # public: cuts nothing
+    notes = pd.DataFrame({"id": ["H1", "H2"], "caller": ["张三丰", "李四"],
+                          "care_point": data.care_points["code"].iloc[:2].to_numpy()})
+    ls = data.replace(hotline_notes=notes)
+    with pytest.raises(UndeclaredScope, match="hotline_notes"):
+        scope_rule("hotline_notes")
+    for role in ("sentinel", "community"):
+        with pytest.raises(UndeclaredScope):
+            scoped(ls, who[role])
+        assert isinstance(UndeclaredScope("x"), PermissionDenied)
+    assert list(scoped(ls, who["admin"])["hotline_notes"]["caller"]) == ["张三丰", "李四"]
+    assert list(scoped(ls, who["leader"])["hotline_notes"]["caller"]) == ["张**", "李*"]
+    # without it, the same roles read the store as before
+    assert len(scoped(data, who["sentinel"]).grids) == 2
+
+
+def test_every_layer_of_the_contract_has_a_rule():
+    from layers.auth.scope import scope_rule
+    from layers.schema import LAYERS
+
+    rules = {name: scope_rule(name).rule for name in LAYERS}
+    assert rules == {"towns": "public", "communities": "of_grids", "grids": "own_grids",
+                     "buildings": "references", "people": "residents_or_holders",
+                     "assignments": "targets", "care_points": "near", "parking": "near",
+                     "tickets": "references", "roads": "near"}
+
+
+# -- scope is what is in force today (issue 23: a security probe's hole) ---------------------
+def _ended_only(data: LayerSet) -> tuple[str, str]:
+    """``(person, community)``: someone whose only tie to ``community`` is a duty that is no
+    longer in force (they live elsewhere and hold nothing in force there)."""
+    comm_of = dict(zip(data.grids["code"], data.grids["community_code"], strict=True))
+    comm_of.update((b, comm_of[g]) for b, g in zip(data.buildings["code"],
+                                                   data.buildings["grid_code"], strict=True))
+    home = dict(zip(data.people["person_id"], data.people["home_building_code"], strict=True))
+    a = data.assignments
+    rows = list(zip(a["person_id"], a["target_code"], a["active"], a["since"], a["until"],
+                    strict=True))
+    for pid, target, active, since, until in rows:
+        if _in_force(active, since, until):
+            continue
+        comm = comm_of[target]
+        held_there = any(p == pid and comm_of[t] == comm and _in_force(ac, s, u)
+                         for p, t, ac, s, u in rows)
+        if comm_of.get(home.get(pid)) != comm and not held_there:
+            return pid, comm
+    raise AssertionError("the demo has no ended duty of someone living elsewhere")
+
+
+def test_an_ended_duty_puts_no_one_in_scope(store_copy, data):
+    """Once their duty ended, a person who lives elsewhere is no longer seen by, nor
+    editable by, the community where they served (it used to keep them forever)."""
+    pid, comm = _ended_only(data)
+    c = Principal("社区", "community", communities=frozenset({comm}))
+    assert pid not in set(scoped(data, c).people["person_id"])
+    store = open_store(store_copy)
+    with pytest.raises(PermissionDenied):
+        require_person(c, store.select_rows, pid, "people_edit")
+    _refused(store_copy, lambda: reg.edit_person(store, pid, phone="13900005555", principal=c))
+    _refused(store_copy, lambda: reg.leave(store, pid, principal=c))
+    with pytest.raises(PermissionDenied):
+        reg.history(store, person=pid, principal=c)
+    # the duty itself stays in the place's history, seen where it was held
+    assert pid in set(scoped(data, c).assignments["person_id"])
+
+
+def test_assign_checks_the_person_too(store_copy, data, who, picks):
+    """A community worker cannot draft someone from elsewhere onto a grid of its own (and so
+    gain the right to edit them): the person must live there or already hold a duty there."""
+    store = open_store(store_copy)
+    c = who["community"]
+    exp = brute_scope(data, communities=picks.communities)
+    g_in = min(exp.grids)
+    busy = {pid for pid, act, s, u in zip(data.assignments["person_id"],
+                                          data.assignments["active"],
+                                          data.assignments["since"], data.assignments["until"],
+                                          strict=True) if _in_force(act, s, u)}
+    outsider = min(pid for pid, home, pm in zip(
+        data.people["person_id"], data.people["home_building_code"],
+        data.people["is_party_member"], strict=True)
+        if pm and home not in exp.buildings and pid not in exp.holders and pid not in busy)
+    _refused(store_copy, lambda: reg.assign(store, person_id=outsider, role="grid_sentinel",
+                                            target=g_in, principal=c))
+    _refused(store_copy, lambda: reg.edit_person(store, outsider, phone="13900006666",
+                                                 principal=c))
+    # the operator may; then the person holds a duty in force here and is in scope
+    reg.assign(store, person_id=outsider, role="grid_sentinel", target=g_in,
+               principal=Principal.operator("ops"))
+    reg.edit_person(store, outsider, phone="13900006666", principal=c)
+    insider = min(pid for pid, home in zip(data.people["person_id"],
+                                           data.people["home_building_code"], strict=True)
+                  if home in exp.buildings and pid not in busy)
+    reg.assign(store, person_id=insider, role="building_member", target=min(exp.buildings),
+               principal=c)
+
+
+def test_accept_suggestions_picks_only_people_in_scope(store_copy, data):
+    """The suggestions a community worker accepts are made among the people of its scope:
+    a party member registered (by the operator) without a home building, their home point
+    inside one of its grids without a sentinel, is nearest — and not drafted."""
+    from layers.coverage import coverage
+
+    store = open_store(store_copy)
+    gaps = coverage(data).grids_without_sentinel
+    grid = min(gaps)
+    comm = data.grids.set_index("code").loc[grid, "community_code"]
+    pt = shapely.point_on_surface(data.grids.set_index("code").loc[grid, "geometry"])
+    stranger = reg.add_person(store, name="外来党员", party_member=True, home=(pt.x, pt.y),
+                              principal=Principal.operator("ops"))
+    whole = reg.suggestions(store)
+    assert stranger in set(whole[(whole["grid_code"] == grid) & (whole["rank"] == 1)]
+                           ["person_id"])
+    c = Principal("社区", "community", communities=frozenset({comm}))
+    n = log_len(store_copy)
+    reg.accept_suggestions(store, community=comm, principal=c)
+    new = store.change_log().iloc[n:]
+    assert stranger not in set(new["person_id"])
+    assert set(new["by"]) <= {c.name}
+    for pid in new["person_id"]:
+        require_person(c, store.select_rows, pid, "people_edit")
+
+
+def test_writers_take_no_by_of_their_own(store_copy, tickets, data, who, picks):
+    """``by`` is the principal's name: there is no argument to pass another one."""
+    store = open_store(store_copy)
+    s = who["sentinel"]
+    with pytest.raises(TypeError):
+        reg.add_person(store, name="某人", building=data.buildings["code"].iloc[0],
+                       by=FORGED, principal=who["admin"])  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        reg.assign(store, person_id=_free_member(data), role="grid_sentinel",
+                    # type: ignore[call-arg]
+                   target=picks.grids[0], principal=who["admin"], by=FORGED)
+    cat = next(iter(tickets.catalogue))
+    with pytest.raises(TypeError):
+        tickets.add(cat, *_point(data, picks.grids[0]), "x", principal=s,  # type: ignore[call-arg]
+                    by=FORGED)
+    # and no principal is no write
+    with pytest.raises(TypeError):
+        reg.leave(store, data.people["person_id"].iloc[0])  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        tickets.frame()  # type: ignore[call-arg]
+
+
+def test_history_is_read_in_scope(store_copy, data, who, picks):
+    store = open_store(store_copy)
+    s = who["sentinel"]
+    mine = picks.grids[0]
+    other = min(g for g in data.grids["code"] if g not in picks.grids)
+    assert len(reg.history(store, target=mine, principal=s)) >= 0
+    for kw in ({"target": other}, {}):
+        with pytest.raises(PermissionDenied):
+            reg.history(store, principal=s, **kw)
+    assert len(reg.history(store, principal=who["leader"])) == len(store.change_log())

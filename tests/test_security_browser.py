@@ -21,6 +21,7 @@ import pytest
 from browserkit import shot, streamlit_server
 from conftest import copy_store
 
+from layers.auth import Principal
 from layers.store import open_store
 from layers.tickets import TicketStore
 
@@ -56,8 +57,8 @@ def hostile_store(tmp_path_factory, demo):
     p = b.geometry.representative_point()
     for i, payload in enumerate(PAYLOADS):
         tid = ts.add("sanitation", p.x, p.y, f"工单 {payload}", building_code=b.code,
-                     by=f"人{i}<b class='pwn'>")
-        ts.move(tid, "registered", by=payload[:60], note=payload)
+                     principal=Principal.operator(f"人{i}<b class='pwn'>"))
+        ts.move(tid, "registered", principal=Principal.operator(payload[:60]), note=payload)
     return path
 
 

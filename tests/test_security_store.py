@@ -19,11 +19,16 @@ import pyogrio
 import pytest
 import shapely
 
+from layers.auth import Principal
 from layers.errors import LayerValidationError, StoreError
 from layers.importer import ImportFileError, check_file, import_file
 from layers.layerset import LayerSet
 from layers.settings import DEFAULT_SETTINGS
 from layers.store import open_store
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +84,8 @@ def test_append_merges_with_the_layer_as_it_is_when_written(demo, store_copy, tm
     codes_a = _care_csv(demo, a, "A")
     codes_b = _care_csv(demo, b, "B", start=3)
     check_file(store, a, "care_points", mode="append")  # preview, before b lands
-    import_file(store, b, "care_points", mode="append")
-    result = import_file(store, a, "care_points", mode="append")
+    import_file(store, b, "care_points", mode="append", principal=OP)
+    result = import_file(store, a, "care_points", mode="append", principal=OP)
     stored = set(store.read(["care_points"]).care_points.code)
     assert set(codes_a) | set(codes_b) <= stored
     assert result.rows == len(demo.care_points) + 6
@@ -94,7 +99,7 @@ def test_read_only_store_is_refused_and_left_alone(demo, store_copy, tmp_path):
     os.chmod(store_copy, 0o444)
     before = _digest(store_copy)
     with pytest.raises(StoreError, match="read-only"):
-        import_file(open_store(store_copy), f, "care_points", mode="append")
+        import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     with pytest.raises(StoreError, match="read-only"):
         open_store(store_copy).write(demo)
     assert _digest(store_copy) == before
@@ -106,7 +111,7 @@ def test_write_keeps_the_store_file_mode(demo, store_copy, tmp_path):
     f = tmp_path / "c.csv"
     _care_csv(demo, f, "MODE")
     os.chmod(store_copy, 0o640)
-    import_file(open_store(store_copy), f, "care_points", mode="append")
+    import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     assert stat.S_IMODE(os.stat(store_copy).st_mode) == 0o640
     open_store(store_copy).write(demo)
     assert stat.S_IMODE(os.stat(store_copy).st_mode) == 0o640
@@ -135,7 +140,7 @@ def test_stale_staging_files_are_removed_on_the_next_write(demo, store_copy, tmp
         p.write_bytes(b"left behind")
     f = tmp_path / "c.csv"
     _care_csv(demo, f, "TMP")
-    import_file(open_store(store_copy), f, "care_points", mode="append")
+    import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     assert [p.name for p in stale if p.exists()] == []
     assert all(p.read_bytes() == b"left behind" for p in unrelated)
 
@@ -147,7 +152,7 @@ def test_beijing_point_in_the_chongqing_store_is_refused(demo, store_copy, tmp_p
     _care_csv(demo, f, "BJ", n=1, lonlat=(116.4, 39.9))
     before = _digest(store_copy)
     with pytest.raises(LayerValidationError, match="outside the area of this store") as err:
-        import_file(open_store(store_copy), f, "care_points", mode="append")
+        import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     assert "line 2" in str(err.value)  # the file's own line: the header is line 1
     assert _digest(store_copy) == before
     r = check_file(open_store(store_copy), f, "care_points", mode="append",
@@ -159,7 +164,7 @@ def test_outside_rows_are_grouped_and_the_cli_can_force(demo, store_copy, tmp_pa
     f = tmp_path / "far.csv"
     _care_csv(demo, f, "FAR", n=6, lonlat=(116.4, 39.9))
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store_copy), f, "care_points", mode="append")
+        import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     text = str(err.value)
     assert "6 rows: outside the area of this store" in text
     assert "e.g. lines 2, 3, 4, 5, 6 …" in text
@@ -180,9 +185,9 @@ def test_projected_prj_on_lonlat_numbers_is_refused(demo, store_copy, tmp_path):
     shp = tmp_path / "care.shp"
     pyogrio.write_dataframe(pts.set_crs(4544, allow_override=True), shp)  # lon/lat as metres
     with pytest.raises(LayerValidationError, match="4 rows: outside the area of this store"):
-        import_file(open_store(store_copy), shp, "care_points", mode="append")
+        import_file(open_store(store_copy), shp, "care_points", mode="append", principal=OP)
     r = import_file(open_store(store_copy), shp, "care_points", mode="append",
-                    force_outside_region=True)
+                    force_outside_region=True, principal=OP)
     assert r.rows == len(demo.care_points) + 4
 
 
@@ -192,9 +197,9 @@ def test_store_without_communities_accepts_china_only(demo, tmp_path):
     inside, outside = tmp_path / "in.csv", tmp_path / "out.csv"
     _care_csv(demo, inside, "CN", n=1, lonlat=(116.4, 39.9))
     _care_csv(demo, outside, "EU", n=1, lonlat=(2.35, 48.85))
-    import_file(open_store(path), inside, "care_points")
+    import_file(open_store(path), inside, "care_points", principal=OP)
     with pytest.raises(LayerValidationError, match="outside the area of this store"):
-        import_file(open_store(path), outside, "care_points")
+        import_file(open_store(path), outside, "care_points", principal=OP)
 
 
 # -- 5. limits --------------------------------------------------------------------------------
@@ -219,7 +224,8 @@ def test_too_many_rows_are_refused_before_reading_everything(demo, store_copy, t
     before = _digest(store_copy)
     settings = replace(DEFAULT_SETTINGS, max_import_rows=5)
     with pytest.raises(ImportFileError) as err:
-        import_file(open_store(store_copy), f, "care_points", mode="append", settings=settings)
+        import_file(open_store(store_copy), f, "care_points", mode="append", settings=settings,
+                    principal=OP)
     text = str(err.value)
     assert str(f) in text and "7 rows" in text and "5" in text
     assert _digest(store_copy) == before
@@ -244,7 +250,8 @@ def test_vertex_cap_is_the_same_for_every_format(demo, store_copy, tmp_path, suf
     _building(demo, 3000).to_file(f)
     settings = replace(DEFAULT_SETTINGS, max_vertices_per_geometry=2000)
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store_copy), f, "buildings", mode="append", settings=settings)
+        import_file(open_store(store_copy), f, "buildings", mode="append", settings=settings,
+                    principal=OP)
     [p] = err.value.report.errors
     assert (p.row, p.field) == (1, "geometry")
     assert p.message.startswith("3000 vertices, more than the limit of 2000")
@@ -268,7 +275,7 @@ def test_two_million_vertex_polygon_is_refused_from_geopackage_and_geojson(demo,
     found = []
     for f in (gpkg, geojson):
         with pytest.raises(LayerValidationError) as err:
-            import_file(open_store(store_copy), f, "buildings", mode="append")
+            import_file(open_store(store_copy), f, "buildings", mode="append", principal=OP)
         [p] = err.value.report.errors
         found.append((p.row, p.field, p.message))
     assert found[0] == found[1]
@@ -283,7 +290,7 @@ def test_long_names_are_refused(demo, store_copy, tmp_path):
     df.loc[1, "名称"] = "长" * 201
     df.to_csv(f, index=False)
     with pytest.raises(LayerValidationError) as err:
-        import_file(open_store(store_copy), f, "care_points", mode="append")
+        import_file(open_store(store_copy), f, "care_points", mode="append", principal=OP)
     [p] = err.value.report.errors
     assert (p.row, p.unit, p.field) == (3, "line", "name")  # header = line 1
     assert p.message.startswith("201 characters, more than the limit of 200")

@@ -21,7 +21,12 @@ import pytest
 import shapely
 from openpyxl import load_workbook
 
+from layers.auth import Principal
 from layers.tickets import TicketError, TicketStore, db_path_for
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -86,13 +91,14 @@ def test_joint_meeting_excel_has_no_live_formula(store_copy, demo):
     ts = TicketStore.for_store(store_copy)
     lon, lat = _point_in(demo, 1)
     old = dt.datetime(2020, 1, 1, 9)
-    tid = ts.add("dispute", lon, lat, FORMULA, created_at=old)  # overdue: on the list
+    tid = ts.add("dispute", lon, lat, FORMULA, created_at=old, principal=OP)  # overdue: on the list
     for target in ("registered", "dispatched"):
-        ts.move(tid, target, handler="department" if target == "dispatched" else None)
+        ts.move(tid, target, handler="department" if target == "dispatched" else None, principal=OP)
     names = dict(zip(demo.communities.code, demo.communities.name, strict=True))
-    community = ts.get(tid)["community_code"]
+    community = ts.get(tid, principal=OP)["community_code"]
     names[community] = "@SUM(1,2)"
-    cells = _assert_no_formula(tr.joint_meeting_excel(ts, names), FORMULA, "@SUM(1,2)")
+    cells = _assert_no_formula(tr.joint_meeting_excel(ts, names, principal=OP), FORMULA,
+                               "@SUM(1,2)")
     overdue_days = [c.value for c in cells if isinstance(c.value, float)]
     assert overdue_days, "the overdue days stay numbers"
 
@@ -174,7 +180,7 @@ def test_text_file_as_tickets_db_is_refused(store_copy):
 
 def test_truncated_tickets_db_is_refused(store_copy):
     ts = TicketStore.for_store(store_copy)
-    assert len(ts.frame()) > 0
+    assert len(ts.frame(principal=OP)) > 0
     ts.close()
     db = db_path_for(store_copy)
     assert not Path(str(db) + "-wal").exists() or Path(str(db) + "-wal").stat().st_size == 0
@@ -197,12 +203,13 @@ def test_reads_of_a_store_damaged_while_open_raise_the_same_error(store_copy):
     from layers.tickets import TicketStoreDamaged
 
     ts = TicketStore.for_store(store_copy)
-    tid = ts.frame()["id"].iloc[-1]
+    tid = ts.frame(principal=OP)["id"].iloc[-1]
     ts.close()
     db = db_path_for(store_copy)
     data = db.read_bytes()
     db.write_bytes(data[:4096] + b"\x00garbage" * ((len(data) - 4096) // 8))
-    for read in (ts.frame, ts.version, lambda: ts.get(tid), ts.last_events, ts.histories):
+    for read in (lambda: ts.frame(principal=OP), ts.version, lambda: ts.get(tid, principal=OP),
+                 lambda: ts.last_events(principal=OP), lambda: ts.histories(principal=OP)):
         with pytest.raises(TicketStoreDamaged, match=db.name):
             read()
 
@@ -211,9 +218,10 @@ def test_valid_tickets_db_still_opens(store_copy, demo):
     ts = TicketStore.for_store(store_copy)
     ts.close()
     again = TicketStore.for_store(store_copy)
-    assert len(again.frame()) == len(demo.tickets)
+    assert len(again.frame(principal=OP)) == len(demo.tickets)
     lon, lat = _point_in(demo, 0)
-    assert again.get(again.add("other", lon, lat, "still works"))["status"] == "received"
+    tid = again.add("other", lon, lat, "still works", principal=OP)
+    assert again.get(tid, principal=OP)["status"] == "received"
 
 
 # -- 3. concurrent first use -------------------------------------------------------------------
@@ -252,10 +260,10 @@ def test_eight_processes_first_use_at_once(tmp_path, demo_file, demo, trial):
               if p.returncode]
     assert failed == []
     ids = [out.strip().splitlines()[-1] for out, _ in outs]
-    df = TicketStore.for_store(store).frame()
+    df = TicketStore.for_store(store).frame(principal=OP)
     assert len(set(ids)) == 8 and set(ids) <= set(df["id"])
     assert len(df) == 8  # filing tickets never imports the store's tickets layer
-    hist = TicketStore.for_store(store).histories()
+    hist = TicketStore.for_store(store).histories(principal=OP)
     events = sum(len(h) for h in hist.values())
     assert events == 8  # one intake event each, the schema made once
 
@@ -273,22 +281,24 @@ def test_long_fields_are_refused_naming_field_and_limit(ts, demo):
 
     assert FIELD_LIMITS == {"text": 2000, "by": 64, "note": 1000, "handler": 128}
     lon, lat = _point_in(demo, 0)
-    before = len(ts.frame())
+    before = len(ts.frame(principal=OP))
     with pytest.raises(TicketError, match=r"'by'.*100000.*at most 64"):
-        ts.add("other", lon, lat, "x", by="b" * 100_000)
+        ts.add("other", lon, lat, "x", principal=Principal.operator("b" * 100_000))
     with pytest.raises(TicketError, match=r"'text'.*at most 2000"):
-        ts.add("other", lon, lat, "t" * 2001)
-    assert len(ts.frame()) == before
-    tid = ts.add("other", lon, lat, "t" * 2000, by="b" * 64)  # at the limit: accepted
+        ts.add("other", lon, lat, "t" * 2001, principal=OP)
+    assert len(ts.frame(principal=OP)) == before
+    tid = ts.add("other", lon, lat, "t" * 2000,
+                 principal=Principal.operator("b" * 64))  # at the limit: accepted
     with pytest.raises(TicketError, match=r"'note'.*at most 1000"):
-        ts.move(tid, "registered", note="n" * 1001)
+        ts.move(tid, "registered", note="n" * 1001, principal=OP)
     with pytest.raises(TicketError, match=r"'handler'.*at most 128"):
-        ts.move(tid, "registered", handler="h" * 129)
+        ts.move(tid, "registered", handler="h" * 129, principal=OP)
     with pytest.raises(TicketError, match=r"'by'.*at most 64"):
-        ts.move(tid, "registered", by="b" * 65)
-    t = ts.get(tid)
+        ts.move(tid, "registered", principal=Principal.operator("b" * 65))
+    t = ts.get(tid, principal=OP)
     assert t["version"] == 1 and len(t["history"]) == 1  # nothing moved
-    assert ts.move(tid, "registered", note="n" * 1000, by="b" * 64)["version"] == 2
+    assert ts.move(tid, "registered", note="n" * 1000,
+                   principal=Principal.operator("b" * 64))["version"] == 2
 
 
 def test_long_fields_are_refused_from_imports(ts, demo, tmp_path):
@@ -297,12 +307,13 @@ def test_long_fields_are_refused_from_imports(ts, demo, tmp_path):
     lon, lat = _point_in(demo, 0)
     with pytest.raises(TicketError, match=r"'text'.*at most 2000"):
         tr.from_open311(ts, [{"service_code": "other", "lat": lat, "long": lon,
-                              "description": "d" * 5000}])
+                              "description": "d" * 5000}], principal=OP)
 
 
 def test_unknown_building_code_is_refused(ts, demo):
     lon, lat = _point_in(demo, 0)
     with pytest.raises(TicketError, match=r"building_code 'NO-SUCH-BUILDING'"):
-        ts.add("other", lon, lat, "x", building_code="NO-SUCH-BUILDING")
+        ts.add("other", lon, lat, "x", building_code="NO-SUCH-BUILDING", principal=OP)
     code = demo.buildings["code"].iloc[0]
-    assert ts.get(ts.add("other", lon, lat, "x", building_code=code))["building_code"] == code
+    assert ts.get(ts.add("other", lon, lat, "x", building_code=code, principal=OP),
+                  principal=OP)["building_code"] == code

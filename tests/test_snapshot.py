@@ -13,7 +13,12 @@ from conftest import copy_store
 
 from layers import register as reg
 from layers import snapshot
+from layers.auth import Principal
 from layers.store import GeoPackageStore, open_store
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 
 @pytest.fixture
@@ -61,7 +66,7 @@ def test_an_edited_layer_is_read_from_the_store_again(store, store_reads):
     old = snapshot.layer_file(store, "people", store.layer_versions()["people"])
     assert old.exists()
     reg.add_person(store, name="新居民", phone="13800000000", source="test",
-                   building=str(store.read(["buildings"]).buildings["code"].iloc[0]))
+                   building=str(store.read(["buildings"]).buildings["code"].iloc[0]), principal=OP)
     store_reads.clear()
     people = _read(store, "people")
     assert store_reads == ["people"]

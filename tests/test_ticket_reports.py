@@ -14,10 +14,14 @@ import shapely
 from conftest import copy_store
 
 from layers import crs as lcrs
+from layers.auth import Principal
 from layers.tickets import TicketError, TicketStore
 from layers.tickets import reports as tr
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 
 @pytest.fixture
@@ -54,7 +58,7 @@ def _brute_kpis(df: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp) -> dict:
 
 
 def test_kpis_match_brute_force(ts):
-    df = ts.frame()
+    df = ts.frame(principal=OP)
     rng = np.random.default_rng(1)
     closed = df.index[df.status.isin(["closed", "closed_unresolved"])]
     df.loc[rng.choice(closed, 300, replace=False), "satisfaction"] = rng.choice(
@@ -78,8 +82,8 @@ def test_kpis_match_brute_force(ts):
 
 
 def test_open311_round_trip(ts, tmp_path, demo_file):
-    reqs = tr.to_open311(ts)
-    assert len(reqs) == len(ts.frame())
+    reqs = tr.to_open311(ts, principal=OP)
+    assert len(reqs) == len(ts.frame(principal=OP))
     r0 = reqs[0]
     for key in ("service_request_id", "status", "service_code", "description", "lat", "long",
                 "requested_datetime", "expected_datetime"):
@@ -90,16 +94,17 @@ def test_open311_round_trip(ts, tmp_path, demo_file):
     other = tmp_path / "other.gpkg"
     copy_store(demo_file, other)
     fresh = TicketStore(tmp_path / "fresh.sqlite", ts.locator)
-    ids = tr.from_open311(fresh, json.loads(json.dumps(reqs[:40], ensure_ascii=False)))
-    got = fresh.frame().set_index("id").loc[ids]
-    src = ts.frame().set_index("id").loc[[r["service_request_id"] for r in reqs[:40]]]
+    ids = tr.from_open311(fresh, json.loads(json.dumps(reqs[:40], ensure_ascii=False)),
+                          principal=OP)
+    got = fresh.frame(principal=OP).set_index("id").loc[ids]
+    src = ts.frame(principal=OP).set_index("id").loc[[r["service_request_id"] for r in reqs[:40]]]
     assert got["category"].tolist() == src["category"].tolist()
     assert got["text"].tolist() == src["text"].tolist()
     assert np.allclose(got["lon"], src["lon"]) and np.allclose(got["lat"], src["lat"])
     assert got["grid_code"].tolist() == src["grid_code"].tolist()
     assert (got["created_at"] == src["created_at"]).all()
     with pytest.raises(TicketError, match="'lat' is missing"):
-        tr.from_open311(fresh, [{"service_code": "dispute", "long": 106.28}])
+        tr.from_open311(fresh, [{"service_code": "dispute", "long": 106.28}], principal=OP)
 
 
 def test_hotline_csv_in_gcj02_lands_in_the_right_grid(ts, demo, tmp_path):
@@ -109,8 +114,8 @@ def test_hotline_csv_in_gcj02_lands_in_the_right_grid(ts, demo, tmp_path):
     pd.DataFrame({"受理时间": ["2026-11-01 09:00"] * 5, "类别": ["环境卫生"] * 5,
                   "诉求内容": [f"反映{i}" for i in range(5)], "经度": glon, "纬度": glat}
                  ).to_csv(csv, index=False, encoding="utf-8-sig")
-    ids = tr.import_hotline_csv(ts, csv, crs="gcj02")
-    got = ts.frame().set_index("id").loc[ids]
+    ids = tr.import_hotline_csv(ts, csv, crs="gcj02", principal=OP)
+    got = ts.frame(principal=OP).set_index("id").loc[ids]
     assert got["grid_code"].tolist() == demo.grids.code.iloc[:5].tolist()
     assert (got["category"] == "sanitation").all() and (got["reporter"] == "hotline_12345").all()
     np.testing.assert_allclose(got["lon"], shapely.get_x(pts), atol=1e-6)
@@ -119,17 +124,18 @@ def test_hotline_csv_in_gcj02_lands_in_the_right_grid(ts, demo, tmp_path):
     pd.DataFrame({"类别": ["环境卫生"], "诉求内容": ["x"], "经度": ["abc"], "纬度": [29.6]}).to_csv(
         bad, index=False)
     with pytest.raises(TicketError, match="row 2"):
-        tr.import_hotline_csv(ts, bad)
+        tr.import_hotline_csv(ts, bad, principal=OP)
 
 
 def test_joint_meeting_workbook(ts):
-    df = ts.frame()
+    df = ts.frame(principal=OP)
     open_ids = df[~df.status.isin(["closed", "closed_unresolved"])].id.tolist()
-    t = ts.get(open_ids[0])
+    t = ts.get(open_ids[0], principal=OP)
     nxt = [s for s in t["allowed"] if s not in ("closed_unresolved",)][0]
-    ts.move(open_ids[0], nxt, handler="joint_meeting", by="书记")
+    ts.move(open_ids[0], nxt, handler="joint_meeting", principal=Principal.operator("书记"))
     now = dt.datetime(2026, 11, 21)
-    wb = pd.read_excel(io.BytesIO(tr.joint_meeting_excel(ts, now=now)), sheet_name=None)
+    wb = pd.read_excel(io.BytesIO(tr.joint_meeting_excel(ts, now=now, principal=OP)),
+                       sheet_name=None)
     listing = wb["超期与上报工单"]
     exp_overdue = int(((~df.status.isin(["closed", "closed_unresolved"]))
                        & (df.deadline < pd.Timestamp(now))).sum())

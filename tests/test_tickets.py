@@ -15,6 +15,7 @@ import pytest
 import shapely
 from conftest import is_pg, raw_query
 
+from layers.auth import Principal
 from layers.schema import TICKET_STATUSES
 from layers.tickets import (
     ConflictError,
@@ -28,6 +29,9 @@ from layers.tickets import (
 )
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,10 +81,10 @@ def test_intake_finds_grid_and_community_like_brute_force(ts, demo):
     for i in idx:
         lon, lat = _point_in(demo, int(i))
         rows.append({"category": "sanitation", "lon": lon, "lat": lat, "text": "垃圾未清运"})
-    ids = ts.add_many(rows)
+    ids = ts.add_many(rows, principal=OP)
     assert len(set(ids)) == 25
     for tid, i in zip(ids, idx, strict=True):
-        t = ts.get(tid)
+        t = ts.get(tid, principal=OP)
         # brute force: which grid polygon contains the point
         pt = shapely.Point(t["lon"], t["lat"])
         owner = [c for c, g in zip(demo.grids.code, demo.grids.geometry, strict=True)
@@ -93,25 +97,26 @@ def test_intake_finds_grid_and_community_like_brute_force(ts, demo):
 
 def test_deadline_from_category_limit(ts, demo):
     lon, lat = _point_in(demo, 0)
-    t = ts.get(ts.add("power_supply", lon, lat, "晚间频繁跳闸"))
+    t = ts.get(ts.add("power_supply", lon, lat, "晚间频繁跳闸", principal=OP), principal=OP)
     created = np.datetime64(t["created_at"])
     assert np.datetime64(t["deadline"]) - created == np.timedelta64(2, "D")
 
 
 def test_bad_intake_is_refused_with_a_clear_message(ts, demo):
     lon, lat = _point_in(demo, 0)
-    before = len(ts.frame())
+    before = len(ts.frame(principal=OP))
     with pytest.raises(TicketError, match="unknown category 'ufo'"):
-        ts.add("ufo", lon, lat, "?")
+        ts.add("ufo", lon, lat, "?", principal=OP)
     with pytest.raises(TicketError, match="text is empty"):
-        ts.add("dispute", lon, lat, "   ")
+        ts.add("dispute", lon, lat, "   ", principal=OP)
     with pytest.raises(TicketError, match="outside every grid"):
-        ts.add("dispute", lon + 1.0, lat, "far away")
+        ts.add("dispute", lon + 1.0, lat, "far away", principal=OP)
     # a batch with one bad row stores nothing
     with pytest.raises(TicketError, match="row 2"):
         ts.add_many([{"category": "dispute", "lon": lon, "lat": lat, "text": "ok"},
-                     {"category": "dispute", "lon": float("nan"), "lat": lat, "text": "bad"}])
-    assert len(ts.frame()) == before
+                     {"category": "dispute", "lon": float("nan"), "lat": lat,
+                      "text": "bad"}], principal=OP)
+    assert len(ts.frame(principal=OP)) == before
 
 
 # -- moves, conflicts, history -----------------------------------------------------------------
@@ -119,35 +124,37 @@ def test_bad_intake_is_refused_with_a_clear_message(ts, demo):
 
 def test_moves_follow_the_table_and_history_grows(ts, demo):
     lon, lat = _point_in(demo, 3)
-    tid = ts.add("facility_repair", lon, lat, "楼顶漏水")
+    tid = ts.add("facility_repair", lon, lat, "楼顶漏水", principal=OP)
     for target in workflow.path_to("closed")[1:]:
-        t = ts.move(tid, target, by="staff", note=f"to {target}")
+        t = ts.move(tid, target, principal=Principal.operator("staff"), note=f"to {target}")
     assert t["status"] == "closed" and t["closed_at"] and t["version"] == 7
     assert [h["status"] for h in t["history"]] == workflow.path_to("closed")
     assert [h["seq"] for h in t["history"]] == list(range(1, 8))
     with pytest.raises(workflow.IllegalMove):
-        ts.move(tid, "returned")
+        ts.move(tid, "returned", principal=OP)
     with pytest.raises(TicketNotFound):
-        ts.move("T000", "registered")
+        ts.move("T000", "registered", principal=OP)
 
 
 def test_open_only_is_the_open_rule_applied_to_every_ticket(ts, demo):
     """The map's open-ticket layer reads only open tickets: the same rows, columns and types
     as the whole frame filtered by the one rule (tickets filed and closed here)."""
     ids = ts.add_many([{"category": "sanitation", "lon": x, "lat": y, "text": f"第{i}件"}
-                       for i, (x, y) in enumerate(_point_in(demo, g) for g in range(6))])
+                       for i, (x, y) in enumerate(_point_in(demo,
+                                                            g) for g in range(6))], principal=OP)
     for tid in ids[:2]:
         for target in workflow.path_to("closed")[1:]:
-            ts.move(tid, target, by="staff")
-    ts.move(ids[2], "closed_unresolved", by="staff")  # rejected at intake
-    whole = ts.frame()
+            ts.move(tid, target, principal=Principal.operator("staff"))
+    ts.move(ids[2], "closed_unresolved",
+            principal=Principal.operator("staff"))  # rejected at intake
+    whole = ts.frame(principal=OP)
     assert {"closed", "closed_unresolved"} <= set(whole["status"])
     expected = whole[rules.open_mask(whole["status"])].reset_index(drop=True)
-    got = ts.frame(open_only=True)
+    got = ts.frame(open_only=True, principal=OP)
     assert len(got) == len(expected) < len(whole)
     pd.testing.assert_frame_equal(got, expected)
     assert not set(got["id"]) & set(ids[:3]) and set(ids[3:]) <= set(got["id"])
-    pd.testing.assert_frame_equal(ts.frame(open_only=True, category="sanitation"),
+    pd.testing.assert_frame_equal(ts.frame(open_only=True, category="sanitation", principal=OP),
                                   expected[expected["category"] == "sanitation"]
                                   .reset_index(drop=True))
 
@@ -162,28 +169,28 @@ def test_opening_the_store_reads_no_grids_until_a_ticket_is_placed(store, demo, 
 
     monkeypatch.setattr(GridLocator, "from_store", classmethod(counted))
     ts = TicketStore.for_store(store)
-    ts.frame()
+    ts.frame(principal=OP)
     ts.version()
     assert made == []
     lon, lat = _point_in(demo, 2)
-    tid = ts.add("sanitation", lon, lat, "垃圾未清运")
-    assert ts.get(tid)["grid_code"] == demo.grids["code"].iloc[2]
-    ts.add("sanitation", lon, lat, "又一件")
+    tid = ts.add("sanitation", lon, lat, "垃圾未清运", principal=OP)
+    assert ts.get(tid, principal=OP)["grid_code"] == demo.grids["code"].iloc[2]
+    ts.add("sanitation", lon, lat, "又一件", principal=OP)
     assert [getattr(m, "location", m) for m in made] == [str(store)]  # once
 
 
 def test_the_version_changes_with_every_ticket_filed_or_moved_and_only_then(ts, demo):
     seen = [ts.version()]
     lon, lat = _point_in(demo, 5)
-    tid = ts.add("sanitation", lon, lat, "垃圾未清运")
+    tid = ts.add("sanitation", lon, lat, "垃圾未清运", principal=OP)
     seen.append(ts.version())
-    ts.get(tid)
-    ts.frame()
+    ts.get(tid, principal=OP)
+    ts.frame(principal=OP)
     assert ts.version() == seen[-1]  # reading changes nothing
     for target in workflow.path_to("closed")[1:3]:
-        ts.move(tid, target, by="staff")
+        ts.move(tid, target, principal=Principal.operator("staff"))
         seen.append(ts.version())
-    ts.add_many([{"category": "dispute", "lon": lon, "lat": lat, "text": "邻里纠纷"}])
+    ts.add_many([{"category": "dispute", "lon": lon, "lat": lat, "text": "邻里纠纷"}], principal=OP)
     seen.append(ts.version())
     assert len(set(seen)) == len(seen)
     assert [v[0] for v in seen] == sorted(v[0] for v in seen)  # it only grows
@@ -191,37 +198,38 @@ def test_the_version_changes_with_every_ticket_filed_or_moved_and_only_then(ts, 
 
 def test_second_mover_gets_a_conflict_and_nothing_is_overwritten(ts, demo):
     lon, lat = _point_in(demo, 4)
-    tid = ts.add("dispute", lon, lat, "邻里纠纷")
-    seen_by_a = ts.get(tid)["version"]
-    seen_by_b = ts.get(tid)["version"]
-    ts.move(tid, "registered", by="A", expected_version=seen_by_a)
+    tid = ts.add("dispute", lon, lat, "邻里纠纷", principal=OP)
+    seen_by_a = ts.get(tid, principal=OP)["version"]
+    seen_by_b = ts.get(tid, principal=OP)["version"]
+    ts.move(tid, "registered", principal=Principal.operator("A"), expected_version=seen_by_a)
     with pytest.raises(ConflictError, match="changed by someone else"):
-        ts.move(tid, "closed_unresolved", by="B", expected_version=seen_by_b)
-    t = ts.get(tid)
+        ts.move(tid, "closed_unresolved", principal=Principal.operator("B"),
+                expected_version=seen_by_b)
+    t = ts.get(tid, principal=OP)
     assert t["status"] == "registered" and t["version"] == 2
-    assert [h["by"] for h in t["history"]] == [None, "A"]
+    assert [h["by"] for h in t["history"]] == [OP.name, "A"]
 
 
 def test_history_is_append_only_in_the_database(ts, demo, store):
     lon, lat = _point_in(demo, 5)
-    tid = ts.add("dispute", lon, lat, "x")
+    tid = ts.add("dispute", lon, lat, "x", principal=OP)
     where = store if is_pg(store) else db_path_for(store)  # as a plain SQL client
     with pytest.raises(Exception, match="append-only"):
         raw_query(where, "UPDATE ticket_events SET status='closed' WHERE ticket_id=?", (tid,))
     with pytest.raises(Exception, match="append-only"):
         raw_query(where, "DELETE FROM ticket_events WHERE ticket_id=?", (tid,))
-    assert [h["status"] for h in ts.get(tid)["history"]] == ["received"]
+    assert [h["status"] for h in ts.get(tid, principal=OP)["history"]] == ["received"]
 
 
 def test_demo_history_is_imported_once(store, demo):
     ts = TicketStore.for_store(store)
-    df = ts.frame()
+    df = ts.frame(principal=OP)
     assert len(df) == len(demo.tickets)
     assert set(df.id) == set(demo.tickets.id)
     closed = demo.tickets[demo.tickets.status == "closed"].id.iloc[0]
-    t = ts.get(closed)
+    t = ts.get(closed, principal=OP)
     assert [h["status"] for h in t["history"]] == workflow.path_to("closed")
-    assert TicketStore.for_store(store).frame().shape[0] == len(demo.tickets)  # not twice
+    assert TicketStore.for_store(store).frame(principal=OP).shape[0] == len(demo.tickets)  # not twice
 
 
 # -- several processes -------------------------------------------------------------------------
@@ -230,24 +238,25 @@ def test_demo_history_is_imported_once(store, demo):
 def _add_from_process(args) -> list[str]:
     store, k, lon, lat = args
     ts = TicketStore.for_store(store)
-    return [ts.add("other", lon, lat, f"process ticket {k}-{j}") for j in range(15)]
+    return [ts.add("other", lon, lat, f"process ticket {k}-{j}", principal=OP) for j in range(15)]
 
 
 def test_parallel_processes_lose_nothing(store, demo):
     ts = TicketStore.for_store(store)
-    before = len(ts.frame())
+    before = len(ts.frame(principal=OP))
     lon, lat = _point_in(demo, 6)
     with ProcessPoolExecutor(4) as ex:
         got = list(ex.map(_add_from_process, [(store, k, lon, lat) for k in range(4)]))
     ids = [i for g in got for i in g]
     assert len(ids) == 60 and len(set(ids)) == 60
-    after = ts.frame()
+    after = ts.frame(principal=OP)
     assert len(after) == before + 60
     assert set(ids) <= set(after.id)
 
 
 CRASH = """
 import os, sys
+from layers.auth import Principal
 from layers.tickets.store import TicketStore, events_table
 ts = TicketStore(sys.argv[1])
 real = events_table.insert
@@ -255,20 +264,21 @@ def boom(*a, **k):
     os._exit(9)  # killed after the tickets were written, before their history
 events_table.insert = boom
 ts.add_many([{"category": "other", "lon": 106.28, "lat": 29.6, "text": f"t{i}"}
-             for i in range(500)])
+             for i in range(500)], principal=Principal.operator())
 """
 
 
 def test_a_process_killed_mid_batch_leaves_no_half_ticket(tmp_path):
     db = tmp_path / "t.sqlite"
     ts = TicketStore(db)
-    ts.add("other", 106.28, 29.6, "before")
+    ts.add("other", 106.28, 29.6, "before", principal=OP)
     r = subprocess.run([sys.executable, "-c", CRASH, str(db)], cwd=ROOT)
     assert r.returncode == 9
-    df = ts.frame()
+    df = ts.frame(principal=OP)
     assert df["text"].tolist() == ["before"]
-    assert len(ts.histories()) == 1
-    ts.add("other", 106.28, 29.6, "after")  # the store still works, the lock was released
+    assert len(ts.histories(principal=OP)) == 1
+    ts.add("other", 106.28, 29.6, "after",
+           principal=OP)  # the store still works, the lock was released
 
 
 # -- CLI ---------------------------------------------------------------------------------------
@@ -312,11 +322,11 @@ def test_catalogue_is_configurable(store, demo):
                               ensure_ascii=False), encoding="utf-8")
     ts = TicketStore.for_store(store)
     lon, lat = _point_in(demo, 2)
-    t = ts.get(ts.add("stray_dogs", lon, lat, "小区流浪犬伤人"))
+    t = ts.get(ts.add("stray_dogs", lon, lat, "小区流浪犬伤人", principal=OP), principal=OP)
     assert np.datetime64(t["deadline"]) - np.datetime64(t["created_at"]) == np.timedelta64(
         1, "D")
     with pytest.raises(TicketError, match="unknown category 'sanitation'"):
-        ts.add("sanitation", lon, lat, "x")
+        ts.add("sanitation", lon, lat, "x", principal=OP)
     cat.write_text('{"x": {"name": "X", "days": "soon"}}', encoding="utf-8")
     with pytest.raises(TicketError, match=r"categories.json: category 'x': field 'days'"):
         load_catalogue(cat)

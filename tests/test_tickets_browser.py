@@ -17,7 +17,12 @@ import pytest
 from browserkit import ARTIFACTS, shot, streamlit_server
 
 from dashboard.i18n import t
+from layers.auth import Principal
 from layers.tickets import TicketStore, workflow
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("WANGGE_SKIP_BROWSER") == "1", reason="browser tests switched off")
@@ -56,9 +61,9 @@ def _file(town, demo, grid_no: int, status: str, *, hours_ago: float = 0) -> tup
     ts = TicketStore.for_store(town)
     created = dt.datetime.now().replace(microsecond=0) - dt.timedelta(hours=hours_ago)
     tid = ts.add("sanitation", p.x, p.y, f"楼道堆物 {grid_no}-{hours_ago}",
-                 building_code=b.code, by="测试", created_at=created)
+                 building_code=b.code, principal=Principal.operator("测试"), created_at=created)
     for s in workflow.path_to(status)[1:]:
-        ts.move(tid, s, by="测试")
+        ts.move(tid, s, principal=Principal.operator("测试"))
     ts.close()
     return tid, grid
 
@@ -133,7 +138,8 @@ def test_closing_a_ticket_keeps_it_selected(server, town, demo, browser):
     _wait_status(page, tid, "closed")
     shot(page, "tickets-closed-stays-selected")
     ts = TicketStore.for_store(town)
-    assert ts.get(tid)["status"] == "closed" and ts.get(other)["status"] == "received"
+    assert ts.get(tid, principal=OP)["status"] == "closed" and ts.get(other,
+                                                                      principal=OP)["status"] == "received"
     # choosing another row in the list still opens that ticket
     _pick_row(page, 0)  # the closed ticket left the list: the newest is now ``other``
     _wait_status(page, other, "received")
@@ -149,7 +155,7 @@ def test_notes_belong_to_one_step(server, town, demo, browser):
     _wait_status(page, tid, "handled")
     _press(page, "verified", "handled")
     _wait_status(page, tid, "verified")
-    hist = TicketStore.for_store(town).get(tid)["history"]
+    hist = TicketStore.for_store(town).get(tid, principal=OP)["history"]
     notes = {h["status"]: h["note"] for h in hist}
     assert notes["handled"] == "已更换楼道灯"
     assert notes["verified"] is None, hist
@@ -175,7 +181,7 @@ def test_a_stale_click_is_refused_with_a_message(server, town, demo, browser):
     assert prefix in warning.first.inner_text()
     _wait_status(b, tid, "verified")  # B now sees the ticket as it is
     shot(b, "tickets-stale-click")
-    tk = TicketStore.for_store(town).get(tid)
+    tk = TicketStore.for_store(town).get(tid, principal=OP)
     assert tk["status"] == "verified"
     assert [h["status"] for h in tk["history"]][-2:] == ["handled", "verified"]
     ctx_a.close()

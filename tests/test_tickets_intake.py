@@ -25,6 +25,9 @@ from layers.tickets import (
 )
 
 pytestmark = pytest.mark.backends
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 
 def png(w: int = 2, h: int = 2) -> bytes:
@@ -64,8 +67,8 @@ def test_a_point_inside_a_building_is_filed_under_it(ts, demo):
     assert (got.grid_code, got.community_code) == (b.grid_code, grid.community_code)
     assert got.building.code == b.code and got.building.name == b["name"]
     assert got.building.distance_m == 0
-    tid = ts.add("sanitation", p.x, p.y, "楼道堆物")  # no building given: the same rule
-    assert ts.get(tid)["building_code"] == b.code
+    tid = ts.add("sanitation", p.x, p.y, "楼道堆物", principal=OP)  # no building given: the same rule
+    assert ts.get(tid, principal=OP)["building_code"] == b.code
 
 
 def test_a_point_beside_a_building_gets_the_nearest_of_its_grid_with_the_distance(ts, demo):
@@ -82,7 +85,8 @@ def test_a_point_beside_a_building_gets_the_nearest_of_its_grid_with_the_distanc
     metric = gpd.GeoSeries(same.geometry.to_numpy(), crs=4326).to_crs(4544)
     here = gpd.GeoSeries([p], crs=4326).to_crs(4544).iloc[0]
     assert got.building.distance_m == pytest.approx(metric.distance(here).min(), abs=0.2)
-    assert ts.get(ts.add("sanitation", p.x, p.y, "x"))["building_code"] == got.building.code
+    assert ts.get(ts.add("sanitation", p.x, p.y, "x", principal=OP),
+                  principal=OP)["building_code"] == got.building.code
 
 
 def test_a_point_outside_every_grid_is_placed_nowhere(ts):
@@ -100,14 +104,14 @@ def test_photo_type_is_read_from_the_content():
 
 def test_a_photo_is_stored_with_the_ticket_in_the_database(ts, demo, store_copy):
     p = _building(demo).geometry.representative_point()
-    tid = ts.add("sanitation", p.x, p.y, "墙面渗水", photo=png())
-    (ph,) = ts.photos(tid)
+    tid = ts.add("sanitation", p.x, p.y, "墙面渗水", photo=png(), principal=OP)
+    (ph,) = ts.photos(tid, principal=OP)
     assert (ph.ticket_id, ph.seq, ph.mime, ph.data) == (tid, 1, "image/png", png())
     rows = raw_query(store_copy if is_pg(store_copy) else db_path_for(store_copy),
                      "SELECT ticket_id, mime, size FROM ticket_attachments")
     assert rows == [(tid, "image/png", len(png()))]
-    assert ts.attach(tid, JPEG) == 2
-    assert [x.mime for x in ts.photos(tid)] == ["image/png", "image/jpeg"]
+    assert ts.attach(tid, JPEG, principal=OP) == 2
+    assert [x.mime for x in ts.photos(tid, principal=OP)] == ["image/png", "image/jpeg"]
     folder = Path(os.environ.get("TMPDIR", "/tmp")) if is_pg(store_copy) else store_copy.parent
     assert list(folder.glob("*.png")) == []  # never a file on disk
 
@@ -119,17 +123,17 @@ def test_a_photo_is_stored_with_the_ticket_in_the_database(ts, demo, store_copy)
 ])
 def test_a_refused_photo_files_nothing(ts, demo, data, reason):
     p = _building(demo).geometry.representative_point()
-    before = len(ts.frame())
+    before = len(ts.frame(principal=OP))
     with pytest.raises(PhotoError) as err:
-        ts.add("sanitation", p.x, p.y, "墙面渗水", photo=data)
+        ts.add("sanitation", p.x, p.y, "墙面渗水", photo=data, principal=OP)
     assert err.value.reason == reason
-    assert len(ts.frame()) == before
+    assert len(ts.frame(principal=OP)) == before
 
 
 def test_photos_follow_the_ticket_access_rules(ts, demo):
     b = _building(demo)
     p = b.geometry.representative_point()
-    tid = ts.add("sanitation", p.x, p.y, "墙面渗水", photo=png())
+    tid = ts.add("sanitation", p.x, p.y, "墙面渗水", photo=png(), principal=OP)
     other = next(g for g in demo.grids.code if g != b.grid_code)
     mine = Principal("哨兵甲", "sentinel", grids=frozenset({b.grid_code}))
     assert len(ts.photos(tid, principal=mine)) == 1
@@ -140,12 +144,12 @@ def test_photos_follow_the_ticket_access_rules(ts, demo):
     with pytest.raises(PermissionDenied):
         ts.attach(tid, JPEG, principal=Principal("哨兵乙", "sentinel",
                                                  grids=frozenset({other})))
-    assert len(ts.photos(tid)) == 1
+    assert len(ts.photos(tid, principal=OP)) == 1
 
 
 def test_a_database_from_before_photos_reads_none_and_takes_one(ts, demo, store_copy):
     p = _building(demo).geometry.representative_point()
-    tid = ts.add("sanitation", p.x, p.y, "旧库")
+    tid = ts.add("sanitation", p.x, p.y, "旧库", principal=OP)
     ts.close()
     if is_pg(store_copy):
         raw_query(store_copy, "DROP TABLE ticket_attachments")
@@ -153,9 +157,9 @@ def test_a_database_from_before_photos_reads_none_and_takes_one(ts, demo, store_
         with sqlite3.connect(db_path_for(store_copy)) as con:
             con.execute("DROP TABLE ticket_attachments")
     old = TicketStore.for_store(store_copy)
-    assert old.photos(tid) == []
-    assert old.attach(tid, png()) == 1
-    assert len(old.photos(tid)) == 1
+    assert old.photos(tid, principal=OP) == []
+    assert old.attach(tid, png(), principal=OP) == 1
+    assert len(old.photos(tid, principal=OP)) == 1
 
 
 @pytest.mark.parametrize("spread", [slice(40, 46), slice(0, None, 150)])
@@ -165,8 +169,8 @@ def test_a_batch_files_each_row_under_the_building_place_finds(ts, demo, spread)
     rows = demo.buildings.iloc[spread]
     pts = [_just_outside(b, 4.0) for _, b in rows.iterrows()]
     ids = ts.add_many([{"category": "sanitation", "lon": p.x, "lat": p.y, "text": "批量"}
-                       for p in pts])
+                       for p in pts], principal=OP)
     want = [ts.locator.place(p.x, p.y).building for p in pts]
-    got = [ts.get(i)["building_code"] for i in ids]
+    got = [ts.get(i, principal=OP)["building_code"] for i in ids]
     assert got == [None if w is None else w.code for w in want]
     assert sum(g is not None for g in got) >= len(got) // 2

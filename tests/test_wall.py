@@ -10,16 +10,21 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.i18n import t
+from layers.auth import Principal
 from layers.coverage import coverage
 from layers.tickets import TicketStore
 from layers.wall import grids_that_lost_their_sentinel, wall_snapshot
+
+#: The CLI's operator: whole area, full data (what tests that are not about
+#: authorisation act as).
+OP = Principal.operator()
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = dt.datetime(2026, 11, 20, 15, 0)
 
 
 def test_snapshot_matches_brute_force(app_store, demo):
-    df = TicketStore.for_store(app_store).frame()
+    df = TicketStore.for_store(app_store).frame(principal=OP)
     cov = coverage(demo)
     snap = wall_snapshot(demo, cov, df, AT)
     today = pd.Timestamp("2026-11-20")
@@ -62,7 +67,8 @@ def test_wall_page_tiles_equal_the_library(app_store, demo):
     at.query_params["at"] = AT.isoformat()
     at.run()
     assert not at.exception
-    snap = wall_snapshot(demo, coverage(demo), TicketStore.for_store(app_store).frame(), AT)
+    snap = wall_snapshot(demo, coverage(demo),
+                         TicketStore.for_store(app_store).frame(principal=OP), AT)
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["未办结工单"] == f"{snap.open_tickets:,}"
     assert tiles["今日新增"] == f"{snap.new_today:,}"
@@ -129,7 +135,7 @@ def test_dark_map_recolours_every_line_it_draws(demo):
 
 def test_unknown_community_is_said_and_the_whole_area_shown(app_store, demo):
     cov = coverage(demo)
-    snap = wall_snapshot(demo, cov, TicketStore.for_store(app_store).frame(), AT)
+    snap = wall_snapshot(demo, cov, TicketStore.for_store(app_store).frame(principal=OP), AT)
     for lang_ in ("zh", "en"):
         at = _wall_app()
         at.query_params["at"] = AT.isoformat()

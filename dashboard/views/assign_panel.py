@@ -27,7 +27,7 @@ import streamlit as st
 from dashboard import auth
 from dashboard import data as appdata
 from dashboard.i18n import t
-from dashboard.state import StoreView, lang
+from dashboard.state import ScopeKey, StoreView, lang, viewer
 from dashboard.text import md
 from layers import register as reg
 from layers.assignments import active_assignments, resolve_as_of
@@ -80,9 +80,13 @@ def show_notice(scope: str, conflict_text: Callable[[str | None], str]) -> None:
 # -- the register's history ------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _history(key: str, version: int, target: str | None, person: str | None) -> pd.DataFrame:
+def _history(key: str, version: int, target: str | None, person: str | None,
+             scope: ScopeKey) -> pd.DataFrame:
+    """The register's history of a target or person as one scope may read it (cached per
+    layer version and scope)."""
     del version  # the cache key: one history per layer version
-    return reg.history(appdata.open_key(key), target=target, person=person)
+    return reg.history(appdata.open_key(key), principal=viewer(scope), target=target,
+                       person=person)
 
 
 def _cell(value: object) -> str:
@@ -137,7 +141,7 @@ def history_table(store: StoreView, *, target: str | None = None, person: str | 
     """变更记录 of a grid/building (``target``) or a person, newest first."""
     L = lang()
     st.markdown(f"**{t('hist_title', L)}**")
-    h = _history(store.key, store.version, target, person)
+    h = _history(store.key, store.version, target, person, store.scope)
     if h.empty:
         st.caption(t("hist_empty", L))
         return

@@ -248,7 +248,7 @@ def _import_now(store: StoreView, target, tmp: Path, shown: str, layer: str,  # 
     L = lang()
     try:
         import_file(target, tmp, layer, mode=mode, crs=crs, mapping=mapping,
-                    by=store.principal.name, name=shown)
+                    principal=store.principal, name=shown)
     except (LayersError, ValueError) as exc:  # someone else wrote meanwhile, or unreadable now
         _refused(exc, tmp, shown)
         return

@@ -515,7 +515,7 @@ def _move(tickets: TicketStore, tid: str, target: str, seen: int, k: str,  # noq
                      if workflow.is_closed(target) else None,
                      expected_version=seen)
     except ConflictError:
-        now = t("status_t_" + tickets.get(tid)["status"], lang())
+        now = t("status_t_" + tickets.get(tid, principal=principal)["status"], lang())
         ss["ticket_notice"] = (tid, "warning", _conflict_text(now))
     except PermissionDenied:
         ss["ticket_notice"] = (tid, "error", t("auth_denied", lang()))

@@ -1029,7 +1029,7 @@ def _ticket_entries(store: Store) -> pd.DataFrame:
 
     tickets = TicketStore(store.ticket_tables())
     try:
-        histories = tickets.histories()
+        histories = tickets.histories(principal=Principal.system("audit"))
     finally:
         tickets.close()
     rows = [(e["at"], e.get("by") or "", f"ticket_{e['status']}", tid, e.get("note") or "")

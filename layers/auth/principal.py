@@ -1,10 +1,12 @@
 """Who is asking: a :class:`Principal` (an account's name, role and scope) and the roles as data.
 
-Every read and write that depends on who asks takes a principal: :mod:`layers.auth.scope`
-cuts a layer set and a ticket frame down to the principal's communities or grids and masks
-personal data by role; writers check :meth:`Principal.require` and take ``by`` from
+Every read and write that depends on who asks takes a principal, and none of them has a
+default that skips the checks: :mod:`layers.auth.scope` cuts a layer set and a ticket frame
+down to the principal's communities or grids and masks personal data by role; writers check
+:meth:`Principal.require` and the scope of every object they touch, and take ``by`` from
 :attr:`Principal.name`. The CLI, an operator's tool on the server, acts as
-:meth:`Principal.operator` (whole area, full data) with its own ``--by``.
+:meth:`Principal.operator` (whole area, full data) named by its ``--by``; reads the application
+makes for everyone before cutting them per reader use :meth:`Principal.system`.
 """
 
 from __future__ import annotations
@@ -91,9 +93,18 @@ class Principal:
                                    f"{', '.join(ACCOUNT_ROLES)}")
 
     @classmethod
-    def operator(cls, by: str = "cli") -> Principal:
-        """The server operator (CLI, scripts, the open fictional demo): everything, whole area."""
-        return cls(name=by, role="admin")
+    def operator(cls, by: str | None = None) -> Principal:
+        """The server operator (CLI, scripts, the open fictional demo): everything, whole area;
+        ``by`` (default ``cli``) is what the change log and the ticket history record."""
+        return cls(name=by or "cli", role="admin")
+
+    @classmethod
+    def system(cls, purpose: str) -> Principal:
+        """The application itself reading for everyone, before each reader's own cut (a read
+        shared by all sessions, a count when a store is made): whole area, full data. Its name,
+        ``system:<purpose>``, says which read it is; it is not meant for changes a person
+        makes (those carry the person's principal)."""
+        return cls(name=f"system:{purpose}", role="admin")
 
     # -- what --------------------------------------------------------------------------------
     def can(self, capability: str) -> bool:

@@ -34,7 +34,6 @@ import pandas as pd
 from .. import clock
 from .. import crs as lcrs
 from ..auth.principal import Principal
-from ..auth.scope import scoped_tickets
 from ..export import write_excel
 from . import rules
 from .catalogue import DEFAULT_CATALOGUE
@@ -95,18 +94,14 @@ def _iso_col(values: pd.Series) -> pd.Series:
     return (ts.dt.strftime("%Y-%m-%dT%H:%M:%S") + _TZ).astype(object).where(ts.notna(), None)
 
 
-def to_open311(store: TicketStore, principal: Principal | None = None
-               ) -> list[dict[str, Any]]:
-    """Every ticket (``principal``'s, when given: :func:`layers.auth.scope.scoped_tickets`)
-    as an Open311 GeoReport v2 service request (times in China Standard Time, ``status``
-    open/closed, our status and latest note in ``status_notes``)."""
-    df = store.frame()
-    if principal is not None:  # a scoped frame keeps its row labels: number them afresh
-        df = scoped_tickets(df, principal).reset_index(drop=True)
-    last = store.last_events().set_index("ticket_id").reindex(df["id"])
+def to_open311(store: TicketStore, *, principal: Principal) -> list[dict[str, Any]]:
+    """Every ticket the ``principal`` may see (:meth:`TicketStore.frame`: its scope, text and
+    notes hidden by role) as an Open311 GeoReport v2 service request (times in China Standard
+    Time, ``status`` open/closed, our status and latest note in ``status_notes``)."""
+    # a scoped frame keeps its row labels: number them afresh
+    df = store.frame(principal=principal).reset_index(drop=True)
+    last = store.last_events(principal=principal).set_index("ticket_id").reindex(df["id"])
     note = last["note"].fillna("").astype(str).to_numpy()
-    if principal is not None and not principal.reads_ticket_text:
-        note = np.full(len(note), "", dtype=object)
     names = {code: name for code, (name, _) in store.catalogue.items()}
     out = pd.DataFrame({
         "service_request_id": df["id"],
@@ -131,10 +126,11 @@ def to_open311(store: TicketStore, principal: Principal | None = None
     return out.astype(object).where(out.notna(), None).to_dict(orient="records")
 
 
-def from_open311(store: TicketStore, requests: list[Mapping[str, Any]],
-                 crs: str = "wgs84") -> list[str]:
-    """Receive Open311 service requests as new tickets (one transaction). ``crs`` names the
-    coordinates' datum (``gcj02`` for web-map exports)."""
+def from_open311(store: TicketStore, requests: list[Mapping[str, Any]], crs: str = "wgs84",
+                 *, principal: Principal) -> list[str]:
+    """Receive Open311 service requests as new tickets (one transaction), filed by
+    ``principal`` (:meth:`TicketStore.add_many`: ``tickets_file``, every point in its scope).
+    ``crs`` names the coordinates' datum (``gcj02`` for web-map exports)."""
     rows = []
     for i, r in enumerate(requests, start=1):
         for field in ("service_code", "lat", "long"):
@@ -144,7 +140,7 @@ def from_open311(store: TicketStore, requests: list[Mapping[str, Any]],
                      "lat": float(r["lat"]), "text": r.get("description") or "",
                      "reporter": "hotline_12345",
                      "created_at": _local(r.get("requested_datetime"))})
-    return _add_converted(store, pd.DataFrame(rows), crs)
+    return _add_converted(store, pd.DataFrame(rows), crs, principal)
 
 
 def _local(value: Any) -> pd.Timestamp | None:
@@ -155,14 +151,15 @@ def _local(value: Any) -> pd.Timestamp | None:
     return ts.tz_convert("Asia/Shanghai").tz_localize(None) if ts.tzinfo else ts
 
 
-def _add_converted(store: TicketStore, df: pd.DataFrame, crs: str) -> list[str]:
+def _add_converted(store: TicketStore, df: pd.DataFrame, crs: str,
+                   principal: Principal) -> list[str]:
     if df.empty:
         return []
     if crs.lower() not in ("wgs84", "epsg:4326"):
         lon, lat = lcrs.convert_coords(df["lon"].to_numpy(float), df["lat"].to_numpy(float),
                                        crs, "wgs84")
         df = df.assign(lon=lon, lat=lat)
-    return store.add_many(df.to_dict(orient="records"))
+    return store.add_many(df.to_dict(orient="records"), principal=principal)
 
 
 #: Common headers of hotline (12345) exports → our fields.
@@ -175,10 +172,11 @@ HOTLINE_HEADERS = {
 }
 
 
-def import_hotline_csv(store: TicketStore, path: str | Path, *, crs: str = "gcj02",
-                       encoding: str = "utf-8-sig") -> list[str]:
+def import_hotline_csv(store: TicketStore, path: str | Path, *, principal: Principal,
+                       crs: str = "gcj02", encoding: str = "utf-8-sig") -> list[str]:
     """Receive tickets from a hotline CSV export (coordinates GCJ-02 by default, as web maps
-    give them; Chinese or English headers; categories by code or Chinese name)."""
+    give them; Chinese or English headers; categories by code or Chinese name), filed by
+    ``principal`` as :func:`from_open311`."""
     df = pd.read_csv(path, encoding=encoding, dtype=str)
     df = df.rename(columns={c: HOTLINE_HEADERS[c] for c in df.columns if c in HOTLINE_HEADERS})
     missing = [c for c in ("text", "category", "lon", "lat") if c not in df]
@@ -194,22 +192,20 @@ def import_hotline_csv(store: TicketStore, path: str | Path, *, crs: str = "gcj0
         raise TicketError(f"{path}: row {i + 2}: longitude/latitude are not numbers")
     df["reporter"] = "hotline_12345"
     keep = [c for c in ("text", "category", "lon", "lat", "created_at", "reporter") if c in df]
-    return _add_converted(store, df[keep], crs)
+    return _add_converted(store, df[keep], crs, principal)
 
 
 # -- the monthly joint meeting (大党委联席会议) ---------------------------------------------------
 
 
 def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] | None = None,
-                        now: dt.datetime | None = None, principal: Principal | None = None
-                        ) -> bytes:
+                        now: dt.datetime | None = None, *, principal: Principal) -> bytes:
     """Escalated (to the street's joint meeting or a department) and overdue open tickets, by
-    community, as an Excel workbook: a summary sheet and one list. Ticket text and names are
-    written as text (:func:`layers.export.write_excel`): none can start a formula."""
+    community, as an Excel workbook: a summary sheet and one list — of the tickets the
+    ``principal`` may see (:meth:`TicketStore.frame`). Ticket text and names are written as
+    text (:func:`layers.export.write_excel`): none can start a formula."""
     now_ts = pd.Timestamp(now or clock.now())
-    df = store.frame(now=now_ts.to_pydatetime())
-    if principal is not None:
-        df = scoped_tickets(df, principal).reset_index(drop=True)
+    df = store.frame(now=now_ts.to_pydatetime(), principal=principal).reset_index(drop=True)
     open_ = pd.Series(rules.open_mask(df["status"]), index=df.index)
     overdue = df["overdue"]
     escalated = open_ & df["handler"].fillna("").str.startswith(("joint_meeting", "department"))
@@ -231,7 +227,9 @@ def joint_meeting_excel(store: TicketStore, community_names: Mapping[str, str] |
     return write_excel({"按社区汇总": summary.reset_index(), "超期与上报工单": listing})
 
 
-def write_open311(store: TicketStore, out: str | Path) -> int:
-    data = to_open311(store)
+def write_open311(store: TicketStore, out: str | Path, *, principal: Principal) -> int:
+    """Write :func:`to_open311` of ``principal`` to the JSON file ``out``; return how many
+    requests it holds."""
+    data = to_open311(store, principal=principal)
     Path(out).write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
     return len(data)

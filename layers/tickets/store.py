@@ -64,8 +64,8 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 
 from .. import clock
-from ..auth.principal import PermissionDenied, Principal
-from ..auth.scope import require_ticket
+from ..auth.principal import GRID_SCOPED, PermissionDenied, Principal
+from ..auth.scope import require_ticket, scoped_history, scoped_ticket, scoped_tickets
 from ..schema import CLOSED_STATUSES
 from ..store._ddl import append_only_sql
 from ..store._sqlite_tables import SqliteTables
@@ -320,6 +320,16 @@ class GridLocator:
                                       columns=["code", "name", "grid_code", "geometry"])
 
 
+def _in_scope(q: Select, p: Principal) -> Select:
+    """``q`` (a query over the tickets table) kept to ``p``'s grids or communities — the
+    rows :func:`~layers.auth.scope.scoped_tickets` keeps, filtered in the database."""
+    if p.whole_area:
+        return q
+    if p.role in GRID_SCOPED:
+        return q.where(tickets_table.c.grid_code.in_(sorted(p.grids)))
+    return q.where(tickets_table.c.community_code.in_(sorted(p.communities)))
+
+
 def _missing(v: object) -> bool:
     """None, NaN, NA or NaT (not an empty string)."""
     return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
@@ -514,31 +524,32 @@ class TicketStore:
 
     # -- intake ------------------------------------------------------------------------------
     def add(self, category: str, lon: float, lat: float, text_: str, *,  # noqa: PLR0913
-            reporter: str = "resident", building_code: str | None = None,
-            by: str | None = None, created_at: dt.datetime | None = None,
-            principal: Principal | None = None, photo: bytes | None = None) -> str:
+            principal: Principal, reporter: str = "resident",
+            building_code: str | None = None, created_at: dt.datetime | None = None,
+            photo: bytes | None = None) -> str:
         """Receive one ticket; return its id (``T`` + date + a 5-digit number of the day).
 
-        With a ``principal`` (the app's logged-in account), it must have ``tickets_file`` and
-        the point must lie in its scope (:class:`~layers.auth.PermissionDenied`); ``by`` is
-        its name. Without ``building_code`` the ticket is filed under the nearest building
+        The ``principal`` (the app's logged-in account; the CLI's operator) must have
+        ``tickets_file`` and the point must lie in its scope
+        (:class:`~layers.auth.PermissionDenied`); ``by`` is its name. Without
+        ``building_code`` the ticket is filed under the nearest building
         (:meth:`GridLocator.place`). A ``photo`` (JPEG/PNG/WebP bytes, see
         :func:`~layers.tickets.photos.check_photo`) is stored with it, in the same
         transaction."""
         return self.add_many([{"category": category, "lon": lon, "lat": lat, "text": text_,
                                "reporter": reporter, "building_code": building_code,
-                               "by": by, "created_at": created_at, "photo": photo}],
+                               "created_at": created_at, "photo": photo}],
                              principal=principal)[0]
 
     def add_many(self, rows: Iterable[Mapping[str, Any]], *,
-                 principal: Principal | None = None) -> list[str]:
-        """Receive several tickets in one transaction (all or none)."""
-        if principal is not None:
-            principal.require("tickets_file")
-            if self.locator is None and not principal.whole_area:
-                raise PermissionDenied("this ticket store has no grids to check the scope of "
-                                       f"{principal.name} against")
-            rows = [{**r, "by": principal.name} for r in rows]
+                 principal: Principal) -> list[str]:
+        """Receive several tickets in one transaction (all or none), as :meth:`add` (``by`` of
+        every row is the principal's name)."""
+        principal.require("tickets_file")
+        if self.locator is None and not principal.whole_area:
+            raise PermissionDenied("this ticket store has no grids to check the scope of "
+                                   f"{principal.name} against")
+        rows = [{**r, "by": principal.name} for r in rows]
         new = [self._check_row(i, r) for i, r in enumerate(rows, start=1)]
         if not new:
             return []
@@ -563,11 +574,10 @@ class TicketStore:
         else:
             grid = [r.get("grid_code") for r in new]
             comm = [r.get("community_code") for r in new]
-        if principal is not None:
-            for i, (g, c) in enumerate(zip(grid, comm, strict=True)):
-                if not principal.covers(c, g):
-                    raise PermissionDenied(f"row {i + 1}: the point lies in grid {g}, outside "
-                                           f"the scope of {principal.name}")
+        for i, (g, c) in enumerate(zip(grid, comm, strict=True)):
+            if not principal.covers(c, g):
+                raise PermissionDenied(f"row {i + 1}: the point lies in grid {g}, outside "
+                                       f"the scope of {principal.name}")
         with self._write() as conn:
             ids = self._next_ids(conn, [r["created_at"] for r in new])
             conn.execute(tickets_table.insert(), [
@@ -590,24 +600,20 @@ class TicketStore:
                 conn.execute(attachments_table.insert(), photos)
         return ids
 
-    def attach(self, ticket_id: str, photo: bytes, *, by: str | None = None,
-               principal: Principal | None = None) -> int:
-        """Add a photo to an existing ticket; return its number. With a ``principal``, the
-        ticket must be one it may file tickets in (scope) and ``by`` is its name.
+    def attach(self, ticket_id: str, photo: bytes, *, principal: Principal) -> int:
+        """Add a photo to an existing ticket; return its number. The ``principal`` must have
+        ``tickets_file`` and the ticket in its scope; ``by`` is its name.
 
         Raises
         ------
         PhotoError, TicketNotFound, PermissionDenied
         """
         mime = check_photo(photo, f"ticket {_shown(ticket_id)}: ")
-        if principal is not None:
-            principal.require("tickets_file")
-            by = principal.name
-        by = _limited("by", by, f"ticket {_shown(ticket_id)}: ")
+        principal.require("tickets_file")
+        by = _limited("by", principal.name, f"ticket {_shown(ticket_id)}: ")
         with self._write() as conn:
             row = self._scope_row(conn, ticket_id)
-            if principal is not None:
-                require_ticket(principal, row)
+            require_ticket(principal, row)
             attachments_table.create(conn, checkfirst=True)  # a database from before photos
             seq = conn.execute(select(func.max(attachments_table.c.seq)).where(
                 attachments_table.c.ticket_id == ticket_id)).scalar() or 0
@@ -616,22 +622,21 @@ class TicketStore:
                 data=bytes(photo), at=clock.now().replace(microsecond=0), by=by))
         return seq + 1
 
-    def photos(self, ticket_id: str, *, principal: Principal | None = None) -> list[Photo]:
-        """A ticket's photos, in the order they were added. With a ``principal``, only when it
-        may see the ticket (scope) and read its content (the roles that read ticket text):
-        a role that may not see a ticket may not fetch its photos either.
+    def photos(self, ticket_id: str, *, principal: Principal) -> list[Photo]:
+        """A ticket's photos, in the order they were added: only when the ``principal`` may
+        see the ticket (scope) and read its content (the roles that read ticket text): a role
+        that may not see a ticket may not fetch its photos either.
 
         Raises
         ------
         TicketNotFound, PermissionDenied
         """
-        if principal is not None and not principal.reads_ticket_text:
+        if not principal.reads_ticket_text:
             raise PermissionDenied(f"{principal.name} ({principal.role}) may not see ticket "
                                    "photos")
         with self._reading() as conn:
             row = self._scope_row(conn, ticket_id)
-            if principal is not None:
-                require_ticket(principal, row)
+            require_ticket(principal, row)
             if attachments_table.name not in inspect(conn).get_table_names():
                 return []  # a database from before photos: none yet (reading never writes)
             rows = conn.execute(select(attachments_table).where(
@@ -713,15 +718,15 @@ class TicketStore:
         return out
 
     # -- moves -------------------------------------------------------------------------------
-    def move(self, ticket_id: str, to: str, *, by: str | None = None,  # noqa: PLR0913
+    def move(self, ticket_id: str, to: str, *, principal: Principal,  # noqa: PLR0913
              note: str | None = None,
              expected_version: int | None = None, handler: str | None = None,
-             satisfaction: str | None = None, at: dt.datetime | None = None,
-             principal: Principal | None = None) -> dict:
-        """Move a ticket to ``to``; return the updated ticket.
+             satisfaction: str | None = None, at: dt.datetime | None = None) -> dict:
+        """Move a ticket to ``to``; return the updated ticket (as :meth:`get` gives it to the
+        principal).
 
-        With a ``principal``, the ticket must be in its scope and the move one its role may
-        make (:meth:`~layers.auth.Principal.may_move`); ``by`` is its name.
+        The ``principal`` must have the ticket in its scope and the move must be one its role
+        may make (:meth:`~layers.auth.Principal.may_move`); ``by`` is its name.
 
         Raises
         ------
@@ -735,9 +740,7 @@ class TicketStore:
         if satisfaction is not None and satisfaction not in SATISFACTION:
             raise TicketError(f"satisfaction must be one of {', '.join(SATISFACTION)}")
         where = f"ticket {_shown(ticket_id)}: "
-        if principal is not None:
-            by = principal.name
-        by = _limited("by", by, where)
+        by = _limited("by", principal.name, where)
         note = _limited("note", note, where)
         handler = _limited("handler", handler, where)
         when = (at or clock.now()).replace(microsecond=0)
@@ -748,9 +751,8 @@ class TicketStore:
             if row is None:
                 raise TicketNotFound(f"no ticket {ticket_id!r}")
             status, version, grid, community = row
-            if principal is not None:
-                require_ticket(principal, {"id": ticket_id, "grid_code": grid,
-                                           "community_code": community}, status, to)
+            require_ticket(principal, {"id": ticket_id, "grid_code": grid,
+                                       "community_code": community}, status, to)
             if expected_version is not None and expected_version != version:
                 raise ConflictError(
                     f"ticket {ticket_id} was changed by someone else (now version {version}, "
@@ -773,7 +775,7 @@ class TicketStore:
                 events_table.c.seq.desc()).limit(1)).scalar() or 0
             conn.execute(events_table.insert().values(
                 ticket_id=ticket_id, seq=seq + 1, status=to, at=when, by=by, note=note))
-        return self.get(ticket_id)
+        return self.get(ticket_id, principal=principal)
 
     # -- reading -----------------------------------------------------------------------------
     def version(self) -> tuple[int, str]:
@@ -793,9 +795,17 @@ class TicketStore:
                 n, last = conn.execute(select(func.count(), func.max(events_table.c.at))).one()
         return int(n), str(last)
 
-    def get(self, ticket_id: str, now: dt.datetime | None = None) -> dict:
+    def get(self, ticket_id: str, now: dt.datetime | None = None, *,
+            principal: Principal) -> dict:
         """One ticket in its JSON form (:func:`record`): with its ``history`` (oldest
-        first), ``overdue``, ``closed_late`` and the ``allowed`` next statuses."""
+        first), ``overdue``, ``closed_late`` and the ``allowed`` next statuses — as the
+        ``principal`` may read it (:func:`~layers.auth.scope.scoped_ticket`: in its scope,
+        text and names hidden by role).
+
+        Raises
+        ------
+        TicketNotFound, PermissionDenied
+        """
         with self._reading() as conn:
             row = conn.execute(select(tickets_table).where(
                 tickets_table.c.id == ticket_id)).mappings().first()
@@ -804,24 +814,28 @@ class TicketStore:
             hist = conn.execute(select(events_table).where(
                 events_table.c.ticket_id == ticket_id).order_by(events_table.c.seq)
             ).mappings().all()
-        return record(row,  # type: ignore[arg-type]  # RowMapping: keyed by column name
-                      [_jsonable({k: v for k, v in h.items() if k != "ticket_id"})
-                       for h in hist], now or clock.now())
+        return scoped_ticket(record(
+            row,  # type: ignore[arg-type]  # RowMapping: keyed by column name
+            [_jsonable({k: v for k, v in h.items() if k != "ticket_id"}) for h in hist],
+            now or clock.now()), principal)
 
-    def records(self, tickets: pd.DataFrame, now: dt.datetime | None = None) -> list[dict]:
+    def records(self, tickets: pd.DataFrame, now: dt.datetime | None = None, *,
+                principal: Principal) -> list[dict]:
         """The JSON form (:func:`record`) of the tickets of a :meth:`frame` (one query for
-        all their histories)."""
-        hist = self.histories(tickets["id"].tolist())
+        all their histories), each as :meth:`get` gives it to the ``principal``."""
+        hist = self.histories(tickets["id"].tolist(), principal=principal)
         when = now or clock.now()
-        return [record(row, hist.get(row["id"], []), when)
+        return [scoped_ticket(record(row, hist.get(row["id"], []), when), principal)
                 for row in tickets.to_dict(orient="records")]
 
-    def frame(self, now: dt.datetime | None = None, *, open_only: bool = False,
-              **filters: Any) -> pd.DataFrame:
-        """All tickets (optionally filtered by equality on columns; ``open_only``: the open
-        ones, by :data:`~layers.schema.CLOSED_STATUSES`, the one rule) as a DataFrame, with
-        ``overdue`` at ``now`` (default: the one clock) and ``closed_late``."""
-        q = select(tickets_table)
+    def frame(self, now: dt.datetime | None = None, *, principal: Principal,
+              open_only: bool = False, **filters: Any) -> pd.DataFrame:
+        """The tickets the ``principal`` may see (its grids or communities, read as such from
+        the database; text and handler hidden by role: :func:`~layers.auth.scope.scoped_tickets`),
+        optionally filtered by equality on columns (``open_only``: the open ones, by
+        :data:`~layers.schema.CLOSED_STATUSES`, the one rule), as a DataFrame with ``overdue``
+        at ``now`` (default: the one clock) and ``closed_late``."""
+        q = _in_scope(select(tickets_table), principal)
         if open_only:
             q = q.where(tickets_table.c.status.not_in(sorted(CLOSED_STATUSES)))
         for col, value in filters.items():
@@ -833,31 +847,42 @@ class TicketStore:
             df[col] = pd.to_datetime(df[col], format="ISO8601").astype("datetime64[us]")
         df["closed_late"] = rules.closed_late_mask(df["status"], df["deadline"],
                                                    df["closed_at"])
-        return rules.at(df, now or clock.now())
+        return scoped_tickets(rules.at(df, now or clock.now()), principal)
 
-    def last_events(self) -> pd.DataFrame:
-        """The latest history entry of every ticket: ``ticket_id``, ``at``, ``note``."""
+    def last_events(self, *, principal: Principal) -> pd.DataFrame:
+        """The latest history entry of every ticket the ``principal`` may see: ``ticket_id``,
+        ``at``, ``note`` (notes hidden from roles without ticket text)."""
         e, m = events_table.alias("e"), select(
             events_table.c.ticket_id, func.max(events_table.c.seq).label("s")).group_by(
             events_table.c.ticket_id).subquery()
         q = select(e.c.ticket_id, e.c.at, e.c.note).join(
             m, (e.c.ticket_id == m.c.ticket_id) & (e.c.seq == m.c.s))
+        if not principal.whole_area:
+            q = _in_scope(q.join(tickets_table, tickets_table.c.id == e.c.ticket_id), principal)
         with self._reading() as conn:
             df = pd.read_sql(q, conn)
         df["at"] = pd.to_datetime(df["at"])
+        if not principal.reads_ticket_text:
+            df["note"] = None
         return df
 
-    def histories(self, ids: Iterable[str] | None = None) -> dict[str, list[dict]]:
-        """The history of many tickets in one query (oldest event first)."""
+    def histories(self, ids: Iterable[str] | None = None, *,
+                  principal: Principal) -> dict[str, list[dict]]:
+        """The history of many tickets in one query (oldest event first): of the tickets the
+        ``principal`` may see, names and notes hidden by role
+        (:func:`~layers.auth.scope.scoped_history`)."""
         q = select(events_table).order_by(events_table.c.ticket_id, events_table.c.seq)
         if ids is not None:
             q = q.where(events_table.c.ticket_id.in_(list(ids)))
+        if not principal.whole_area:
+            q = _in_scope(q.join(tickets_table, tickets_table.c.id == events_table.c.ticket_id),
+                          principal)
         out: dict[str, list[dict]] = {}
         with self._reading() as conn:
             for h in conn.execute(q).mappings():
                 out.setdefault(h["ticket_id"], []).append(
                     _jsonable({k: v for k, v in h.items() if k != "ticket_id"}))
-        return out
+        return {tid: scoped_history(events, principal) for tid, events in out.items()}
 
     # -- import ------------------------------------------------------------------------------
     def import_frame(self, tickets: pd.DataFrame) -> int:

@@ -27,15 +27,22 @@ def _same(a, b) -> None:
 
 
 def _count_reads(monkeypatch) -> list[list[str]]:
-    """The layers each read from the GeoPackage itself asks for, from now on."""
+    """The layers each read from the GeoPackage itself asks for, from now on: a whole read
+    (``[layers]``), or a catch-up of some rows (``["people#rows"]``)."""
     reads: list[list[str]] = []
-    real = GeoPackageStore.read
+    real, real_layer = GeoPackageStore.read, GeoPackageStore.read_layer
 
     def counted(self, layers=None, **kw):
         reads.append(list(layers or []))
         return real(self, layers, **kw)
 
+    def counted_rows(self, name, **kw):
+        if kw.get("fids") is not None:
+            reads.append([f"{name}#rows"])
+        return real_layer(self, name, **kw)
+
     monkeypatch.setattr(GeoPackageStore, "read", counted)
+    monkeypatch.setattr(GeoPackageStore, "read_layer", counted_rows)
     return reads
 
 
@@ -52,7 +59,7 @@ def test_an_edit_rereads_only_the_layers_it_changed(demo_file, tmp_path, monkeyp
                    building=str(first["buildings"]["code"].iloc[0]), principal=OP)
     after = appdata.load(str(path), 1)
     _ = [after[n] for n in after]
-    assert reads == [["people"]]  # the one layer the edit changed
+    assert reads == [["people#rows"]]  # the one layer the edit changed: its changed rows
     assert after["buildings"] is first["buildings"]
     monkeypatch.undo()
     _same(after, open_store(path).read())

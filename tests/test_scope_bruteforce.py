@@ -19,8 +19,8 @@ holding a duty that has ended, and scopes naming nothing — this proves that
   :meth:`~TicketStore.photos` and the Open311 export — keeps the same tickets and hides the
   same text.
 
-The ``store`` fixture is parametrised by backend (:data:`BACKENDS`): GeoPackage today; a
-PostGIS backend adds its name and a branch in :func:`store` and runs the same checks.
+The ``store`` fixture is parametrised by backend (``BACKENDS`` of conftest): the embedded
+GeoPackage and a PostGIS copy of the same demo run the same checks.
 
 The clock is fixed by conftest at 2026-11-20T12:00, the demo's anchor day.
 """
@@ -36,6 +36,9 @@ import pandas as pd
 import pytest
 import shapely
 
+#: The store backends the checks run on.
+from conftest import BACKENDS, pg_copy
+
 from layers import clock
 from layers.auth.principal import PermissionDenied, Principal
 from layers.auth.scope import FACILITY_MARGIN_DEG, scoped, scoped_tickets
@@ -45,8 +48,6 @@ from layers.store import open_store
 from layers.tickets import TicketStore
 from layers.tickets.reports import to_open311
 
-#: The store backends the checks run on.
-BACKENDS = ("gpkg",)
 ROLES = ("admin", "community", "sentinel", "planner", "leader", "kiosk")
 WHOLE_AREA = {"admin", "planner", "leader", "kiosk"}
 #: What each role reads of personal data, and who reads residents' text (written out here,
@@ -71,7 +72,8 @@ def store(request, demo_file):
     """The demo store with its seeded ticket database, in one backend (read only here)."""
     if request.param == "gpkg":
         return open_store(demo_file)
-    raise NotImplementedError(request.param)  # pragma: no cover - a backend to come
+    return open_store(pg_copy(request.getfixturevalue("pg_cluster"),
+                              request.getfixturevalue("pg_template")))
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,13 @@ from layers.store import (
     open_store,
 )
 from layers.store.copy import CopyError, copy_store
+from layers.auth import Principal
 from layers.tickets import TicketStore
 
 pytestmark = pytest.mark.backends
+
+#: The operator (what tests that are not about authorisation act as).
+OP = Principal.operator()
 
 
 def _frames_equal(a: pd.DataFrame, b: pd.DataFrame, name: str) -> None:
@@ -134,14 +138,14 @@ def test_refused_write_and_update_leave_everything(store_copy, demo):
 
 def test_write_replaces_layers_and_keeps_the_service_tables(store_copy, demo):
     store = open_store(store_copy)
-    tickets = len(TicketStore.for_store(store).frame())
+    tickets = len(TicketStore.for_store(store).frame(principal=OP))
     with store.edit_rows() as edit:
         edit.log([{"action": "note", "by": "测试"}])
     smaller = demo.replace(care_points=demo.care_points.iloc[:5])
     store.write(smaller.replace(**{}))
     assert len(store.read(["care_points"]).care_points) == 5
     assert len(store.change_log()) == 1  # kept
-    assert len(TicketStore.for_store(store).frame()) == tickets
+    assert len(TicketStore.for_store(store).frame(principal=OP)) == tickets
 
 
 def test_update_keeps_the_other_layers_tokens_and_merges_meta(store_copy, demo):
@@ -260,7 +264,7 @@ def test_version_ignores_accounts_and_tickets(store_copy, demo):
     Accounts(store).add("管理员", "admin", password="a-long-password-1", by="cli")
     ts = TicketStore.for_store(store)
     g = demo.grids.geometry.iloc[0].representative_point()
-    ts.add("other", g.x, g.y, "测试")
+    ts.add("other", g.x, g.y, "测试", principal=OP)
     assert store.version() == v
 
 
@@ -298,18 +302,18 @@ def test_a_layer_written_whole_is_read_whole_again(store_copy, demo):
 def test_tickets_live_beside_the_layers_with_their_history(store_copy, demo):
     store = open_store(store_copy)
     ts = TicketStore.for_store(store)
-    n = len(ts.frame())
+    n = len(ts.frame(principal=OP))
     g = demo.grids.geometry.iloc[2].representative_point()
-    tid = ts.add("sanitation", g.x, g.y, "垃圾未清运", by="哨兵")
-    t = ts.move(tid, "registered", by="社区", expected_version=1)
+    tid = ts.add("sanitation", g.x, g.y, "垃圾未清运", principal=Principal.operator("哨兵"))
+    t = ts.move(tid, "registered", expected_version=1, principal=Principal.operator("社区"))
     assert t["grid_code"] == demo.grids.code.iloc[2] and t["version"] == 2
     assert [h["status"] for h in t["history"]] == ["received", "registered"]
-    assert len(TicketStore.for_store(open_store(store_copy)).frame()) == n + 1
+    assert len(TicketStore.for_store(open_store(store_copy)).frame(principal=OP)) == n + 1
 
 
 def test_ticket_history_is_append_only_in_the_database(store_copy, demo):
     store = open_store(store_copy)
-    tid = TicketStore.for_store(store).frame()["id"].iloc[0]
+    tid = TicketStore.for_store(store).frame(principal=OP)["id"].iloc[0]
     if isinstance(store_copy, str):
         raw = store_copy
     else:
@@ -363,14 +367,14 @@ def test_copy_round_trip_is_lossless(request, backend, store_copy, demo, tmp_pat
                    "before": {"phone": "1"}, "after": {"phone": "2"},
                    "when": dt.datetime(2026, 11, 3, 9, 30)}])
     ts = TicketStore.for_store(store)
-    tid = ts.frame()["id"].iloc[0]
+    tid = ts.frame(principal=OP)["id"].iloc[0]
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buf, "PNG")
-    ts.attach(tid, buf.getvalue(), by="哨兵")
+    ts.attach(tid, buf.getvalue(), principal=Principal.operator("哨兵"))
 
     middle = open_store(_empty_other(request, backend, tmp_path))
     copy_store(store, middle)
@@ -387,9 +391,10 @@ def test_copy_round_trip_is_lossless(request, backend, store_copy, demo, tmp_pat
                                       b[name].reset_index(drop=True), obj=name)
     pd.testing.assert_frame_equal(store.change_log(), back.change_log())
     t1, t2 = TicketStore.for_store(store), TicketStore.for_store(back)
-    pd.testing.assert_frame_equal(t1.frame(), t2.frame())
-    assert t1.histories() == t2.histories()
-    assert [p.data for p in t1.photos(tid)] == [p.data for p in t2.photos(tid)]
+    pd.testing.assert_frame_equal(t1.frame(principal=OP), t2.frame(principal=OP))
+    assert t1.histories(principal=OP) == t2.histories(principal=OP)
+    assert [p.data for p in t1.photos(tid, principal=OP)] == [
+        p.data for p in t2.photos(tid, principal=OP)]
     acc2 = Accounts(back)
     assert acc2.authenticate("管理员", "a-long-password-1").role == "admin"
     log1 = acc.audit_log().drop(columns="source", errors="ignore")

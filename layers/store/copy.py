@@ -138,6 +138,8 @@ def _copy_tables(src: ServiceTables, dst: ServiceTables, meta: MetaData,
         present = src.table_names(conn)
         rows = {t.name: [dict(r) for r in conn.execute(select(t)).mappings()]
                 for t in meta.sorted_tables if t.name in present}
+    if not rows:  # the source has none of these tables: the target gets none either
+        return {}
     counts: dict[str, int] = {}
     with dst.writing() as out:
         prepare(out)

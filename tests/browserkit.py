@@ -103,3 +103,15 @@ def login(page, name: str, password: str = "browser-pass-1", lang: str = "zh",
     page.locator(f'input[aria-label="{t("auth_password", lang)}"]').fill(password)
     page.get_by_role("button", name=t("auth_login", lang), exact=True).click()
     box.wait_for(state="detached", timeout=timeout)
+
+
+def metric_tiles(page, labels: list[str], timeout: int = 90_000) -> dict[str, str]:
+    """The ``st.metric`` tiles (label → value) once every one of ``labels`` is drawn: a
+    loaded machine draws them one rerun apart, so wait on the page's state, not a pause."""
+    page.wait_for_function(
+        "want => { const got = [...document.querySelectorAll('[data-testid=stMetricLabel]')]"
+        ".map(e => e.innerText.trim()); return want.every(w => got.includes(w)); }",
+        arg=labels, timeout=timeout)
+    values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
+    names = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
+    return dict(zip([s.strip() for s in names], [s.strip() for s in values], strict=True))

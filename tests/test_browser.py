@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browserkit import ARTIFACTS, shot, streamlit_server
+from browserkit import ARTIFACTS, metric_tiles, shot, streamlit_server
 from conftest import copy_store
 
 from layers.auth import Principal
@@ -243,14 +243,11 @@ def test_wall_screen_fits_1920x1080(server, browser, demo, demo_file):
     page, frame_el, frame, foreign = _open(browser, f"{server}/wall?at={at}", "wall",
                                            width=1920, height=1080)
     _map_drawn(frame)
-    page.get_by_text("未办结工单").first.wait_for(timeout=30_000)
+    tiles = metric_tiles(page, ["未办结工单", "超期工单", "本月结案率", "网格哨兵覆盖率"])
     height = page.evaluate("() => Math.max(document.documentElement.scrollHeight, "
                            "document.querySelector('[data-testid=stMain]').scrollHeight)")
     assert height <= 1080, f"page is {height} px high"
     assert page.locator("[data-testid=stSidebar]").is_visible() is False
-    values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
-    labels = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
-    tiles = dict(zip([s.strip() for s in labels], [s.strip() for s in values], strict=True))
     snap = wall_snapshot(demo, coverage(demo), _server_tickets(demo_file),
                          dt.datetime.fromisoformat(at))
     assert tiles["未办结工单"] == f"{snap.open_tickets:,}"

@@ -15,7 +15,7 @@ import datetime as dt
 import shutil
 
 import pytest
-from browserkit import shot, streamlit_server
+from browserkit import metric_tiles, shot, streamlit_server
 
 from layers import clock
 from layers.auth import Principal
@@ -83,12 +83,7 @@ def test_demo_wall_looks_live_long_after_its_anchor(browser, tmp_path, demo_file
     with streamlit_server(store, WANGGE_NOW=later.isoformat()) as server:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(f"{server}/wall", wait_until="domcontentloaded")
-        page.get_by_text("未办结工单").first.wait_for(timeout=90_000)
-        page.wait_for_timeout(2000)
-        values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
-        labels = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
-        tiles = dict(zip([s.strip() for s in labels], [s.strip() for s in values],
-                         strict=True))
+        tiles = metric_tiles(page, ["未办结工单", "今日新增", "超期工单"])
         assert tiles["未办结工单"] == f"{snap.open_tickets:,}"
         assert tiles["今日新增"] == f"{snap.new_today:,}"
         assert tiles["超期工单"] == f"{snap.overdue:,}"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from layers.auth import Principal
 from layers.errors import LayerValidationError, StoreError
 from layers.store import (
     RowConflict,
@@ -21,7 +22,6 @@ from layers.store import (
     open_store,
 )
 from layers.store.copy import CopyError, copy_store
-from layers.auth import Principal
 from layers.tickets import TicketStore
 
 pytestmark = pytest.mark.backends

@@ -21,7 +21,9 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def _demo(out: str) -> str:
     r = run("demo", "--out", out, "--seed", "11")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == out
+    from layers.store import open_store
+
+    assert r.stdout.strip().splitlines()[-1] == open_store(out).location
     assert "示例数据" in r.stderr  # progress and the fictional label go to stderr
     return out
 

@@ -17,6 +17,7 @@ from conftest import is_pg, raw_query
 
 from layers.auth import Principal
 from layers.schema import TICKET_STATUSES
+from layers.store import open_store
 from layers.tickets import (
     ConflictError,
     GridLocator,
@@ -176,7 +177,7 @@ def test_opening_the_store_reads_no_grids_until_a_ticket_is_placed(store, demo, 
     tid = ts.add("sanitation", lon, lat, "垃圾未清运", principal=OP)
     assert ts.get(tid, principal=OP)["grid_code"] == demo.grids["code"].iloc[2]
     ts.add("sanitation", lon, lat, "又一件", principal=OP)
-    assert [getattr(m, "location", m) for m in made] == [str(store)]  # once
+    assert [getattr(m, "location", m) for m in made] == [open_store(store).location]  # once
 
 
 def test_the_version_changes_with_every_ticket_filed_or_moved_and_only_then(ts, demo):
@@ -315,11 +316,15 @@ def test_cli(store, demo):
 
 def test_catalogue_is_configurable(store, demo):
     from layers.tickets import catalogue_path_for, load_catalogue
+    from layers.tickets.catalogue import CATALOGUE_META_KEY
 
-    cat = catalogue_path_for(store)
-    cat.write_text(json.dumps({"dispute": {"name": "矛盾纠纷", "days": 3},
-                               "stray_dogs": {"name": "流浪犬", "days": 1}},
-                              ensure_ascii=False), encoding="utf-8")
+    own = json.dumps({"dispute": {"name": "矛盾纠纷", "days": 3},
+                      "stray_dogs": {"name": "流浪犬", "days": 1}}, ensure_ascii=False)
+    cat = catalogue_path_for(store)  # a GeoPackage's file beside it; a server store's metadata
+    if cat is None:
+        open_store(store).update({}, meta={CATALOGUE_META_KEY: own})
+    else:
+        cat.write_text(own, encoding="utf-8")
     ts = TicketStore.for_store(store)
     lon, lat = _point_in(demo, 2)
     t = ts.get(ts.add("stray_dogs", lon, lat, "小区流浪犬伤人", principal=OP), principal=OP)
@@ -327,6 +332,12 @@ def test_catalogue_is_configurable(store, demo):
         1, "D")
     with pytest.raises(TicketError, match="unknown category 'sanitation'"):
         ts.add("sanitation", lon, lat, "x", principal=OP)
+    if cat is None:
+        open_store(store).update({}, meta={CATALOGUE_META_KEY: '{"x": {"name": "X", "days": '
+                                           '"soon"}}'})
+        with pytest.raises(TicketError, match=r"ticket_catalogue\): category 'x': field 'days'"):
+            TicketStore.for_store(store)
+        return
     cat.write_text('{"x": {"name": "X", "days": "soon"}}', encoding="utf-8")
     with pytest.raises(TicketError, match=r"categories.json: category 'x': field 'days'"):
         load_catalogue(cat)

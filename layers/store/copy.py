@@ -18,6 +18,7 @@ from sqlalchemy import MetaData, Table, func, select, text
 from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
+from ..layerset import LayerSet
 from .base import ServiceTables, Store
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def copy_store(source: Store, target: Store, *, replace: bool = False) -> CopyRe
                         "replace its layers (its accounts, tickets and change log must be empty)")
     _refuse_merge(source, target)
     report = CopyReport(source.location, target.location)
-    data = source.read(relative_dates=False)
+    data = _with_catalogue(source, target, source.read(relative_dates=False))
     target.write(data)
     report.layers = {n: len(data[n]) for n in data}
     report.tables["change_log"] = _copy_change_log(source, target)
@@ -83,6 +84,24 @@ def copy_store(source: Store, target: Store, *, replace: bool = False) -> CopyRe
         for name, n in _copy_tables(tables[0], tables[1], meta, prepare).items():
             report.tables[name] = n
     return report
+
+
+def _with_catalogue(source: Store, target: Store, data: LayerSet) -> LayerSet:
+    """``data`` with the source's own ticket categories in its metadata when the target keeps
+    no file beside it for them (a GeoPackage's ``town.categories.json`` → a PostGIS store's
+    ``ticket_catalogue`` entry; a file target reads the entry as well)."""
+    from ..tickets.catalogue import CATALOGUE_META_KEY, catalogue_path_for
+
+    own = catalogue_path_for(source)
+    if own is None or not own.exists() or CATALOGUE_META_KEY in data.meta:
+        return data
+    mine = catalogue_path_for(target)
+    if mine is not None:
+        if not mine.exists():
+            mine.write_bytes(own.read_bytes())
+        return data
+    return LayerSet({n: data[n] for n in data}, {**data.meta,
+                                                 CATALOGUE_META_KEY: own.read_text("utf-8")})
 
 
 def _refuse_merge(source: Store, target: Store) -> None:

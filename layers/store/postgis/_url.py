@@ -4,6 +4,7 @@ shown without its password."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -89,6 +90,17 @@ def dispose(address: Address) -> None:
         found = _ENGINES.pop(key, None)
     if found is not None:
         found.dispose()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's pooled connections are the parent's (sharing a socket
+    corrupts both), so the child starts with no engine and opens its own."""
+    for e in _ENGINES.values():
+        e.dispose(close=False)
+    _ENGINES.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def dispose_all() -> None:

@@ -60,6 +60,28 @@ BACKENDS = tuple(b for b in os.environ.get("WANGGE_TEST_BACKENDS", "gpkg,postgis
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "backends: run the module's store tests on every backend")
     config.addinivalue_line("markers", "gpkg_only: a test of a backends module for the file only")
+    config.addinivalue_line(
+        "markers", "postgis_first_case: of a table of cases, only the first runs on PostGIS")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A table of cases marked ``postgis_first_case`` runs whole on the file and its first case
+    on PostGIS: the cases differ in what the CLI or the library refuses before any write, the
+    backend only in how "nothing changed" is stored (the contract suite covers that)."""
+    seen: set[str] = set()
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        if (item.get_closest_marker("postgis_first_case") is None or params is None
+                or params.params.get("backend") != "postgis"):
+            keep.append(item)
+            continue
+        name = item.nodeid.split("[", 1)[0]
+        (drop if name in seen else keep).append(item)
+        seen.add(name)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_generate_tests(metafunc) -> None:

@@ -114,6 +114,7 @@ def test_passwd_and_the_audit_log_as_json(store_copy, pw_file, tmp_path):
     (["users", "list", "{missing}"], "no such file"),
     (["audit", "{s}", "--since", "yesterday"], "--since"),
 ])
+@pytest.mark.postgis_first_case
 def test_refusals_exit_2_on_stderr(store_copy, pw_file, tmp_path, argv, message):
     values = {"s": str(store_copy), "pw": str(pw_file), "missing": str(tmp_path / "no.gpkg")}
     r = run(*[a.format(**values) for a in argv])

@@ -120,7 +120,7 @@ def test_a_photo_is_stored_with_the_ticket_in_the_database(ts, demo, store_copy)
     (b"just text, named photo.jpg", "type"),
     (b"", "empty"),
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * PHOTO_MAX_BYTES, "too_large"),
-])
+], ids=["type", "empty", "too_large"])
 def test_a_refused_photo_files_nothing(ts, demo, data, reason):
     p = _building(demo).geometry.representative_point()
     before = len(ts.frame(principal=OP))

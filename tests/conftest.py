@@ -15,6 +15,7 @@ private copy of the demo. A test of such a module that only makes sense for one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -196,18 +197,98 @@ def app_store(store_copy, monkeypatch) -> Path:
     return store_copy
 
 
+class SharedBrowser:
+    """Debian's headless Chromium for one test module: every page opens in **one** browser
+    context (``launch_persistent_context``) with Chromium's ``--process-per-site``, so a page
+    after the first reuses the Streamlit bundle Chromium already loaded and compiled (a new
+    context per page parsed it again: ~1 s and ~2 CPU-seconds a visit). Each page is still
+    a Streamlit session of its own (the login lives in the server-side session, no cookie).
+
+    ``new_page(viewport=…)`` and ``new_context(viewport=…)`` look like Playwright's; a
+    context asked for with other options (a phone's user agent, touch) is a real context of
+    a second browser. Pages a test leaves open are closed after it (:func:`_close_pages`)."""
+
+    def __init__(self, playwright, user_data_dir: str) -> None:
+        from browserkit import ARGS, CHROMIUM
+
+        self._p, self._args, self._exe = playwright, [*ARGS, "--process-per-site"], CHROMIUM
+        self._ctx = playwright.chromium.launch_persistent_context(
+            user_data_dir, executable_path=CHROMIUM, args=self._args, headless=True,
+            viewport={"width": 1280, "height": 720}, accept_downloads=True)
+        self._other = None
+        self._open: list = []
+
+    def new_page(self, viewport: dict | None = None, **options):
+        if options:
+            return self.new_context(viewport=viewport, **options).new_page()
+        page = self._ctx.new_page()
+        if viewport:
+            page.set_viewport_size(viewport)
+        self._open.append(page)
+        return page
+
+    def new_context(self, viewport: dict | None = None, **options):
+        options.pop("accept_downloads", None)  # the shared context accepts them
+        if not options:
+            return _ContextView(self, viewport)
+        if self._other is None:
+            self._other = self._p.chromium.launch(executable_path=self._exe, args=self._args)
+        ctx = self._other.new_context(viewport=viewport, **options)
+        self._open.append(ctx)
+        return ctx
+
+    def close_pages(self) -> None:
+        for thing in self._open:
+            with contextlib.suppress(Exception):
+                thing.close()
+        self._open.clear()
+
+    def close(self) -> None:
+        self.close_pages()
+        self._ctx.close()
+        if self._other is not None:
+            self._other.close()
+
+
+class _ContextView:
+    """What a test calls a browser context: its pages, in the shared context."""
+
+    def __init__(self, shared: SharedBrowser, viewport: dict | None) -> None:
+        self._shared, self._viewport, self._pages = shared, viewport, []
+
+    def new_page(self):
+        page = self._shared.new_page(viewport=self._viewport)
+        self._pages.append(page)
+        return page
+
+    def close(self) -> None:
+        for page in self._pages:
+            with contextlib.suppress(Exception):
+                page.close()
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     """Debian's headless Chromium driven by Playwright (one per test module)."""
-    from browserkit import ARGS, CHROMIUM
+    from browserkit import CHROMIUM
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run the test command `bash scripts/test.sh`")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = SharedBrowser(p, str(tmp_path_factory.mktemp("chromium-profile")))
         yield b
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_pages(request):
+    """The pages a browser test left open are closed after it (they would go on running
+    their Streamlit sessions in the shared renderer)."""
+    shared = request.getfixturevalue("browser") if "browser" in request.fixturenames else None
+    yield
+    if shared is not None:
+        shared.close_pages()
 
 
 def is_pg(location) -> bool:

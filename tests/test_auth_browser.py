@@ -29,13 +29,11 @@ import html
 import json
 import os
 import re
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import pytest
-from browserkit import ARTIFACTS, ROOT, shot, streamlit_server
+from browserkit import ARTIFACTS, shot, streamlit_server
+from clikit import run_cli
 from conftest import copy_store
 
 from dashboard.i18n import MESSAGES, t
@@ -82,8 +80,7 @@ ERRORS = ("err_generic", "err_tickets_damaged", "auth_denied")
 
 def _cli(*args: str) -> str:
     """``python -m layers ARGS``; its standard output (fails the test on an error)."""
-    r = subprocess.run([sys.executable, "-m", "layers", *args], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120, check=False)
+    r = run_cli(*args)
     assert r.returncode == 0, f"layers {' '.join(args)}: {r.stderr[-1500:]}"
     return r.stdout
 
@@ -114,7 +111,7 @@ def picks(demo):
 
 @pytest.fixture(scope="module")
 def accounts(town, picks, tmp_path_factory):
-    """The accounts, made with the CLI (in parallel: each is one locked transaction); the
+    """The accounts, made with the CLI (one after another); the
     kiosk's token is the last line of its output."""
     pw = tmp_path_factory.mktemp("auth-secrets") / "password.txt"
     pw.write_text(PASSWORD + "\n", encoding="utf-8")
@@ -130,8 +127,7 @@ def accounts(town, picks, tmp_path_factory):
         extra = [] if role == "kiosk" else ["--password-file", str(pw)]
         return _cli("users", "add", str(town), "--name", NAMES[role], *runs[role], *extra)
 
-    with ThreadPoolExecutor(len(runs)) as pool:
-        out = dict(zip(runs, pool.map(add, runs), strict=True))
+    out = {role: add(role) for role in runs}
     token = out["kiosk"].strip().splitlines()[-1]
     assert len(token) >= 32 and NAMES["kiosk"] not in token
     return {"token": token}

@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from clikit import run_cli
 from conftest import BACKENDS, pg_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *args], cwd=cwd, capture_output=True,
+    return run_cli(*args, cwd=cwd, timeout=300)
+
+
+def real_run(*args: str) -> subprocess.CompletedProcess:
+    """The module entry point for real: a new interpreter runs ``python -m layers ARGS``."""
+    return subprocess.run([sys.executable, "-m", "layers", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -86,14 +92,14 @@ def test_validate_command(any_store):
 
 
 def test_errors_go_to_stderr_with_nonzero_exit(tmp_path):
-    r = run("coverage", str(tmp_path / "missing.gpkg"))
+    r = real_run("coverage", str(tmp_path / "missing.gpkg"))
     assert r.returncode != 0 and "no such file" in r.stderr and r.stdout == ""
     bad = tmp_path / "bad.gpkg"
     bad.write_text("hello")
-    r = run("coverage", str(bad))
+    r = real_run("coverage", str(bad))
     assert r.returncode != 0 and "cannot be opened" in r.stderr
     assert "Traceback" not in r.stderr
-    r = run("demo", "--out", str(tmp_path / "x.gpkg"), "--scale", "galaxy")
+    r = real_run("demo", "--out", str(tmp_path / "x.gpkg"), "--scale", "galaxy")
     assert r.returncode != 0 and "invalid choice" in r.stderr
 
 

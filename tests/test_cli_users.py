@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clikit import run_cli
 
 from layers.auth.accounts import Accounts
 from layers.store import open_store
@@ -24,8 +24,7 @@ PASSWORD = "correct horse battery"
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args, input=stdin, timeout=300)
 
 
 @pytest.fixture

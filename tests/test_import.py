@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clikit import run_cli
 from conftest import content_digest
 
 from layers import crs as lcrs
@@ -136,16 +135,14 @@ def test_cli_import(store, demo, tmp_path):
     rows = _care_rows(demo).rename(columns={"容量": "beds"})
     f = tmp_path / "c.csv"
     rows.to_csv(f, index=False)
-    r = subprocess.run([sys.executable, "-m", "layers", "import", str(store), str(f),
-                        "--layer", "care_points", "--map", "beds=capacity", "--append", "-q"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_cli("import", store, f, "--layer", "care_points", "--map", "beds=capacity",
+                "--append", "-q", timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"care_points: {len(demo.care_points) + 5} row(s)" in r.stdout
     bad = tmp_path / "bad.csv"
     rows.assign(经度="x").to_csv(bad, index=False)
-    r = subprocess.run([sys.executable, "-m", "layers", "import", str(store), str(bad),
-                        "--layer", "care_points", "--map", "beds=capacity", "-q"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_cli("import", store, bad, "--layer", "care_points", "--map", "beds=capacity", "-q",
+                timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "not numbers" in r.stderr
 
 

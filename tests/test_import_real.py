@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,6 +18,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clikit import run_cli
 from conftest import content_digest
 
 from layers import crs as lcrs
@@ -39,8 +39,7 @@ OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
 
 
 def run(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args, timeout=300)
 
 
 def _digest(p) -> str:

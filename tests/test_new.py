@@ -23,6 +23,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
+from clikit import run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 OSM = ROOT.parent / "shared" / "osm" / "shenzhen_longgang_map.osm.bz2"
@@ -37,13 +38,11 @@ pytestmark = pytest.mark.skipif(not OSM.exists(), reason="the shared OSM extract
 
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*args)
 
 
-def start(*args: str | Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "layers", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(*args: str | Path):
+    return start_cli(*args)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import shapely
+from clikit import run_cli, start_cli
 from streamlit.testing.v1 import AppTest
 
 from dashboard import mapview
@@ -43,8 +43,7 @@ PATH = ["registered", "dispatched", "in_progress", "handled", "verified"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args, timeout=300)
 
 
 def _file_in_grid(ts: TicketStore, demo, grid: str, n: int) -> list[str]:
@@ -147,9 +146,7 @@ def test_reading_never_creates_the_ticket_database(tmp_path, demo_file, monkeypa
 def test_seeding_is_explicit_and_happens_once(tmp_path, demo_file, demo):
     store = tmp_path / "town.gpkg"
     store.write_bytes(demo_file.read_bytes())
-    procs = [subprocess.Popen([sys.executable, "-m", "layers", "tickets", "seed", str(store)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(4)]
+    procs = [start_cli("tickets", "seed", store) for _ in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [e for _, e in outs]
     imported = sorted(int(o.strip().splitlines()[-1]) for o, _ in outs)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from clikit import run_cli
 
 from layers import network
 from layers.reach import network_distance, reach
@@ -111,8 +110,7 @@ def test_osm_extract_loads_offline():
 def test_reach_cli(tmp_path, demo_file):
     store = tmp_path / "town.gpkg"
     shutil.copyfile(demo_file, store)
-    r = subprocess.run([sys.executable, "-m", "layers", "reach", str(store), "--format",
-                        "json", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_cli("reach", store, "--format", "json", "-q", timeout=300)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["method"] == "network" and doc["network"]["source"] == "roads"
@@ -126,9 +124,7 @@ def test_reach_cli(tmp_path, demo_file):
     assert len(caches) == 1
     cached = network.WalkNetwork.load(caches[0])
     assert cached.source == "roads" and cached.n_nodes == doc["network"]["nodes"]
-    r2 = subprocess.run([sys.executable, "-m", "layers", "reach", str(store), "--straight",
-                         "--format", "json", "-q"], cwd=ROOT, capture_output=True, text=True,
-                        timeout=300)
+    r2 = run_cli("reach", store, "--straight", "--format", "json", "-q", timeout=300)
     assert json.loads(r2.stdout)["method"] == "straight"
 
 

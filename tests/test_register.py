@@ -20,6 +20,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clikit import run_cli
 from conftest import content_digest, raw_query
 
 from layers import register as reg
@@ -46,9 +47,7 @@ def digest(path) -> str:
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return run_cli(*args, env={**os.environ, **(env or {})})
 
 
 def raw_gaps(path: Path, day: dt.date) -> tuple[set[str], set[str]]:

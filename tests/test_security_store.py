@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clikit import start_cli
 
 from layers.auth import Principal
 from layers.errors import LayerValidationError, StoreError
@@ -50,11 +49,8 @@ def _care_csv(demo, path: Path, prefix: str, n: int = 3, start: int = 0,
     return codes
 
 
-def _cli_import(store: Path, file: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "layers", "import", str(store), str(file),
-         "--layer", "care_points", "-q", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _cli_import(store: Path, file: Path, *extra: str):
+    return start_cli("import", store, file, "--layer", "care_points", "-q", *extra)
 
 
 # -- 1. concurrent imports ------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from clikit import run_cli
 from openpyxl import load_workbook
 
 from layers.auth import Principal
@@ -191,8 +192,7 @@ def test_truncated_tickets_db_is_refused(store_copy):
 
 def test_cli_reports_a_damaged_db_in_one_plain_line(store_copy):
     db_path_for(store_copy).write_bytes(b"")
-    r = subprocess.run([sys.executable, "-m", "layers", "tickets", "list", str(store_copy)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_cli("tickets", "list", store_copy)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: tickets database {db_path_for(store_copy).name}: the "
                                 "file is empty (0 bytes). Nothing was changed; restore the file "

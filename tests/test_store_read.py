@@ -4,7 +4,6 @@ validation on request; per-layer versions."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,6 +11,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from clikit import run_cli
 from geopandas.testing import assert_geodataframe_equal
 
 from layers.coverage import COLUMNS_NEEDED, coverage
@@ -46,8 +46,7 @@ def _sql(path: Path, *statements: str) -> None:
 
 
 def _validate_cli(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", "validate", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli("validate", path, timeout=300)
 
 
 # -- the fast read returns what the full check returns --------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from clikit import run_cli
 from conftest import is_pg, raw_query
 
 from layers.auth import Principal
@@ -286,8 +287,7 @@ def test_a_process_killed_mid_batch_leaves_no_half_ticket(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "layers", "tickets", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli("tickets", *args)
 
 
 def test_cli(store, demo):

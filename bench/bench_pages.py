@@ -8,6 +8,7 @@ Usage::
     python bench/bench_pages.py --store city --edits-only        # city: views, then edits
     python bench/bench_pages.py --store PATH --figures city      # city figures on another store
     python bench/bench_pages.py --store city --postgis           # the copy in PostGIS (issue 23)
+    python bench/bench_pages.py --store city --both              # GeoPackage, then PostGIS
     python bench/bench_pages.py --app-root /tmp/before --label before \\
         --json bench/out/pages_before_town.json                  # another checkout of the app
 
@@ -1191,6 +1192,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--postgis", action="store_true",
                     help="show the store from PostGIS: a throwaway cluster started here, the "
                          "copy made with `python -m layers copy`")
+    ap.add_argument("--both", action="store_true",
+                    help="the GeoPackage copy, then the same data in PostGIS, in one run; "
+                         "the figures side by side at the end (issue 23)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()),
                     help="where the private copy of the store is made")
     args = ap.parse_args(argv)
@@ -1203,28 +1207,55 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not Path(CHROMIUM).exists():
         sys.exit("Debian's chromium is needed (apt-get install chromium fonts-noto-cjk)")
+    backends = ["gpkg", "postgis"] if args.both else ["postgis" if args.postgis else "gpkg"]
+    reports: dict[str, Report] = {}
+    for backend in backends:
+        rep, meta = _run(args, backend)
+        reports[backend] = rep
+        print(f"\n## {backend}\n")
+        print(table(rep))
+        for name, value in rep.facts.items():
+            print(f"{name}: {json.dumps(value, ensure_ascii=False)}")
+        if args.json:
+            out = args.json if len(backends) == 1 else args.json.with_name(
+                f"{args.json.stem}_{backend}{args.json.suffix}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(to_json(rep, meta), ensure_ascii=False, indent=1))
+            print(f"\nwritten: {out}")
+    if len(reports) > 1:
+        print("\n## side by side (median of the runs)\n")
+        print(side_by_side(reports))
+
+
+def _run(args: argparse.Namespace, backend: str) -> tuple[Report, dict]:
+    """One pass of the benchmark over a private copy of the store on ``backend``."""
     with tempfile.TemporaryDirectory(prefix="bench-pages-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
         store = prepare_store(args.store, args.app_root, workdir)
         with ExitStack() as stack:
-            if args.postgis:
+            if backend == "postgis":
                 from layers.store.postgis.cluster import Cluster
 
                 os.environ.setdefault("WANGGE_CACHE_DIR", str(workdir / "cache"))
                 pg = stack.enter_context(Cluster.start())
                 store = to_postgis(store, args.app_root, pg.database("bench"))  # type: ignore[assignment]
-            print(f"app {args.app_root} ({git_describe(args.app_root)}), store copy {store}, "
-                  f"{args.runs} runs + 1 warm-up", flush=True)
+            print(f"[{backend}] app {args.app_root} ({git_describe(args.app_root)}), store copy "
+                  f"{store}, {args.runs} runs + 1 warm-up", flush=True)
             rep, meta = asyncio.run(bench(args, store, workdir))
-            meta["backend"] = "postgis" if args.postgis else "gpkg"
-    print()
-    print(table(rep))
-    for name, value in rep.facts.items():
-        print(f"{name}: {json.dumps(value, ensure_ascii=False)}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(to_json(rep, meta), ensure_ascii=False, indent=1))
-        print(f"\nwritten: {args.json}")
+            meta["backend"] = backend
+    return rep, meta
+
+
+def side_by_side(reports: dict[str, Report]) -> str:
+    """Each figure's median time on every backend, one row a figure."""
+    names = list(reports)
+    lines = ["| figure | target | " + " | ".join(names) + " |", "|" + "---|" * (2 + len(names))]
+    first = reports[names[0]]
+    for key, fig in first.figures.items():
+        cells = [fmt_time(r.figures[key]) if key in r.figures else "—"
+                 for r in reports.values()]
+        lines.append(f"| {fig.label} | {fig.target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

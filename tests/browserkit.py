@@ -77,7 +77,7 @@ def streamlit_server(store: Path, **env: str) -> Iterator[str]:
 
 def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
-    page.wait_for_timeout(800)
+    page.wait_for_timeout(300)  # a last animation frame (Leaflet's zoom takes 250 ms)
     page.screenshot(path=str(path), full_page=True)
     return path
 
@@ -115,3 +115,17 @@ def metric_tiles(page, labels: list[str], timeout: int = 90_000) -> dict[str, st
     values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
     names = page.locator("[data-testid=stMetricLabel]").all_inner_texts()
     return dict(zip([s.strip() for s in names], [s.strip() for s in values], strict=True))
+
+
+def import_file_input(page, lang: str = "zh", timeout: int = 90_000):
+    """The data page's import uploader (``data_file``), once it is drawn. Not simply the
+    page's first ``input[type=file]``: the 新建辖区 tab is rendered first, so under load its
+    (hidden) uploader can be the only one on the page for a while, and a file given to it
+    is never checked."""
+    from dashboard.i18n import t
+
+    label = page.get_by_text(t("data_file", lang), exact=True)
+    box = page.locator("[data-testid=stFileUploader]").filter(has=label).locator(
+        "input[type=file]")
+    box.wait_for(state="attached", timeout=timeout)
+    return box

@@ -82,7 +82,10 @@ def pytest_collection_modifyitems(config, items) -> None:
         seen.add(name)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # the browser modules (the longest files) first: with a file per worker, the many short
+    # files then fill the end of the run evenly instead of one worker finishing a long
+    # browser module alone
+    items[:] = sorted(keep, key=lambda item: not item.path.name.endswith("_browser.py"))
 
 
 def pytest_generate_tests(metafunc) -> None:

@@ -149,7 +149,7 @@ _SETTLED = """() => {
 }"""
 
 
-def _settle(page, quiet_ms: int = 600) -> None:
+def _settle(page, quiet_ms: int = 400) -> None:
     """Wait until the script run and the reruns that components ask for are over."""
     for _ in range(20):
         page.wait_for_function(_SETTLED, timeout=LOAD)

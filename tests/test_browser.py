@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from browserkit import ARTIFACTS, metric_tiles, shot, streamlit_server
+from browserkit import ARTIFACTS, import_file_input, metric_tiles, shot, streamlit_server
 from conftest import copy_store
 
 from layers.auth import Principal
@@ -311,8 +311,7 @@ def test_data_page_upload_check_confirm(server, browser, demo, tmp_path):
                                                                                index=False)
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(f"{server}/data?layer=care_points", wait_until="domcontentloaded")
-    page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
-    page.locator("input[type=file]").first.set_input_files(str(csv))
+    import_file_input(page).set_input_files(str(csv))
     page.get_by_text("检查通过").wait_for(timeout=60_000)
     page.get_by_role("button", name="确认导入").click()
     from dashboard.views.data_report import layer_label

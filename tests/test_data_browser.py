@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import shapely
-from browserkit import ARTIFACTS, add_account, login, shot, streamlit_server
+from browserkit import ARTIFACTS, add_account, import_file_input, login, shot, streamlit_server
 
 from dashboard.i18n import MESSAGES, t
 from dashboard.views import data_report
@@ -120,8 +120,7 @@ def _upload(page, url: str, lang: str, path: Path, layer: str = "care_points") -
     page.goto(f"{url}/data?layer={layer}" + ("&lang=en" if lang == "en" else ""),
               wait_until="domcontentloaded")
     login(page, "数据管理员", "browser-pass-1", lang=lang)
-    page.locator("input[type=file]").first.wait_for(state="attached", timeout=LOAD)
-    page.locator("input[type=file]").first.set_input_files(str(path))
+    import_file_input(page, lang, timeout=LOAD).set_input_files(str(path))
 
 
 @browser_test

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from browserkit import ARTIFACTS, add_account, login, shot, streamlit_server
+from browserkit import ARTIFACTS, add_account, import_file_input, login, shot, streamlit_server
 from conftest import copy_store
 
 from dashboard.i18n import t
@@ -105,7 +105,7 @@ def test_people_register_with_chinese_headers_through_the_page(browser, store_co
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"{url}/data?layer=people", wait_until="domcontentloaded")
         login(page, "王芳", pw)
-        page.locator("input[type=file]").first.set_input_files(str(csv))
+        import_file_input(page).set_input_files(str(csv))
         page.get_by_role("button", name=t("data_confirm")).wait_for(timeout=LOAD)
         page.get_by_role("button", name=t("data_confirm")).click()
         page.get_by_text(t("data_done").split("{")[0]).first.wait_for(timeout=LOAD)

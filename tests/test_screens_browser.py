@@ -14,7 +14,7 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browserkit import ARTIFACTS, streamlit_server
+from browserkit import ARTIFACTS, import_file_input, streamlit_server
 from conftest import copy_store
 
 from dashboard import mapview
@@ -361,8 +361,7 @@ def test_a_row_of_the_data_preview_moves_its_map(server, browser, demo, tmp_path
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     _watch_errors(page)
     page.goto(f"{server}/data?layer=care_points", wait_until="domcontentloaded")
-    page.locator("input[type=file]").first.wait_for(state="attached", timeout=60_000)
-    page.locator("input[type=file]").first.set_input_files(str(csv))
+    import_file_input(page).set_input_files(str(csv))
     page.get_by_text("确认导入").wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     table = page.locator("[data-testid=stDataFrame]").last  # the file's rows

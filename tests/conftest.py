@@ -241,10 +241,7 @@ class SharedBrowser:
         return ctx
 
     def close_pages(self) -> None:
-        for thing in self._open:
-            with contextlib.suppress(Exception):
-                thing.close()
-        self._open.clear()
+        _close_all(self._open)
 
     def close(self) -> None:
         self.close_pages()
@@ -265,9 +262,15 @@ class _ContextView:
         return page
 
     def close(self) -> None:
-        for page in self._pages:
-            with contextlib.suppress(Exception):
-                page.close()
+        _close_all(self._pages)
+
+
+def _close_all(things: list) -> None:
+    """Close pages or contexts (one already closed, or whose browser went, is left alone)."""
+    for thing in things:
+        with contextlib.suppress(Exception):
+            thing.close()
+    things.clear()
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ lossless: every layer with every row, column, date (as stored) and geometry, the
 the change log, accounts, sessions and the audit log, tickets with their history and photos.
 
 The layers go through the destination's own whole-store write (validated, atomic); the service
-tables are copied row by row with their keys through SQLAlchemy, into tables the owning modules
-define (:mod:`layers.tickets.store`, :mod:`layers.auth.accounts`), in one transaction each.
+tables are copied with their keys (PostgreSQL's COPY into PostGIS, multi-row INSERTs through
+SQLAlchemy elsewhere), into tables the owning modules define (:mod:`layers.tickets.store`, :mod:`layers.auth.accounts`), in one transaction each.
 A destination that already holds a store is refused unless ``replace`` is given.
 """
 
@@ -165,12 +165,33 @@ def _copy_tables(src: ServiceTables, dst: ServiceTables, meta: MetaData,
         for t in meta.sorted_tables:
             if t.name not in rows:
                 continue
-            for i in range(0, len(rows[t.name]), _CHUNK):
-                out.execute(t.insert(), rows[t.name][i:i + _CHUNK])
+            _insert(out, t, rows[t.name])
             counts[t.name] = len(rows[t.name])
             if out.dialect.name == "postgresql":
                 _advance_sequences(out, t)
     return counts
+
+
+def _insert(out: Connection, table: Table, rows: list[dict]) -> None:
+    """``rows`` into ``table``: PostgreSQL's ``COPY … FROM STDIN`` on that backend (a city's
+    1.4 million ticket events in seconds, not the ten minutes of one INSERT a row), else
+    multi-row INSERTs. COPY gets each value as SQLAlchemy would bind it (the column type's
+    bind processor), in the same transaction."""
+    if out.dialect.name != "postgresql":
+        for i in range(0, len(rows), _CHUNK):
+            out.execute(table.insert(), rows[i:i + _CHUNK])
+        return
+    from psycopg import sql
+
+    cols = [c.name for c in table.columns]
+    procs = [c.type.bind_processor(out.dialect) for c in table.columns]
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, cols)))
+    raw = out.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row([v if f is None or v is None else f(v)
+                            for f, v in zip(procs, (row.get(c) for c in cols), strict=True)])
 
 
 def _advance_sequences(conn: Connection, table: Table) -> None:

@@ -108,18 +108,20 @@ def picks(location: str) -> dict[str, object]:
 
 
 def click_reads(location: str, pk: dict, repeat: int) -> dict[str, list[float]]:
+    from layers.auth import Principal
     from layers.lookup import search_box
     from layers.store import open_store
     from layers.tickets import TicketStore
 
     store = open_store(location)
+    who = Principal.operator("bench")
     ts = TicketStore.for_store(store)
     x, y = pk["point"]  # type: ignore[misc]
     box = search_box(x, y, 100.0)
     steps: dict[str, Callable[[], object]] = {
         "store version": store.version,
         "tickets version": ts.version,
-        "one grid's tickets": lambda: ts.frame(grid_code=pk["grid"]),
+        "one grid's tickets": lambda: ts.frame(grid_code=pk["grid"], principal=who),
         "buildings in 100 m (bbox)": lambda: store.read_layer(
             "buildings", bbox=box, columns=["code", "name", "grid_code", "geometry"]),
         "a target's assignments": lambda: store.select_rows(

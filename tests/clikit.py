@@ -70,22 +70,9 @@ def run_cli(*args: object, input: str | None = None, env: Mapping[str, str] | No
         return subprocess.run([sys.executable, "-m", "layers", *argv], cwd=cwd, input=input,
                               env=None if env is None else dict(env), capture_output=True,
                               text=True, timeout=timeout, check=False)
-    with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, \
-            tempfile.TemporaryFile() as err:
-        inp.write((input or "").encode("utf-8"))
-        inp.flush()
-        inp.seek(0)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            _child(argv, inp.fileno(), out.fileno(), err.fileno(), env, cwd)
-        code = _wait(pid, timeout, argv)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(
-            ["python", "-m", "layers", *argv], code,
-            out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+    started = Started(argv, env, cwd, input=input)
+    out, err = started.communicate(timeout)
+    return subprocess.CompletedProcess(started.args, started.returncode, out, err)
 
 
 def _wait(pid: int, timeout: float, argv: Sequence[str]) -> int:
@@ -108,10 +95,13 @@ class Started:
     :class:`subprocess.Popen` has it (text)."""
 
     def __init__(self, argv: list[str], env: Mapping[str, str] | None,
-                 cwd: Path | str | None) -> None:
+                 cwd: Path | str | None, input: str | None = None) -> None:
         self.args = ["python", "-m", "layers", *argv]
         self.returncode: int | None = None
         self._files = [tempfile.TemporaryFile() for _ in range(3)]  # noqa: SIM115
+        self._files[0].write((input or "").encode("utf-8"))
+        self._files[0].flush()
+        self._files[0].seek(0)
         sys.stdout.flush()
         sys.stderr.flush()
         self.pid = os.fork()

@@ -114,8 +114,7 @@ class StoreBase:
         columns = dict(columns or {})
         if full_check and columns:
             raise StoreError("a full check needs whole layers: read them without columns=")
-        data = LayerSet({n: self.read_layer(n, bbox=bbox, columns=columns.get(n))
-                         for n in self._names(layers)}, self.meta())
+        data = LayerSet(self._read_layers(self._names(layers), bbox, columns), self.meta())
         if full_check:
             checked, report = validate(data, settings, source=self.location,
                                        check_geometry=check_geometry, cross_layer=bbox is None)
@@ -126,6 +125,12 @@ class StoreBase:
             if not report.ok:
                 raise StoreIntegrityError(report, self.location)
         return checked.dates_relative_to(clock.today()) if relative_dates else checked
+
+    def _read_layers(self, names: Sequence[str], bbox: Bounds | None,
+                     columns: Mapping[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+        """The stored frames of ``names`` (one :meth:`read_layer` each; a backend that can
+        read them together, in one snapshot, does so)."""
+        return {n: self.read_layer(n, bbox=bbox, columns=columns.get(n)) for n in names}
 
     def _names(self, layers: Iterable[str] | None) -> list[str]:
         """The layers a read returns: ``layers``, or every contract layer present (and then

@@ -53,7 +53,7 @@ from ..base import (
     RowMarker,
     StoreUnavailable,
 )
-from . import _ddl
+from . import _ddl, _read
 from ._copy import copy_in, copy_out
 from ._rows import PgRowEdit
 from ._tables import (
@@ -165,33 +165,64 @@ class PostGISStore(StoreBase):
     ) -> pd.DataFrame:
         """Read one layer as stored (no check; :meth:`read` checks). See
         :meth:`~layers.store.base.Store.read_layer`."""
-        s = spec(name)
         with self._connected() as conn:
-            stored = self._columns(conn, name)
-            if not stored:
-                self._require()
-                raise StoreError(f"{self.location}: layer {name!r} is missing")
-            geometry = (s.geometry is not None and _ddl.GEOMETRY in stored
-                        and (columns is None or "geometry" in columns))
-            attrs = [c for c in stored if c not in (ROW_ID, _ddl.GEOMETRY)
-                     and (columns is None or c in columns)]
-            if not attrs and not geometry:
-                raise StoreError(f"{self.location}: no column of layer {name!r} asked for")
-            select, params = self._select(name, attrs, geometry, bbox, fids)
-            types = ({ROW_ID: "bigint"} if fids is not None else {}) | {
-                c: stored[c] for c in attrs}
-            with self._raw(conn).cursor() as cur:  # type: ignore[attr-defined]
-                frame = copy_out(cur, select, params, types, "geometry" if geometry else None)
+            return self._read_one(conn, name, bbox=bbox, columns=columns, fids=fids)
+
+    def _read_layers(self, names: Sequence[str], bbox: Bounds | None,
+                     columns: Mapping[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+        """Every layer of a :meth:`read` from one snapshot of the database, large ones in
+        parallel parts (:mod:`._read`)."""
+        return _read.read_layers(self, names, bbox, columns)
+
+    def _stored_columns(self, conn: Connection, name: str) -> dict[str, str]:
+        """The columns of layer ``name`` (:class:`StoreError` when it is missing)."""
+        stored = self._columns(conn, name)
+        if not stored:
+            self._require()
+            raise StoreError(f"{self.location}: layer {name!r} is missing")
+        return stored
+
+    def _read_one(
+        self, conn: Connection, name: str, *, bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None, fids: Sequence[int] | None = None,
+    ) -> pd.DataFrame:
+        """Layer ``name`` read with ``COPY`` in ``conn``'s transaction."""
+        select, types, geometry = self._query(conn, name, bbox=bbox, columns=columns, fids=fids)
+        with self._raw(conn).cursor() as cur:  # type: ignore[attr-defined]
+            frame = copy_out(cur, select[0], select[1], types, geometry)
         if fids is not None:
             frame = frame.set_index(ROW_ID)
             frame.index.name = None
         return frame
 
+    def _query(
+        self, conn: Connection, name: str, *, bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None, fids: Sequence[int] | None = None,
+        binary: bool = False,
+    ) -> tuple[tuple[str, list[object]], dict[str, str], str | None]:
+        """The query reading layer ``name`` (and its parameters), the types of its
+        attribute columns and the name of its geometry column (None: not read)."""
+        s = spec(name)
+        stored = self._stored_columns(conn, name)
+        geometry = (s.geometry is not None and _ddl.GEOMETRY in stored
+                    and (columns is None or "geometry" in columns))
+        attrs = [c for c in stored if c not in (ROW_ID, _ddl.GEOMETRY)
+                 and (columns is None or c in columns)]
+        if not attrs and not geometry:
+            raise StoreError(f"{self.location}: no column of layer {name!r} asked for")
+        select = self._select(name, attrs, geometry, bbox, fids, binary=binary)
+        types = ({ROW_ID: "bigint"} if fids is not None else {}) | {c: stored[c] for c in attrs}
+        return select, types, ("geometry" if geometry else None)
+
     def _select(self, name: str, attrs: list[str], geometry: bool, bbox: Bounds | None,
-                fids: Sequence[int] | None) -> tuple[str, list[object]]:
+                fids: Sequence[int] | None, *, binary: bool = False,
+                ) -> tuple[str, list[object]]:
+        """The query of a read (``%s`` parameters) with the geometry last as hex WKB text
+        for ``COPY … (FORMAT csv)``, as WKB when ``binary``."""
         cols = ([q(ROW_ID)] if fids is not None else []) + [q(c) for c in attrs]
         if geometry:
-            cols.append(f"encode(ST_AsBinary({q(_ddl.GEOMETRY)}), 'hex')")
+            wkb = f"ST_AsBinary({q(_ddl.GEOMETRY)})"
+            cols.append(f"{wkb} AS {q('geometry')}" if binary else f"encode({wkb}, 'hex')")
         where: list[str] = []
         params: list[object] = []
         if bbox is not None and geometry:

@@ -5,6 +5,7 @@ WKB decoded by shapely). Everything vectorised: no Python loop over rows."""
 
 from __future__ import annotations
 
+import binascii
 import io
 from collections.abc import Mapping, Sequence
 
@@ -12,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
@@ -116,16 +118,53 @@ def copy_out(cursor: object, select: str, params: Sequence[object],
             convert_options=pacsv.ConvertOptions(
                 column_types=column_types, null_values=[""], strings_can_be_null=True,
                 quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]))
-        table = table.combine_chunks()
     else:
         table = pa.table({c: pa.array([], type=t) for c, t in column_types.items()})
-    attrs = table.drop_columns([geometry]) if geometry else table
+    return arrow_frame(table, types, geometry)
+
+
+def arrow_frame(table: pa.Table, types: Mapping[str, str], geometry: str | None
+                ) -> pd.DataFrame:
+    """An Arrow table of a layer's rows — its columns named and typed as ``types`` lists
+    them, the WKB geometry (binary, or hex text) last under ``geometry`` — as a frame: a
+    GeoDataFrame in EPSG:4326 when ``geometry`` is given."""
+    attrs = pa.table({c: _cast(table.column(c), _ARROW.get(t, pa.string()))
+                      for c, t in types.items()})
     frame = attrs.to_pandas()
     if geometry is None:
         return frame
-    hexes = table.column(geometry)
+    wkb = table.column(geometry).combine_chunks()
+    if pa.types.is_string(wkb.type):
+        wkb = _unhex(wkb)
     geoms = np.concatenate(
-        [shapely.from_wkb(hexes.slice(i, _DECODE_CHUNK).to_numpy(zero_copy_only=False))
-         for i in range(0, len(hexes), _DECODE_CHUNK)] or [np.array([], dtype=object)])
+        [shapely.from_wkb(wkb.slice(i, _DECODE_CHUNK).to_numpy(zero_copy_only=False))
+         for i in range(0, len(wkb), _DECODE_CHUNK)] or [np.array([], dtype=object)])
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index,
                                                           crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def _cast(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    """``column`` as ``to`` (an extension type — PostgreSQL's numeric — by its storage)."""
+    if column.type == to:
+        return column
+    if isinstance(column.type, pa.ExtensionType):
+        column = pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+    return column.cast(to)
+
+
+def _unhex(hexes: pa.StringArray) -> pa.BinaryArray:
+    """Hex WKB strings as binary WKB, in one pass over Arrow's contiguous character buffer
+    (GEOS's own hex reader, one call per geometry, took ~13 s for a city's two million
+    buildings; this and the binary reader ~2.5 s). Nulls stay null."""
+    if len(hexes) == 0:
+        return pa.array([], type=pa.binary())
+    _, offsets, chars = hexes.buffers()
+    # a fresh bitmap from bit 0 (the array's own may start at its offset)
+    validity = pc.is_valid(hexes).buffers()[1] if hexes.null_count else None
+    offs = np.frombuffer(offsets, dtype=np.int32)[hexes.offset:hexes.offset + len(hexes) + 1]
+    start, end = int(offs[0]), int(offs[-1])
+    data = binascii.unhexlify(memoryview(chars)[start:end]) if end > start else b""
+    halves = ((offs - start) // 2).astype(np.int32)
+    return pa.Array.from_buffers(pa.binary(), len(hexes), [validity, pa.py_buffer(halves),
+                                                           pa.py_buffer(data)],
+                                 null_count=hexes.null_count)

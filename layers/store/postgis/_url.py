@@ -83,6 +83,15 @@ def engine(address: Address) -> Engine:
         return found
 
 
+def libpq_uri(address: Address) -> str:
+    """``address`` as a libpq URI (password and query options kept), for a connection
+    outside SQLAlchemy (the Arrow bulk reader, whose queries name the schema of every
+    table)."""
+    url = address.url.set(drivername="postgresql").update_query_dict(
+        {"application_name": "wangge", "connect_timeout": "10"})
+    return url.render_as_string(hide_password=False)
+
+
 def dispose(address: Address) -> None:
     """Close the pooled connections of ``address`` and forget its engine (a schema dropped)."""
     key = address.url.render_as_string(hide_password=False) + "#" + address.schema

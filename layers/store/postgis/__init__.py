@@ -6,8 +6,10 @@ index, the metadata, the append-only change log, the change feed (``layer_versio
 ``row_changes``, kept by triggers whoever writes), accounts, sessions and the audit log, and
 the tickets with their history and photos. Several app processes and machines share it.
 
-- **Reads** stream each layer with ``COPY (SELECT …) TO STDOUT`` into Arrow (a bbox read uses
-  the GiST index), then the same integrity check as every backend.
+- **Reads** of whole layers go straight into Arrow with the ADBC driver, every layer of one
+  read from one exported snapshot (:mod:`._read`); a bbox read (which uses the GiST index) or
+  a read of row ids streams ``COPY (SELECT …) TO STDOUT`` on a pooled connection. Then the
+  same integrity check as every backend.
 - **Whole-store writes** (``write``, ``update``, ``transform``) validate first, then replace the
   layers in *one transaction* (each layer dropped, made again and loaded with ``COPY``): a
   refused or failed write leaves nothing behind, and readers see the old content until it

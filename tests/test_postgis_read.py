@@ -12,7 +12,7 @@ from conftest import BACKENDS, raw_query
 from geopandas.testing import assert_geodataframe_equal
 
 from layers.store import open_store
-from layers.store.postgis import _copy, _read
+from layers.store.postgis import PostGISStore, _copy, _read
 
 pytestmark = pytest.mark.skipif("postgis" not in BACKENDS, reason="PostGIS not tested here")
 
@@ -22,31 +22,37 @@ def backend() -> str:
     return "postgis"
 
 
-def test_a_whole_read_is_one_moment_of_the_database(store_copy, monkeypatch, backend):
-    """Another client deletes every assignment after the read began (between its first and
-    its later layers): the read still returns the assignments of the moment it began."""
+@pytest.mark.parametrize("path", ["arrow", "copy"])
+def test_a_whole_read_is_one_moment_of_the_database(store_copy, monkeypatch, backend, path):
+    """Another client deletes every assignment after the read began (before its first layer
+    is read): the read still returns the assignments of the moment it began — through ADBC
+    (a large read: connections importing one exported snapshot) and through COPY (a small
+    one: one REPEATABLE READ transaction)."""
     store = open_store(store_copy)
     before = len(store.read(["assignments"])["assignments"])
     assert before > 0
-    original = _read._read_in
+    monkeypatch.setattr(_read, "ARROW_ROWS", 0 if path == "arrow" else 10**9)
+    owner, hook = (_read, "_read_in") if path == "arrow" else (PostGISStore, "_read_one")
+    original = getattr(owner, hook)
     deleted = []
 
-    def delete_first(*args):  # the first layer read starts only after another commit
+    def delete_first(*args, **kwargs):  # the first layer is read only after another commit
         if not deleted:
             raw_query(store_copy, "DELETE FROM assignments")
             deleted.append(True)
-        return original(*args)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(_read, "_read_in", delete_first)
+    monkeypatch.setattr(owner, hook, delete_first)
     data = store.read(["buildings", "assignments"])
     assert deleted and len(data["assignments"]) == before
-    monkeypatch.setattr(_read, "_read_in", original)
+    monkeypatch.setattr(owner, hook, original)
     assert len(store.read(["assignments"])["assignments"]) == 0  # the delete did happen
 
 
-def test_a_whole_read_gives_the_frames_each_layer_read_gives(store_copy, backend):
-    """The Arrow path (whole reads) and the COPY path (one layer) agree on every layer:
-    columns, dtypes, values and geometries."""
+def test_a_whole_read_gives_the_frames_each_layer_read_gives(store_copy, monkeypatch, backend):
+    """The Arrow path (large whole reads) and the COPY path (bbox reads) agree on every
+    layer: columns, dtypes, values and geometries."""
+    monkeypatch.setattr(_read, "ARROW_ROWS", 0)
     store = open_store(store_copy)
     whole = store.read(relative_dates=False)
     assert len(whole) >= 8

@@ -26,7 +26,8 @@ fi
 pip install -r requirements-dev.txt
 ruff check .
 mypy layers dashboard
-# one worker per core (at most 4), a test file per worker: the browser modules wait on pages
-# more than they compute, so two workers on two cores take ~11 min instead of ~18
-WORKERS=$(python -c "import os; print(max(1, min(4, os.cpu_count() or 1)))")
+# one worker more than cores (at most 4), a test file per worker: the browser modules wait on
+# pages and servers part of the time, so on two cores three workers took 22 min 25 s where two
+# took 26 min (docs/benchmarks.md, "The test suite")
+WORKERS=$(python -c "import os; print(max(2, min(4, (os.cpu_count() or 1) + 1)))")
 python -m pytest -q -n "$WORKERS" --dist loadfile "$@"

@@ -120,6 +120,9 @@ def test_missing_store_and_layer_are_clear_errors(store_copy, empty_store):
                            relative_dates=False))
     with pytest.raises(StoreError, match="roads"):
         store.read_layer("roads")
+    for bbox in (None, (106.0, 29.0, 107.0, 30.0)):  # a whole read, a bbox read
+        with pytest.raises(StoreError, match="layer 'roads' is missing"):
+            store.read(["buildings", "roads"], bbox=bbox)
 
 
 # -- whole-store writes -------------------------------------------------------------------------

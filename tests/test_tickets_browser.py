@@ -192,7 +192,10 @@ def test_labels_come_from_the_interface_catalogue(server, town, demo, browser):
     tid, grid = _file(town, demo, 3, "verified")
     page = _open_list(browser, server, grid, "en")
     _wait_status(page, tid, "verified", "en")
-    buttons = page.locator('[data-testid="stFormSubmitButton"]:visible').all_inner_texts()
+    moves = page.locator('[data-testid="stFormSubmitButton"]:visible')
+    moves.first.wait_for(timeout=30_000)  # the form is drawn after the heading
+    page.wait_for_timeout(RERUN_MS)
+    buttons = moves.all_inner_texts()
     assert [b.strip() for b in buttons] == [
         t(f"move_{m.source}_{m.target}", "en") for m in workflow.allowed_moves("verified")]
     for action in ("close", "close_unresolved"):  # the library's verbs are not labels

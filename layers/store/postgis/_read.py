@@ -53,6 +53,8 @@ def read_layers(store: PostGISStore, names: Sequence[str], bbox: Bounds | None,
     """The frames of ``names`` (as :meth:`PostGISStore.read_layer` returns each), all from
     one snapshot of the database."""
     with store._connected(snapshot=True) as conn:
+        for n in names:  # a missing layer is named before anything is read
+            store._stored_columns(conn, n)
         if bbox is not None or _rows_about(store, conn, names) < ARROW_ROWS:
             return {n: store._read_one(conn, n, bbox=bbox, columns=columns.get(n))
                     for n in names}

@@ -58,6 +58,18 @@ def _tables(page) -> list[str]:
     return [tb.inner_text() for tb in page.locator("[data-testid=stDataFrame] table").all()]
 
 
+def _history(page, tries: int = 15) -> str:
+    """The panel's change-history table (its header has 操作人, who made the change) once it is
+    drawn, polled each second; "" when it never is."""
+    header = t("hist_by")
+    for _ in range(tries):
+        found = [tb for tb in _tables(page) if header in tb]
+        if found:
+            return found[-1]
+        page.wait_for_timeout(1000)
+    return ""
+
+
 def _holders(town, grid: str) -> list[str]:
     a = open_store(town).read(["assignments"], check_geometry=False)["assignments"]
     act = active_assignments(a, clock.today())
@@ -88,7 +100,7 @@ def test_assign_a_sentinel_from_the_detail_panel(browser, server, town):
     tables = _tables(page)
     sentinel_table = tables[0]  # the panel's first table: the grid's sentinels
     assert name in sentinel_table and "****" in sentinel_table  # phone masked
-    history = tables[-1]  # the last: 变更记录
+    history = _history(page)  # 变更记录 (drawn after the panel's other tables)
     assert t("reg_action_assign") in history and OPERATOR in history and name in history
     _show(page, t("hist_title"))
     shot(page, "people-panel-assigned")
